@@ -1,0 +1,6 @@
+//! crossgrade: tests cross-version upgrades of distributed systems on a real Docker engine.
+//!
+//! Data flows one way: [`model`] (files → validated types) → [`plan`] (cells, paths, trials; pure) →
+//! [`run`] (executes trials against [`runtime`], emits events) → [`outcome`] (verdicts) → [`report`].
+
+pub mod model;

@@ -1,0 +1,144 @@
+//! Step conditions on releases: `when = "master >= 0.25 and scheduler < 1.0"`.
+
+use std::cmp::Ordering;
+use std::fmt;
+
+use super::release::Release;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+}
+
+impl Op {
+    fn holds(self, o: Ordering) -> bool {
+        match self {
+            Op::Eq => o == Ordering::Equal,
+            Op::Ne => o != Ordering::Equal,
+            Op::Lt => o == Ordering::Less,
+            Op::Le => o != Ordering::Greater,
+            Op::Gt => o == Ordering::Greater,
+            Op::Ge => o != Ordering::Less,
+        }
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Op::Eq => "==",
+            Op::Ne => "!=",
+            Op::Lt => "<",
+            Op::Le => "<=",
+            Op::Gt => ">",
+            Op::Ge => ">=",
+        }
+    }
+}
+
+/// One comparison `ROLE OP RELEASE`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Comparison {
+    pub role: String,
+    pub op: Op,
+    pub release: Release,
+}
+
+/// A conjunction of comparisons. A role whose replicas are at different releases (mid-upgrade) satisfies a
+/// comparison only if every replica does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Condition {
+    pub all: Vec<Comparison>,
+}
+
+impl Condition {
+    pub fn parse(s: &str, roles: &[&str]) -> Result<Condition, String> {
+        let mut all = Vec::new();
+        for clause in s.split(" and ") {
+            let clause = clause.trim();
+            let (pos, op) = ["<=", ">=", "==", "!=", "<", ">"]
+                .iter()
+                .find_map(|o| clause.find(o).map(|p| (p, *o)))
+                .ok_or_else(|| {
+                    format!("`{clause}` is not a comparison like `master >= 0.25` (operators: == != < <= > >=)")
+                })?;
+            let role = clause[..pos].trim();
+            let rel = clause[pos + op.len()..].trim();
+            if !roles.contains(&role) {
+                return Err(format!(
+                    "`{role}` in condition `{s}` is not a role; roles are: {}",
+                    roles.join(", ")
+                ));
+            }
+            let op = match op {
+                "<=" => Op::Le,
+                ">=" => Op::Ge,
+                "==" => Op::Eq,
+                "!=" => Op::Ne,
+                "<" => Op::Lt,
+                _ => Op::Gt,
+            };
+            all.push(Comparison {
+                role: role.to_string(),
+                op,
+                release: Release::parse(rel)?,
+            });
+        }
+        Ok(Condition { all })
+    }
+
+    /// Evaluates against the releases each role's replicas are at.
+    pub fn holds<'a>(&self, releases_of: impl Fn(&str) -> Vec<&'a Release>) -> bool {
+        self.all.iter().all(|c| {
+            let rels = releases_of(&c.role);
+            !rels.is_empty() && rels.iter().all(|r| c.op.holds((*r).cmp(&c.release)))
+        })
+    }
+}
+
+impl fmt::Display for Condition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, c) in self.all.iter().enumerate() {
+            if i > 0 {
+                f.write_str(" and ")?;
+            }
+            write!(f, "{} {} {}", c.role, c.op.as_str(), c.release)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn evaluates_conjunctions_by_version() {
+        let c = Condition::parse("master >= 0.9 and agent < 1.0", &["master", "agent"]).unwrap();
+        let m = Release::parse("0.10").unwrap();
+        let a = Release::parse("0.22").unwrap();
+        assert!(c.holds(|r| if r == "master" { vec![&m] } else { vec![&a] }));
+        let old = Release::parse("0.8").unwrap();
+        assert!(!c.holds(|r| if r == "master" { vec![&old] } else { vec![&a] }));
+    }
+
+    #[test]
+    fn mixed_replicas_satisfy_only_if_all_do() {
+        let c = Condition::parse("master >= 0.23", &["master"]).unwrap();
+        let (a, b) = (Release::parse("0.22").unwrap(), Release::parse("0.23").unwrap());
+        assert!(!c.holds(|_| vec![&a, &b]));
+    }
+
+    #[test]
+    fn rejects_unknown_role_and_missing_operator() {
+        assert!(Condition::parse("mastr >= 1", &["master"])
+            .unwrap_err()
+            .contains("not a role"));
+        assert!(Condition::parse("master 1.0", &["master"])
+            .unwrap_err()
+            .contains("not a comparison"));
+    }
+}

@@ -1,0 +1,1198 @@
+//! Loading: read the matrix and its scenario files, deserialize, then validate in one pass that collects
+//! every error (with file, line and column) before anything can run.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use indexmap::IndexMap;
+use regex::Regex;
+use toml::Spanned;
+
+use super::condition::Condition;
+use super::diag::{Errors, LoadError, ModelError, SourceFile};
+use super::duration::parse_duration;
+use super::raw::*;
+use super::release::Release;
+use super::template::Template;
+use super::types::*;
+
+const DEFAULT_READY_TIMEOUT: Duration = Duration::from_secs(30);
+const DEFAULT_ACTION_TIMEOUT: Duration = Duration::from_secs(10);
+const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(10);
+const DEFAULT_TRIAL_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// Loads and validates `matrix.toml` and the scenario files it points to.
+pub fn load(path: &Path) -> Result<Matrix, LoadError> {
+    let fail = |errors: Vec<ModelError>| LoadError {
+        file: path.display().to_string(),
+        errors,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        fail(vec![ModelError::in_file(
+            &path.display().to_string(),
+            format!("cannot read the matrix file: {e}"),
+        )
+        .help("pass another file with -f/--matrix")])
+    })?;
+    let file = SourceFile::new(path, text);
+    let mut errors = Errors::default();
+    let raw: RawMatrix = match toml::from_str(&file.text) {
+        Ok(r) => r,
+        Err(e) => {
+            errors.toml(&file, e);
+            return Err(fail(errors.0));
+        }
+    };
+    let root = path
+        .parent()
+        .map(Path::to_path_buf)
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or_else(|| PathBuf::from("."));
+    let matrix = Loader {
+        file: &file,
+        errors: &mut errors,
+    }
+    .matrix(raw, path, &root);
+    match matrix {
+        Some(m) if errors.is_empty() => Ok(m),
+        _ => Err(fail(errors.0)),
+    }
+}
+
+struct Loader<'a> {
+    file: &'a SourceFile,
+    errors: &'a mut Errors,
+}
+
+fn is_name(s: &str) -> bool {
+    s.chars().next().is_some_and(|c| c.is_ascii_lowercase())
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+}
+
+impl Loader<'_> {
+    fn err(&mut self, span: std::ops::Range<usize>, msg: impl Into<String>) {
+        self.errors.at(self.file, span, msg);
+    }
+
+    fn err_help(
+        &mut self,
+        span: std::ops::Range<usize>,
+        msg: impl Into<String>,
+        help: impl Into<String>,
+    ) {
+        self.errors.at_help(self.file, span, msg, help);
+    }
+
+    fn duration(&mut self, d: &Option<Spanned<String>>, default: Duration) -> Duration {
+        match d {
+            None => default,
+            Some(s) => parse_duration(s.get_ref()).unwrap_or_else(|e| {
+                self.err(s.span(), e);
+                default
+            }),
+        }
+    }
+
+    fn release(&mut self, s: &Spanned<String>, known: &[Release]) -> Option<Release> {
+        match Release::parse(s.get_ref()) {
+            Err(e) => {
+                self.err(s.span(), e);
+                None
+            }
+            Ok(r) if !known.is_empty() && !known.contains(&r) => {
+                self.err_help(
+                    s.span(),
+                    format!("unknown release `{r}`"),
+                    format!("the system's releases are: {}", join(known)),
+                );
+                None
+            }
+            Ok(r) => Some(r),
+        }
+    }
+
+    fn template(&mut self, s: &Spanned<String>, roles: &[&str]) -> Template {
+        Template::parse(s.get_ref(), roles).unwrap_or_else(|e| {
+            self.err(s.span(), e);
+            Template::literal(s.get_ref())
+        })
+    }
+
+    fn templates(&mut self, v: &[Spanned<String>], roles: &[&str]) -> Vec<Template> {
+        v.iter().map(|s| self.template(s, roles)).collect()
+    }
+
+    fn matrix(&mut self, raw: RawMatrix, path: &Path, root: &Path) -> Option<Matrix> {
+        let system = raw.system.get_ref();
+        let name = system.name.get_ref().clone();
+        if !is_name(&name) {
+            self.err(
+                system.name.span(),
+                format!("system name `{name}` must be lowercase letters, digits, `-` or `_`"),
+            );
+        }
+        let mut releases = Vec::new();
+        for r in system.releases.get_ref() {
+            if let Some(rel) = self.release(r, &[]) {
+                if releases.contains(&rel) {
+                    self.err(r.span(), format!("release `{rel}` is listed twice"));
+                } else {
+                    releases.push(rel);
+                }
+            }
+        }
+        if releases.is_empty() {
+            self.err(
+                system.releases.span(),
+                "the system has no releases; list them oldest first, e.g. releases = [\"0.22\", \"0.23\"]",
+            );
+        }
+        releases.sort();
+
+        let mut all_names: Vec<&str> = Vec::new();
+        for (n, r) in raw.roles.iter().chain(&raw.services) {
+            if all_names.contains(&n.as_str()) {
+                self.err(
+                    r.span(),
+                    format!("`{n}` is declared both as a role and as a service"),
+                );
+            }
+            all_names.push(n);
+        }
+        if raw.roles.is_empty() {
+            self.err_help(
+                raw.system.span(),
+                "the matrix declares no roles",
+                "add a [roles.NAME] table with at least an `image`",
+            );
+        }
+        let roles: Vec<Role> = raw
+            .roles
+            .iter()
+            .map(|(n, r)| self.role(n, r, &releases, &all_names, false))
+            .collect();
+        let services: Vec<Role> = raw
+            .services
+            .iter()
+            .map(|(n, r)| self.role(n, r, &releases, &all_names, true))
+            .collect();
+
+        let images = raw
+            .image
+            .iter()
+            .map(|i| self.image(i, &releases, root))
+            .collect();
+
+        let role_names: Vec<&str> = raw.roles.keys().map(String::as_str).collect();
+        let scenario_dir = match &system.scenarios {
+            Some(d) => root.join(d.get_ref()),
+            None => root.join("scenarios").join(&name),
+        };
+        let scenarios = load_scenarios(
+            &scenario_dir,
+            &roles,
+            &services,
+            &releases,
+            &mut *self.errors,
+        );
+
+        let (cells, paths) = match &raw.matrix {
+            Some(m) => self.cells(m, &roles, &role_names, &releases, &scenarios),
+            None => {
+                self.err_help(
+                    0..0,
+                    "the file has no [matrix] table, so it has no trials",
+                    "add [matrix] with `scenarios = [...]` for cells and/or [[matrix.paths]]",
+                );
+                return None;
+            }
+        };
+
+        Some(Matrix {
+            file: path.to_path_buf(),
+            root: root.to_path_buf(),
+            system: name,
+            releases,
+            roles,
+            services,
+            images,
+            prepare: raw.build.and_then(|b| b.prepare),
+            cells,
+            paths,
+            scenarios,
+        })
+    }
+
+    fn role(
+        &mut self,
+        name: &str,
+        raw: &Spanned<RawRole>,
+        releases: &[Release],
+        all_names: &[&str],
+        service: bool,
+    ) -> Role {
+        let span = raw.span();
+        let r = raw.get_ref();
+        if !is_name(name) {
+            self.err(
+                span.clone(),
+                format!("role name `{name}` must be lowercase letters, digits, `-` or `_`"),
+            );
+        }
+        let fixed_release = match (&r.release, service) {
+            (Some(rel), true) => Release::parse(rel.get_ref())
+                .map_err(|e| self.err(rel.span(), e))
+                .ok(),
+            (Some(rel), false) => {
+                self.err_help(
+                    rel.span(),
+                    format!("role `{name}` has a fixed `release`"),
+                    "roles vary by release; declare a fixed component under [services.NAME]",
+                );
+                None
+            }
+            (None, true) => Some(Release::parse("fixed").expect("valid")),
+            (None, false) => None,
+        };
+        let image = match r.image.get_ref() {
+            toml::Value::String(s) => {
+                let t = self.template(&Spanned::new(r.image.span(), s.clone()), all_names);
+                if !service && !t.uses_release() && releases.len() > 1 {
+                    self.err_help(
+                        r.image.span(),
+                        format!("the image of role `{name}` is the same for every release"),
+                        "put `{release}` in the image name, or give a table release → image",
+                    );
+                }
+                ImageRef::Template(t)
+            }
+            toml::Value::Table(t) => {
+                let mut map = IndexMap::new();
+                for (k, v) in t {
+                    let rel = self.release(&Spanned::new(r.image.span(), k.clone()), releases);
+                    match (rel, v.as_str()) {
+                        (Some(rel), Some(img)) => {
+                            map.insert(rel, img.to_string());
+                        }
+                        (_, None) => self.err(
+                            r.image.span(),
+                            format!("the image for release `{k}` must be a string"),
+                        ),
+                        _ => {}
+                    }
+                }
+                if !service {
+                    for rel in releases {
+                        if !map.contains_key(rel) {
+                            self.err_help(
+                                r.image.span(),
+                                format!("role `{name}` has no image for release `{rel}`"),
+                                format!("add `\"{rel}\" = \"IMAGE\"` to its image table"),
+                            );
+                        }
+                    }
+                }
+                ImageRef::PerRelease(map)
+            }
+            _ => {
+                self.err(
+                    r.image.span(),
+                    "`image` must be a string template or a table release → image",
+                );
+                ImageRef::Template(Template::literal(""))
+            }
+        };
+        let replicas = match &r.replicas {
+            None => 1,
+            Some(n) if (1..=64).contains(n.get_ref()) => *n.get_ref() as u32,
+            Some(n) => {
+                self.err(n.span(), "replicas must be between 1 and 64");
+                1
+            }
+        };
+        let data = r.data.as_ref().and_then(|d| {
+            if d.get_ref().starts_with('/') {
+                Some(d.get_ref().clone())
+            } else {
+                self.err(d.span(), "`data` must be an absolute path in the container");
+                None
+            }
+        });
+        let ready = r.ready.as_ref().map(|rd| self.ready(rd, all_names));
+        let mut actions = IndexMap::new();
+        for (an, a) in &r.actions {
+            let action = self.action(an, a, all_names);
+            actions.insert(an.clone(), action);
+        }
+        let leader = r.leader.as_ref().map(|l| {
+            let spec = l.get_ref();
+            if !actions.contains_key(spec.action.get_ref()) {
+                self.err_help(
+                    spec.action.span(),
+                    format!("role `{name}` has no action `{}`", spec.action.get_ref()),
+                    format!("its actions are: {}", keys(&actions)),
+                );
+            }
+            LeaderSpec {
+                action: spec.action.get_ref().clone(),
+                pointer: spec.pointer.clone(),
+            }
+        });
+        let env = r
+            .env
+            .iter()
+            .map(|(k, v)| (k.clone(), self.template(v, all_names)))
+            .collect();
+        Role {
+            name: name.to_string(),
+            image,
+            replicas,
+            entrypoint: r.entrypoint.as_ref().map(|v| self.templates(v, all_names)),
+            command: r.command.as_ref().map(|v| self.templates(v, all_names)),
+            env,
+            data,
+            ready,
+            leader,
+            actions,
+            stop_timeout: self.duration(&r.stop_timeout, DEFAULT_STOP_TIMEOUT),
+            fixed_release,
+        }
+    }
+
+    fn http(&mut self, h: &Spanned<RawHttp>, roles: &[&str]) -> HttpRequest {
+        let raw = h.get_ref();
+        let port = *raw.port.get_ref();
+        if !(1..=65535).contains(&port) {
+            self.err(raw.port.span(), format!("port {port} is out of range"));
+        }
+        let method = raw
+            .method
+            .as_ref()
+            .map(|m| m.get_ref().to_ascii_uppercase())
+            .unwrap_or_else(|| "GET".into());
+        if !["GET", "POST", "PUT", "DELETE", "HEAD", "PATCH"].contains(&method.as_str()) {
+            let span = raw.method.as_ref().map_or(h.span(), |m| m.span());
+            self.err(span, format!("unknown HTTP method `{method}`"));
+        }
+        let path = self.template(&raw.path, roles);
+        if !raw.path.get_ref().starts_with('/') {
+            self.err(raw.path.span(), "an HTTP path must start with `/`");
+        }
+        let status = match &raw.status {
+            None => 200,
+            Some(s) if (100..=599).contains(s.get_ref()) => *s.get_ref() as u16,
+            Some(s) => {
+                self.err(s.span(), "an HTTP status is between 100 and 599");
+                200
+            }
+        };
+        HttpRequest {
+            method,
+            port: port.clamp(1, 65535) as u16,
+            path,
+            body: raw.body.as_ref().map(|b| self.template(b, roles)),
+            status,
+        }
+    }
+
+    fn ready(&mut self, rd: &Spanned<RawReady>, roles: &[&str]) -> Ready {
+        let r = rd.get_ref();
+        let mut probes = Vec::new();
+        if let Some(l) = &r.log {
+            probes.push(Probe::Log(l.clone()));
+        }
+        if let Some(e) = &r.exec {
+            probes.push(Probe::Exec(self.templates(e, roles)));
+        }
+        if let Some(h) = &r.http {
+            probes.push(Probe::Http(self.http(h, roles)));
+        }
+        if let Some(t) = &r.tcp {
+            if !(1..=65535).contains(t.get_ref()) {
+                self.err(t.span(), "port out of range");
+            }
+            probes.push(Probe::Tcp(*t.get_ref() as u16));
+        }
+        if probes.len() != 1 {
+            self.err_help(
+                rd.span(),
+                "a readiness probe needs exactly one of `log`, `exec`, `http`, `tcp`",
+                "e.g. ready = { log = \"listening on\", timeout = \"10s\" }",
+            );
+        }
+        Ready {
+            probe: probes
+                .into_iter()
+                .next()
+                .unwrap_or(Probe::Log(String::new())),
+            timeout: self.duration(&r.timeout, DEFAULT_READY_TIMEOUT),
+        }
+    }
+
+    fn action(&mut self, name: &str, a: &Spanned<RawAction>, roles: &[&str]) -> Action {
+        let raw = a.get_ref();
+        let kind = match (&raw.exec, &raw.http) {
+            (Some(e), None) if !e.is_empty() => ActionKind::Exec(self.templates(e, roles)),
+            (None, Some(h)) => ActionKind::Http(self.http(h, roles)),
+            _ => {
+                self.err_help(
+                    a.span(),
+                    format!("action `{name}` needs exactly one of `exec` (a non-empty command) or `http`"),
+                    "e.g. exec = [\"/bin/check\", \"--quiet\"] or http = { port = 8080, path = \"/health\" }",
+                );
+                ActionKind::Exec(vec![])
+            }
+        };
+        Action {
+            name: name.to_string(),
+            kind,
+            timeout: self.duration(&raw.timeout, DEFAULT_ACTION_TIMEOUT),
+        }
+    }
+
+    fn image(&mut self, i: &Spanned<RawImage>, releases: &[Release], root: &Path) -> ImageDef {
+        let raw = i.get_ref();
+        let context = root.join(raw.context.get_ref());
+        if !context.is_dir() {
+            self.err(
+                raw.context.span(),
+                format!("build context `{}` is not a directory", context.display()),
+            );
+        }
+        let dockerfile = raw
+            .dockerfile
+            .clone()
+            .unwrap_or_else(|| "Dockerfile".into());
+        let rels = match &raw.releases {
+            None => releases.to_vec(),
+            Some(v) => v.iter().filter_map(|r| self.release(r, releases)).collect(),
+        };
+        ImageDef {
+            name: self.template(&raw.name, &[]),
+            context,
+            dockerfile,
+            args: raw
+                .args
+                .iter()
+                .map(|(k, v)| (k.clone(), self.template(v, &[])))
+                .collect(),
+            releases: rels,
+        }
+    }
+
+    fn scenario_ref(
+        &mut self,
+        s: &Spanned<String>,
+        scenarios: &[Scenario],
+        kind: ScenarioKind,
+    ) -> Option<String> {
+        let name = s.get_ref();
+        match scenarios.iter().find(|sc| &sc.name == name) {
+            None => {
+                let names: Vec<&str> = scenarios.iter().map(|s| s.name.as_str()).collect();
+                self.err_help(
+                    s.span(),
+                    format!("unknown scenario `{name}`"),
+                    format!("scenarios found: {}", names.join(", ")),
+                );
+                None
+            }
+            Some(sc) if sc.kind != kind => {
+                self.err_help(
+                    s.span(),
+                    format!("scenario `{name}` is a {:?} scenario, listed where {:?} scenarios go", sc.kind, kind),
+                    "cell scenarios go in [matrix] scenarios, path scenarios in [[matrix.paths]]",
+                );
+                None
+            }
+            Some(_) => Some(name.clone()),
+        }
+    }
+
+    fn cells(
+        &mut self,
+        m: &Spanned<RawCells>,
+        roles: &[Role],
+        role_names: &[&str],
+        releases: &[Release],
+        scenarios: &[Scenario],
+    ) -> (CellSpec, Vec<PathSpec>) {
+        let raw = m.get_ref();
+        let check_role = |l: &mut Self, s: &Spanned<String>| -> bool {
+            if role_names.contains(&s.get_ref().as_str()) {
+                true
+            } else {
+                l.err_help(
+                    s.span(),
+                    format!("unknown role `{}`", s.get_ref()),
+                    format!("roles are: {}", role_names.join(", ")),
+                );
+                false
+            }
+        };
+        let vary: Vec<String> = match &raw.vary {
+            None => role_names.iter().map(|s| s.to_string()).collect(),
+            Some(v) => {
+                let named: Vec<&str> = v
+                    .iter()
+                    .filter(|s| check_role(self, s))
+                    .map(|s| s.get_ref().as_str())
+                    .collect();
+                // Keep role order, whatever order `vary` lists them in.
+                roles
+                    .iter()
+                    .map(|r| r.name.clone())
+                    .filter(|r| named.contains(&r.as_str()))
+                    .collect()
+            }
+        };
+        let cell_releases = match &raw.releases {
+            None => releases.to_vec(),
+            Some(v) => {
+                let mut out: Vec<Release> =
+                    v.iter().filter_map(|r| self.release(r, releases)).collect();
+                out.sort();
+                out.dedup();
+                out
+            }
+        };
+        let mut fixed = IndexMap::new();
+        for (role, rel) in &raw.fixed {
+            if !role_names.contains(&role.as_str()) {
+                self.err(rel.span(), format!("`fixed` names unknown role `{role}`"));
+            } else if vary.contains(role) {
+                self.err(
+                    rel.span(),
+                    format!("role `{role}` both varies and is fixed"),
+                );
+            } else if let Some(r) = self.release(rel, releases) {
+                fixed.insert(role.clone(), r);
+            }
+        }
+        for r in roles {
+            if !vary.contains(&r.name) && !fixed.contains_key(&r.name) {
+                if let Some(last) = cell_releases.last().or(releases.last()) {
+                    fixed.insert(r.name.clone(), last.clone());
+                }
+            }
+        }
+        let mut exclude = Vec::new();
+        for ex in &raw.exclude {
+            let mut assignment = IndexMap::new();
+            for (role, rel) in ex.get_ref() {
+                if !role_names.contains(&role.as_str()) {
+                    self.err(rel.span(), format!("`exclude` names unknown role `{role}`"));
+                } else if let Some(r) = self.release(rel, releases) {
+                    assignment.insert(role.clone(), r);
+                }
+            }
+            exclude.push(assignment);
+        }
+        let cell_scenarios: Vec<String> = raw
+            .scenarios
+            .iter()
+            .filter_map(|s| self.scenario_ref(s, scenarios, ScenarioKind::Cell))
+            .collect();
+        let mut paths = Vec::new();
+        for p in &raw.paths {
+            let rp = p.get_ref();
+            let (from, to) = (self.release(&rp.from, releases), self.release(&rp.to, releases));
+            let names: Vec<String> = rp
+                .scenarios
+                .iter()
+                .filter_map(|s| self.scenario_ref(s, scenarios, ScenarioKind::Path))
+                .collect();
+            if rp.scenarios.is_empty() {
+                self.err(p.span(), "this path lists no scenarios");
+            }
+            if let (Some(from), Some(to)) = (from, to) {
+                if from == to {
+                    self.err(rp.to.span(), "a path goes from one release to another");
+                }
+                paths.push(PathSpec {
+                    from,
+                    to,
+                    scenarios: names,
+                });
+            }
+        }
+        if raw.scenarios.is_empty() && raw.paths.is_empty() {
+            self.err_help(
+                m.span(),
+                "the matrix is empty: no cell scenarios and no paths",
+                "add `scenarios = [\"basic\"]` and/or a [[matrix.paths]] table",
+            );
+        } else if !raw.scenarios.is_empty() && vary.is_empty() {
+            self.err(m.span(), "no role varies, so there are no cells");
+        }
+        (
+            CellSpec {
+                vary,
+                releases: cell_releases,
+                fixed,
+                exclude,
+                scenarios: cell_scenarios,
+            },
+            paths,
+        )
+    }
+}
+
+/// Loads every `*.toml` in `dir` as a scenario, in name order.
+fn load_scenarios(
+    dir: &Path,
+    roles: &[Role],
+    services: &[Role],
+    releases: &[Release],
+    errors: &mut Errors,
+) -> Vec<Scenario> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) => {
+            errors.push(
+                ModelError::in_file(
+                    &dir.display().to_string(),
+                    format!("cannot read the scenario directory: {e}"),
+                )
+                .help("set `scenarios = \"DIR\"` under [system], relative to the matrix file"),
+            );
+            return vec![];
+        }
+    };
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    files.sort();
+    let mut out: Vec<Scenario> = Vec::new();
+    for path in files {
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) => {
+                errors.push(ModelError::in_file(
+                    &path.display().to_string(),
+                    format!("cannot read: {e}"),
+                ));
+                continue;
+            }
+        };
+        let file = SourceFile::new(&path, text);
+        let raw: RawScenario = match toml::from_str(&file.text) {
+            Ok(r) => r,
+            Err(e) => {
+                errors.toml(&file, e);
+                continue;
+            }
+        };
+        let mut sl = ScenarioLoader {
+            l: Loader {
+                file: &file,
+                errors: &mut *errors,
+            },
+            roles,
+            services,
+            releases,
+        };
+        if let Some(sc) = sl.scenario(raw, &path) {
+            if let Some(prev) = out.iter().find(|s| s.name == sc.name) {
+                errors.push(ModelError::in_file(
+                    &path.display().to_string(),
+                    format!(
+                        "scenario name `{}` is already used by {}",
+                        sc.name,
+                        prev.file.display()
+                    ),
+                ));
+            } else {
+                out.push(sc);
+            }
+        }
+    }
+    out
+}
+
+struct ScenarioLoader<'a> {
+    l: Loader<'a>,
+    roles: &'a [Role],
+    services: &'a [Role],
+    releases: &'a [Release],
+}
+
+impl<'a> ScenarioLoader<'a> {
+    fn scenario(&mut self, raw: RawScenario, path: &Path) -> Option<Scenario> {
+        let name = match &raw.name {
+            Some(n) => n.get_ref().clone(),
+            None => path.file_stem()?.to_string_lossy().into_owned(),
+        };
+        if !is_name(&name) {
+            let span = raw.name.as_ref().map_or(0..0, |n| n.span());
+            self.l.err(
+                span,
+                format!("scenario name `{name}` must be lowercase letters, digits, `-` or `_`"),
+            );
+        }
+        let kind = match raw.kind.get_ref().as_str() {
+            "cell" => ScenarioKind::Cell,
+            "path" => ScenarioKind::Path,
+            other => {
+                self.l.err_help(
+                    raw.kind.span(),
+                    format!("unknown scenario kind `{other}`"),
+                    "`cell` runs in one mixed-version state; `path` runs along an upgrade path",
+                );
+                ScenarioKind::Cell
+            }
+        };
+        if raw.step.is_empty() {
+            self.l
+                .err(raw.kind.span(), format!("scenario `{name}` has no [[step]]"));
+        }
+        if kind == ScenarioKind::Cell && !raw.each_state.is_empty() {
+            self.l.err(
+                raw.each_state[0].span(),
+                "[[each_state]] checks belong to path scenarios",
+            );
+        }
+        let mut workloads = HashSet::new();
+        let steps = raw
+            .step
+            .iter()
+            .filter_map(|s| self.step(s, kind, &mut workloads))
+            .collect();
+        let each_state = raw
+            .each_state
+            .iter()
+            .filter_map(|s| self.step(s, kind, &mut workloads))
+            .collect();
+        Some(Scenario {
+            name,
+            kind,
+            description: raw.description.trim().to_string(),
+            file: path.to_path_buf(),
+            steps,
+            each_state,
+            timeout: self.l.duration(&raw.timeout, DEFAULT_TRIAL_TIMEOUT),
+        })
+    }
+
+    fn role_names(&self) -> Vec<&'a str> {
+        self.roles
+            .iter()
+            .chain(self.services)
+            .map(|r| r.name.as_str())
+            .collect()
+    }
+
+    fn role(&mut self, s: &Spanned<String>) -> Option<&'a Role> {
+        let found = self
+            .roles
+            .iter()
+            .chain(self.services)
+            .find(|r| &r.name == s.get_ref());
+        if found.is_none() {
+            let names = self.role_names().join(", ");
+            self.l.err_help(
+                s.span(),
+                format!("unknown role `{}`", s.get_ref()),
+                format!("roles are: {names}"),
+            );
+        }
+        found
+    }
+
+    fn action_ref(&mut self, s: &Spanned<String>) -> Option<ActionRef> {
+        let Some((role, action)) = s.get_ref().split_once('.') else {
+            self.l.err_help(
+                s.span(),
+                format!("`{}` does not name an action", s.get_ref()),
+                "write ROLE.ACTION, e.g. `master.health`",
+            );
+            return None;
+        };
+        let r = self.role(&Spanned::new(s.span(), role.to_string()))?;
+        if !r.actions.contains_key(action) {
+            let known = keys(&r.actions);
+            self.l.err_help(
+                s.span(),
+                format!("role `{role}` has no action `{action}`"),
+                format!("its actions are: {known}"),
+            );
+            return None;
+        }
+        Some(ActionRef {
+            role: role.into(),
+            action: action.into(),
+        })
+    }
+
+    fn replica(&mut self, v: &Option<Spanned<toml::Value>>, role: Option<&Role>) -> ReplicaSel {
+        let Some(v) = v else {
+            return ReplicaSel::All;
+        };
+        match v.get_ref() {
+            toml::Value::String(s) if s == "leader" => {
+                if let Some(r) = role {
+                    if r.leader.is_none() {
+                        self.l.err_help(
+                            v.span(),
+                            format!("role `{}` does not say how to find its leader", r.name),
+                            "add `leader = { action = \"NAME\", pointer = \"/leader\" }` to the role",
+                        );
+                    }
+                }
+                ReplicaSel::Leader
+            }
+            toml::Value::String(s) if s == "all" => ReplicaSel::All,
+            toml::Value::Integer(i) => {
+                let max = role.map_or(u32::MAX, |r| r.replicas);
+                if *i < 0 || *i >= max as i64 {
+                    self.l.err(
+                        v.span(),
+                        format!("replica {i} does not exist (the role has {max})"),
+                    );
+                }
+                ReplicaSel::Index((*i).max(0) as u32)
+            }
+            _ => {
+                self.l.err(
+                    v.span(),
+                    "`replica` is an index, \"leader\" or \"all\"",
+                );
+                ReplicaSel::All
+            }
+        }
+    }
+
+    fn step(
+        &mut self,
+        raw: &Spanned<RawStep>,
+        kind: ScenarioKind,
+        workloads: &mut HashSet<String>,
+    ) -> Option<Step> {
+        let s = raw.get_ref();
+        let (line, _) = self.l.file.line_col(raw.span().start);
+        let origin = format!("{}:{line}", self.l.file.name);
+        let what = s.do_.get_ref().as_str();
+        // Which keys each step kind accepts, beyond `do`, `when` and `timeout`.
+        let allowed: &[&str] = match what {
+            "start" => &["roles"],
+            "upgrade" | "downgrade" => &["role", "to", "order"],
+            "restart" => &["role", "replica"],
+            "stop" => &["role", "replica", "kill"],
+            "run" | "check" => &["action", "replica", "expect", "eventually"],
+            "workload" => &["name", "action", "every", "min_success", "max_unavailable"],
+            "stop-workload" => &["name"],
+            other => {
+                self.l.err_help(
+                    s.do_.span(),
+                    format!("unknown step `{other}`"),
+                    "steps are: start, upgrade, downgrade, restart, stop, run, check, workload, stop-workload",
+                );
+                return None;
+            }
+        };
+        let given: [(&str, Option<std::ops::Range<usize>>); 13] = [
+            ("roles", s.roles.as_ref().map(|v| v.span())),
+            ("role", s.role.as_ref().map(|v| v.span())),
+            ("replica", s.replica.as_ref().map(|v| v.span())),
+            ("to", s.to.as_ref().map(|v| v.span())),
+            ("order", s.order.as_ref().map(|v| v.span())),
+            ("action", s.action.as_ref().map(|v| v.span())),
+            ("expect", s.expect.as_ref().map(|v| v.span())),
+            ("eventually", s.eventually.as_ref().map(|v| v.span())),
+            ("name", s.name.as_ref().map(|v| v.span())),
+            ("every", s.every.as_ref().map(|v| v.span())),
+            ("min_success", s.min_success.as_ref().map(|v| v.span())),
+            ("max_unavailable", s.max_unavailable.as_ref().map(|v| v.span())),
+            ("kill", s.kill.as_ref().map(|v| v.span())),
+        ];
+        for (key, span) in given {
+            if let Some(span) = span {
+                if !allowed.contains(&key) {
+                    self.l.err_help(
+                        span,
+                        format!("`{key}` does not apply to a `{what}` step"),
+                        format!("a `{what}` step takes: {}", allowed.join(", ")),
+                    );
+                }
+            }
+        }
+        let names = self.role_names();
+        let when = s.when.as_ref().and_then(|w| {
+            Condition::parse(w.get_ref(), &names)
+                .map_err(|e| self.l.err(w.span(), e))
+                .ok()
+        });
+        let timeout = s.timeout.as_ref().map(|t| self.l.duration(&Some(t.clone()), Duration::ZERO));
+        let missing = |l: &mut Loader, key: &str| {
+            l.err(
+                raw.span(),
+                format!("a `{what}` step needs `{key}`"),
+            )
+        };
+        let step_kind = match what {
+            "start" => {
+                let roles = match &s.roles {
+                    None => vec![],
+                    Some(v) => v
+                        .get_ref()
+                        .iter()
+                        .filter_map(|r| self.role(r).map(|r| r.name.clone()))
+                        .collect(),
+                };
+                StepKind::Start { roles }
+            }
+            "upgrade" | "downgrade" => {
+                let role = match &s.role {
+                    Some(r) => self.role(r).cloned(),
+                    None => {
+                        missing(&mut self.l, "role");
+                        None
+                    }
+                }?;
+                if role.fixed_release.is_some() {
+                    self.l.err(
+                        s.role.as_ref().map_or(raw.span(), |r| r.span()),
+                        format!("`{}` is a service: its release is fixed", role.name),
+                    );
+                }
+                let to = match (&s.to, kind) {
+                    (None, ScenarioKind::Path) if what == "upgrade" => ReleaseRef::Target,
+                    (None, ScenarioKind::Path) => ReleaseRef::Source,
+                    (None, ScenarioKind::Cell) => {
+                        missing(&mut self.l, "to");
+                        ReleaseRef::Target
+                    }
+                    (Some(t), _) if t.get_ref() == "target" || t.get_ref() == "source" => {
+                        if kind == ScenarioKind::Cell {
+                            self.l.err(
+                                t.span(),
+                                format!("`{}` only has a meaning in a path scenario", t.get_ref()),
+                            );
+                        }
+                        if t.get_ref() == "target" {
+                            ReleaseRef::Target
+                        } else {
+                            ReleaseRef::Source
+                        }
+                    }
+                    (Some(t), _) => ReleaseRef::Exact(self.l.release(t, self.releases)?),
+                };
+                let order = match s.order.as_ref().map(|o| (o.get_ref().as_str(), o.span())) {
+                    None | Some(("index", _)) => ReplicaOrder::ByIndex,
+                    Some(("leader-first", sp)) | Some(("leader-last", sp)) => {
+                        if role.leader.is_none() {
+                            self.l.err_help(
+                                sp,
+                                format!("role `{}` does not say how to find its leader", role.name),
+                                "add `leader = { action = \"NAME\", pointer = \"/leader\" }` to the role",
+                            );
+                        }
+                        if s.order.as_ref().is_some_and(|o| o.get_ref() == "leader-first") {
+                            ReplicaOrder::LeaderFirst
+                        } else {
+                            ReplicaOrder::LeaderLast
+                        }
+                    }
+                    Some((other, sp)) => {
+                        self.l.err_help(
+                            sp,
+                            format!("unknown order `{other}`"),
+                            "orders are: index, leader-first, leader-last",
+                        );
+                        ReplicaOrder::ByIndex
+                    }
+                };
+                StepKind::Upgrade {
+                    role: role.name.clone(),
+                    to,
+                    order,
+                }
+            }
+            "restart" | "stop" => {
+                let role = match &s.role {
+                    Some(r) => self.role(r).cloned(),
+                    None => {
+                        missing(&mut self.l, "role");
+                        None
+                    }
+                }?;
+                let replica = self.replica(&s.replica, Some(&role));
+                if what == "restart" {
+                    StepKind::Restart {
+                        role: role.name,
+                        replica,
+                    }
+                } else {
+                    StepKind::Stop {
+                        role: role.name,
+                        replica,
+                        kill: s.kill.as_ref().is_some_and(|k| *k.get_ref()),
+                    }
+                }
+            }
+            "run" | "check" => {
+                let action = match &s.action {
+                    Some(a) => self.action_ref(a),
+                    None => {
+                        missing(&mut self.l, "action");
+                        None
+                    }
+                }?;
+                let role = self.roles.iter().chain(self.services).find(|r| r.name == action.role);
+                let replica = match self.replica(&s.replica, role) {
+                    ReplicaSel::All => ReplicaSel::Index(0),
+                    r => r,
+                };
+                let expect = s.expect.as_ref().map(|e| self.expect(e));
+                if what == "check" && expect.is_none() {
+                    self.l.err_help(
+                        raw.span(),
+                        "a `check` step needs `expect`",
+                        "e.g. expect = { exit = 0, contains = \"ok\" }; use `run` to only run the action",
+                    );
+                }
+                let eventually = s.eventually.as_ref().map(|e| self.l.duration(&Some(e.clone()), Duration::ZERO));
+                StepKind::Run {
+                    action,
+                    replica,
+                    expect,
+                    eventually,
+                }
+            }
+            "workload" => {
+                let name = match &s.name {
+                    Some(n) => n.get_ref().clone(),
+                    None => {
+                        missing(&mut self.l, "name");
+                        return None;
+                    }
+                };
+                if !workloads.insert(name.clone()) {
+                    self.l.err(
+                        s.name.as_ref().map_or(raw.span(), |n| n.span()),
+                        format!("workload `{name}` is started twice"),
+                    );
+                }
+                let action = match &s.action {
+                    Some(a) => self.action_ref(a),
+                    None => {
+                        missing(&mut self.l, "action");
+                        None
+                    }
+                }?;
+                let every = match &s.every {
+                    Some(e) => self.l.duration(&Some(e.clone()), Duration::from_millis(500)),
+                    None => Duration::from_millis(500),
+                };
+                if let Some(m) = &s.min_success {
+                    if !(0.0..=1.0).contains(m.get_ref()) {
+                        self.l.err(m.span(), "min_success is a ratio between 0 and 1");
+                    }
+                }
+                StepKind::Workload {
+                    name,
+                    action,
+                    every,
+                    min_success: s.min_success.as_ref().map(|m| *m.get_ref()),
+                    max_unavailable: s
+                        .max_unavailable
+                        .as_ref()
+                        .map(|d| self.l.duration(&Some(d.clone()), Duration::ZERO)),
+                }
+            }
+            "stop-workload" => {
+                let name = match &s.name {
+                    Some(n) => n,
+                    None => {
+                        missing(&mut self.l, "name");
+                        return None;
+                    }
+                };
+                if !workloads.contains(name.get_ref()) {
+                    self.l.err(
+                        name.span(),
+                        format!("no workload `{}` was started before this step", name.get_ref()),
+                    );
+                }
+                StepKind::StopWorkload {
+                    name: name.get_ref().clone(),
+                }
+            }
+            _ => unreachable!("checked above"),
+        };
+        Some(Step {
+            kind: step_kind,
+            when,
+            timeout,
+            origin,
+        })
+    }
+
+    fn expect(&mut self, e: &Spanned<RawExpect>) -> Expect {
+        let r = e.get_ref();
+        let matches = r.matches.as_ref().and_then(|m| {
+            Regex::new(m.get_ref())
+                .map_err(|err| self.l.err(m.span(), format!("bad regex: {err}")))
+                .ok()
+        });
+        if let Some(p) = &r.pointer {
+            if !p.get_ref().is_empty() && !p.get_ref().starts_with('/') {
+                self.l.err(p.span(), "a JSON pointer starts with `/` (e.g. `/leader`)");
+            }
+        }
+        let has_value_check = r.equals.is_some()
+            || r.gt.is_some()
+            || r.ge.is_some()
+            || r.lt.is_some()
+            || r.le.is_some();
+        if r.pointer.is_some() && !has_value_check {
+            self.l.err(
+                e.span(),
+                "`pointer` needs `equals` or a comparison (gt, ge, lt, le)",
+            );
+        }
+        let status = r.status.as_ref().map(|s| {
+            if !(100..=599).contains(s.get_ref()) {
+                self.l.err(s.span(), "an HTTP status is between 100 and 599");
+            }
+            *s.get_ref() as u16
+        });
+        let compare = [
+            (NumOp::Gt, r.gt),
+            (NumOp::Ge, r.ge),
+            (NumOp::Lt, r.lt),
+            (NumOp::Le, r.le),
+        ]
+        .into_iter()
+        .filter_map(|(op, v)| v.map(|v| (op, v)))
+        .collect();
+        Expect {
+            exit: r.exit,
+            status,
+            contains: r.contains.clone(),
+            not_contains: r.not_contains.clone(),
+            matches,
+            pointer: r.pointer.as_ref().map(|p| p.get_ref().clone()),
+            equals: r
+                .equals
+                .as_ref()
+                .map(|v| serde_json::to_value(v).unwrap_or(serde_json::Value::Null)),
+            compare,
+        }
+    }
+}
+
+fn join(r: &[Release]) -> String {
+    r.iter().map(Release::as_str).collect::<Vec<_>>().join(", ")
+}
+
+fn keys<V>(m: &IndexMap<String, V>) -> String {
+    if m.is_empty() {
+        "(none)".into()
+    } else {
+        m.keys().cloned().collect::<Vec<_>>().join(", ")
+    }
+}

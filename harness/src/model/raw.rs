@@ -1,0 +1,186 @@
+//! The files as written: serde structs that keep spans, deserialized without any I/O or checks beyond
+//! TOML types and unknown keys. `load` turns them into the validated model.
+
+use indexmap::IndexMap;
+use serde::Deserialize;
+use toml::Spanned;
+
+type S<T> = Spanned<T>;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMatrix {
+    pub system: S<RawSystem>,
+    pub build: Option<RawBuild>,
+    #[serde(default)]
+    pub image: Vec<S<RawImage>>,
+    #[serde(default)]
+    pub roles: IndexMap<String, S<RawRole>>,
+    #[serde(default)]
+    pub services: IndexMap<String, S<RawRole>>,
+    pub matrix: Option<S<RawCells>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSystem {
+    pub name: S<String>,
+    pub releases: S<Vec<S<String>>>,
+    /// Directory of scenario files, relative to the matrix file. Default `scenarios/<name>`.
+    pub scenarios: Option<S<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBuild {
+    pub prepare: Option<Vec<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawImage {
+    pub name: S<String>,
+    pub context: S<String>,
+    pub dockerfile: Option<String>,
+    #[serde(default)]
+    pub args: IndexMap<String, S<String>>,
+    pub releases: Option<Vec<S<String>>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRole {
+    /// A template string, or a table release → image.
+    pub image: S<toml::Value>,
+    pub replicas: Option<S<i64>>,
+    pub entrypoint: Option<Vec<S<String>>>,
+    pub command: Option<Vec<S<String>>>,
+    #[serde(default)]
+    pub env: IndexMap<String, S<String>>,
+    pub data: Option<S<String>>,
+    pub ready: Option<S<RawReady>>,
+    pub leader: Option<S<RawLeader>>,
+    #[serde(default)]
+    pub actions: IndexMap<String, S<RawAction>>,
+    pub stop_timeout: Option<S<String>>,
+    /// Services only: the release they run at.
+    pub release: Option<S<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawReady {
+    pub log: Option<String>,
+    pub exec: Option<Vec<S<String>>>,
+    pub http: Option<S<RawHttp>>,
+    pub tcp: Option<S<i64>>,
+    pub timeout: Option<S<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHttp {
+    pub port: S<i64>,
+    #[serde(default = "root_path")]
+    pub path: S<String>,
+    pub method: Option<S<String>>,
+    pub body: Option<S<String>>,
+    pub status: Option<S<i64>>,
+}
+
+fn root_path() -> S<String> {
+    // A default carries no position of its own; an error about it points at the enclosing table.
+    S::new(0..0, "/".to_string())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLeader {
+    pub action: S<String>,
+    pub pointer: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAction {
+    pub exec: Option<Vec<S<String>>>,
+    pub http: Option<S<RawHttp>>,
+    pub timeout: Option<S<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCells {
+    pub vary: Option<Vec<S<String>>>,
+    pub releases: Option<Vec<S<String>>>,
+    #[serde(default)]
+    pub fixed: IndexMap<String, S<String>>,
+    #[serde(default)]
+    pub exclude: Vec<S<IndexMap<String, S<String>>>>,
+    #[serde(default)]
+    pub scenarios: Vec<S<String>>,
+    #[serde(default)]
+    pub paths: Vec<S<RawPath>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPath {
+    pub from: S<String>,
+    pub to: S<String>,
+    #[serde(default)]
+    pub scenarios: Vec<S<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawScenario {
+    pub name: Option<S<String>>,
+    pub kind: S<String>,
+    #[serde(default)]
+    pub description: String,
+    pub timeout: Option<S<String>>,
+    #[serde(default)]
+    pub step: Vec<S<RawStep>>,
+    #[serde(default)]
+    pub each_state: Vec<S<RawStep>>,
+}
+
+/// Every step key; which ones a step may use depends on its `do`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStep {
+    #[serde(rename = "do")]
+    pub do_: S<String>,
+    pub roles: Option<S<Vec<S<String>>>>,
+    pub role: Option<S<String>>,
+    pub replica: Option<S<toml::Value>>,
+    pub to: Option<S<String>>,
+    pub order: Option<S<String>>,
+    pub action: Option<S<String>>,
+    pub expect: Option<S<RawExpect>>,
+    pub eventually: Option<S<String>>,
+    pub name: Option<S<String>>,
+    pub every: Option<S<String>>,
+    pub min_success: Option<S<f64>>,
+    pub max_unavailable: Option<S<String>>,
+    pub kill: Option<S<bool>>,
+    pub when: Option<S<String>>,
+    pub timeout: Option<S<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawExpect {
+    pub exit: Option<i64>,
+    pub status: Option<S<i64>>,
+    pub contains: Option<String>,
+    pub not_contains: Option<String>,
+    pub matches: Option<S<String>>,
+    pub pointer: Option<S<String>>,
+    pub equals: Option<toml::Value>,
+    pub gt: Option<f64>,
+    pub ge: Option<f64>,
+    pub lt: Option<f64>,
+    pub le: Option<f64>,
+}

@@ -1,0 +1,340 @@
+//! The validated model: what a matrix and its scenarios say, with every name resolved and every value
+//! checked. Nothing downstream re-validates.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use indexmap::IndexMap;
+use regex::Regex;
+
+use super::condition::Condition;
+use super::release::Release;
+use super::template::Template;
+
+/// A loaded `matrix.toml` with its scenarios.
+#[derive(Debug, Clone)]
+pub struct Matrix {
+    /// The matrix file, as given.
+    pub file: PathBuf,
+    /// The directory relative paths in the file are resolved against.
+    pub root: PathBuf,
+    pub system: String,
+    /// Every release of the system, oldest first.
+    pub releases: Vec<Release>,
+    /// Roles whose release varies, in declaration order (start order).
+    pub roles: Vec<Role>,
+    /// Fixed-release services every trial starts first (e.g. ZooKeeper).
+    pub services: Vec<Role>,
+    pub images: Vec<ImageDef>,
+    /// A command `crossgrade images build` runs once before building (e.g. compiling static binaries).
+    pub prepare: Option<Vec<String>>,
+    pub cells: CellSpec,
+    pub paths: Vec<PathSpec>,
+    pub scenarios: Vec<Scenario>,
+}
+
+impl Matrix {
+    pub fn role(&self, name: &str) -> Option<&Role> {
+        self.roles
+            .iter()
+            .chain(&self.services)
+            .find(|r| r.name == name)
+    }
+
+    pub fn scenario(&self, name: &str) -> Option<&Scenario> {
+        self.scenarios.iter().find(|s| s.name == name)
+    }
+
+    /// The image of `role` at `release`.
+    pub fn image_of(&self, role: &Role, release: &Release) -> String {
+        match &role.image {
+            ImageRef::Template(t) => t.render(&ImageScope { role, release }),
+            ImageRef::PerRelease(map) => map
+                .get(release)
+                .cloned()
+                .expect("validated: every release has an image"),
+        }
+    }
+}
+
+struct ImageScope<'a> {
+    role: &'a Role,
+    release: &'a Release,
+}
+
+impl super::template::Scope for ImageScope<'_> {
+    fn release(&self) -> &str {
+        self.release.as_str()
+    }
+    fn role(&self) -> &str {
+        &self.role.name
+    }
+    fn index(&self) -> u32 {
+        0
+    }
+    fn replicas(&self, _: &str) -> String {
+        String::new()
+    }
+    fn role_release(&self, _: &str) -> String {
+        String::new()
+    }
+}
+
+/// How to build an image locally: a Dockerfile context, per release.
+#[derive(Debug, Clone)]
+pub struct ImageDef {
+    pub name: Template,
+    pub context: PathBuf,
+    pub dockerfile: String,
+    pub args: IndexMap<String, Template>,
+    /// The releases to build; all of the system's by default.
+    pub releases: Vec<Release>,
+}
+
+#[derive(Debug, Clone)]
+pub enum ImageRef {
+    Template(Template),
+    PerRelease(IndexMap<Release, String>),
+}
+
+/// A role (varies by release) or a service (fixed release).
+#[derive(Debug, Clone)]
+pub struct Role {
+    pub name: String,
+    pub image: ImageRef,
+    pub replicas: u32,
+    pub entrypoint: Option<Vec<Template>>,
+    pub command: Option<Vec<Template>>,
+    pub env: IndexMap<String, Template>,
+    /// Path inside the container kept on a volume across upgrades.
+    pub data: Option<String>,
+    pub ready: Option<Ready>,
+    pub leader: Option<LeaderSpec>,
+    pub actions: IndexMap<String, Action>,
+    pub stop_timeout: Duration,
+    /// Set for services: the one release they run at.
+    pub fixed_release: Option<Release>,
+}
+
+impl Role {
+    pub fn replica_names(&self) -> Vec<String> {
+        (0..self.replicas)
+            .map(|i| format!("{}-{i}", self.name))
+            .collect()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Ready {
+    pub probe: Probe,
+    pub timeout: Duration,
+}
+
+/// How to tell a container is ready.
+#[derive(Debug, Clone)]
+pub enum Probe {
+    /// A line of its log contains this text.
+    Log(String),
+    /// This command exits 0 inside it.
+    Exec(Vec<Template>),
+    /// An HTTP request to it answers with this status.
+    Http(HttpRequest),
+    /// A TCP port accepts connections.
+    Tcp(u16),
+}
+
+/// Which replica leads: an action whose output names it (`node-1`), optionally at a JSON pointer.
+#[derive(Debug, Clone)]
+pub struct LeaderSpec {
+    pub action: String,
+    pub pointer: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct HttpRequest {
+    pub method: String,
+    pub port: u16,
+    pub path: Template,
+    pub body: Option<Template>,
+    /// Expected status for readiness probes.
+    pub status: u16,
+}
+
+#[derive(Debug, Clone)]
+pub struct Action {
+    pub name: String,
+    pub kind: ActionKind,
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub enum ActionKind {
+    /// Run inside the replica's container.
+    Exec(Vec<Template>),
+    /// Sent from the harness to the replica's address on the trial network.
+    Http(HttpRequest),
+}
+
+/// Which cells the matrix covers.
+#[derive(Debug, Clone)]
+pub struct CellSpec {
+    /// Roles that vary, in role order.
+    pub vary: Vec<String>,
+    /// Releases the varying roles take.
+    pub releases: Vec<Release>,
+    /// Release of every role that does not vary.
+    pub fixed: IndexMap<String, Release>,
+    /// Partial assignments; a cell matching any is left out.
+    pub exclude: Vec<IndexMap<String, Release>>,
+    pub scenarios: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct PathSpec {
+    pub from: Release,
+    pub to: Release,
+    pub scenarios: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ScenarioKind {
+    /// Runs in one mixed-version state.
+    Cell,
+    /// Runs along an upgrade path from one release to another.
+    Path,
+}
+
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    pub name: String,
+    pub kind: ScenarioKind,
+    pub description: String,
+    pub file: PathBuf,
+    pub steps: Vec<Step>,
+    /// Checks run in every intermediate state of a path: after each replica moves.
+    pub each_state: Vec<Step>,
+    /// Deadline of the whole trial.
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct Step {
+    pub kind: StepKind,
+    pub when: Option<Condition>,
+    pub timeout: Option<Duration>,
+    /// `file:line` of the step, for reports.
+    pub origin: String,
+}
+
+#[derive(Debug, Clone)]
+pub enum StepKind {
+    /// Start the named roles (all roles when empty), replicas in parallel, roles in order.
+    Start { roles: Vec<String> },
+    /// Move a role's replicas to another release, one at a time, keeping their data volumes.
+    Upgrade {
+        role: String,
+        to: ReleaseRef,
+        order: ReplicaOrder,
+    },
+    Restart { role: String, replica: ReplicaSel },
+    Stop {
+        role: String,
+        replica: ReplicaSel,
+        kill: bool,
+    },
+    /// Run an action; with `expect`, check its result (once, or until it holds within `eventually`).
+    Run {
+        action: ActionRef,
+        replica: ReplicaSel,
+        expect: Option<Expect>,
+        eventually: Option<Duration>,
+    },
+    /// Start repeating an action in the background across the following steps.
+    Workload {
+        name: String,
+        action: ActionRef,
+        every: Duration,
+        min_success: Option<f64>,
+        max_unavailable: Option<Duration>,
+    },
+    /// Stop a background workload and judge it.
+    StopWorkload { name: String },
+}
+
+/// Where an upgrade goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReleaseRef {
+    /// The path's destination release.
+    Target,
+    /// The path's source release (for rollbacks).
+    Source,
+    Exact(Release),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplicaOrder {
+    ByIndex,
+    LeaderFirst,
+    LeaderLast,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReplicaSel {
+    All,
+    Index(u32),
+    Leader,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActionRef {
+    pub role: String,
+    pub action: String,
+}
+
+impl std::fmt::Display for ActionRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}", self.role, self.action)
+    }
+}
+
+/// What an action's result must show. Every field given must hold.
+#[derive(Debug, Clone, Default)]
+pub struct Expect {
+    pub exit: Option<i64>,
+    pub status: Option<u16>,
+    pub contains: Option<String>,
+    pub not_contains: Option<String>,
+    pub matches: Option<Regex>,
+    pub pointer: Option<String>,
+    pub equals: Option<serde_json::Value>,
+    pub compare: Vec<(NumOp, f64)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NumOp {
+    Gt,
+    Ge,
+    Lt,
+    Le,
+}
+
+impl NumOp {
+    pub fn symbol(self) -> &'static str {
+        match self {
+            NumOp::Gt => ">",
+            NumOp::Ge => ">=",
+            NumOp::Lt => "<",
+            NumOp::Le => "<=",
+        }
+    }
+
+    pub fn holds(self, a: f64, b: f64) -> bool {
+        match self {
+            NumOp::Gt => a > b,
+            NumOp::Ge => a >= b,
+            NumOp::Lt => a < b,
+            NumOp::Le => a <= b,
+        }
+    }
+}
