@@ -1,0 +1,113 @@
+//! Outcomes: what happened in a trial, step by step, and its verdict. Plain data, serializable; the
+//! runner produces it, reporters consume it.
+
+use indexmap::IndexMap;
+use serde::Serialize;
+
+/// `fail` is the system under test misbehaving; `error` is the harness or the engine. Never mixed up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    Pass,
+    Fail,
+    Error,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Pass => "pass",
+            Verdict::Fail => "fail",
+            Verdict::Error => "error",
+        }
+    }
+}
+
+impl std::fmt::Display for Verdict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StepStatus {
+    Pass,
+    Fail,
+    Error,
+    /// Not reached because an earlier step ended the trial.
+    Skipped,
+}
+
+/// What the harness saw when it ran an action or a probe.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Observation {
+    /// e.g. `client.get on client-0`.
+    pub what: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http_status: Option<u16>,
+    /// Output excerpt (stdout then stderr, or the response body), cut to a few KiB.
+    pub output: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StepOutcome {
+    pub number: usize,
+    pub description: String,
+    pub origin: String,
+    pub status: StepStatus,
+    /// Offset from the start of the trial.
+    pub started_ms: u64,
+    pub duration_ms: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub observations: Vec<Observation>,
+    /// Release of every replica when the step ended (`node-0` → `1.0`).
+    pub releases: IndexMap<String, String>,
+}
+
+/// How a background workload fared.
+#[derive(Debug, Clone, Serialize)]
+pub struct WorkloadReport {
+    pub name: String,
+    pub action: String,
+    pub attempts: u64,
+    pub successes: u64,
+    pub success_ratio: f64,
+    pub longest_unavailable_ms: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    pub passed: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TrialOutcome {
+    pub id: String,
+    pub scenario: String,
+    /// `cell` or `path`.
+    pub kind: String,
+    /// Release of every role at the start.
+    pub start: IndexMap<String, String>,
+    pub verdict: Verdict,
+    /// One line: why it failed or errored.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failed_step: Option<usize>,
+    pub duration_ms: u64,
+    pub steps: Vec<StepOutcome>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub workloads: Vec<WorkloadReport>,
+    /// Last log lines of the containers that matter for a failure (the one that exited, or all).
+    #[serde(skip_serializing_if = "IndexMap::is_empty")]
+    pub last_logs: IndexMap<String, Vec<String>>,
+    /// Folder of this trial's container logs, relative to the run's report folder.
+    pub logs_dir: String,
+    /// The command that runs exactly this trial again.
+    pub reproduce: String,
+}

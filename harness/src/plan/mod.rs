@@ -1,0 +1,513 @@
+//! The plan: cells and paths expanded into trials, each a list of concrete steps. Pure and deterministic:
+//! the same matrix always gives the same trials, ids and steps, so the plan can be printed, reviewed and
+//! filtered before anything runs (the way CockroachDB's mixedversion treats its test plan as data).
+
+use std::fmt::{self, Write as _};
+use std::time::Duration;
+
+use indexmap::IndexMap;
+
+use crate::model::{
+    format_duration, ActionRef, Expect, Matrix, Release, ReleaseRef, ReplicaOrder, ReplicaSel,
+    Scenario, Step, StepKind,
+};
+
+/// Every trial of a matrix, in a stable order: cell trials (by scenario, then cell), then path trials.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub system: String,
+    pub trials: Vec<Trial>,
+}
+
+/// One (cell or path) × scenario: the unit that is run, listed, filtered and reported.
+#[derive(Debug, Clone)]
+pub struct Trial {
+    /// Stable, readable id: `system/scenario/role=release,...` or `system/scenario/FROM-to-TO`.
+    pub id: String,
+    pub scenario: String,
+    pub kind: TrialKind,
+    /// The release every role (and service) starts at.
+    pub start: IndexMap<String, Release>,
+    pub steps: Vec<PlannedStep>,
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TrialKind {
+    /// The varying roles' releases, in role order.
+    Cell(IndexMap<String, Release>),
+    Path { from: Release, to: Release },
+}
+
+#[derive(Debug, Clone)]
+pub struct PlannedStep {
+    /// 1-based position in the trial.
+    pub number: usize,
+    pub op: Op,
+    /// Deadline of the step; `None` lets the runner derive it from the step's own timeouts.
+    pub timeout: Option<Duration>,
+    /// `file:line` of the scenario step it came from.
+    pub origin: String,
+    /// Whether it was added as an `each_state` check after a move.
+    pub each_state: bool,
+}
+
+/// A concrete step.
+#[derive(Debug, Clone)]
+pub enum Op {
+    Start {
+        roles: Vec<String>,
+    },
+    /// Move one replica of `role` to `to`: the next one, in `order`, that is not there yet.
+    Move {
+        role: String,
+        to: Release,
+        order: ReplicaOrder,
+        /// 1-based position of this move among the role's replicas, for display.
+        nth: u32,
+        of: u32,
+    },
+    Restart {
+        role: String,
+        replica: ReplicaSel,
+    },
+    Stop {
+        role: String,
+        replica: ReplicaSel,
+        kill: bool,
+    },
+    Run {
+        action: ActionRef,
+        replica: ReplicaSel,
+        expect: Option<Expect>,
+        eventually: Option<Duration>,
+    },
+    Workload {
+        name: String,
+        action: ActionRef,
+        every: Duration,
+        min_success: Option<f64>,
+        max_unavailable: Option<Duration>,
+    },
+    StopWorkload {
+        name: String,
+    },
+}
+
+/// Expands the matrix into its trials.
+pub fn expand(m: &Matrix) -> Plan {
+    let mut trials = Vec::new();
+    let cells = cells(m);
+    for name in &m.cells.scenarios {
+        let sc = m.scenario(name).expect("validated");
+        for cell in &cells {
+            let mut start: IndexMap<String, Release> = m
+                .roles
+                .iter()
+                .map(|r| {
+                    let rel = cell
+                        .get(&r.name)
+                        .or_else(|| m.cells.fixed.get(&r.name))
+                        .expect("validated: every role varies or is fixed");
+                    (r.name.clone(), rel.clone())
+                })
+                .collect();
+            add_services(m, &mut start);
+            let id = format!("{}/{}/{}", m.system, sc.name, assignment(cell));
+            trials.push(trial(m, sc, id, TrialKind::Cell(cell.clone()), start, None));
+        }
+    }
+    for p in &m.paths {
+        for name in &p.scenarios {
+            let sc = m.scenario(name).expect("validated");
+            let mut start: IndexMap<String, Release> = m
+                .roles
+                .iter()
+                .map(|r| (r.name.clone(), p.from.clone()))
+                .collect();
+            add_services(m, &mut start);
+            let id = format!("{}/{}/{}-to-{}", m.system, sc.name, p.from, p.to);
+            let kind = TrialKind::Path {
+                from: p.from.clone(),
+                to: p.to.clone(),
+            };
+            trials.push(trial(m, sc, id, kind, start, Some((&p.from, &p.to))));
+        }
+    }
+    Plan {
+        system: m.system.clone(),
+        trials,
+    }
+}
+
+fn add_services(m: &Matrix, start: &mut IndexMap<String, Release>) {
+    for s in &m.services {
+        start.insert(
+            s.name.clone(),
+            s.fixed_release.clone().expect("services have a release"),
+        );
+    }
+}
+
+/// `role=release,...` of a cell.
+pub fn assignment(cell: &IndexMap<String, Release>) -> String {
+    cell.iter()
+        .map(|(r, v)| format!("{r}={v}"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// The cross product of the varying roles' releases, oldest first, minus exclusions.
+fn cells(m: &Matrix) -> Vec<IndexMap<String, Release>> {
+    let mut out = vec![IndexMap::new()];
+    for role in &m.cells.vary {
+        out = out
+            .into_iter()
+            .flat_map(|partial| {
+                m.cells.releases.iter().map(move |rel| {
+                    let mut c = partial.clone();
+                    c.insert(role.clone(), rel.clone());
+                    c
+                })
+            })
+            .collect();
+    }
+    out.retain(|cell| {
+        !m.cells.exclude.iter().any(|ex| {
+            ex.iter().all(|(role, rel)| {
+                cell.get(role)
+                    .or_else(|| m.cells.fixed.get(role))
+                    .is_some_and(|r| r == rel)
+            })
+        })
+    });
+    out
+}
+
+/// Release of every replica, as the plan simulates it step by step.
+struct State(IndexMap<String, Vec<Release>>);
+
+impl State {
+    fn holds(&self, step: &Step) -> bool {
+        step.when.as_ref().is_none_or(|c| {
+            c.holds(|role| self.0.get(role).map(|v| v.iter().collect()).unwrap_or_default())
+        })
+    }
+}
+
+fn trial(
+    m: &Matrix,
+    sc: &Scenario,
+    id: String,
+    kind: TrialKind,
+    start: IndexMap<String, Release>,
+    path: Option<(&Release, &Release)>,
+) -> Trial {
+    let mut state = State(
+        start
+            .iter()
+            .map(|(role, rel)| {
+                let n = m.role(role).map_or(1, |r| r.replicas);
+                (role.clone(), vec![rel.clone(); n as usize])
+            })
+            .collect(),
+    );
+    let mut steps: Vec<PlannedStep> = Vec::new();
+    let push = |steps: &mut Vec<PlannedStep>, op: Op, step: &Step, each_state: bool| {
+        steps.push(PlannedStep {
+            number: steps.len() + 1,
+            op,
+            timeout: step.timeout,
+            origin: step.origin.clone(),
+            each_state,
+        });
+    };
+    for step in &sc.steps {
+        if !state.holds(step) {
+            continue;
+        }
+        match &step.kind {
+            StepKind::Upgrade { role, to, order } => {
+                let to = match (to, path) {
+                    (ReleaseRef::Exact(r), _) => r.clone(),
+                    (ReleaseRef::Target, Some((_, t))) => t.clone(),
+                    (ReleaseRef::Source, Some((f, _))) => f.clone(),
+                    (_, None) => unreachable!("validated: target/source only in path scenarios"),
+                };
+                let replicas = state.0.get(role).map_or(0, |v| v.len());
+                let pending = state
+                    .0
+                    .get(role)
+                    .map_or(0, |v| v.iter().filter(|r| **r != to).count());
+                for k in 0..pending {
+                    let nth = (replicas - pending + k + 1) as u32;
+                    push(
+                        &mut steps,
+                        Op::Move {
+                            role: role.clone(),
+                            to: to.clone(),
+                            order: *order,
+                            nth,
+                            of: replicas as u32,
+                        },
+                        step,
+                        false,
+                    );
+                    if let Some(slot) = state
+                        .0
+                        .get_mut(role)
+                        .and_then(|v| v.iter_mut().find(|r| **r != to))
+                    {
+                        *slot = to.clone();
+                    }
+                    for check in &sc.each_state {
+                        if state.holds(check) {
+                            push(&mut steps, op_of(&check.kind), check, true);
+                        }
+                    }
+                }
+            }
+            other => push(&mut steps, op_of(other), step, false),
+        }
+    }
+    Trial {
+        id,
+        scenario: sc.name.clone(),
+        kind,
+        start,
+        steps,
+        timeout: sc.timeout,
+    }
+}
+
+fn op_of(kind: &StepKind) -> Op {
+    match kind.clone() {
+        StepKind::Start { roles } => Op::Start { roles },
+        StepKind::Upgrade { .. } => unreachable!("moves are expanded by the caller"),
+        StepKind::Restart { role, replica } => Op::Restart { role, replica },
+        StepKind::Stop {
+            role,
+            replica,
+            kill,
+        } => Op::Stop {
+            role,
+            replica,
+            kill,
+        },
+        StepKind::Run {
+            action,
+            replica,
+            expect,
+            eventually,
+        } => Op::Run {
+            action,
+            replica,
+            expect,
+            eventually,
+        },
+        StepKind::Workload {
+            name,
+            action,
+            every,
+            min_success,
+            max_unavailable,
+        } => Op::Workload {
+            name,
+            action,
+            every,
+            min_success,
+            max_unavailable,
+        },
+        StepKind::StopWorkload { name } => Op::StopWorkload { name },
+    }
+}
+
+/// Which trials to keep.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    /// Exact trial ids.
+    pub trials: Vec<String>,
+    /// Partial assignments (`master=0.23,scheduler=0.22`): a cell trial matches if it agrees on every role
+    /// named. Path trials never match a cell filter.
+    pub cells: Vec<IndexMap<String, String>>,
+    pub scenarios: Vec<String>,
+}
+
+impl Filter {
+    /// Parses `role=release,role=release`.
+    pub fn parse_cell(s: &str) -> Result<IndexMap<String, String>, String> {
+        s.split(',')
+            .filter(|p| !p.trim().is_empty())
+            .map(|p| {
+                p.split_once('=')
+                    .map(|(r, v)| (r.trim().to_string(), v.trim().to_string()))
+                    .ok_or_else(|| format!("`{p}` in --cell is not ROLE=RELEASE"))
+            })
+            .collect()
+    }
+
+    pub fn matches(&self, t: &Trial) -> bool {
+        (self.trials.is_empty() || self.trials.contains(&t.id))
+            && (self.scenarios.is_empty() || self.scenarios.contains(&t.scenario))
+            && (self.cells.is_empty()
+                || self.cells.iter().any(|want| {
+                    matches!(&t.kind, TrialKind::Cell(_))
+                        && want
+                            .iter()
+                            .all(|(r, v)| t.start.get(r).is_some_and(|rel| rel.as_str() == v))
+                }))
+    }
+}
+
+impl Plan {
+    pub fn filtered(mut self, f: &Filter) -> Plan {
+        self.trials.retain(|t| f.matches(t));
+        self
+    }
+}
+
+impl fmt::Display for Op {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Op::Start { roles } if roles.is_empty() => f.write_str("start all roles"),
+            Op::Start { roles } => write!(f, "start {}", roles.join(", ")),
+            Op::Move {
+                role,
+                to,
+                order,
+                nth,
+                of,
+            } => {
+                let how = match order {
+                    ReplicaOrder::ByIndex => "",
+                    ReplicaOrder::LeaderFirst => ", leader first",
+                    ReplicaOrder::LeaderLast => ", leader last",
+                };
+                write!(f, "move {role} replica {nth}/{of} to {to}{how}")
+            }
+            Op::Restart { role, replica } => write!(f, "restart {}", replica_label(role, replica)),
+            Op::Stop {
+                role,
+                replica,
+                kill,
+            } => write!(
+                f,
+                "{} {}",
+                if *kill { "kill" } else { "stop" },
+                replica_label(role, replica)
+            ),
+            Op::Run {
+                action,
+                replica,
+                expect,
+                eventually,
+            } => {
+                let on = replica_label(&action.role, replica);
+                match expect {
+                    None => write!(f, "run {action} on {on}"),
+                    Some(e) => {
+                        write!(f, "check {action} on {on}")?;
+                        if let Some(d) = eventually {
+                            write!(f, " within {}", format_duration(*d))?;
+                        }
+                        write!(f, ": {}", describe_expect(e))
+                    }
+                }
+            }
+            Op::Workload {
+                name,
+                action,
+                every,
+                min_success,
+                max_unavailable,
+            } => {
+                write!(
+                    f,
+                    "workload {name}: {action} every {}",
+                    format_duration(*every)
+                )?;
+                if let Some(m) = min_success {
+                    write!(f, ", success >= {:.0}%", m * 100.0)?;
+                }
+                if let Some(d) = max_unavailable {
+                    write!(f, ", unavailable <= {}", format_duration(*d))?;
+                }
+                Ok(())
+            }
+            Op::StopWorkload { name } => write!(f, "stop workload {name} and judge it"),
+        }
+    }
+}
+
+fn replica_label(role: &str, r: &ReplicaSel) -> String {
+    match r {
+        ReplicaSel::All => format!("all {role}"),
+        ReplicaSel::Index(i) => format!("{role}-{i}"),
+        ReplicaSel::Leader => format!("the {role} leader"),
+    }
+}
+
+/// One line saying what an expectation requires.
+pub fn describe_expect(e: &Expect) -> String {
+    let mut parts = Vec::new();
+    if let Some(x) = e.exit {
+        parts.push(format!("exit {x}"));
+    }
+    if let Some(s) = e.status {
+        parts.push(format!("status {s}"));
+    }
+    if let Some(c) = &e.contains {
+        parts.push(format!("contains {c:?}"));
+    }
+    if let Some(c) = &e.not_contains {
+        parts.push(format!("lacks {c:?}"));
+    }
+    if let Some(r) = &e.matches {
+        parts.push(format!("matches /{}/", r.as_str()));
+    }
+    let p = e.pointer.as_deref().unwrap_or("");
+    if let Some(v) = &e.equals {
+        parts.push(format!("{p} == {v}"));
+    }
+    for (op, v) in &e.compare {
+        parts.push(format!("{p} {} {v}", op.symbol()));
+    }
+    if parts.is_empty() {
+        "succeeds".into()
+    } else {
+        parts.join(", ")
+    }
+}
+
+impl fmt::Display for Trial {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "{}", self.id)?;
+        let start = self
+            .start
+            .iter()
+            .map(|(r, v)| format!("{r}={v}"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        writeln!(f, "    at start: {start}")?;
+        for s in &self.steps {
+            let mut line = format!("{:>4}. {}", s.number, s.op);
+            if s.each_state {
+                line.push_str("  [each state]");
+            }
+            if let Some(t) = s.timeout {
+                let _ = write!(line, "  (deadline {})", format_duration(t));
+            }
+            writeln!(f, "{line}")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for Plan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for t in &self.trials {
+            writeln!(f, "{t}")?;
+        }
+        write!(f, "{} trials", self.trials.len())
+    }
+}

@@ -1,0 +1,130 @@
+//! The terminal display: a line per finished trial (and, on a TTY, a live line per running trial), then
+//! a table. Reads events; owns stderr/stdout so the runner never prints.
+
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+use std::time::{Duration, Instant};
+
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::outcome::{TrialOutcome, Verdict};
+use crate::run::Event;
+
+pub struct Terminal {
+    multi: MultiProgress,
+    overall: Option<ProgressBar>,
+    live: BTreeMap<String, (ProgressBar, Instant)>,
+    tty: bool,
+}
+
+impl Default for Terminal {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Terminal {
+    pub fn new() -> Terminal {
+        let tty = std::io::stderr().is_terminal();
+        let multi = MultiProgress::with_draw_target(if tty {
+            ProgressDrawTarget::stderr()
+        } else {
+            ProgressDrawTarget::hidden()
+        });
+        Terminal {
+            multi,
+            overall: None,
+            live: BTreeMap::new(),
+            tty,
+        }
+    }
+
+    fn println(&self, line: String) {
+        if self.tty {
+            let _ = self.multi.println(line);
+        } else {
+            eprintln!("{line}");
+        }
+    }
+
+    pub fn handle(&mut self, e: &Event) {
+        match e {
+            Event::RunStarted { run_id, trials } => {
+                self.println(format!("crossgrade run {run_id}: {trials} trials"));
+                let bar = self.multi.add(ProgressBar::new(*trials as u64));
+                bar.set_style(
+                    ProgressStyle::with_template("{bar:30} {pos}/{len} trials  {elapsed}")
+                        .expect("valid template"),
+                );
+                self.overall = Some(bar);
+            }
+            Event::TrialStarted { id } => {
+                let bar = self.multi.add(ProgressBar::new_spinner());
+                bar.set_style(ProgressStyle::with_template("  {spinner} {msg}").expect("valid"));
+                bar.enable_steady_tick(Duration::from_millis(200));
+                bar.set_message(format!("{id}: setting up"));
+                self.live.insert(id.clone(), (bar, Instant::now()));
+            }
+            Event::StepStarted {
+                trial,
+                number,
+                of,
+                description,
+            } => {
+                if let Some((bar, t0)) = self.live.get(trial) {
+                    bar.set_message(format!(
+                        "{trial}: step {number}/{of} {description} ({:.0}s)",
+                        t0.elapsed().as_secs_f64()
+                    ));
+                }
+            }
+            Event::StepFinished { .. } => {}
+            Event::TrialFinished { outcome } => {
+                if let Some((bar, _)) = self.live.remove(&outcome.id) {
+                    bar.finish_and_clear();
+                    self.multi.remove(&bar);
+                }
+                if let Some(b) = &self.overall {
+                    b.inc(1);
+                }
+                self.println(line(outcome));
+                if outcome.verdict != Verdict::Pass {
+                    if let Some(r) = &outcome.reason {
+                        self.println(format!("      {r}"));
+                    }
+                    self.println(format!("      reproduce: {}", outcome.reproduce));
+                }
+            }
+        }
+    }
+
+    pub fn finish(&mut self) {
+        if let Some(b) = self.overall.take() {
+            b.finish_and_clear();
+        }
+    }
+}
+
+fn line(o: &TrialOutcome) -> String {
+    let tag = match o.verdict {
+        Verdict::Pass => "PASS ",
+        Verdict::Fail => "FAIL ",
+        Verdict::Error => "ERROR",
+    };
+    format!("  {tag} {:>6.1}s  {}", o.duration_ms as f64 / 1000.0, o.id)
+}
+
+/// The final table, for stdout.
+pub fn table(outcomes: &[TrialOutcome]) -> String {
+    let width = outcomes.iter().map(|o| o.id.len()).max().unwrap_or(5);
+    let mut s = format!("{:<width$}  verdict  time\n", "trial");
+    for o in outcomes {
+        s.push_str(&format!(
+            "{:<width$}  {:<7}  {:.1}s\n",
+            o.id,
+            o.verdict.as_str(),
+            o.duration_ms as f64 / 1000.0
+        ));
+    }
+    s
+}

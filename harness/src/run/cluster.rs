@@ -1,0 +1,427 @@
+//! The live cluster of one trial: which container each replica runs in, at which release, and the
+//! operations on it (start, stop, move to another release on the same data volume, collect logs).
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use indexmap::IndexMap;
+
+use super::step::StepError;
+use crate::model::{Matrix, Probe, Release, Role, Scope};
+use crate::outcome::Observation;
+use crate::runtime::{ContainerSpec, Engine};
+
+/// Lines of a container's log kept in a failure's evidence.
+pub(crate) const LAST_LOG_LINES: usize = 25;
+
+/// One replica (`node-1`) of a role or service.
+#[derive(Debug, Clone)]
+pub(crate) struct Replica {
+    pub role: String,
+    pub index: u32,
+    pub release: Release,
+    /// Running (or exited) container, if one exists.
+    pub container: Option<String>,
+    pub container_name: Option<String>,
+    pub ip: Option<IpAddr>,
+    /// Stopped on purpose by a step: its exit is not a crash.
+    pub stopped: bool,
+    pub incarnation: u32,
+}
+
+/// The replicas of a trial, shared with background workloads (which look up current addresses).
+pub(crate) type Table = Arc<Mutex<IndexMap<String, Replica>>>;
+
+/// Template scope for one replica, over a snapshot of the table.
+pub(crate) struct ReplicaScope<'a> {
+    pub name: &'a str,
+    pub table: &'a IndexMap<String, Replica>,
+}
+
+impl Scope for ReplicaScope<'_> {
+    fn release(&self) -> &str {
+        self.table[self.name].release.as_str()
+    }
+    fn role(&self) -> &str {
+        &self.table[self.name].role
+    }
+    fn index(&self) -> u32 {
+        self.table[self.name].index
+    }
+    fn replicas(&self, role: &str) -> String {
+        self.table
+            .iter()
+            .filter(|(_, r)| r.role == role)
+            .map(|(n, _)| n.as_str())
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+    fn role_release(&self, role: &str) -> String {
+        self.table
+            .values()
+            .find(|r| r.role == role)
+            .map(|r| r.release.to_string())
+            .unwrap_or_default()
+    }
+}
+
+pub(crate) struct Cluster {
+    pub engine: Engine,
+    pub matrix: Arc<Matrix>,
+    pub table: Table,
+    pub network: String,
+    /// Prefix of container and volume names: `cg-<run>-t<n>`.
+    pub prefix: String,
+    pub labels: HashMap<String, String>,
+    pub logs_dir: PathBuf,
+    /// Data volumes created so far (one per replica with a `data` path, kept across incarnations).
+    pub volumes: Mutex<Vec<String>>,
+}
+
+impl Cluster {
+    pub fn role(&self, name: &str) -> &Role {
+        self.matrix.role(name).expect("validated role")
+    }
+
+    pub fn snapshot(&self) -> IndexMap<String, Replica> {
+        self.table.lock().expect("table lock").clone()
+    }
+
+    pub fn replica(&self, name: &str) -> Replica {
+        self.table.lock().expect("table lock")[name].clone()
+    }
+
+    fn update(&self, name: &str, f: impl FnOnce(&mut Replica)) {
+        if let Some(r) = self.table.lock().expect("table lock").get_mut(name) {
+            f(r);
+        }
+    }
+
+    /// Names of a role's replicas, in index order.
+    pub fn replicas_of(&self, role: &str) -> Vec<String> {
+        self.table
+            .lock()
+            .expect("table lock")
+            .iter()
+            .filter(|(_, r)| r.role == role)
+            .map(|(n, _)| n.clone())
+            .collect()
+    }
+
+    /// `node-0` → `1.0` for every replica, for step outcomes.
+    pub fn releases(&self) -> IndexMap<String, String> {
+        self.table
+            .lock()
+            .expect("table lock")
+            .iter()
+            .map(|(n, r)| (n.clone(), r.release.to_string()))
+            .collect()
+    }
+
+    /// Creates and starts `name`'s container at its current release, then waits until it is ready.
+    pub async fn start(&self, name: &str) -> Result<(), StepError> {
+        let snapshot = self.snapshot();
+        let rep = &snapshot[name];
+        let role = self.role(&rep.role);
+        let scope = ReplicaScope {
+            name,
+            table: &snapshot,
+        };
+        let render = |v: &Option<Vec<crate::model::Template>>| {
+            v.as_ref()
+                .map(|ts| ts.iter().map(|t| t.render(&scope)).collect::<Vec<_>>())
+        };
+        let image = self.matrix.image_of(role, &rep.release);
+        let volume = role.data.as_ref().map(|path| {
+            (
+                format!("{}-{name}-data", self.prefix),
+                path.clone(),
+            )
+        });
+        if let Some((v, _)) = &volume {
+            let known = self.volumes.lock().expect("volumes lock").contains(v);
+            if !known {
+                self.engine.create_volume(v, &self.labels).await?;
+                self.volumes.lock().expect("volumes lock").push(v.clone());
+            }
+        }
+        let incarnation = rep.incarnation + 1;
+        let container_name = format!("{}-{name}-{incarnation}", self.prefix);
+        let spec = ContainerSpec {
+            name: container_name.clone(),
+            image: image.clone(),
+            hostname: name.to_string(),
+            network: self.network.clone(),
+            aliases: vec![name.to_string()],
+            entrypoint: render(&role.entrypoint),
+            cmd: render(&role.command),
+            env: role
+                .env
+                .iter()
+                .map(|(k, v)| format!("{k}={}", v.render(&scope)))
+                .collect(),
+            volume,
+            labels: self.labels.clone(),
+        };
+        let id = self.engine.start_container(&spec).await?;
+        self.update(name, |r| {
+            r.container = Some(id.clone());
+            r.container_name = Some(container_name.clone());
+            r.incarnation = incarnation;
+            r.stopped = false;
+            r.ip = None;
+        });
+        if let Some(ready) = &role.ready {
+            self.wait_ready(name, &id, &ready.probe, ready.timeout, &image)
+                .await?;
+        }
+        let ip = self.engine.ip_on(&id, &self.network).await?;
+        self.update(name, |r| r.ip = ip);
+        Ok(())
+    }
+
+    /// Waits on the readiness probe until it holds, the container exits, or the deadline passes.
+    async fn wait_ready(
+        &self,
+        name: &str,
+        id: &str,
+        probe: &Probe,
+        timeout: Duration,
+        image: &str,
+    ) -> Result<(), StepError> {
+        let deadline = Instant::now() + timeout;
+        let waited = match probe {
+            Probe::Log(needle) => {
+                match tokio::time::timeout(timeout, self.engine.wait_for_log(id, needle)).await {
+                    Ok(r) => Some(r?),
+                    Err(_) => None,
+                }
+            }
+            other => {
+                let mut tick = tokio::time::interval(Duration::from_millis(100));
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                let mut result = None;
+                while Instant::now() < deadline {
+                    tick.tick().await;
+                    if !self.engine.status(id).await?.running {
+                        result = Some(false);
+                        break;
+                    }
+                    if self.probe_once(name, other).await {
+                        result = Some(true);
+                        break;
+                    }
+                }
+                result
+            }
+        };
+        match waited {
+            Some(true) => Ok(()),
+            Some(false) | None => {
+                let status = self.engine.status(id).await?;
+                let logs = self.engine.logs(id, Some(LAST_LOG_LINES)).await?;
+                let obs = Observation {
+                    what: format!("{name} ({image})"),
+                    exit_code: status.exit_code.filter(|_| !status.running),
+                    output: logs,
+                    ..Default::default()
+                };
+                let msg = if status.running {
+                    format!(
+                        "{name} ({image}) was not ready within {}: {}",
+                        crate::model::format_duration(timeout),
+                        describe_probe(probe)
+                    )
+                } else {
+                    format!(
+                        "{name} ({image}) exited with code {} before it was ready{}",
+                        status.exit_code.unwrap_or(-1),
+                        if status.oom_killed { " (out of memory)" } else { "" }
+                    )
+                };
+                Err(StepError::fail(msg).with(obs))
+            }
+        }
+    }
+
+    async fn probe_once(&self, name: &str, probe: &Probe) -> bool {
+        let rep = self.replica(name);
+        let Some(id) = rep.container.clone() else {
+            return false;
+        };
+        match probe {
+            Probe::Log(_) => false,
+            Probe::Exec(argv) => {
+                let table = self.snapshot();
+                let scope = ReplicaScope { name, table: &table };
+                let argv: Vec<String> = argv.iter().map(|t| t.render(&scope)).collect();
+                matches!(self.engine.exec(&id, &argv).await, Ok(o) if o.exit_code == Some(0))
+            }
+            Probe::Tcp(port) => match self.engine.ip_on(&id, &self.network).await {
+                Ok(Some(ip)) => tokio::time::timeout(
+                    Duration::from_millis(500),
+                    tokio::net::TcpStream::connect((ip, *port)),
+                )
+                .await
+                .is_ok_and(|r| r.is_ok()),
+                _ => false,
+            },
+            Probe::Http(req) => match self.engine.ip_on(&id, &self.network).await {
+                Ok(Some(ip)) => {
+                    let table = self.snapshot();
+                    let scope = ReplicaScope { name, table: &table };
+                    let url = format!("http://{ip}:{}{}", req.port, req.path.render(&scope));
+                    let client = reqwest::Client::new();
+                    let method = reqwest::Method::from_bytes(req.method.as_bytes())
+                        .unwrap_or(reqwest::Method::GET);
+                    matches!(
+                        client.request(method, url).timeout(Duration::from_secs(1)).send().await,
+                        Ok(r) if r.status().as_u16() == req.status
+                    )
+                }
+                _ => false,
+            },
+        }
+    }
+
+    /// Stops (or kills) a replica's container, leaving it in place.
+    pub async fn stop(&self, name: &str, kill: bool) -> Result<(), StepError> {
+        let rep = self.replica(name);
+        let Some(id) = rep.container else {
+            return Ok(());
+        };
+        self.update(name, |r| r.stopped = true);
+        if kill {
+            self.engine.kill(&id).await?;
+        } else {
+            let grace = self.role(&rep.role).stop_timeout;
+            self.engine.stop(&id, grace).await?;
+        }
+        Ok(())
+    }
+
+    /// Saves the container's log and removes it; the data volume stays.
+    pub async fn remove(&self, name: &str) -> Result<(), StepError> {
+        let rep = self.replica(name);
+        let Some(id) = rep.container.clone() else {
+            return Ok(());
+        };
+        self.save_log(name, &rep, &id).await;
+        self.engine.remove_container(&id).await?;
+        self.update(name, |r| {
+            r.container = None;
+            r.ip = None;
+        });
+        Ok(())
+    }
+
+    /// Moves a replica to `release`: graceful stop, remove, start the new image on the same volume.
+    pub async fn replace(&self, name: &str, release: &Release) -> Result<(), StepError> {
+        self.stop(name, false).await?;
+        self.remove(name).await?;
+        self.update(name, |r| r.release = release.clone());
+        self.start(name).await
+    }
+
+    /// Appends the container's whole log to `logs/<replica>.log`, with a header per incarnation.
+    async fn save_log(&self, name: &str, rep: &Replica, id: &str) {
+        let text = match self.engine.logs(id, None).await {
+            Ok(t) => t,
+            Err(e) => format!("(logs unavailable: {e})\n"),
+        };
+        let status = self.engine.status(id).await.ok();
+        let header = format!(
+            "===== {name} incarnation {} at release {} ({}), exit code {} =====\n",
+            rep.incarnation,
+            rep.release,
+            rep.container_name.as_deref().unwrap_or("?"),
+            status
+                .and_then(|s| if s.running { None } else { s.exit_code })
+                .map_or("-".into(), |c| c.to_string()),
+        );
+        let path = self.logs_dir.join(format!("{name}.log"));
+        use std::io::Write;
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path);
+        if let Ok(mut f) = file {
+            let _ = f.write_all(header.as_bytes());
+            let _ = f.write_all(text.as_bytes());
+        }
+    }
+
+    /// Replicas that should be running but whose container has exited: (name, exit code, last log lines).
+    pub async fn crashed(&self) -> Result<Vec<(String, Option<i64>, String)>, StepError> {
+        let label = self
+            .labels
+            .iter()
+            .filter(|(k, _)| k.as_str() != crate::runtime::LABEL_OWNER)
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("&");
+        let listed = self.engine.containers_labelled(&label).await?;
+        let mut out = Vec::new();
+        for (name, rep) in self.snapshot() {
+            let Some(id) = &rep.container else { continue };
+            if rep.stopped {
+                continue;
+            }
+            let state = listed.iter().find(|c| &c.id == id).map(|c| c.state.as_str());
+            if state != Some("running") {
+                let status = self.engine.status(id).await?;
+                if status.running {
+                    continue;
+                }
+                let logs = self.engine.logs(id, Some(LAST_LOG_LINES)).await?;
+                out.push((name, status.exit_code, logs));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Saves every container's log and removes containers, the network and the volumes.
+    pub async fn teardown(&self) -> Result<(), crate::runtime::EngineError> {
+        let snapshot = self.snapshot();
+        let saves = snapshot.iter().filter_map(|(name, rep)| {
+            rep.container
+                .as_ref()
+                .map(|id| async move { self.save_log(name, rep, id).await })
+        });
+        futures_util::future::join_all(saves).await;
+        let removals = snapshot
+            .values()
+            .filter_map(|r| r.container.as_ref())
+            .map(|id| self.engine.remove_container(id));
+        for r in futures_util::future::join_all(removals).await {
+            r?;
+        }
+        self.engine.remove_network(&self.network).await?;
+        let volumes = self.volumes.lock().expect("volumes lock").clone();
+        for v in volumes {
+            self.engine.remove_volume(&v).await?;
+        }
+        Ok(())
+    }
+}
+
+pub(crate) fn describe_probe(p: &Probe) -> String {
+    match p {
+        Probe::Log(s) => format!("no log line contains {s:?}"),
+        Probe::Exec(argv) => format!(
+            "`{}` did not exit 0",
+            argv.iter().map(|t| t.source()).collect::<Vec<_>>().join(" ")
+        ),
+        Probe::Http(h) => format!(
+            "{} :{}{} did not answer {}",
+            h.method,
+            h.port,
+            h.path.source(),
+            h.status
+        ),
+        Probe::Tcp(port) => format!("port {port} did not accept connections"),
+    }
+}

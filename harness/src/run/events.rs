@@ -1,0 +1,48 @@
+//! Events: the interface between the trial runner and whoever displays or records a run. The runner
+//! never prints; terminal progress, results.json and summary.md are consumers of these.
+
+use crate::outcome::{StepOutcome, TrialOutcome};
+
+#[derive(Debug, Clone)]
+pub enum Event {
+    RunStarted {
+        run_id: String,
+        trials: usize,
+    },
+    TrialStarted {
+        id: String,
+    },
+    StepStarted {
+        trial: String,
+        number: usize,
+        of: usize,
+        description: String,
+    },
+    StepFinished {
+        trial: String,
+        outcome: StepOutcome,
+    },
+    TrialFinished {
+        outcome: Box<TrialOutcome>,
+    },
+}
+
+/// Where events go. Sending never blocks and never fails the run: a reporter that went away is ignored.
+#[derive(Debug, Clone)]
+pub struct Events(Option<tokio::sync::mpsc::UnboundedSender<Event>>);
+
+impl Events {
+    pub fn new(tx: tokio::sync::mpsc::UnboundedSender<Event>) -> Events {
+        Events(Some(tx))
+    }
+
+    pub fn none() -> Events {
+        Events(None)
+    }
+
+    pub fn emit(&self, e: Event) {
+        if let Some(tx) = &self.0 {
+            let _ = tx.send(e);
+        }
+    }
+}

@@ -1,0 +1,199 @@
+//! Running trials against the engine: bounded parallelism, cancellation, panics turned into `error`
+//! verdicts, and the run-level cleanup. Emits [`Event`]s; never prints.
+
+mod cluster;
+mod events;
+mod step;
+mod trial;
+mod workload;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+pub use events::{Event, Events};
+pub use trial::{keep_hint, trial_dir};
+
+use crate::model::Matrix;
+use crate::outcome::{TrialOutcome, Verdict};
+use crate::plan::Trial;
+use crate::runtime::{gc, sweep, Engine, LABEL_RUN, LABEL_TRIAL};
+
+/// How to run.
+#[derive(Clone)]
+pub struct RunOptions {
+    pub run_id: String,
+    /// Folder of this run's report: container logs go under it.
+    pub report_dir: PathBuf,
+    /// Trials at once.
+    pub jobs: usize,
+    /// Leave the containers of trials that did not pass.
+    pub keep: bool,
+    /// The command line that reruns exactly one trial.
+    pub reproduce: Arc<dyn Fn(&Trial) -> String + Send + Sync>,
+}
+
+/// A default for `-j`: Docker trials mostly wait, so twice the cores, at most 8.
+pub fn default_jobs() -> usize {
+    std::thread::available_parallelism()
+        .map_or(2, |n| n.get() * 2)
+        .clamp(1, 8)
+}
+
+/// A fresh run id: UTC time plus a random suffix, e.g. `20261121-223501-3fa2`.
+pub fn new_run_id() -> String {
+    let now = time::OffsetDateTime::now_utc();
+    let fmt = time::macros::format_description!("[year][month][day]-[hour][minute][second]");
+    let suffix = std::process::id() as u64 ^ now.unix_timestamp_nanos() as u64;
+    format!(
+        "{}-{:04x}",
+        now.format(&fmt).unwrap_or_default(),
+        suffix & 0xffff
+    )
+}
+
+fn errored(t: &Trial, reason: String, opts: &RunOptions) -> TrialOutcome {
+    TrialOutcome {
+        id: t.id.clone(),
+        scenario: t.scenario.clone(),
+        kind: match t.kind {
+            crate::plan::TrialKind::Cell(_) => "cell".into(),
+            crate::plan::TrialKind::Path { .. } => "path".into(),
+        },
+        start: t
+            .start
+            .iter()
+            .map(|(k, v)| (k.clone(), v.to_string()))
+            .collect(),
+        verdict: Verdict::Error,
+        reason: Some(reason),
+        failed_step: None,
+        duration_ms: 0,
+        steps: vec![],
+        workloads: vec![],
+        last_logs: Default::default(),
+        logs_dir: format!("{}/logs", trial_dir(t)),
+        reproduce: (opts.reproduce)(t),
+    }
+}
+
+/// Runs `trials`, at most `opts.jobs` at once, until done or `cancel` fires. Returns one outcome per
+/// trial, in plan order. Whatever happens, nothing labelled with this run is left in the engine (unless
+/// `keep` asked for failed trials to stay).
+pub async fn run_trials(
+    matrix: Arc<Matrix>,
+    trials: Vec<Trial>,
+    opts: RunOptions,
+    events: Events,
+    cancel: CancellationToken,
+) -> Vec<TrialOutcome> {
+    events.emit(Event::RunStarted {
+        run_id: opts.run_id.clone(),
+        trials: trials.len(),
+    });
+    let engine = match Engine::connect().await {
+        Ok(e) => e,
+        Err(e) => {
+            let reason = format!("Docker engine unreachable: {e}");
+            return trials
+                .iter()
+                .map(|t| {
+                    let o = errored(t, reason.clone(), &opts);
+                    events.emit(Event::TrialFinished {
+                        outcome: Box::new(o.clone()),
+                    });
+                    o
+                })
+                .collect();
+        }
+    };
+    // Leftovers of runs whose process is gone (killed with SIGKILL, say).
+    let _ = gc(&engine, false, Some(&opts.run_id)).await;
+
+    let ctx = Arc::new(trial::TrialContext {
+        engine: engine.clone(),
+        matrix,
+        http: reqwest::Client::new(),
+        run_id: opts.run_id.clone(),
+        report_dir: opts.report_dir.clone(),
+        events: events.clone(),
+        keep: opts.keep,
+        reproduce: opts.reproduce.clone(),
+    });
+    let permits = Arc::new(Semaphore::new(opts.jobs.max(1)));
+    let mut set = JoinSet::new();
+    for (slot, t) in trials.iter().cloned().enumerate() {
+        let (ctx, permits, ctx_opts) = (ctx.clone(), permits.clone(), opts.clone());
+        set.spawn(async move {
+            let _permit = permits.acquire_owned().await.expect("semaphore open");
+            // A panic unwinds through the trial (its guard sweeps its objects) and becomes an `error`.
+            let run = std::panic::AssertUnwindSafe(trial::run_trial(&ctx, &t, slot));
+            match futures_util::FutureExt::catch_unwind(run).await {
+                Ok(o) => o,
+                Err(p) => {
+                    let text = p
+                        .downcast_ref::<&str>()
+                        .map(|s| s.to_string())
+                        .or_else(|| p.downcast_ref::<String>().cloned())
+                        .unwrap_or_else(|| "unknown panic".into());
+                    let mut o = errored(&t, format!("the harness panicked: {text}"), &ctx_opts);
+                    o.logs_dir = format!("{}/logs", trial_dir(&t));
+                    o
+                }
+            }
+        });
+    }
+    let mut outcomes: Vec<Option<TrialOutcome>> = vec![None; trials.len()];
+    loop {
+        let next = tokio::select! {
+            _ = cancel.cancelled() => {
+                // Dropping the trial futures runs their guards, which sweep their objects.
+                set.abort_all();
+                while set.join_next().await.is_some() {}
+                break;
+            }
+            n = set.join_next() => n,
+        };
+        match next {
+            None => break,
+            Some(Ok(o)) => {
+                events.emit(Event::TrialFinished {
+                    outcome: Box::new(o.clone()),
+                });
+                if let Some(slot) = trials.iter().position(|t| t.id == o.id) {
+                    outcomes[slot] = Some(o);
+                }
+            }
+            // Aborted: only on cancellation, handled below.
+            Some(Err(_)) => {}
+        }
+    }
+    let mut result = Vec::with_capacity(trials.len());
+    for (slot, o) in outcomes.into_iter().enumerate() {
+        let o = o.unwrap_or_else(|| {
+            let o = errored(&trials[slot], "interrupted before it finished".into(), &opts);
+            events.emit(Event::TrialFinished {
+                outcome: Box::new(o.clone()),
+            });
+            o
+        });
+        result.push(o);
+    }
+
+    // The run's own sweep: anything still labelled with this run, except trials kept on purpose.
+    let kept: Vec<String> = result
+        .iter()
+        .filter(|o| opts.keep && o.verdict != Verdict::Pass)
+        .map(|o| o.id.clone())
+        .collect();
+    let _ = sweep(&engine, &format!("{LABEL_RUN}={}", opts.run_id), |obj| {
+        obj.labels
+            .get(LABEL_TRIAL)
+            .is_some_and(|t| kept.contains(t))
+    })
+    .await;
+    result
+}

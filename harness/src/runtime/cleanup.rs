@@ -1,0 +1,208 @@
+//! Leaving nothing behind. Every object the harness creates carries `crossgrade.run=<run id>` and an
+//! owner label naming the process that made it (host, pid and the pid's start time, so a recycled pid is
+//! not mistaken for the owner). Layers, innermost first:
+//!
+//! 1. a trial tears its own objects down when it ends; if its future is dropped instead (panic, abort),
+//!    [`SweepGuard`] removes everything with its trial label on drop;
+//! 2. the run sweeps its run label when it ends, and its own guard does the same on drop;
+//! 3. at the start of every run, objects whose owner process is gone are swept;
+//! 4. `crossgrade gc` does the same on demand.
+
+use std::collections::HashMap;
+
+use super::engine::{Engine, Labelled, Result};
+
+pub const LABEL_RUN: &str = "crossgrade.run";
+pub const LABEL_TRIAL: &str = "crossgrade.trial";
+pub const LABEL_OWNER: &str = "crossgrade.owner";
+
+/// This process, as written in the owner label: `host:pid:starttime`.
+pub fn owner_id() -> String {
+    let pid = std::process::id();
+    format!("{}:{pid}:{}", hostname(), start_time(pid).unwrap_or(0))
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+/// Start time of a process in clock ticks since boot (field 22 of /proc/PID/stat).
+fn start_time(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may contain spaces; fields after it start past the last ')'.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    rest.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// Whether the process named by an owner label is still running. Owners on another host, or labels this
+/// version cannot read, count as alive: never remove what might be someone else's live run.
+pub fn owner_alive(owner: &str) -> bool {
+    let mut parts = owner.rsplitn(3, ':');
+    let (Some(start), Some(pid), Some(host)) = (parts.next(), parts.next(), parts.next()) else {
+        return true;
+    };
+    if host != hostname() {
+        return true;
+    }
+    let (Ok(pid), Ok(start)) = (pid.parse::<u32>(), start.parse::<u64>()) else {
+        return true;
+    };
+    start_time(pid) == Some(start)
+}
+
+/// The labels of an object created for `trial` of `run`.
+pub fn labels(run_id: &str, trial: Option<&str>) -> HashMap<String, String> {
+    let mut l = HashMap::from([
+        (LABEL_RUN.to_string(), run_id.to_string()),
+        (LABEL_OWNER.to_string(), owner_id()),
+    ]);
+    if let Some(t) = trial {
+        l.insert(LABEL_TRIAL.to_string(), t.to_string());
+    }
+    l
+}
+
+/// What a sweep removed.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Swept {
+    pub containers: usize,
+    pub networks: usize,
+    pub volumes: usize,
+}
+
+impl Swept {
+    pub fn total(&self) -> usize {
+        self.containers + self.networks + self.volumes
+    }
+
+    fn add(&mut self, o: Swept) {
+        self.containers += o.containers;
+        self.networks += o.networks;
+        self.volumes += o.volumes;
+    }
+}
+
+impl std::fmt::Display for Swept {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} containers, {} networks, {} volumes",
+            self.containers, self.networks, self.volumes
+        )
+    }
+}
+
+/// Removes every object matching `label` (`key=value`) for which `keep` is false: containers first
+/// (they hold the networks and volumes), then networks, then volumes.
+pub async fn sweep(
+    engine: &Engine,
+    label: &str,
+    keep: impl Fn(&Labelled) -> bool,
+) -> Result<Swept> {
+    let mut swept = Swept::default();
+    let containers: Vec<_> = engine
+        .containers_labelled(label)
+        .await?
+        .into_iter()
+        .filter(|c| !keep(c))
+        .collect();
+    let removals = containers.iter().map(|c| engine.remove_container(&c.id));
+    for r in futures_util::future::join_all(removals).await {
+        r?;
+        swept.containers += 1;
+    }
+    for n in engine.networks_labelled(label).await? {
+        if !keep(&n) {
+            engine.remove_network(&n.name).await?;
+            swept.networks += 1;
+        }
+    }
+    for v in engine.volumes_labelled(label).await? {
+        if !keep(&v) {
+            engine.remove_volume(&v.name).await?;
+            swept.volumes += 1;
+        }
+    }
+    Ok(swept)
+}
+
+/// Removes everything labelled by runs whose owner process is gone (or, with `all`, every run's objects
+/// but those of `except_run`).
+pub async fn gc(engine: &Engine, all: bool, except_run: Option<&str>) -> Result<Swept> {
+    let mut total = Swept::default();
+    let swept = sweep(engine, LABEL_RUN, |o| {
+        let run = o.labels.get(LABEL_RUN).map(String::as_str);
+        if except_run.is_some() && run == except_run {
+            return true;
+        }
+        if all {
+            return false;
+        }
+        o.labels.get(LABEL_OWNER).is_some_and(|w| owner_alive(w))
+    })
+    .await?;
+    total.add(swept);
+    Ok(total)
+}
+
+/// Sweeps `label` when dropped, unless disarmed. Runs the sweep on its own thread with its own runtime,
+/// so it works from `Drop` inside an async task, during a panic, or after the runtime is gone.
+#[derive(Debug)]
+pub struct SweepGuard {
+    label: Option<String>,
+}
+
+impl SweepGuard {
+    pub fn new(label: String) -> SweepGuard {
+        SweepGuard { label: Some(label) }
+    }
+
+    /// The owner cleaned up on its own; nothing to do on drop.
+    pub fn disarm(&mut self) {
+        self.label = None;
+    }
+}
+
+impl Drop for SweepGuard {
+    fn drop(&mut self) {
+        if let Some(label) = self.label.take() {
+            blocking_sweep(label);
+        }
+    }
+}
+
+/// Sweeps `label` and waits for it, from any context.
+pub fn blocking_sweep(label: String) {
+    let worker = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build();
+        let Ok(rt) = rt else { return };
+        rt.block_on(async {
+            if let Ok(engine) = Engine::connect().await {
+                if let Err(e) = sweep(&engine, &label, |_| false).await {
+                    eprintln!("crossgrade: cleanup of {label} failed: {e}");
+                }
+            }
+        });
+    });
+    let _ = worker.join();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn this_process_is_alive_and_a_dead_pid_is_not() {
+        assert!(owner_alive(&owner_id()));
+        let me = owner_id();
+        let (prefix, _) = me.rsplit_once(':').unwrap();
+        assert!(!owner_alive(&format!("{prefix}:1")), "wrong start time");
+        assert!(!owner_alive(&format!("{}:4194304:1", hostname())), "no such pid");
+        assert!(owner_alive("other-host:1:1"), "other hosts count as alive");
+        assert!(owner_alive("garbage"));
+    }
+}

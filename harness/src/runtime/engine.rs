@@ -1,0 +1,482 @@
+//! The Docker engine: a thin, typed layer over bollard for what the harness does with containers,
+//! networks and volumes. Every call says what it was doing when it fails.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::time::Duration;
+
+use bollard::errors::Error as BollardError;
+use bollard::models::{
+    ContainerCreateBody, EndpointSettings, ExecConfig, HostConfig, NetworkCreateRequest,
+    NetworkingConfig, VolumeCreateRequest,
+};
+use bollard::query_parameters::{
+    CreateContainerOptionsBuilder, ListContainersOptionsBuilder, ListNetworksOptionsBuilder,
+    ListVolumesOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
+    RemoveVolumeOptionsBuilder, StopContainerOptionsBuilder,
+};
+use bollard::Docker;
+use futures_util::StreamExt;
+
+/// An engine call that failed, with what was being done.
+#[derive(Debug, thiserror::Error)]
+#[error("{doing}: {source}")]
+pub struct EngineError {
+    pub doing: String,
+    #[source]
+    pub source: BollardError,
+}
+
+impl EngineError {
+    /// The engine answered 404 (no such image, container, ...).
+    pub fn is_not_found(&self) -> bool {
+        matches!(
+            self.source,
+            BollardError::DockerResponseServerError {
+                status_code: 404,
+                ..
+            }
+        )
+    }
+
+    /// The container named is not running (409 on exec, say).
+    pub fn is_conflict(&self) -> bool {
+        matches!(
+            self.source,
+            BollardError::DockerResponseServerError {
+                status_code: 409,
+                ..
+            }
+        )
+    }
+}
+
+pub type Result<T> = std::result::Result<T, EngineError>;
+
+fn ctx<T>(r: std::result::Result<T, BollardError>, doing: impl FnOnce() -> String) -> Result<T> {
+    r.map_err(|source| EngineError {
+        doing: doing(),
+        source,
+    })
+}
+
+/// A connection to the local engine, negotiated down to the engine's API version.
+#[derive(Debug, Clone)]
+pub struct Engine {
+    docker: Docker,
+}
+
+/// What to start.
+#[derive(Debug, Clone, Default)]
+pub struct ContainerSpec {
+    pub name: String,
+    pub image: String,
+    pub hostname: String,
+    pub network: String,
+    /// Names other containers reach it by on the trial network.
+    pub aliases: Vec<String>,
+    pub entrypoint: Option<Vec<String>>,
+    pub cmd: Option<Vec<String>>,
+    pub env: Vec<String>,
+    /// (volume name, mount path).
+    pub volume: Option<(String, String)>,
+    pub labels: HashMap<String, String>,
+}
+
+/// The state of a container as far as the harness cares.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContainerStatus {
+    pub running: bool,
+    pub exit_code: Option<i64>,
+    pub oom_killed: bool,
+}
+
+/// The result of running a command inside a container.
+#[derive(Debug, Clone)]
+pub struct ExecOutput {
+    pub exit_code: Option<i64>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// One labelled object, as listed for cleanup.
+#[derive(Debug, Clone)]
+pub struct Labelled {
+    pub id: String,
+    pub name: String,
+    pub labels: HashMap<String, String>,
+    /// Containers only: `running`, `exited`, ...
+    pub state: String,
+}
+
+impl Engine {
+    /// Connects to `DOCKER_HOST` or the local socket and negotiates the API version, so that an engine
+    /// older than bollard's default (API 1.41 here) is spoken to in its own version.
+    pub async fn connect() -> Result<Engine> {
+        let docker = ctx(Docker::connect_with_local_defaults(), || {
+            "connecting to the Docker engine".into()
+        })?;
+        let docker = ctx(docker.negotiate_version().await, || {
+            "asking the Docker engine for its version (is it running? try `docker info`)".into()
+        })?;
+        Ok(Engine { docker })
+    }
+
+    pub fn api_version(&self) -> String {
+        self.docker.client_version().to_string()
+    }
+
+    pub async fn server_version(&self) -> Result<String> {
+        let v = ctx(self.docker.version().await, || "reading the engine version".into())?;
+        Ok(format!(
+            "{} (API {})",
+            v.version.unwrap_or_default(),
+            v.api_version.unwrap_or_default()
+        ))
+    }
+
+    /// Whether the image is in the engine. Never pulls.
+    pub async fn image_exists(&self, image: &str) -> Result<bool> {
+        match self.docker.inspect_image(image).await {
+            Ok(_) => Ok(true),
+            Err(BollardError::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(false),
+            Err(e) => ctx(Err(e), || format!("inspecting image {image}")),
+        }
+    }
+
+    /// The labels of an image, if it exists.
+    pub async fn image_labels(&self, image: &str) -> Result<Option<HashMap<String, String>>> {
+        match self.docker.inspect_image(image).await {
+            Ok(i) => Ok(Some(
+                i.config.and_then(|c| c.labels).unwrap_or_default(),
+            )),
+            Err(BollardError::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(None),
+            Err(e) => ctx(Err(e), || format!("inspecting image {image}")),
+        }
+    }
+
+    pub fn docker(&self) -> &Docker {
+        &self.docker
+    }
+
+    pub async fn create_network(&self, name: &str, labels: &HashMap<String, String>) -> Result<()> {
+        let req = NetworkCreateRequest {
+            name: name.to_string(),
+            driver: Some("bridge".into()),
+            labels: Some(labels.clone()),
+            ..Default::default()
+        };
+        ctx(self.docker.create_network(req).await, || {
+            format!("creating network {name}")
+        })?;
+        Ok(())
+    }
+
+    pub async fn create_volume(&self, name: &str, labels: &HashMap<String, String>) -> Result<()> {
+        let req = VolumeCreateRequest {
+            name: Some(name.to_string()),
+            labels: Some(labels.clone()),
+            ..Default::default()
+        };
+        ctx(self.docker.create_volume(req).await, || {
+            format!("creating volume {name}")
+        })?;
+        Ok(())
+    }
+
+    /// Creates and starts a container; returns its id.
+    pub async fn start_container(&self, spec: &ContainerSpec) -> Result<String> {
+        let mut endpoints = HashMap::new();
+        endpoints.insert(
+            spec.network.clone(),
+            EndpointSettings {
+                aliases: Some(spec.aliases.clone()),
+                ..Default::default()
+            },
+        );
+        let body = ContainerCreateBody {
+            image: Some(spec.image.clone()),
+            hostname: Some(spec.hostname.clone()),
+            entrypoint: spec.entrypoint.clone(),
+            cmd: spec.cmd.clone(),
+            env: Some(spec.env.clone()),
+            labels: Some(spec.labels.clone()),
+            host_config: Some(HostConfig {
+                network_mode: Some(spec.network.clone()),
+                binds: spec
+                    .volume
+                    .as_ref()
+                    .map(|(v, path)| vec![format!("{v}:{path}")]),
+                ..Default::default()
+            }),
+            networking_config: Some(NetworkingConfig {
+                endpoints_config: Some(endpoints),
+            }),
+            ..Default::default()
+        };
+        let opts = CreateContainerOptionsBuilder::default()
+            .name(&spec.name)
+            .build();
+        let created = ctx(self.docker.create_container(Some(opts), body).await, || {
+            format!("creating container {} from {}", spec.name, spec.image)
+        })?;
+        ctx(
+            self.docker.start_container(&created.id, None).await,
+            || format!("starting container {}", spec.name),
+        )?;
+        Ok(created.id)
+    }
+
+    /// Stops gracefully (SIGTERM, then SIGKILL after `grace`).
+    pub async fn stop(&self, id: &str, grace: Duration) -> Result<()> {
+        let opts = StopContainerOptionsBuilder::default()
+            .t(grace.as_secs().max(1) as i32)
+            .build();
+        match self.docker.stop_container(id, Some(opts)).await {
+            // 304: already stopped.
+            Ok(())
+            | Err(BollardError::DockerResponseServerError {
+                status_code: 304, ..
+            }) => Ok(()),
+            Err(e) => ctx(Err(e), || format!("stopping container {id}")),
+        }
+    }
+
+    pub async fn kill(&self, id: &str) -> Result<()> {
+        match self.docker.kill_container(id, None).await {
+            Ok(())
+            | Err(BollardError::DockerResponseServerError {
+                status_code: 409, ..
+            }) => Ok(()),
+            Err(e) => ctx(Err(e), || format!("killing container {id}")),
+        }
+    }
+
+    /// Starts a stopped container again.
+    pub async fn restart_stopped(&self, id: &str) -> Result<()> {
+        ctx(self.docker.start_container(id, None).await, || {
+            format!("starting container {id} again")
+        })
+    }
+
+    /// Removes a container (killing it if it runs); its volumes are kept.
+    pub async fn remove_container(&self, id: &str) -> Result<()> {
+        let opts = RemoveContainerOptionsBuilder::default().force(true).build();
+        match self.docker.remove_container(id, Some(opts)).await {
+            Ok(())
+            | Err(BollardError::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(()),
+            Err(e) => ctx(Err(e), || format!("removing container {id}")),
+        }
+    }
+
+    pub async fn remove_network(&self, name: &str) -> Result<()> {
+        match self.docker.remove_network(name).await {
+            Ok(())
+            | Err(BollardError::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(()),
+            Err(e) => ctx(Err(e), || format!("removing network {name}")),
+        }
+    }
+
+    pub async fn remove_volume(&self, name: &str) -> Result<()> {
+        let opts = RemoveVolumeOptionsBuilder::default().force(true).build();
+        match self.docker.remove_volume(name, Some(opts)).await {
+            Ok(())
+            | Err(BollardError::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(()),
+            Err(e) => ctx(Err(e), || format!("removing volume {name}")),
+        }
+    }
+
+    pub async fn status(&self, id: &str) -> Result<ContainerStatus> {
+        let c = ctx(self.docker.inspect_container(id, None).await, || {
+            format!("inspecting container {id}")
+        })?;
+        let s = c.state.unwrap_or_default();
+        Ok(ContainerStatus {
+            running: s.running.unwrap_or(false),
+            exit_code: s.exit_code,
+            oom_killed: s.oom_killed.unwrap_or(false),
+        })
+    }
+
+    /// The container's address on `network`.
+    pub async fn ip_on(&self, id: &str, network: &str) -> Result<Option<IpAddr>> {
+        let c = ctx(self.docker.inspect_container(id, None).await, || {
+            format!("inspecting container {id}")
+        })?;
+        Ok(c.network_settings
+            .and_then(|n| n.networks)
+            .and_then(|mut n| n.remove(network))
+            .and_then(|e| e.ip_address)
+            .and_then(|ip| ip.parse().ok()))
+    }
+
+    /// Runs `argv` in the container and collects its output.
+    pub async fn exec(&self, id: &str, argv: &[String]) -> Result<ExecOutput> {
+        let exec = ctx(
+            self.docker
+                .create_exec(
+                    id,
+                    ExecConfig {
+                        cmd: Some(argv.to_vec()),
+                        attach_stdout: Some(true),
+                        attach_stderr: Some(true),
+                        ..Default::default()
+                    },
+                )
+                .await,
+            || format!("creating exec `{}`", argv.join(" ")),
+        )?;
+        let started = ctx(self.docker.start_exec(&exec.id, None).await, || {
+            format!("starting exec `{}`", argv.join(" "))
+        })?;
+        let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
+        if let bollard::exec::StartExecResults::Attached { mut output, .. } = started {
+            while let Some(chunk) = output.next().await {
+                match chunk {
+                    Ok(bollard::container::LogOutput::StdOut { message }) => {
+                        stdout.extend_from_slice(&message)
+                    }
+                    Ok(bollard::container::LogOutput::StdErr { message }) => {
+                        stderr.extend_from_slice(&message)
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        return ctx(Err(e), || format!("reading output of `{}`", argv.join(" ")))
+                    }
+                }
+            }
+        }
+        let inspect = ctx(self.docker.inspect_exec(&exec.id).await, || {
+            "inspecting exec".into()
+        })?;
+        Ok(ExecOutput {
+            exit_code: inspect.exit_code,
+            stdout: String::from_utf8_lossy(&stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&stderr).into_owned(),
+        })
+    }
+
+    /// The container's log (stdout and stderr interleaved), whole or its last `tail` lines.
+    pub async fn logs(&self, id: &str, tail: Option<usize>) -> Result<String> {
+        let tail = tail.map_or("all".to_string(), |n| n.to_string());
+        let opts = LogsOptionsBuilder::default()
+            .stdout(true)
+            .stderr(true)
+            .tail(&tail)
+            .build();
+        let mut stream = self.docker.logs(id, Some(opts));
+        let mut out = Vec::new();
+        while let Some(chunk) = stream.next().await {
+            match chunk {
+                Ok(c) => out.extend_from_slice(&c.into_bytes()),
+                Err(e) => return ctx(Err(e), || format!("reading logs of {id}")),
+            }
+        }
+        Ok(String::from_utf8_lossy(&out).into_owned())
+    }
+
+    /// Follows the container's log until a line contains `needle` (true) or the log ends because the
+    /// container stopped (false).
+    pub async fn wait_for_log(&self, id: &str, needle: &str) -> Result<bool> {
+        let opts = LogsOptionsBuilder::default()
+            .stdout(true)
+            .stderr(true)
+            .follow(true)
+            .build();
+        let mut stream = self.docker.logs(id, Some(opts));
+        let mut pending = String::new();
+        while let Some(chunk) = stream.next().await {
+            let chunk = ctx(chunk, || format!("following logs of {id}"))?;
+            pending.push_str(&String::from_utf8_lossy(&chunk.into_bytes()));
+            if pending.contains(needle) {
+                return Ok(true);
+            }
+            // Keep only the unfinished last line (plus room for a needle that spans chunks).
+            if let Some(nl) = pending.rfind('\n') {
+                pending.drain(..=nl);
+            }
+        }
+        Ok(false)
+    }
+
+    /// `label` may hold several `key=value` filters separated by `&`; all must match.
+    fn label_filter(label: &str) -> HashMap<String, Vec<String>> {
+        HashMap::from([(
+            "label".to_string(),
+            label.split('&').map(str::to_string).collect(),
+        )])
+    }
+
+    /// Containers (running or not) with the label (`key` or `key=value`).
+    pub async fn containers_labelled(&self, label: &str) -> Result<Vec<Labelled>> {
+        let opts = ListContainersOptionsBuilder::default()
+            .all(true)
+            .filters(&Self::label_filter(label))
+            .build();
+        let list = ctx(self.docker.list_containers(Some(opts)).await, || {
+            format!("listing containers labelled {label}")
+        })?;
+        Ok(list
+            .into_iter()
+            .map(|c| Labelled {
+                id: c.id.unwrap_or_default(),
+                name: c
+                    .names
+                    .and_then(|n| n.into_iter().next())
+                    .unwrap_or_default()
+                    .trim_start_matches('/')
+                    .to_string(),
+                labels: c.labels.unwrap_or_default(),
+                state: c.state.map(|s| s.to_string()).unwrap_or_default(),
+            })
+            .collect())
+    }
+
+    pub async fn networks_labelled(&self, label: &str) -> Result<Vec<Labelled>> {
+        let opts = ListNetworksOptionsBuilder::default()
+            .filters(&Self::label_filter(label))
+            .build();
+        let list = ctx(self.docker.list_networks(Some(opts)).await, || {
+            format!("listing networks labelled {label}")
+        })?;
+        Ok(list
+            .into_iter()
+            .map(|n| Labelled {
+                id: n.id.unwrap_or_default(),
+                name: n.name.unwrap_or_default(),
+                labels: n.labels.unwrap_or_default(),
+                state: String::new(),
+            })
+            .collect())
+    }
+
+    pub async fn volumes_labelled(&self, label: &str) -> Result<Vec<Labelled>> {
+        let opts = ListVolumesOptionsBuilder::default()
+            .filters(&Self::label_filter(label))
+            .build();
+        let list = ctx(self.docker.list_volumes(Some(opts)).await, || {
+            format!("listing volumes labelled {label}")
+        })?;
+        Ok(list
+            .volumes
+            .unwrap_or_default()
+            .into_iter()
+            .map(|v| Labelled {
+                id: v.name.clone(),
+                name: v.name,
+                labels: v.labels,
+                state: String::new(),
+            })
+            .collect())
+    }
+}

@@ -1,0 +1,269 @@
+//! End-to-end tests of the engine against the real Docker engine and the fixture system: verdicts, the
+//! evidence they carry, and that nothing labelled with the run is left behind after pass, fail, panic
+//! and SIGINT.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossgrade::model::{self, Matrix};
+use crossgrade::outcome::{StepStatus, TrialOutcome, Verdict};
+use crossgrade::plan;
+use crossgrade::run::{self, Events, RunOptions};
+use crossgrade::runtime::{Engine, LABEL_OWNER, LABEL_RUN};
+use tokio_util::sync::CancellationToken;
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// Builds the fixture images once per machine state (skipped by content hash when up to date). A file
+/// lock keeps parallel test processes (nextest) from building at the same time.
+fn ensure_images() {
+    static ONCE: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    ONCE.get_or_init(|| {
+        let lock_path = workspace().join("target/.crossgrade-fixture-images.lock");
+        let lock = std::fs::File::create(&lock_path).unwrap();
+        use std::os::fd::AsRawFd;
+        assert_eq!(unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) }, 0);
+        let status = Command::new(env!("CARGO_BIN_EXE_crossgrade"))
+            .args(["images", "build", "-f"])
+            .arg(workspace().join("matrix.toml"))
+            .status()
+            .unwrap();
+        assert!(status.success(), "building the fixture images failed");
+    });
+}
+
+/// Runs the trials of `matrix` selected by `ids` through the same runner as `crossgrade run`.
+fn run(matrix: &Path, ids: &[&str]) -> (String, Vec<TrialOutcome>, tempfile::TempDir) {
+    ensure_images();
+    let m: Matrix = model::load(matrix).unwrap_or_else(|e| panic!("{e:?}"));
+    let trials: Vec<_> = plan::expand(&m)
+        .trials
+        .into_iter()
+        .filter(|t| ids.contains(&t.id.as_str()))
+        .collect();
+    assert_eq!(trials.len(), ids.len(), "unknown trial id among {ids:?}");
+    let reports = tempfile::tempdir().unwrap();
+    let run_id = run::new_run_id();
+    let opts = RunOptions {
+        run_id: run_id.clone(),
+        report_dir: reports.path().to_path_buf(),
+        jobs: 4,
+        keep: false,
+        reproduce: Arc::new(|t| format!("crossgrade run --trial {}", t.id)),
+    };
+    let outcomes = rt().block_on(run::run_trials(
+        Arc::new(m),
+        trials,
+        opts,
+        Events::none(),
+        CancellationToken::new(),
+    ));
+    (run_id, outcomes, reports)
+}
+
+/// Objects in the engine labelled with `run_id`, or (if `owner_pid`) owned by that process.
+fn leftovers(filter: impl Fn(&std::collections::HashMap<String, String>) -> bool) -> usize {
+    rt().block_on(async {
+        let e = Engine::connect().await.unwrap();
+        let c = e.containers_labelled(LABEL_RUN).await.unwrap();
+        let n = e.networks_labelled(LABEL_RUN).await.unwrap();
+        let v = e.volumes_labelled(LABEL_RUN).await.unwrap();
+        c.iter()
+            .chain(&n)
+            .chain(&v)
+            .filter(|o| filter(&o.labels))
+            .count()
+    })
+}
+
+fn leftovers_of_run(run_id: &str) -> usize {
+    leftovers(|l| l.get(LABEL_RUN).map(String::as_str) == Some(run_id))
+}
+
+fn leftovers_of_pid(pid: u32) -> usize {
+    leftovers(|l| {
+        l.get(LABEL_OWNER)
+            .is_some_and(|o| o.split(':').nth(1) == Some(&pid.to_string()))
+    })
+}
+
+#[test]
+fn passing_cell_passes_keeps_logs_and_leaves_nothing() {
+    let id = "fixture/basic/node=1.1,client=1.0";
+    let (run_id, out, reports) = run(&workspace().join("matrix.toml"), &[id]);
+    let o = &out[0];
+    assert_eq!(o.verdict, Verdict::Pass, "{o:#?}");
+    assert!(o.steps.iter().all(|s| s.status == StepStatus::Pass));
+    let log = std::fs::read_to_string(reports.path().join(&o.logs_dir).join("node-0.log")).unwrap();
+    assert!(log.contains("listening on"), "node-0's log was kept: {log}");
+    assert_eq!(leftovers_of_run(&run_id), 0);
+}
+
+#[test]
+fn failing_check_is_a_fail_with_the_components_words() {
+    // A 1.0 client against 2.0 nodes: the /kv endpoint is gone.
+    let id = "fixture/basic/node=2.0,client=1.0";
+    let (run_id, out, _r) = run(&workspace().join("matrix.toml"), &[id]);
+    let o = &out[0];
+    assert_eq!(o.verdict, Verdict::Fail, "{o:#?}");
+    assert_eq!(o.failed_step, Some(3), "the put fails: {o:#?}");
+    let step = &o.steps[2];
+    assert_eq!(step.observations[0].exit_code, Some(1));
+    assert!(
+        step.observations[0].output.contains("HTTP 404"),
+        "{:?}",
+        step.observations
+    );
+    assert_eq!(o.steps[3].status, StepStatus::Skipped);
+    assert_eq!(leftovers_of_run(&run_id), 0);
+}
+
+#[test]
+fn component_crashing_at_start_fails_with_exit_code_and_logs() {
+    let (run_id, out, _r) = run(&fixture("crash.toml"), &["crash/start/node=1.0,client=1.0"]);
+    let o = &out[0];
+    assert_eq!(o.verdict, Verdict::Fail, "{o:#?}");
+    let reason = o.reason.as_deref().unwrap();
+    assert!(
+        reason.contains("node-0") && reason.contains("exited with code 3 before it was ready"),
+        "{reason}"
+    );
+    let evidence = &o.steps[0].observations[0];
+    assert_eq!(evidence.exit_code, Some(3));
+    assert!(evidence.output.contains("simulated crash"), "{evidence:?}");
+    assert_eq!(leftovers_of_run(&run_id), 0);
+}
+
+#[test]
+fn missing_image_is_an_error_naming_the_build_command() {
+    let (run_id, out, _r) = run(&fixture("missing.toml"), &["missing/start/node=1.0"]);
+    let o = &out[0];
+    assert_eq!(o.verdict, Verdict::Error, "{o:#?}");
+    let reason = o.reason.as_deref().unwrap();
+    assert!(reason.contains("crossgrade/never-built:1.0"), "{reason}");
+    assert!(reason.contains("crossgrade images build"), "{reason}");
+    assert_eq!(leftovers_of_run(&run_id), 0);
+}
+
+#[test]
+fn leader_bounce_passes_leadership_and_back() {
+    let (run_id, out, _r) = run(&fixture("edge.toml"), &["edge/bounce/node=1.0"]);
+    let o = &out[0];
+    assert_eq!(o.verdict, Verdict::Pass, "{o:#?}");
+    assert!(o.steps[3].observations[0].output.contains("node-1"));
+    assert!(o.steps[6].description.contains("restart the node leader"));
+    assert_eq!(leftovers_of_run(&run_id), 0);
+}
+
+#[test]
+fn upgrade_keeps_the_data_volume() {
+    // The key is written at 1.0 and read at the end, after every node and the client moved to 1.1.
+    let id = "fixture/rolling-upgrade/1.0-to-1.1";
+    let (run_id, out, _r) = run(&workspace().join("matrix.toml"), &[id]);
+    let o = &out[0];
+    assert_eq!(o.verdict, Verdict::Pass, "{o:#?}");
+    let last = o.steps.last().unwrap();
+    assert!(last.observations[0].output.contains("hello"));
+    assert!(last.releases.values().all(|r| r == "1.1"), "{:?}", last.releases);
+    let moves = o.steps.iter().filter(|s| s.description.starts_with("move ")).count();
+    assert_eq!(moves, 4, "three nodes and one client moved one by one");
+    assert_eq!(o.workloads.len(), 1);
+    assert_eq!(leftovers_of_run(&run_id), 0);
+}
+
+#[test]
+fn step_deadline_fails_the_step_and_names_the_deadline() {
+    let started = Instant::now();
+    let (run_id, out, _r) = run(&fixture("edge.toml"), &["edge/deadline/node=1.0"]);
+    let o = &out[0];
+    assert_eq!(o.verdict, Verdict::Fail, "{o:#?}");
+    let reason = o.reason.as_deref().unwrap();
+    assert!(reason.contains("deadline of 2s"), "{reason}");
+    assert!(started.elapsed() < Duration::from_secs(25), "the 30s action timeout was not waited");
+    assert_eq!(leftovers_of_run(&run_id), 0);
+}
+
+/// Runs the CLI on one trial in a child process; returns it once containers of its run exist.
+fn spawn_cli(trial: &str, env: &[(&str, &str)], reports: &Path) -> std::process::Child {
+    ensure_images();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_crossgrade"));
+    cmd.args(["run", "-f"])
+        .arg(workspace().join("matrix.toml"))
+        .args(["--trial", trial, "--reports"])
+        .arg(reports)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.spawn().unwrap()
+}
+
+fn wait_exit(child: &mut std::process::Child, within: Duration) -> std::process::ExitStatus {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            return s;
+        }
+        assert!(Instant::now() < deadline, "the CLI did not exit within {within:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn results(reports: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(reports.join("latest/results.json")).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+#[test]
+fn panic_in_a_trial_is_an_error_and_leaves_nothing() {
+    let reports = tempfile::tempdir().unwrap();
+    let mut child = spawn_cli(
+        "fixture/basic/node=1.0,client=1.0",
+        &[("CROSSGRADE_FAILPOINT", "panic-after-start")],
+        reports.path(),
+    );
+    let pid = child.id();
+    let status = wait_exit(&mut child, Duration::from_secs(120));
+    assert_eq!(status.code(), Some(1));
+    let r = results(reports.path());
+    assert_eq!(r["trials"][0]["verdict"], "error");
+    assert!(r["trials"][0]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("the harness panicked"));
+    assert_eq!(leftovers_of_pid(pid), 0);
+}
+
+#[test]
+fn sigint_during_a_trial_cleans_up_and_exits_130() {
+    let reports = tempfile::tempdir().unwrap();
+    let mut child = spawn_cli("fixture/rolling-upgrade/1.1-to-2.0", &[], reports.path());
+    let pid = child.id();
+    // Wait until the trial has containers, then interrupt it.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while leftovers_of_pid(pid) == 0 {
+        assert!(Instant::now() < deadline, "the run never created a container");
+        assert!(child.try_wait().unwrap().is_none(), "the run ended early");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    unsafe { libc::kill(pid as i32, libc::SIGINT) };
+    let status = wait_exit(&mut child, Duration::from_secs(60));
+    assert_eq!(status.code(), Some(130));
+    assert_eq!(leftovers_of_pid(pid), 0);
+}
