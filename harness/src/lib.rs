@@ -4,8 +4,8 @@
 //! [`run`] (executes trials against [`runtime`], emits events) → [`outcome`] (verdicts) → [`report`].
 
 pub mod model;
-pub mod plan;
 pub mod outcome;
-pub mod runtime;
-pub mod run;
+pub mod plan;
 pub mod report;
+pub mod run;
+pub mod runtime;

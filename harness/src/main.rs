@@ -24,7 +24,11 @@ const EXIT_BAD_INPUT: u8 = 2;
 const EXIT_INTERRUPTED: u8 = 130;
 
 #[derive(Parser)]
-#[command(name = "crossgrade", version, about = "Test cross-version upgrades of distributed systems on a real Docker engine")]
+#[command(
+    name = "crossgrade",
+    version,
+    about = "Test cross-version upgrades of distributed systems on a real Docker engine"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -33,7 +37,12 @@ struct Cli {
 #[derive(clap::Args, Clone)]
 struct MatrixArg {
     /// The matrix file.
-    #[arg(short = 'f', long = "matrix", default_value = "matrix.toml", global = true)]
+    #[arg(
+        short = 'f',
+        long = "matrix",
+        default_value = "matrix.toml",
+        global = true
+    )]
     matrix: PathBuf,
 }
 

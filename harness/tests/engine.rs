@@ -15,11 +15,16 @@ use crossgrade::runtime::{Engine, LABEL_OWNER, LABEL_RUN};
 use tokio_util::sync::CancellationToken;
 
 fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
 }
 
 fn rt() -> tokio::runtime::Runtime {
@@ -179,8 +184,16 @@ fn upgrade_keeps_the_data_volume() {
     assert_eq!(o.verdict, Verdict::Pass, "{o:#?}");
     let last = o.steps.last().unwrap();
     assert!(last.observations[0].output.contains("hello"));
-    assert!(last.releases.values().all(|r| r == "1.1"), "{:?}", last.releases);
-    let moves = o.steps.iter().filter(|s| s.description.starts_with("move ")).count();
+    assert!(
+        last.releases.values().all(|r| r == "1.1"),
+        "{:?}",
+        last.releases
+    );
+    let moves = o
+        .steps
+        .iter()
+        .filter(|s| s.description.starts_with("move "))
+        .count();
     assert_eq!(moves, 4, "three nodes and one client moved one by one");
     assert_eq!(o.workloads.len(), 1);
     assert_eq!(leftovers_of_run(&run_id), 0);
@@ -194,7 +207,10 @@ fn step_deadline_fails_the_step_and_names_the_deadline() {
     assert_eq!(o.verdict, Verdict::Fail, "{o:#?}");
     let reason = o.reason.as_deref().unwrap();
     assert!(reason.contains("deadline of 2s"), "{reason}");
-    assert!(started.elapsed() < Duration::from_secs(25), "the 30s action timeout was not waited");
+    assert!(
+        started.elapsed() < Duration::from_secs(25),
+        "the 30s action timeout was not waited"
+    );
     assert_eq!(leftovers_of_run(&run_id), 0);
 }
 
@@ -220,7 +236,10 @@ fn wait_exit(child: &mut std::process::Child, within: Duration) -> std::process:
         if let Some(s) = child.try_wait().unwrap() {
             return s;
         }
-        assert!(Instant::now() < deadline, "the CLI did not exit within {within:?}");
+        assert!(
+            Instant::now() < deadline,
+            "the CLI did not exit within {within:?}"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -258,7 +277,10 @@ fn sigint_during_a_trial_cleans_up_and_exits_130() {
     // Wait until the trial has containers, then interrupt it.
     let deadline = Instant::now() + Duration::from_secs(60);
     while leftovers_of_pid(pid) == 0 {
-        assert!(Instant::now() < deadline, "the run never created a container");
+        assert!(
+            Instant::now() < deadline,
+            "the run never created a container"
+        );
         assert!(child.try_wait().unwrap().is_none(), "the run ended early");
         std::thread::sleep(Duration::from_millis(100));
     }

@@ -128,7 +128,10 @@ mod tests {
     #[test]
     fn mixed_replicas_satisfy_only_if_all_do() {
         let c = Condition::parse("master >= 0.23", &["master"]).unwrap();
-        let (a, b) = (Release::parse("0.22").unwrap(), Release::parse("0.23").unwrap());
+        let (a, b) = (
+            Release::parse("0.22").unwrap(),
+            Release::parse("0.23").unwrap(),
+        );
         assert!(!c.holds(|_| vec![&a, &b]));
     }
 

@@ -502,7 +502,10 @@ impl Loader<'_> {
             Some(sc) if sc.kind != kind => {
                 self.err_help(
                     s.span(),
-                    format!("scenario `{name}` is a {:?} scenario, listed where {:?} scenarios go", sc.kind, kind),
+                    format!(
+                        "scenario `{name}` is a {:?} scenario, listed where {:?} scenarios go",
+                        sc.kind, kind
+                    ),
                     "cell scenarios go in [matrix] scenarios, path scenarios in [[matrix.paths]]",
                 );
                 None
@@ -598,7 +601,10 @@ impl Loader<'_> {
         let mut paths = Vec::new();
         for p in &raw.paths {
             let rp = p.get_ref();
-            let (from, to) = (self.release(&rp.from, releases), self.release(&rp.to, releases));
+            let (from, to) = (
+                self.release(&rp.from, releases),
+                self.release(&rp.to, releases),
+            );
             let names: Vec<String> = rp
                 .scenarios
                 .iter()
@@ -746,8 +752,10 @@ impl<'a> ScenarioLoader<'a> {
             }
         };
         if raw.step.is_empty() {
-            self.l
-                .err(raw.kind.span(), format!("scenario `{name}` has no [[step]]"));
+            self.l.err(
+                raw.kind.span(),
+                format!("scenario `{name}` has no [[step]]"),
+            );
         }
         if kind == ScenarioKind::Cell && !raw.each_state.is_empty() {
             self.l.err(
@@ -856,10 +864,8 @@ impl<'a> ScenarioLoader<'a> {
                 ReplicaSel::Index((*i).max(0) as u32)
             }
             _ => {
-                self.l.err(
-                    v.span(),
-                    "`replica` is an index, \"leader\" or \"all\"",
-                );
+                self.l
+                    .err(v.span(), "`replica` is an index, \"leader\" or \"all\"");
                 ReplicaSel::All
             }
         }
@@ -905,7 +911,10 @@ impl<'a> ScenarioLoader<'a> {
             ("name", s.name.as_ref().map(|v| v.span())),
             ("every", s.every.as_ref().map(|v| v.span())),
             ("min_success", s.min_success.as_ref().map(|v| v.span())),
-            ("max_unavailable", s.max_unavailable.as_ref().map(|v| v.span())),
+            (
+                "max_unavailable",
+                s.max_unavailable.as_ref().map(|v| v.span()),
+            ),
             ("kill", s.kill.as_ref().map(|v| v.span())),
         ];
         for (key, span) in given {
@@ -925,13 +934,12 @@ impl<'a> ScenarioLoader<'a> {
                 .map_err(|e| self.l.err(w.span(), e))
                 .ok()
         });
-        let timeout = s.timeout.as_ref().map(|t| self.l.duration(&Some(t.clone()), Duration::ZERO));
-        let missing = |l: &mut Loader, key: &str| {
-            l.err(
-                raw.span(),
-                format!("a `{what}` step needs `{key}`"),
-            )
-        };
+        let timeout = s
+            .timeout
+            .as_ref()
+            .map(|t| self.l.duration(&Some(t.clone()), Duration::ZERO));
+        let missing =
+            |l: &mut Loader, key: &str| l.err(raw.span(), format!("a `{what}` step needs `{key}`"));
         let step_kind = match what {
             "start" => {
                 let roles = match &s.roles {
@@ -990,7 +998,10 @@ impl<'a> ScenarioLoader<'a> {
                                 "add `leader = { action = \"NAME\", pointer = \"/leader\" }` to the role",
                             );
                         }
-                        if s.order.as_ref().is_some_and(|o| o.get_ref() == "leader-first") {
+                        if s.order
+                            .as_ref()
+                            .is_some_and(|o| o.get_ref() == "leader-first")
+                        {
                             ReplicaOrder::LeaderFirst
                         } else {
                             ReplicaOrder::LeaderLast
@@ -1041,7 +1052,11 @@ impl<'a> ScenarioLoader<'a> {
                         None
                     }
                 }?;
-                let role = self.roles.iter().chain(self.services).find(|r| r.name == action.role);
+                let role = self
+                    .roles
+                    .iter()
+                    .chain(self.services)
+                    .find(|r| r.name == action.role);
                 let replica = match self.replica(&s.replica, role) {
                     ReplicaSel::All => ReplicaSel::Index(0),
                     r => r,
@@ -1054,7 +1069,10 @@ impl<'a> ScenarioLoader<'a> {
                         "e.g. expect = { exit = 0, contains = \"ok\" }; use `run` to only run the action",
                     );
                 }
-                let eventually = s.eventually.as_ref().map(|e| self.l.duration(&Some(e.clone()), Duration::ZERO));
+                let eventually = s
+                    .eventually
+                    .as_ref()
+                    .map(|e| self.l.duration(&Some(e.clone()), Duration::ZERO));
                 StepKind::Run {
                     action,
                     replica,
@@ -1084,12 +1102,15 @@ impl<'a> ScenarioLoader<'a> {
                     }
                 }?;
                 let every = match &s.every {
-                    Some(e) => self.l.duration(&Some(e.clone()), Duration::from_millis(500)),
+                    Some(e) => self
+                        .l
+                        .duration(&Some(e.clone()), Duration::from_millis(500)),
                     None => Duration::from_millis(500),
                 };
                 if let Some(m) = &s.min_success {
                     if !(0.0..=1.0).contains(m.get_ref()) {
-                        self.l.err(m.span(), "min_success is a ratio between 0 and 1");
+                        self.l
+                            .err(m.span(), "min_success is a ratio between 0 and 1");
                     }
                 }
                 StepKind::Workload {
@@ -1114,7 +1135,10 @@ impl<'a> ScenarioLoader<'a> {
                 if !workloads.contains(name.get_ref()) {
                     self.l.err(
                         name.span(),
-                        format!("no workload `{}` was started before this step", name.get_ref()),
+                        format!(
+                            "no workload `{}` was started before this step",
+                            name.get_ref()
+                        ),
                     );
                 }
                 StepKind::StopWorkload {
@@ -1140,7 +1164,8 @@ impl<'a> ScenarioLoader<'a> {
         });
         if let Some(p) = &r.pointer {
             if !p.get_ref().is_empty() && !p.get_ref().starts_with('/') {
-                self.l.err(p.span(), "a JSON pointer starts with `/` (e.g. `/leader`)");
+                self.l
+                    .err(p.span(), "a JSON pointer starts with `/` (e.g. `/leader`)");
             }
         }
         let has_value_check = r.equals.is_some()
@@ -1156,7 +1181,8 @@ impl<'a> ScenarioLoader<'a> {
         }
         let status = r.status.as_ref().map(|s| {
             if !(100..=599).contains(s.get_ref()) {
-                self.l.err(s.span(), "an HTTP status is between 100 and 599");
+                self.l
+                    .err(s.span(), "an HTTP status is between 100 and 599");
             }
             *s.get_ref() as u16
         });

@@ -88,7 +88,7 @@ mod tests {
 
     #[test]
     fn orders_by_version_not_by_text() {
-        let mut v = vec![r("1.10"), r("0.9"), r("1.2"), r("0.10"), r("1.0")];
+        let mut v = [r("1.10"), r("0.9"), r("1.2"), r("0.10"), r("1.0")];
         v.sort();
         let names: Vec<_> = v.iter().map(Release::as_str).collect();
         assert_eq!(names, ["0.9", "0.10", "1.0", "1.2", "1.10"]);

@@ -230,14 +230,19 @@ pub struct Step {
 #[derive(Debug, Clone)]
 pub enum StepKind {
     /// Start the named roles (all roles when empty), replicas in parallel, roles in order.
-    Start { roles: Vec<String> },
+    Start {
+        roles: Vec<String>,
+    },
     /// Move a role's replicas to another release, one at a time, keeping their data volumes.
     Upgrade {
         role: String,
         to: ReleaseRef,
         order: ReplicaOrder,
     },
-    Restart { role: String, replica: ReplicaSel },
+    Restart {
+        role: String,
+        replica: ReplicaSel,
+    },
     Stop {
         role: String,
         replica: ReplicaSel,
@@ -259,7 +264,9 @@ pub enum StepKind {
         max_unavailable: Option<Duration>,
     },
     /// Stop a background workload and judge it.
-    StopWorkload { name: String },
+    StopWorkload {
+        name: String,
+    },
 }
 
 /// Where an upgrade goes.

@@ -36,7 +36,10 @@ pub struct Trial {
 pub enum TrialKind {
     /// The varying roles' releases, in role order.
     Cell(IndexMap<String, Release>),
-    Path { from: Release, to: Release },
+    Path {
+        from: Release,
+        to: Release,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -190,7 +193,12 @@ struct State(IndexMap<String, Vec<Release>>);
 impl State {
     fn holds(&self, step: &Step) -> bool {
         step.when.as_ref().is_none_or(|c| {
-            c.holds(|role| self.0.get(role).map(|v| v.iter().collect()).unwrap_or_default())
+            c.holds(|role| {
+                self.0
+                    .get(role)
+                    .map(|v| v.iter().collect())
+                    .unwrap_or_default()
+            })
         })
     }
 }

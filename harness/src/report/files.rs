@@ -97,7 +97,11 @@ fn summary(r: &Results) -> String {
                 "| `{}` | {} | {} |\n",
                 t.id,
                 t.verdict,
-                t.reason.as_deref().unwrap_or("").replace('|', "\\|").replace('\n', " ")
+                t.reason
+                    .as_deref()
+                    .unwrap_or("")
+                    .replace('|', "\\|")
+                    .replace('\n', " ")
             ));
         }
         s.push('\n');

@@ -135,12 +135,10 @@ impl Cluster {
                 .map(|ts| ts.iter().map(|t| t.render(&scope)).collect::<Vec<_>>())
         };
         let image = self.matrix.image_of(role, &rep.release);
-        let volume = role.data.as_ref().map(|path| {
-            (
-                format!("{}-{name}-data", self.prefix),
-                path.clone(),
-            )
-        });
+        let volume = role
+            .data
+            .as_ref()
+            .map(|path| (format!("{}-{name}-data", self.prefix), path.clone()));
         if let Some((v, _)) = &volume {
             let known = self.volumes.lock().expect("volumes lock").contains(v);
             if !known {
@@ -239,7 +237,11 @@ impl Cluster {
                     format!(
                         "{name} ({image}) exited with code {} before it was ready{}",
                         status.exit_code.unwrap_or(-1),
-                        if status.oom_killed { " (out of memory)" } else { "" }
+                        if status.oom_killed {
+                            " (out of memory)"
+                        } else {
+                            ""
+                        }
                     )
                 };
                 Err(StepError::fail(msg).with(obs))
@@ -256,7 +258,10 @@ impl Cluster {
             Probe::Log(_) => false,
             Probe::Exec(argv) => {
                 let table = self.snapshot();
-                let scope = ReplicaScope { name, table: &table };
+                let scope = ReplicaScope {
+                    name,
+                    table: &table,
+                };
                 let argv: Vec<String> = argv.iter().map(|t| t.render(&scope)).collect();
                 matches!(self.engine.exec(&id, &argv).await, Ok(o) if o.exit_code == Some(0))
             }
@@ -272,7 +277,10 @@ impl Cluster {
             Probe::Http(req) => match self.engine.ip_on(&id, &self.network).await {
                 Ok(Some(ip)) => {
                     let table = self.snapshot();
-                    let scope = ReplicaScope { name, table: &table };
+                    let scope = ReplicaScope {
+                        name,
+                        table: &table,
+                    };
                     let url = format!("http://{ip}:{}{}", req.port, req.path.render(&scope));
                     let client = reqwest::Client::new();
                     let method = reqwest::Method::from_bytes(req.method.as_bytes())
@@ -370,7 +378,10 @@ impl Cluster {
             if rep.stopped {
                 continue;
             }
-            let state = listed.iter().find(|c| &c.id == id).map(|c| c.state.as_str());
+            let state = listed
+                .iter()
+                .find(|c| &c.id == id)
+                .map(|c| c.state.as_str());
             if state != Some("running") {
                 let status = self.engine.status(id).await?;
                 if status.running {
@@ -413,7 +424,10 @@ pub(crate) fn describe_probe(p: &Probe) -> String {
         Probe::Log(s) => format!("no log line contains {s:?}"),
         Probe::Exec(argv) => format!(
             "`{}` did not exit 0",
-            argv.iter().map(|t| t.source()).collect::<Vec<_>>().join(" ")
+            argv.iter()
+                .map(|t| t.source())
+                .collect::<Vec<_>>()
+                .join(" ")
         ),
         Probe::Http(h) => format!(
             "{} :{}{} did not answer {}",

@@ -174,7 +174,11 @@ pub async fn run_trials(
     let mut result = Vec::with_capacity(trials.len());
     for (slot, o) in outcomes.into_iter().enumerate() {
         let o = o.unwrap_or_else(|| {
-            let o = errored(&trials[slot], "interrupted before it finished".into(), &opts);
+            let o = errored(
+                &trials[slot],
+                "interrupted before it finished".into(),
+                &opts,
+            );
             events.emit(Event::TrialFinished {
                 outcome: Box::new(o.clone()),
             });

@@ -266,7 +266,11 @@ pub(crate) async fn find_leader(
     let asked = names
         .iter()
         .find(|n| snapshot[*n].container.is_some() && !snapshot[*n].stopped)
-        .ok_or_else(|| StepError::fail(format!("no {role} replica is running to ask for the leader")))?;
+        .ok_or_else(|| {
+            StepError::fail(format!(
+                "no {role} replica is running to ask for the leader"
+            ))
+        })?;
     let inv = invoke(
         &cluster.engine,
         http,
@@ -277,7 +281,9 @@ pub(crate) async fn find_leader(
     )
     .await?;
     if !inv.succeeded {
-        return Err(StepError::fail(format!("could not learn the {role} leader")).with(inv.observation));
+        return Err(
+            StepError::fail(format!("could not learn the {role} leader")).with(inv.observation),
+        );
     }
     let out = inv.observation.output.trim();
     let leader = match &spec.pointer {

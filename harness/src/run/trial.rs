@@ -451,7 +451,9 @@ async fn exec(
             }
             Ok(vec![])
         }
-        Op::Move { role, to, order, .. } => {
+        Op::Move {
+            role, to, order, ..
+        } => {
             let name = next_to_move(c, &ctx.http, role, to, *order).await?;
             let from = c.replica(&name).release;
             c.replace(&name, to).await?;

@@ -51,7 +51,8 @@ impl Workload {
                 }
                 let at = Instant::now();
                 attempts += 1;
-                let ok = match invoke(&engine, &http, &table, &matrix, &spec.action, &spec.replica).await
+                let ok = match invoke(&engine, &http, &table, &matrix, &spec.action, &spec.replica)
+                    .await
                 {
                     Ok(inv) if inv.succeeded => true,
                     Ok(inv) => {

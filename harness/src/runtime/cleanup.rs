@@ -201,7 +201,10 @@ mod tests {
         let me = owner_id();
         let (prefix, _) = me.rsplit_once(':').unwrap();
         assert!(!owner_alive(&format!("{prefix}:1")), "wrong start time");
-        assert!(!owner_alive(&format!("{}:4194304:1", hostname())), "no such pid");
+        assert!(
+            !owner_alive(&format!("{}:4194304:1", hostname())),
+            "no such pid"
+        );
         assert!(owner_alive("other-host:1:1"), "other hosts count as alive");
         assert!(owner_alive("garbage"));
     }

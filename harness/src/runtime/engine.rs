@@ -127,7 +127,9 @@ impl Engine {
     }
 
     pub async fn server_version(&self) -> Result<String> {
-        let v = ctx(self.docker.version().await, || "reading the engine version".into())?;
+        let v = ctx(self.docker.version().await, || {
+            "reading the engine version".into()
+        })?;
         Ok(format!(
             "{} (API {})",
             v.version.unwrap_or_default(),
@@ -149,9 +151,7 @@ impl Engine {
     /// The labels of an image, if it exists.
     pub async fn image_labels(&self, image: &str) -> Result<Option<HashMap<String, String>>> {
         match self.docker.inspect_image(image).await {
-            Ok(i) => Ok(Some(
-                i.config.and_then(|c| c.labels).unwrap_or_default(),
-            )),
+            Ok(i) => Ok(Some(i.config.and_then(|c| c.labels).unwrap_or_default())),
             Err(BollardError::DockerResponseServerError {
                 status_code: 404, ..
             }) => Ok(None),
@@ -224,10 +224,9 @@ impl Engine {
         let created = ctx(self.docker.create_container(Some(opts), body).await, || {
             format!("creating container {} from {}", spec.name, spec.image)
         })?;
-        ctx(
-            self.docker.start_container(&created.id, None).await,
-            || format!("starting container {}", spec.name),
-        )?;
+        ctx(self.docker.start_container(&created.id, None).await, || {
+            format!("starting container {}", spec.name)
+        })?;
         Ok(created.id)
     }
 

@@ -1,0 +1,222 @@
+//! The model and the plan without Docker: every kind of bad input is reported with file, line and
+//! column and exit code 2, and expansion gives stable, deterministic trials.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crossgrade::model;
+use crossgrade::plan::{self, Op};
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+const GOOD: &str = r#"
+[system]
+name = "demo"
+releases = ["1.0", "1.10", "1.9"]
+scenarios = "scenarios"
+
+[roles.node]
+image = "demo/node:{release}"
+replicas = 2
+command = ["serve", "--peers", "{replicas.node}"]
+
+[roles.node.actions.health]
+http = { port = 80, path = "/health" }
+
+[roles.client]
+image = "demo/client:{release}"
+
+[roles.client.actions.get]
+exec = ["get"]
+
+[matrix]
+scenarios = ["basic"]
+exclude = [{ node = "1.0", client = "1.10" }]
+
+[[matrix.paths]]
+from = "1.0"
+to = "1.10"
+scenarios = ["upgrade"]
+"#;
+
+const BASIC: &str = r#"
+kind = "cell"
+[[step]]
+do = "start"
+[[step]]
+do = "check"
+action = "node.health"
+when = "node >= 1.9"
+expect = { status = 200 }
+"#;
+
+const UPGRADE: &str = r#"
+kind = "path"
+[[step]]
+do = "start"
+[[step]]
+do = "upgrade"
+role = "node"
+[[each_state]]
+do = "check"
+action = "client.get"
+expect = { exit = 0 }
+"#;
+
+/// Writes a matrix and its scenarios into a temp dir; `edit` changes the files first.
+fn setup(matrix: &str, scenarios: &[(&str, &str)]) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("scenarios")).unwrap();
+    std::fs::write(dir.path().join("matrix.toml"), matrix).unwrap();
+    for (name, text) in scenarios {
+        std::fs::write(dir.path().join("scenarios").join(name), text).unwrap();
+    }
+    let p = dir.path().join("matrix.toml");
+    (dir, p)
+}
+
+fn good_scenarios() -> Vec<(&'static str, &'static str)> {
+    vec![("basic.toml", BASIC), ("upgrade.toml", UPGRADE)]
+}
+
+/// Loads a broken variant; returns every error line.
+fn errors(matrix: &str, scenarios: &[(&str, &str)]) -> Vec<String> {
+    let (_d, p) = setup(matrix, scenarios);
+    let e = model::load(&p).expect_err("must not load");
+    e.errors.iter().map(|e| e.to_string()).collect()
+}
+
+fn assert_error(errs: &[String], file: &str, line_col: &str, words: &str) {
+    assert!(
+        errs.iter().any(|e| e.contains(&format!("{file}:{line_col}")) && e.contains(words)),
+        "no error at {file}:{line_col} saying {words:?} in {errs:#?}"
+    );
+}
+
+#[test]
+fn releases_are_ordered_by_version_and_cells_expand_deterministically() {
+    let (_d, p) = setup(GOOD, &good_scenarios());
+    let m = model::load(&p).unwrap();
+    let names: Vec<_> = m.releases.iter().map(|r| r.as_str()).collect();
+    assert_eq!(names, ["1.0", "1.9", "1.10"]);
+    let plan = plan::expand(&m);
+    let ids: Vec<_> = plan.trials.iter().map(|t| t.id.as_str()).collect();
+    assert_eq!(ids.len(), 3 * 3 - 1 + 1, "9 cells minus one excluded, plus one path");
+    assert_eq!(ids[0], "demo/basic/node=1.0,client=1.0");
+    assert!(!ids.contains(&"demo/basic/node=1.0,client=1.10"), "excluded");
+    assert_eq!(ids.last().unwrap(), &"demo/upgrade/1.0-to-1.10");
+    assert_eq!(plan.to_string(), plan::expand(&m).to_string(), "deterministic");
+}
+
+#[test]
+fn when_conditions_are_resolved_in_the_plan() {
+    let (_d, p) = setup(GOOD, &good_scenarios());
+    let plan = plan::expand(&model::load(&p).unwrap());
+    let steps = |id: &str| plan.trials.iter().find(|t| t.id == id).unwrap().steps.len();
+    assert_eq!(steps("demo/basic/node=1.0,client=1.0"), 1, "1.0 < 1.9: check dropped");
+    assert_eq!(steps("demo/basic/node=1.10,client=1.0"), 2);
+}
+
+#[test]
+fn a_path_moves_replicas_one_by_one_with_each_state_checks() {
+    let (_d, p) = setup(GOOD, &good_scenarios());
+    let plan = plan::expand(&model::load(&p).unwrap());
+    let t = plan.trials.last().unwrap();
+    let ops: Vec<String> = t.steps.iter().map(|s| s.op.to_string()).collect();
+    assert_eq!(
+        ops,
+        [
+            "start all roles",
+            "move node replica 1/2 to 1.10",
+            "check client.get on client-0: exit 0",
+            "move node replica 2/2 to 1.10",
+            "check client.get on client-0: exit 0",
+        ]
+    );
+    assert!(matches!(t.steps[1].op, Op::Move { .. }));
+    assert!(t.steps[2].each_state);
+}
+
+#[test]
+fn toml_syntax_error_has_a_position() {
+    let bad = GOOD.replace("replicas = 2", "replicas = = 2");
+    assert_error(&errors(&bad, &good_scenarios()), "matrix.toml", "9:12", "extra `=`");
+}
+
+#[test]
+fn unknown_key_is_named_with_its_position() {
+    let bad = GOOD.replace("replicas = 2", "replicaz = 2");
+    assert_error(&errors(&bad, &good_scenarios()), "matrix.toml", "9:1", "unknown field `replicaz`");
+}
+
+#[test]
+fn unknown_role_action_and_release_in_steps_are_all_reported() {
+    let basic = BASIC
+        .replace("node.health", "nod.health")
+        .replace("node >= 1.9", "node >= banana!");
+    let upgrade = UPGRADE
+        .replace("client.get", "client.gte")
+        .replace("role = \"node\"", "role = \"node\"\nto = \"3.0\"");
+    let errs = errors(GOOD, &[("basic.toml", &basic), ("upgrade.toml", &upgrade)]);
+    assert_error(&errs, "basic.toml", "7:10", "unknown role `nod`");
+    assert_error(&errs, "basic.toml", "8:8", "not a release name");
+    assert_error(&errs, "upgrade.toml", "8:6", "unknown release `3.0`");
+    assert_error(&errs, "upgrade.toml", "11:10", "role `client` has no action `gte`");
+}
+
+#[test]
+fn release_without_image_duplicate_release_bad_duration_and_unknown_step() {
+    let bad = GOOD
+        .replace(
+            "image = \"demo/client:{release}\"",
+            "image = { \"1.0\" = \"demo/client:1\" }",
+        )
+        .replace("releases = [\"1.0\", \"1.10\", \"1.9\"]", "releases = [\"1.0\", \"1.10\", \"1.9\", \"1.9\"]");
+    let basic = format!("{BASIC}\n[[step]]\ndo = \"nap\"\n");
+    let upgrade = UPGRADE.replace("do = \"upgrade\"", "do = \"upgrade\"\ntimeout = \"10\"");
+    let errs = errors(&bad, &[("basic.toml", &basic), ("upgrade.toml", &upgrade)]);
+    assert_error(&errs, "matrix.toml", "4:35", "release `1.9` is listed twice");
+    assert_error(&errs, "matrix.toml", "16:9", "role `client` has no image for release `1.9`");
+    assert_error(&errs, "basic.toml", "12:6", "unknown step `nap`");
+    assert_error(&errs, "upgrade.toml", "7:11", "has no unit");
+}
+
+#[test]
+fn an_empty_matrix_is_an_error() {
+    let bad = GOOD
+        .replace("scenarios = [\"basic\"]", "")
+        .replace("[[matrix.paths]]\nfrom = \"1.0\"\nto = \"1.10\"\nscenarios = [\"upgrade\"]", "");
+    let errs = errors(&bad, &good_scenarios());
+    assert!(errs.iter().any(|e| e.contains("the matrix is empty")), "{errs:#?}");
+}
+
+#[test]
+fn cli_exits_2_on_bad_input_and_names_file_line_and_column() {
+    let bad = GOOD.replace("replicas = 2", "replicas = \"two\"");
+    let (_d, p) = setup(&bad, &good_scenarios());
+    let out = Command::new(env!("CARGO_BIN_EXE_crossgrade"))
+        .args(["run", "-f"])
+        .arg(&p)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("matrix.toml:9:12"), "{err}");
+    assert!(out.stdout.is_empty(), "nothing ran: {}", String::from_utf8_lossy(&out.stdout));
+}
+
+#[test]
+fn plan_of_the_default_matrix_lists_its_trials_without_docker() {
+    let out = Command::new(env!("CARGO_BIN_EXE_crossgrade"))
+        .args(["plan", "--ids", "-f"])
+        .arg(workspace().join("matrix.toml"))
+        .env("DOCKER_HOST", "unix:///nonexistent.sock")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let ids = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(ids.lines().count(), 12, "{ids}");
+    assert!(ids.contains("fixture/rolling-upgrade/1.0-to-2.0"));
+}
