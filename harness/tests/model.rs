@@ -8,7 +8,10 @@ use crossgrade::model;
 use crossgrade::plan::{self, Op};
 
 fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 const GOOD: &str = r#"
@@ -90,7 +93,8 @@ fn errors(matrix: &str, scenarios: &[(&str, &str)]) -> Vec<String> {
 
 fn assert_error(errs: &[String], file: &str, line_col: &str, words: &str) {
     assert!(
-        errs.iter().any(|e| e.contains(&format!("{file}:{line_col}")) && e.contains(words)),
+        errs.iter()
+            .any(|e| e.contains(&format!("{file}:{line_col}")) && e.contains(words)),
         "no error at {file}:{line_col} saying {words:?} in {errs:#?}"
     );
 }
@@ -103,11 +107,22 @@ fn releases_are_ordered_by_version_and_cells_expand_deterministically() {
     assert_eq!(names, ["1.0", "1.9", "1.10"]);
     let plan = plan::expand(&m);
     let ids: Vec<_> = plan.trials.iter().map(|t| t.id.as_str()).collect();
-    assert_eq!(ids.len(), 3 * 3 - 1 + 1, "9 cells minus one excluded, plus one path");
+    assert_eq!(
+        ids.len(),
+        3 * 3 - 1 + 1,
+        "9 cells minus one excluded, plus one path"
+    );
     assert_eq!(ids[0], "demo/basic/node=1.0,client=1.0");
-    assert!(!ids.contains(&"demo/basic/node=1.0,client=1.10"), "excluded");
+    assert!(
+        !ids.contains(&"demo/basic/node=1.0,client=1.10"),
+        "excluded"
+    );
     assert_eq!(ids.last().unwrap(), &"demo/upgrade/1.0-to-1.10");
-    assert_eq!(plan.to_string(), plan::expand(&m).to_string(), "deterministic");
+    assert_eq!(
+        plan.to_string(),
+        plan::expand(&m).to_string(),
+        "deterministic"
+    );
 }
 
 #[test]
@@ -115,7 +130,11 @@ fn when_conditions_are_resolved_in_the_plan() {
     let (_d, p) = setup(GOOD, &good_scenarios());
     let plan = plan::expand(&model::load(&p).unwrap());
     let steps = |id: &str| plan.trials.iter().find(|t| t.id == id).unwrap().steps.len();
-    assert_eq!(steps("demo/basic/node=1.0,client=1.0"), 1, "1.0 < 1.9: check dropped");
+    assert_eq!(
+        steps("demo/basic/node=1.0,client=1.0"),
+        1,
+        "1.0 < 1.9: check dropped"
+    );
     assert_eq!(steps("demo/basic/node=1.10,client=1.0"), 2);
 }
 
@@ -142,13 +161,23 @@ fn a_path_moves_replicas_one_by_one_with_each_state_checks() {
 #[test]
 fn toml_syntax_error_has_a_position() {
     let bad = GOOD.replace("replicas = 2", "replicas = = 2");
-    assert_error(&errors(&bad, &good_scenarios()), "matrix.toml", "9:12", "extra `=`");
+    assert_error(
+        &errors(&bad, &good_scenarios()),
+        "matrix.toml",
+        "9:12",
+        "extra `=`",
+    );
 }
 
 #[test]
 fn unknown_key_is_named_with_its_position() {
     let bad = GOOD.replace("replicas = 2", "replicaz = 2");
-    assert_error(&errors(&bad, &good_scenarios()), "matrix.toml", "9:1", "unknown field `replicaz`");
+    assert_error(
+        &errors(&bad, &good_scenarios()),
+        "matrix.toml",
+        "9:1",
+        "unknown field `replicaz`",
+    );
 }
 
 #[test]
@@ -163,7 +192,12 @@ fn unknown_role_action_and_release_in_steps_are_all_reported() {
     assert_error(&errs, "basic.toml", "7:10", "unknown role `nod`");
     assert_error(&errs, "basic.toml", "8:8", "not a release name");
     assert_error(&errs, "upgrade.toml", "8:6", "unknown release `3.0`");
-    assert_error(&errs, "upgrade.toml", "11:10", "role `client` has no action `gte`");
+    assert_error(
+        &errs,
+        "upgrade.toml",
+        "11:10",
+        "role `client` has no action `gte`",
+    );
 }
 
 #[test]
@@ -173,23 +207,40 @@ fn release_without_image_duplicate_release_bad_duration_and_unknown_step() {
             "image = \"demo/client:{release}\"",
             "image = { \"1.0\" = \"demo/client:1\" }",
         )
-        .replace("releases = [\"1.0\", \"1.10\", \"1.9\"]", "releases = [\"1.0\", \"1.10\", \"1.9\", \"1.9\"]");
+        .replace(
+            "releases = [\"1.0\", \"1.10\", \"1.9\"]",
+            "releases = [\"1.0\", \"1.10\", \"1.9\", \"1.9\"]",
+        );
     let basic = format!("{BASIC}\n[[step]]\ndo = \"nap\"\n");
     let upgrade = UPGRADE.replace("do = \"upgrade\"", "do = \"upgrade\"\ntimeout = \"10\"");
     let errs = errors(&bad, &[("basic.toml", &basic), ("upgrade.toml", &upgrade)]);
-    assert_error(&errs, "matrix.toml", "4:35", "release `1.9` is listed twice");
-    assert_error(&errs, "matrix.toml", "16:9", "role `client` has no image for release `1.9`");
+    assert_error(
+        &errs,
+        "matrix.toml",
+        "4:35",
+        "release `1.9` is listed twice",
+    );
+    assert_error(
+        &errs,
+        "matrix.toml",
+        "16:9",
+        "role `client` has no image for release `1.9`",
+    );
     assert_error(&errs, "basic.toml", "12:6", "unknown step `nap`");
     assert_error(&errs, "upgrade.toml", "7:11", "has no unit");
 }
 
 #[test]
 fn an_empty_matrix_is_an_error() {
-    let bad = GOOD
-        .replace("scenarios = [\"basic\"]", "")
-        .replace("[[matrix.paths]]\nfrom = \"1.0\"\nto = \"1.10\"\nscenarios = [\"upgrade\"]", "");
+    let bad = GOOD.replace("scenarios = [\"basic\"]", "").replace(
+        "[[matrix.paths]]\nfrom = \"1.0\"\nto = \"1.10\"\nscenarios = [\"upgrade\"]",
+        "",
+    );
     let errs = errors(&bad, &good_scenarios());
-    assert!(errs.iter().any(|e| e.contains("the matrix is empty")), "{errs:#?}");
+    assert!(
+        errs.iter().any(|e| e.contains("the matrix is empty")),
+        "{errs:#?}"
+    );
 }
 
 #[test]
@@ -204,7 +255,11 @@ fn cli_exits_2_on_bad_input_and_names_file_line_and_column() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("matrix.toml:9:12"), "{err}");
-    assert!(out.stdout.is_empty(), "nothing ran: {}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        out.stdout.is_empty(),
+        "nothing ran: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
 }
 
 #[test]

@@ -412,8 +412,9 @@ impl Cluster {
         }
         self.engine.remove_network(&self.network).await?;
         let volumes = self.volumes.lock().expect("volumes lock").clone();
-        for v in volumes {
-            self.engine.remove_volume(&v).await?;
+        let removals = volumes.iter().map(|v| self.engine.remove_volume(v));
+        for r in futures_util::future::join_all(removals).await {
+            r?;
         }
         Ok(())
     }
