@@ -207,11 +207,10 @@ fn planned(m: &Matrix, f: &FilterArgs) -> Result<Plan, u8> {
 }
 
 fn cmd_plan(path: &Path, f: &FilterArgs, ids: bool) -> u8 {
-    let (m, plan) = match load(path).and_then(|m| planned(&m, f).map(|p| (m, p))) {
-        Ok(x) => x,
+    let plan = match load(path).and_then(|m| planned(&m, f)) {
+        Ok(p) => p,
         Err(code) => return code,
     };
-    let _ = m;
     if ids {
         for t in &plan.trials {
             println!("{}", t.id);
@@ -353,6 +352,12 @@ async fn connect() -> Result<Engine, u8> {
     })
 }
 
+/// The matrix (checked first: bad input never touches the engine), then the engine.
+async fn load_and_connect(path: &Path) -> Result<(Matrix, Engine), u8> {
+    let m = load(path)?;
+    Ok((m, connect().await?))
+}
+
 async fn cmd_gc(all: bool) -> u8 {
     let engine = match connect().await {
         Ok(e) => e,
@@ -371,12 +376,8 @@ async fn cmd_gc(all: bool) -> u8 {
 }
 
 async fn cmd_images_build(path: &Path, force: bool) -> u8 {
-    let m = match load(path) {
-        Ok(m) => m,
-        Err(c) => return c,
-    };
-    let engine = match connect().await {
-        Ok(e) => e,
+    let (m, engine) = match load_and_connect(path).await {
+        Ok(x) => x,
         Err(c) => return c,
     };
     let opts = runtime::BuildOptions {
@@ -410,12 +411,8 @@ fn print_build_event(e: &runtime::BuildEvent) {
 }
 
 async fn cmd_images_list(path: &Path) -> u8 {
-    let m = match load(path) {
-        Ok(m) => m,
-        Err(c) => return c,
-    };
-    let engine = match connect().await {
-        Ok(e) => e,
+    let (m, engine) = match load_and_connect(path).await {
+        Ok(x) => x,
         Err(c) => return c,
     };
     match runtime::image_status(&engine, &m).await {

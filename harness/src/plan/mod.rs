@@ -8,8 +8,8 @@ use std::time::Duration;
 use indexmap::IndexMap;
 
 use crate::model::{
-    format_duration, ActionRef, Expect, Matrix, Release, ReleaseRef, ReplicaOrder, ReplicaSel,
-    Scenario, Step, StepKind,
+    format_duration, Expect, Matrix, Release, ReleaseRef, ReplicaOrder, ReplicaSel, Scenario, Step,
+    StepKind,
 };
 
 /// Every trial of a matrix, in a stable order: cell trials (by scenario, then cell), then path trials.
@@ -55,12 +55,9 @@ pub struct PlannedStep {
     pub each_state: bool,
 }
 
-/// A concrete step.
+/// A concrete step: a scenario step as written, or one replica's move that an `upgrade` expands into.
 #[derive(Debug, Clone)]
 pub enum Op {
-    Start {
-        roles: Vec<String>,
-    },
     /// Move one replica of `role` to `to`: the next one, in `order`, that is not there yet.
     Move {
         role: String,
@@ -70,31 +67,8 @@ pub enum Op {
         nth: u32,
         of: u32,
     },
-    Restart {
-        role: String,
-        replica: ReplicaSel,
-    },
-    Stop {
-        role: String,
-        replica: ReplicaSel,
-        kill: bool,
-    },
-    Run {
-        action: ActionRef,
-        replica: ReplicaSel,
-        expect: Option<Expect>,
-        eventually: Option<Duration>,
-    },
-    Workload {
-        name: String,
-        action: ActionRef,
-        every: Duration,
-        min_success: Option<f64>,
-        max_unavailable: Option<Duration>,
-    },
-    StopWorkload {
-        name: String,
-    },
+    /// Any other step. Never an `Upgrade`: the plan expands those into moves.
+    Step(StepKind),
 }
 
 /// Expands the matrix into its trials.
@@ -270,12 +244,12 @@ fn trial(
                     }
                     for check in &sc.each_state {
                         if state.holds(check) {
-                            push(&mut steps, op_of(&check.kind), check, true);
+                            push(&mut steps, Op::Step(check.kind.clone()), check, true);
                         }
                     }
                 }
             }
-            other => push(&mut steps, op_of(other), step, false),
+            other => push(&mut steps, Op::Step(other.clone()), step, false),
         }
     }
     Trial {
@@ -285,48 +259,6 @@ fn trial(
         start,
         steps,
         timeout: sc.timeout,
-    }
-}
-
-fn op_of(kind: &StepKind) -> Op {
-    match kind.clone() {
-        StepKind::Start { roles } => Op::Start { roles },
-        StepKind::Upgrade { .. } => unreachable!("moves are expanded by the caller"),
-        StepKind::Restart { role, replica } => Op::Restart { role, replica },
-        StepKind::Stop {
-            role,
-            replica,
-            kill,
-        } => Op::Stop {
-            role,
-            replica,
-            kill,
-        },
-        StepKind::Run {
-            action,
-            replica,
-            expect,
-            eventually,
-        } => Op::Run {
-            action,
-            replica,
-            expect,
-            eventually,
-        },
-        StepKind::Workload {
-            name,
-            action,
-            every,
-            min_success,
-            max_unavailable,
-        } => Op::Workload {
-            name,
-            action,
-            every,
-            min_success,
-            max_unavailable,
-        },
-        StepKind::StopWorkload { name } => Op::StopWorkload { name },
     }
 }
 
@@ -377,8 +309,6 @@ impl Plan {
 impl fmt::Display for Op {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Op::Start { roles } if roles.is_empty() => f.write_str("start all roles"),
-            Op::Start { roles } => write!(f, "start {}", roles.join(", ")),
             Op::Move {
                 role,
                 to,
@@ -393,57 +323,68 @@ impl fmt::Display for Op {
                 };
                 write!(f, "move {role} replica {nth}/{of} to {to}{how}")
             }
-            Op::Restart { role, replica } => write!(f, "restart {}", replica_label(role, replica)),
-            Op::Stop {
-                role,
-                replica,
-                kill,
-            } => write!(
-                f,
-                "{} {}",
-                if *kill { "kill" } else { "stop" },
-                replica_label(role, replica)
-            ),
-            Op::Run {
-                action,
-                replica,
-                expect,
-                eventually,
-            } => {
-                let on = replica_label(&action.role, replica);
-                match expect {
-                    None => write!(f, "run {action} on {on}"),
-                    Some(e) => {
-                        write!(f, "check {action} on {on}")?;
-                        if let Some(d) = eventually {
-                            write!(f, " within {}", format_duration(*d))?;
-                        }
-                        write!(f, ": {}", describe_expect(e))
-                    }
-                }
-            }
-            Op::Workload {
-                name,
-                action,
-                every,
-                min_success,
-                max_unavailable,
-            } => {
-                write!(
-                    f,
-                    "workload {name}: {action} every {}",
-                    format_duration(*every)
-                )?;
-                if let Some(m) = min_success {
-                    write!(f, ", success >= {:.0}%", m * 100.0)?;
-                }
-                if let Some(d) = max_unavailable {
-                    write!(f, ", unavailable <= {}", format_duration(*d))?;
-                }
-                Ok(())
-            }
-            Op::StopWorkload { name } => write!(f, "stop workload {name} and judge it"),
+            Op::Step(kind) => describe_step(f, kind),
         }
+    }
+}
+
+fn describe_step(f: &mut fmt::Formatter<'_>, kind: &StepKind) -> fmt::Result {
+    match kind {
+        StepKind::Start { roles } if roles.is_empty() => f.write_str("start all roles"),
+        StepKind::Start { roles } => write!(f, "start {}", roles.join(", ")),
+        StepKind::Upgrade { role, to, .. } => write!(f, "upgrade {role} to {to:?}"),
+        StepKind::Restart { role, replica } => {
+            write!(f, "restart {}", replica_label(role, replica))
+        }
+        StepKind::Stop {
+            role,
+            replica,
+            kill,
+        } => write!(
+            f,
+            "{} {}",
+            if *kill { "kill" } else { "stop" },
+            replica_label(role, replica)
+        ),
+        StepKind::Run {
+            action,
+            replica,
+            expect,
+            eventually,
+        } => {
+            let on = replica_label(&action.role, replica);
+            match expect {
+                None => write!(f, "run {action} on {on}"),
+                Some(e) => {
+                    write!(f, "check {action} on {on}")?;
+                    if let Some(d) = eventually {
+                        write!(f, " within {}", format_duration(*d))?;
+                    }
+                    write!(f, ": {}", describe_expect(e))
+                }
+            }
+        }
+        StepKind::Workload {
+            name,
+            action,
+            every,
+            min_success,
+            max_unavailable,
+        } => {
+            write!(
+                f,
+                "workload {name}: {action} every {}",
+                format_duration(*every)
+            )?;
+            if let Some(m) = min_success {
+                write!(f, ", success >= {:.0}%", m * 100.0)?;
+            }
+            if let Some(d) = max_unavailable {
+                write!(f, ", unavailable <= {}", format_duration(*d))?;
+            }
+            Ok(())
+        }
+        StepKind::StopWorkload { name } => write!(f, "stop workload {name} and judge it"),
     }
 }
 

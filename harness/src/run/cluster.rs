@@ -72,10 +72,13 @@ pub(crate) struct Cluster {
     pub engine: Engine,
     pub matrix: Arc<Matrix>,
     pub table: Table,
+    /// Name of the trial's network, and prefix of its container and volume names: `cg-<run>-t<n>`.
     pub network: String,
-    /// Prefix of container and volume names: `cg-<run>-t<n>`.
-    pub prefix: String,
     pub labels: HashMap<String, String>,
+    /// Docker label filter that selects exactly this trial's objects (`run=…&trial=…`).
+    pub label_filter: String,
+    /// The run's HTTP client, for probes.
+    pub http: reqwest::Client,
     pub logs_dir: PathBuf,
     /// Data volumes created so far (one per replica with a `data` path, kept across incarnations).
     pub volumes: Mutex<Vec<String>>,
@@ -138,7 +141,7 @@ impl Cluster {
         let volume = role
             .data
             .as_ref()
-            .map(|path| (format!("{}-{name}-data", self.prefix), path.clone()));
+            .map(|path| (format!("{}-{name}-data", self.network), path.clone()));
         if let Some((v, _)) = &volume {
             let known = self.volumes.lock().expect("volumes lock").contains(v);
             if !known {
@@ -147,7 +150,7 @@ impl Cluster {
             }
         }
         let incarnation = rep.incarnation + 1;
-        let container_name = format!("{}-{name}-{incarnation}", self.prefix);
+        let container_name = format!("{}-{name}-{incarnation}", self.network);
         let spec = ContainerSpec {
             name: container_name.clone(),
             image: image.clone(),
@@ -165,19 +168,19 @@ impl Cluster {
             labels: self.labels.clone(),
         };
         let id = self.engine.start_container(&spec).await?;
+        // The address is assigned at start; probes and HTTP actions use it from here on.
+        let ip = self.engine.ip_on(&id, &self.network).await?;
         self.update(name, |r| {
             r.container = Some(id.clone());
             r.container_name = Some(container_name.clone());
             r.incarnation = incarnation;
             r.stopped = false;
-            r.ip = None;
+            r.ip = ip;
         });
         if let Some(ready) = &role.ready {
             self.wait_ready(name, &id, &ready.probe, ready.timeout, &image)
                 .await?;
         }
-        let ip = self.engine.ip_on(&id, &self.network).await?;
-        self.update(name, |r| r.ip = ip);
         Ok(())
     }
 
@@ -265,32 +268,31 @@ impl Cluster {
                 let argv: Vec<String> = argv.iter().map(|t| t.render(&scope)).collect();
                 matches!(self.engine.exec(&id, &argv).await, Ok(o) if o.exit_code == Some(0))
             }
-            Probe::Tcp(port) => match self.engine.ip_on(&id, &self.network).await {
-                Ok(Some(ip)) => tokio::time::timeout(
+            Probe::Tcp(port) => match rep.ip {
+                Some(ip) => tokio::time::timeout(
                     Duration::from_millis(500),
                     tokio::net::TcpStream::connect((ip, *port)),
                 )
                 .await
                 .is_ok_and(|r| r.is_ok()),
-                _ => false,
+                None => false,
             },
-            Probe::Http(req) => match self.engine.ip_on(&id, &self.network).await {
-                Ok(Some(ip)) => {
+            Probe::Http(req) => match rep.ip {
+                Some(ip) => {
                     let table = self.snapshot();
                     let scope = ReplicaScope {
                         name,
                         table: &table,
                     };
                     let url = format!("http://{ip}:{}{}", req.port, req.path.render(&scope));
-                    let client = reqwest::Client::new();
                     let method = reqwest::Method::from_bytes(req.method.as_bytes())
                         .unwrap_or(reqwest::Method::GET);
                     matches!(
-                        client.request(method, url).timeout(Duration::from_secs(1)).send().await,
+                        self.http.request(method, url).timeout(Duration::from_secs(1)).send().await,
                         Ok(r) if r.status().as_u16() == req.status
                     )
                 }
-                _ => false,
+                None => false,
             },
         }
     }
@@ -364,14 +366,7 @@ impl Cluster {
 
     /// Replicas that should be running but whose container has exited: (name, exit code, last log lines).
     pub async fn crashed(&self) -> Result<Vec<(String, Option<i64>, String)>, StepError> {
-        let label = self
-            .labels
-            .iter()
-            .filter(|(k, _)| k.as_str() != crate::runtime::LABEL_OWNER)
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join("&");
-        let listed = self.engine.containers_labelled(&label).await?;
+        let listed = self.engine.containers_labelled(&self.label_filter).await?;
         let mut out = Vec::new();
         for (name, rep) in self.snapshot() {
             let Some(id) = &rep.container else { continue };

@@ -56,28 +56,10 @@ pub fn new_run_id() -> String {
 }
 
 fn errored(t: &Trial, reason: String, opts: &RunOptions) -> TrialOutcome {
-    TrialOutcome {
-        id: t.id.clone(),
-        scenario: t.scenario.clone(),
-        kind: match t.kind {
-            crate::plan::TrialKind::Cell(_) => "cell".into(),
-            crate::plan::TrialKind::Path { .. } => "path".into(),
-        },
-        start: t
-            .start
-            .iter()
-            .map(|(k, v)| (k.clone(), v.to_string()))
-            .collect(),
-        verdict: Verdict::Error,
-        reason: Some(reason),
-        failed_step: None,
-        duration_ms: 0,
-        steps: vec![],
-        workloads: vec![],
-        last_logs: Default::default(),
-        logs_dir: format!("{}/logs", trial_dir(t)),
-        reproduce: (opts.reproduce)(t),
-    }
+    let mut o = trial::blank_outcome(t, &*opts.reproduce);
+    o.verdict = Verdict::Error;
+    o.reason = Some(reason);
+    o
 }
 
 /// Runs `trials`, at most `opts.jobs` at once, until done or `cancel` fires. Returns one outcome per
@@ -139,9 +121,7 @@ pub async fn run_trials(
                         .map(|s| s.to_string())
                         .or_else(|| p.downcast_ref::<String>().cloned())
                         .unwrap_or_else(|| "unknown panic".into());
-                    let mut o = errored(&t, format!("the harness panicked: {text}"), &ctx_opts);
-                    o.logs_dir = format!("{}/logs", trial_dir(&t));
-                    o
+                    errored(&t, format!("the harness panicked: {text}"), &ctx_opts)
                 }
             }
         });

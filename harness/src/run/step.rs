@@ -5,7 +5,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::cluster::{Cluster, ReplicaScope, Table};
-use crate::model::{Action, ActionKind, Expect, Matrix, ReplicaOrder, ReplicaSel};
+use crate::model::{Action, ActionKind, Expect, ReplicaOrder, ReplicaSel};
 use crate::outcome::{Observation, StepStatus};
 use crate::runtime::{Engine, EngineError};
 
@@ -74,7 +74,6 @@ pub(crate) async fn invoke(
     engine: &Engine,
     http: &reqwest::Client,
     table: &Table,
-    matrix: &Matrix,
     action: &Action,
     name: &str,
 ) -> Result<Invocation, StepError> {
@@ -100,7 +99,6 @@ pub(crate) async fn invoke(
     let Some(id) = rep.container.clone().filter(|_| !rep.stopped) else {
         return down(format!("{name} is not running"));
     };
-    let _ = matrix;
     match &action.kind {
         ActionKind::Exec(argv) => {
             let argv: Vec<String> = argv.iter().map(|t| t.render(&scope)).collect();
@@ -271,15 +269,7 @@ pub(crate) async fn find_leader(
                 "no {role} replica is running to ask for the leader"
             ))
         })?;
-    let inv = invoke(
-        &cluster.engine,
-        http,
-        &cluster.table,
-        &cluster.matrix,
-        action,
-        asked,
-    )
-    .await?;
+    let inv = invoke(&cluster.engine, http, &cluster.table, action, asked).await?;
     if !inv.succeeded {
         return Err(
             StepError::fail(format!("could not learn the {role} leader")).with(inv.observation),

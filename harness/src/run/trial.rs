@@ -10,7 +10,7 @@ use super::cluster::{Cluster, Replica, LAST_LOG_LINES};
 use super::events::{Event, Events};
 use super::step::{eventually, invoke, judge, next_to_move, select, StepError};
 use super::workload::{Spec, Workload};
-use crate::model::{format_duration, Matrix};
+use crate::model::{format_duration, Matrix, StepKind};
 use crate::outcome::{Observation, StepOutcome, StepStatus, TrialOutcome, Verdict};
 use crate::plan::{Op, PlannedStep, Trial, TrialKind};
 use crate::runtime::{labels, Engine, SweepGuard, LABEL_RUN, LABEL_TRIAL};
@@ -42,7 +42,7 @@ fn default_deadline(c: &Cluster, op: &Op) -> Duration {
     };
     let slack = Duration::from_secs(60);
     match op {
-        Op::Start { .. } => {
+        Op::Step(StepKind::Start { .. }) => {
             c.matrix
                 .roles
                 .iter()
@@ -51,18 +51,19 @@ fn default_deadline(c: &Cluster, op: &Op) -> Duration {
                 .sum::<Duration>()
                 + slack
         }
-        Op::Move { role, .. } | Op::Restart { role, .. } | Op::Stop { role, .. } => {
-            ready(role) * c.role(role).replicas + slack
-        }
-        Op::Run {
+        Op::Move { role, .. }
+        | Op::Step(StepKind::Upgrade { role, .. })
+        | Op::Step(StepKind::Restart { role, .. })
+        | Op::Step(StepKind::Stop { role, .. }) => ready(role) * c.role(role).replicas + slack,
+        Op::Step(StepKind::Run {
             action, eventually, ..
-        } => {
+        }) => {
             eventually.unwrap_or_default()
                 + c.role(&action.role).actions[&action.action].timeout * 2
                 + Duration::from_secs(10)
         }
-        Op::Workload { .. } => Duration::from_secs(10),
-        Op::StopWorkload { .. } => Duration::from_secs(60),
+        Op::Step(StepKind::Workload { .. }) => Duration::from_secs(10),
+        Op::Step(StepKind::StopWorkload { .. }) => Duration::from_secs(60),
     }
 }
 
@@ -85,30 +86,8 @@ pub(crate) async fn run_trial(ctx: &TrialContext, trial: &Trial, slot: usize) ->
     ctx.events.emit(Event::TrialStarted {
         id: trial.id.clone(),
     });
-    let dir = trial_dir(trial);
-    let logs_dir = ctx.report_dir.join(&dir).join("logs");
-    let mut outcome = TrialOutcome {
-        id: trial.id.clone(),
-        scenario: trial.scenario.clone(),
-        kind: match trial.kind {
-            TrialKind::Cell(_) => "cell".into(),
-            TrialKind::Path { .. } => "path".into(),
-        },
-        start: trial
-            .start
-            .iter()
-            .map(|(k, v)| (k.clone(), v.to_string()))
-            .collect(),
-        verdict: Verdict::Pass,
-        reason: None,
-        failed_step: None,
-        duration_ms: 0,
-        steps: vec![],
-        workloads: vec![],
-        last_logs: IndexMap::new(),
-        logs_dir: format!("{dir}/logs"),
-        reproduce: (ctx.reproduce)(trial),
-    };
+    let logs_dir = ctx.report_dir.join(trial_dir(trial)).join("logs");
+    let mut outcome = blank_outcome(trial, &*ctx.reproduce);
     if let Err(e) = std::fs::create_dir_all(&logs_dir) {
         outcome.verdict = Verdict::Error;
         outcome.reason = Some(format!("cannot create {}: {e}", logs_dir.display()));
@@ -123,13 +102,9 @@ pub(crate) async fn run_trial(ctx: &TrialContext, trial: &Trial, slot: usize) ->
         return outcome;
     }
 
-    let prefix = format!("cg-{}-t{slot}", ctx.run_id);
-    let trial_labels = labels(&ctx.run_id, Some(&trial.id));
+    let label_filter = format!("{LABEL_RUN}={}&{LABEL_TRIAL}={}", ctx.run_id, trial.id);
     // If this future is dropped (panic, Ctrl-C) the guard removes the trial's objects.
-    let mut guard = SweepGuard::new(format!(
-        "{LABEL_RUN}={}&{LABEL_TRIAL}={}",
-        ctx.run_id, trial.id
-    ));
+    let mut guard = SweepGuard::new(label_filter.clone());
     let table: IndexMap<String, Replica> = trial
         .start
         .iter()
@@ -157,9 +132,10 @@ pub(crate) async fn run_trial(ctx: &TrialContext, trial: &Trial, slot: usize) ->
             engine: ctx.engine.clone(),
             matrix: ctx.matrix.clone(),
             table: Arc::new(Mutex::new(table)),
-            network: prefix.clone(),
-            prefix,
-            labels: trial_labels,
+            network: format!("cg-{}-t{slot}", ctx.run_id),
+            labels: labels(&ctx.run_id, Some(&trial.id)),
+            label_filter,
+            http: ctx.http.clone(),
             logs_dir,
             volumes: Mutex::new(vec![]),
         },
@@ -223,6 +199,32 @@ pub(crate) async fn run_trial(ctx: &TrialContext, trial: &Trial, slot: usize) ->
     outcome
 }
 
+/// A trial's outcome before anything ran: `pass` until a step says otherwise.
+pub(crate) fn blank_outcome(trial: &Trial, reproduce: &dyn Fn(&Trial) -> String) -> TrialOutcome {
+    TrialOutcome {
+        id: trial.id.clone(),
+        scenario: trial.scenario.clone(),
+        kind: match trial.kind {
+            TrialKind::Cell(_) => "cell".into(),
+            TrialKind::Path { .. } => "path".into(),
+        },
+        start: trial
+            .start
+            .iter()
+            .map(|(k, v)| (k.clone(), v.to_string()))
+            .collect(),
+        verdict: Verdict::Pass,
+        reason: None,
+        failed_step: None,
+        duration_ms: 0,
+        steps: vec![],
+        workloads: vec![],
+        last_logs: IndexMap::new(),
+        logs_dir: format!("{}/logs", trial_dir(trial)),
+        reproduce: reproduce(trial),
+    }
+}
+
 fn lines(s: &str) -> Vec<String> {
     s.lines().map(str::to_string).collect()
 }
@@ -244,25 +246,21 @@ fn workload_failure(r: &crate::outcome::WorkloadReport) -> String {
 }
 
 async fn preflight(ctx: &TrialContext, trial: &Trial) -> Result<(), String> {
-    let mut wanted: Vec<String> = Vec::new();
+    let mut wanted = indexmap::IndexSet::new();
     for (role, rel) in &trial.start {
         if let Some(r) = ctx.matrix.role(role) {
-            wanted.push(ctx.matrix.image_of(r, rel));
+            wanted.insert(ctx.matrix.image_of(r, rel));
         }
     }
     for s in &trial.steps {
         if let Op::Move { role, to, .. } = &s.op {
             if let Some(r) = ctx.matrix.role(role) {
-                wanted.push(ctx.matrix.image_of(r, to));
+                wanted.insert(ctx.matrix.image_of(r, to));
             }
         }
     }
-    wanted.dedup();
     let mut missing = Vec::new();
     for image in wanted {
-        if missing.contains(&image) {
-            continue;
-        }
         match ctx.engine.image_exists(&image).await {
             Ok(true) => {}
             Ok(false) => missing.push(image),
@@ -335,7 +333,7 @@ async fn run_steps(
         if result.is_ok() {
             match running.cluster.crashed().await {
                 Ok(crashed) if !crashed.is_empty() => {
-                    let (name, code, logs) = &crashed[0];
+                    let (name, code, _) = &crashed[0];
                     let mut e = StepError::fail(format!(
                         "{name} exited unexpectedly with code {}",
                         code.unwrap_or(-1)
@@ -349,7 +347,6 @@ async fn run_steps(
                             ..Default::default()
                         });
                     }
-                    let _ = logs;
                     result = Err(e);
                 }
                 Ok(_) => {}
@@ -389,7 +386,7 @@ async fn run_steps(
             }
             return;
         }
-        if matches!(step.op, Op::Start { .. }) {
+        if matches!(step.op, Op::Step(StepKind::Start { .. })) {
             failpoint("panic-after-start");
         }
     }
@@ -425,7 +422,7 @@ async fn exec(
 ) -> Result<Vec<Observation>, StepError> {
     let c = &running.cluster;
     match &step.op {
-        Op::Start { roles } => {
+        Op::Step(StepKind::Start { roles }) => {
             let roles: Vec<String> = if roles.is_empty() {
                 ctx.matrix.roles.iter().map(|r| r.name.clone()).collect()
             } else {
@@ -463,7 +460,10 @@ async fn exec(
                 ..Default::default()
             }])
         }
-        Op::Restart { role, replica } => {
+        Op::Step(StepKind::Upgrade { .. }) => Err(StepError::error(
+            "an upgrade step reached the runner unexpanded (a planner bug)",
+        )),
+        Op::Step(StepKind::Restart { role, replica }) => {
             let names = select(c, &ctx.http, role, replica).await?;
             for n in &names {
                 let rel = c.replica(n).release;
@@ -475,23 +475,23 @@ async fn exec(
                 ..Default::default()
             }])
         }
-        Op::Stop {
+        Op::Step(StepKind::Stop {
             role,
             replica,
             kill,
-        } => {
+        }) => {
             let names = select(c, &ctx.http, role, replica).await?;
             for n in &names {
                 c.stop(n, *kill).await?;
             }
             Ok(vec![])
         }
-        Op::Run {
+        Op::Step(StepKind::Run {
             action,
             replica,
             expect,
             eventually: within,
-        } => {
+        }) => {
             let name = select(c, &ctx.http, &action.role, replica)
                 .await?
                 .into_iter()
@@ -501,7 +501,7 @@ async fn exec(
             let expect = expect.clone().unwrap_or_default();
             // Ok(Ok(obs)): the check holds; Ok(Err(e)): it does not (yet); Err(e): engine error.
             let attempt = || async {
-                let inv = invoke(&c.engine, &ctx.http, &c.table, &c.matrix, act, &name).await?;
+                let inv = invoke(&c.engine, &ctx.http, &c.table, act, &name).await?;
                 Ok(match judge(&inv, &expect) {
                     None => Ok(inv.observation),
                     Some(why) => Err(StepError::fail(why).with(inv.observation)),
@@ -513,19 +513,18 @@ async fn exec(
             };
             Ok(vec![observed])
         }
-        Op::Workload {
+        Op::Step(StepKind::Workload {
             name,
             action,
             every,
             min_success,
             max_unavailable,
-        } => {
+        }) => {
             let act = c.role(&action.role).actions[&action.action].clone();
             let w = Workload::start(
                 ctx.engine.clone(),
                 ctx.http.clone(),
                 c.table.clone(),
-                c.matrix.clone(),
                 Spec {
                     name: name.clone(),
                     action_label: action.to_string(),
@@ -539,7 +538,7 @@ async fn exec(
             running.workloads.insert(name.clone(), w);
             Ok(vec![])
         }
-        Op::StopWorkload { name } => {
+        Op::Step(StepKind::StopWorkload { name }) => {
             let w = running
                 .workloads
                 .shift_remove(name)

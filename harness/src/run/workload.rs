@@ -1,7 +1,6 @@
 //! Background workloads: an action repeated every N ms across the following steps, measuring the
 //! availability the system gave a client while it was being upgraded.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::oneshot;
@@ -9,7 +8,7 @@ use tokio::time::Instant;
 
 use super::cluster::Table;
 use super::step::invoke;
-use crate::model::{Action, Matrix};
+use crate::model::Action;
 use crate::outcome::WorkloadReport;
 use crate::runtime::Engine;
 
@@ -29,13 +28,7 @@ pub(crate) struct Spec {
 }
 
 impl Workload {
-    pub fn start(
-        engine: Engine,
-        http: reqwest::Client,
-        table: Table,
-        matrix: Arc<Matrix>,
-        spec: Spec,
-    ) -> Workload {
+    pub fn start(engine: Engine, http: reqwest::Client, table: Table, spec: Spec) -> Workload {
         let (stop, mut stopped) = oneshot::channel();
         let task = tokio::spawn(async move {
             let mut tick = tokio::time::interval(spec.every);
@@ -51,9 +44,7 @@ impl Workload {
                 }
                 let at = Instant::now();
                 attempts += 1;
-                let ok = match invoke(&engine, &http, &table, &matrix, &spec.action, &spec.replica)
-                    .await
-                {
+                let ok = match invoke(&engine, &http, &table, &spec.action, &spec.replica).await {
                     Ok(inv) if inv.succeeded => true,
                     Ok(inv) => {
                         let o = inv.observation;

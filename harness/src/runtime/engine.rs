@@ -53,6 +53,22 @@ impl EngineError {
 
 pub type Result<T> = std::result::Result<T, EngineError>;
 
+/// Treats the engine's answer `codes` (e.g. 404 on removing what is already gone) as success.
+fn tolerate(
+    r: std::result::Result<(), BollardError>,
+    codes: &[u16],
+    doing: impl FnOnce() -> String,
+) -> Result<()> {
+    match r {
+        Err(BollardError::DockerResponseServerError { status_code, .. })
+            if codes.contains(&status_code) =>
+        {
+            Ok(())
+        }
+        r => ctx(r, doing),
+    }
+}
+
 fn ctx<T>(r: std::result::Result<T, BollardError>, doing: impl FnOnce() -> String) -> Result<T> {
     r.map_err(|source| EngineError {
         doing: doing(),
@@ -235,24 +251,19 @@ impl Engine {
         let opts = StopContainerOptionsBuilder::default()
             .t(grace.as_secs().max(1) as i32)
             .build();
-        match self.docker.stop_container(id, Some(opts)).await {
-            // 304: already stopped.
-            Ok(())
-            | Err(BollardError::DockerResponseServerError {
-                status_code: 304, ..
-            }) => Ok(()),
-            Err(e) => ctx(Err(e), || format!("stopping container {id}")),
-        }
+        tolerate(
+            self.docker.stop_container(id, Some(opts)).await,
+            &[304 /* already stopped */],
+            || format!("stopping container {id}"),
+        )
     }
 
     pub async fn kill(&self, id: &str) -> Result<()> {
-        match self.docker.kill_container(id, None).await {
-            Ok(())
-            | Err(BollardError::DockerResponseServerError {
-                status_code: 409, ..
-            }) => Ok(()),
-            Err(e) => ctx(Err(e), || format!("killing container {id}")),
-        }
+        tolerate(
+            self.docker.kill_container(id, None).await,
+            &[409 /* not running */],
+            || format!("killing container {id}"),
+        )
     }
 
     /// Starts a stopped container again.
@@ -265,34 +276,26 @@ impl Engine {
     /// Removes a container (killing it if it runs); its volumes are kept.
     pub async fn remove_container(&self, id: &str) -> Result<()> {
         let opts = RemoveContainerOptionsBuilder::default().force(true).build();
-        match self.docker.remove_container(id, Some(opts)).await {
-            Ok(())
-            | Err(BollardError::DockerResponseServerError {
-                status_code: 404, ..
-            }) => Ok(()),
-            Err(e) => ctx(Err(e), || format!("removing container {id}")),
-        }
+        tolerate(
+            self.docker.remove_container(id, Some(opts)).await,
+            &[404],
+            || format!("removing container {id}"),
+        )
     }
 
     pub async fn remove_network(&self, name: &str) -> Result<()> {
-        match self.docker.remove_network(name).await {
-            Ok(())
-            | Err(BollardError::DockerResponseServerError {
-                status_code: 404, ..
-            }) => Ok(()),
-            Err(e) => ctx(Err(e), || format!("removing network {name}")),
-        }
+        tolerate(self.docker.remove_network(name).await, &[404], || {
+            format!("removing network {name}")
+        })
     }
 
     pub async fn remove_volume(&self, name: &str) -> Result<()> {
         let opts = RemoveVolumeOptionsBuilder::default().force(true).build();
-        match self.docker.remove_volume(name, Some(opts)).await {
-            Ok(())
-            | Err(BollardError::DockerResponseServerError {
-                status_code: 404, ..
-            }) => Ok(()),
-            Err(e) => ctx(Err(e), || format!("removing volume {name}")),
-        }
+        tolerate(
+            self.docker.remove_volume(name, Some(opts)).await,
+            &[404],
+            || format!("removing volume {name}"),
+        )
     }
 
     pub async fn status(&self, id: &str) -> Result<ContainerStatus> {
