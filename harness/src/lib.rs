@@ -1,11 +1,15 @@
 //! crossgrade: tests cross-version upgrades of distributed systems on a real Docker engine.
 //!
 //! Data flows one way: [`model`] (files → validated types) → [`plan`] (cells, paths, trials; pure) →
-//! [`run`] (executes trials against [`runtime`], emits events) → [`outcome`] (verdicts) → [`report`].
+//! [`run`] (executes trials against [`runtime`], emits events) → [`outcome`] (verdicts) →
+//! [`baseline`] (compared with the recorded verdicts) → [`report`].
 
+mod atomic;
+pub mod baseline;
 pub mod model;
 pub mod outcome;
 pub mod plan;
 pub mod report;
 pub mod run;
 pub mod runtime;
+pub use atomic::write_atomic;

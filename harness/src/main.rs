@@ -1,16 +1,18 @@
 //! The `crossgrade` command: parse arguments, load the matrix, then dispatch to one small function per
 //! subcommand. Errors are mapped to exit codes in one place.
 
+use std::error::Error as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
+use crossgrade::baseline::{self, Store};
 use crossgrade::model::{self, Matrix};
 use crossgrade::outcome::Verdict;
 use crossgrade::plan::{self, Filter, Plan};
-use crossgrade::report::{self, Results, Terminal};
-use crossgrade::run::{self, Events, RunOptions};
+use crossgrade::report::{self, Recorder, Results, RunMeta, Terminal};
+use crossgrade::run::{self, Event, Events, RunOptions};
 use crossgrade::runtime::{self, Engine};
 use tokio_util::sync::CancellationToken;
 
@@ -86,6 +88,12 @@ enum Command {
         /// Where run reports go (default: `reports/` beside the matrix file).
         #[arg(long)]
         reports: Option<PathBuf>,
+        /// The baseline snapshots (default: `reports/snapshots/` beside the matrix file).
+        #[arg(long)]
+        snapshots: Option<PathBuf>,
+        /// Record this run's verdicts as the new baseline (errors are never recorded).
+        #[arg(long)]
+        accept: bool,
     },
     /// Build the system's images locally.
     Images {
@@ -147,7 +155,18 @@ async fn dispatch(cli: Cli) -> u8 {
             jobs,
             keep,
             reports,
-        } => cmd_run(&m.matrix, &filter, jobs, keep, reports).await,
+            snapshots,
+            accept,
+        } => {
+            let opts = RunArgs {
+                jobs,
+                keep,
+                reports,
+                snapshots,
+                accept,
+            };
+            cmd_run(&m.matrix, &filter, opts).await
+        }
         Command::Images { command } => match command {
             ImagesCommand::Build { m, force } => cmd_images_build(&m.matrix, force).await,
             ImagesCommand::List { m } => cmd_images_list(&m.matrix).await,
@@ -221,99 +240,103 @@ fn cmd_plan(path: &Path, f: &FilterArgs, ids: bool) -> u8 {
     EXIT_OK
 }
 
-fn shell_quote(s: &str) -> String {
-    if s.chars()
-        .all(|c| c.is_ascii_alphanumeric() || "-_./=,:".contains(c))
-    {
-        s.to_string()
-    } else {
-        format!("'{}'", s.replace('\'', r"'\''"))
-    }
-}
-
-async fn cmd_run(
-    path: &Path,
-    f: &FilterArgs,
+/// What `run` was asked besides the matrix and the filters.
+struct RunArgs {
     jobs: Option<usize>,
     keep: bool,
     reports: Option<PathBuf>,
-) -> u8 {
+    snapshots: Option<PathBuf>,
+    accept: bool,
+}
+
+async fn cmd_run(path: &Path, f: &FilterArgs, args: RunArgs) -> u8 {
     let (m, plan) = match load(path).and_then(|m| planned(&m, f).map(|p| (m, p))) {
         Ok(x) => x,
         Err(code) => return code,
     };
     let run_id = run::new_run_id();
-    let reports_root = reports.unwrap_or_else(|| m.root.join("reports"));
+    let reports_root = args.reports.unwrap_or_else(|| m.root.join("reports"));
     let report_dir = reports_root.join(&run_id);
-    let matrix_arg = path.display().to_string();
+    let store = Store::new(
+        args.snapshots
+            .unwrap_or_else(|| baseline::default_dir(&m.root)),
+    );
+    // The default matrix needs no `-f` in the commands we print.
+    let matrix_arg = (path != Path::new("matrix.toml")).then(|| path.display().to_string());
     let opts = RunOptions {
         run_id: run_id.clone(),
         report_dir: report_dir.clone(),
-        jobs: jobs.unwrap_or_else(run::default_jobs),
-        keep,
-        reproduce: Arc::new(move |t| {
-            format!(
-                "crossgrade run -f {} --trial {}",
-                shell_quote(&matrix_arg),
-                shell_quote(&t.id)
-            )
-        }),
+        jobs: args.jobs.unwrap_or_else(run::default_jobs),
+        keep: args.keep,
+        reproduce: Arc::new(move |t| report::reproduce(matrix_arg.as_deref(), &t.id)),
     };
+    let meta = RunMeta::of(&m, &run_id, &path.display().to_string(), store.dir());
+    let order: Vec<String> = plan.trials.iter().map(|t| t.id.clone()).collect();
+    let recorder = Recorder::new(&report_dir, meta, store.clone(), order);
 
     let cancel = CancellationToken::new();
     let signals = tokio::spawn(watch_signals(cancel.clone()));
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    // The consumers of the run's events: the terminal, and the report files as trials finish.
     let display = tokio::spawn(async move {
         let mut term = Terminal::new();
         while let Some(e) = rx.recv().await {
             term.handle(&e);
+            if let Event::TrialFinished { outcome } = &e {
+                match recorder.finished(outcome) {
+                    Ok(t) => term.trial_finished(&t),
+                    Err(err) => {
+                        term.trial_finished(&recorder.judge(outcome));
+                        eprintln!(
+                            "error: writing the report to {}: {err}",
+                            recorder.dir().display()
+                        );
+                    }
+                }
+            }
         }
         term.finish();
+        recorder
     });
-    let started = time::OffsetDateTime::now_utc();
-    let t0 = std::time::Instant::now();
     let matrix = Arc::new(m);
-    let outcomes = run::run_trials(
-        matrix.clone(),
-        plan.trials,
-        opts,
-        Events::new(tx),
-        cancel.clone(),
-    )
-    .await;
-    let _ = display.await;
+    let _ = run::run_trials(matrix, plan.trials, opts, Events::new(tx), cancel.clone()).await;
+    let recorder = match display.await {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: the report writer failed: {e}");
+            return EXIT_FAILED;
+        }
+    };
     signals.abort();
 
-    let results = Results {
-        schema: report::SCHEMA,
-        run_id: &run_id,
-        matrix: path.display().to_string(),
-        system: &matrix.system,
-        started_at: started
-            .format(&time::format_description::well_known::Rfc3339)
-            .unwrap_or_default(),
-        duration_ms: t0.elapsed().as_millis() as u64,
-        counts: report::Counts::of(&outcomes),
-        trials: &outcomes,
-    };
-    if let Err(e) = report::write_report(&report_dir, &results) {
-        eprintln!("error: writing the report to {}: {e}", report_dir.display());
-    }
-    print!("{}", report::table(&outcomes));
-    let c = results.counts;
-    println!(
-        "{} trials: {} pass, {} fail, {} error. Report: {}",
-        c.total,
-        c.pass,
-        c.fail,
-        c.error,
-        report_dir.join("summary.md").display()
-    );
-    if keep {
-        for o in outcomes.iter().filter(|o| o.verdict != Verdict::Pass) {
-            println!("kept: {}", run::keep_hint(&run_id, &o.id));
+    let (paths, results) = match recorder.rebuild() {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("error: writing the report to {}: {e}", report_dir.display());
+            return EXIT_FAILED;
         }
-        if outcomes.iter().any(|o| o.verdict != Verdict::Pass) {
+    };
+    print!("{}", report::table(&results));
+    let (c, ch) = (results.counts, results.changes);
+    println!(
+        "{} trials: {} pass, {} fail, {} error · against the baseline: {} regressed, {} changed, {} new, {} fixed, {} unchanged",
+        c.total, c.pass, c.fail, c.error, ch.regressed, ch.changed, ch.new, ch.fixed, ch.unchanged
+    );
+    println!("report: {}", paths.html.display());
+    println!("        {}", paths.summary.display());
+    if args.keep {
+        for o in results
+            .trials
+            .iter()
+            .filter(|t| t.outcome.verdict != Verdict::Pass)
+        {
+            println!("kept: {}", run::keep_hint(&run_id, &o.outcome.id));
+        }
+        if results
+            .trials
+            .iter()
+            .any(|t| t.outcome.verdict != Verdict::Pass)
+        {
             println!("remove them with `crossgrade gc --all` when done");
         }
     }
@@ -321,7 +344,53 @@ async fn cmd_run(
         eprintln!("interrupted; everything this run created has been removed");
         return EXIT_INTERRUPTED;
     }
-    if c.fail + c.error > 0 {
+    if args.accept {
+        return accept(&store, &results);
+    }
+    if ch.fixed > 0 || (ch.new > 0 && !results.red) {
+        println!(
+            "{} fixed and {} new trials are not in the baseline yet: record them with `crossgrade run --accept` (or `cargo insta review` after a nextest run)",
+            ch.fixed, ch.new
+        );
+    }
+    if results.red {
+        EXIT_FAILED
+    } else {
+        EXIT_OK
+    }
+}
+
+/// `--accept`: records every changed verdict as the new baseline. Errors are never recorded, and keep
+/// the run red.
+fn accept(store: &Store, results: &Results) -> u8 {
+    let mut written = 0;
+    let mut errors = 0;
+    for t in &results.trials {
+        if t.outcome.verdict == Verdict::Error {
+            errors += 1;
+            eprintln!(
+                "not recorded: {} ended in an error (ours or the engine's), not a behaviour of the system",
+                t.outcome.id
+            );
+            continue;
+        }
+        if !baseline::acceptable(t.outcome.verdict, t.change()) {
+            continue;
+        }
+        if let Err(e) = store.write(&t.outcome.id, &t.baseline.snapshot) {
+            eprintln!(
+                "error: {e}: {}",
+                e.source().map_or(String::new(), |s| s.to_string())
+            );
+            return EXIT_FAILED;
+        }
+        written += 1;
+    }
+    println!(
+        "baseline: {written} snapshots written to {}",
+        store.dir().display()
+    );
+    if errors > 0 {
         EXIT_FAILED
     } else {
         EXIT_OK

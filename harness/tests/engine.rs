@@ -39,7 +39,7 @@ fn rt() -> tokio::runtime::Runtime {
 fn ensure_images() {
     static ONCE: std::sync::OnceLock<()> = std::sync::OnceLock::new();
     ONCE.get_or_init(|| {
-        let lock_path = workspace().join("target/.crossgrade-fixture-images.lock");
+        let lock_path = workspace().join("target/.crossgrade-images.lock");
         let lock = std::fs::File::create(&lock_path).unwrap();
         use std::os::fd::AsRawFd;
         assert_eq!(unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) }, 0);
@@ -69,7 +69,7 @@ fn run(matrix: &Path, ids: &[&str]) -> (String, Vec<TrialOutcome>, tempfile::Tem
         report_dir: reports.path().to_path_buf(),
         jobs: 4,
         keep: false,
-        reproduce: Arc::new(|t| format!("crossgrade run --trial {}", t.id)),
+        reproduce: Arc::new(|t| crossgrade::report::reproduce(None, &t.id)),
     };
     let outcomes = rt().block_on(run::run_trials(
         Arc::new(m),

@@ -2,10 +2,10 @@
 //! runner produces it, reporters consume it.
 
 use indexmap::IndexMap;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// `fail` is the system under test misbehaving; `error` is the harness or the engine. Never mixed up.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Verdict {
     Pass,
@@ -29,7 +29,7 @@ impl std::fmt::Display for Verdict {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum StepStatus {
     Pass,
@@ -40,7 +40,7 @@ pub enum StepStatus {
 }
 
 /// What the harness saw when it ran an action or a probe.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Observation {
     /// e.g. `client.get on client-0`.
     pub what: String,
@@ -54,7 +54,7 @@ pub struct Observation {
     pub note: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StepOutcome {
     pub number: usize,
     pub description: String,
@@ -65,14 +65,14 @@ pub struct StepOutcome {
     pub duration_ms: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub observations: Vec<Observation>,
     /// Release of every replica when the step ended (`node-0` → `1.0`).
     pub releases: IndexMap<String, String>,
 }
 
 /// How a background workload fared.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct WorkloadReport {
     pub name: String,
     pub action: String,
@@ -85,7 +85,13 @@ pub struct WorkloadReport {
     pub passed: bool,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PathEnds {
+    pub from: String,
+    pub to: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TrialOutcome {
     pub id: String,
     pub scenario: String,
@@ -93,6 +99,12 @@ pub struct TrialOutcome {
     pub kind: String,
     /// Release of every role at the start.
     pub start: IndexMap<String, String>,
+    /// For a cell: the varying roles' releases (the cell's coordinates in the matrix).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cell: Option<IndexMap<String, String>>,
+    /// For a path: the releases it goes from and to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<PathEnds>,
     pub verdict: Verdict,
     /// One line: why it failed or errored.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -101,13 +113,23 @@ pub struct TrialOutcome {
     pub failed_step: Option<usize>,
     pub duration_ms: u64,
     pub steps: Vec<StepOutcome>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub workloads: Vec<WorkloadReport>,
     /// Last log lines of the containers that matter for a failure (the one that exited, or all).
-    #[serde(skip_serializing_if = "IndexMap::is_empty")]
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
     pub last_logs: IndexMap<String, Vec<String>>,
     /// Folder of this trial's container logs, relative to the run's report folder.
     pub logs_dir: String,
     /// The command that runs exactly this trial again.
     pub reproduce: String,
+    /// The same, as a `cargo nextest run` of the trials test binary.
+    #[serde(default)]
+    pub reproduce_nextest: String,
+}
+
+/// The commands that run exactly one trial again, from the CLI and from nextest.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Reproduce {
+    pub crossgrade: String,
+    pub nextest: String,
 }

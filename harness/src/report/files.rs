@@ -1,119 +1,132 @@
-use std::io::Write;
-use std::path::Path;
+//! The report folder of a run, `reports/<run-id>/`: `results.json`, `junit.xml`, `summary.md`,
+//! `index.html`, and per trial `trials/<scenario>/<cell or path>/{trial.json, logs/}`. Every file is
+//! written atomically; `reports/latest` points at the newest run.
+//!
+//! Trial records make the report rebuildable from what is on disk: the nextest front-end runs one trial
+//! per process, and each process rebuilds the folder's reports from every record there (under a lock).
 
-use serde::Serialize;
+use std::path::{Path, PathBuf};
 
-use crate::outcome::{TrialOutcome, Verdict};
+use super::results::{Results, RunMeta, TrialReport};
+use crate::atomic::write_atomic;
 
-/// Identifies the layout of `results.json`; bumped on any incompatible change.
-pub const SCHEMA: &str = "crossgrade.results/v1";
-
-/// The whole of `results.json`.
-#[derive(Debug, Serialize)]
-pub struct Results<'a> {
-    pub schema: &'static str,
-    pub run_id: &'a str,
-    pub matrix: String,
-    pub system: &'a str,
-    pub started_at: String,
-    pub duration_ms: u64,
-    pub counts: Counts,
-    pub trials: &'a [TrialOutcome],
+/// The files of a written report.
+#[derive(Debug, Clone)]
+pub struct ReportPaths {
+    pub dir: PathBuf,
+    pub results: PathBuf,
+    pub junit: PathBuf,
+    pub summary: PathBuf,
+    pub html: PathBuf,
 }
 
-#[derive(Debug, Default, Serialize, Clone, Copy)]
-pub struct Counts {
-    pub total: usize,
-    pub pass: usize,
-    pub fail: usize,
-    pub error: usize,
+impl ReportPaths {
+    pub fn in_dir(dir: &Path) -> ReportPaths {
+        ReportPaths {
+            dir: dir.to_path_buf(),
+            results: dir.join("results.json"),
+            junit: dir.join("junit.xml"),
+            summary: dir.join("summary.md"),
+            html: dir.join("index.html"),
+        }
+    }
 }
 
-impl Counts {
-    pub fn of(trials: &[TrialOutcome]) -> Counts {
-        let mut c = Counts {
-            total: trials.len(),
-            ..Default::default()
+/// Record of one trial, beside its logs.
+pub fn trial_record_path(dir: &Path, t: &TrialReport) -> PathBuf {
+    dir.join(
+        t.outcome
+            .logs_dir
+            .strip_suffix("/logs")
+            .unwrap_or(&t.outcome.logs_dir),
+    )
+    .join("trial.json")
+}
+
+/// Writes one trial's record.
+pub fn write_trial_record(dir: &Path, t: &TrialReport) -> std::io::Result<()> {
+    let json = serde_json::to_vec_pretty(t).map_err(std::io::Error::other)?;
+    write_atomic(&trial_record_path(dir, t), &json)
+}
+
+/// Every trial record under `dir`, in no particular order. Unreadable records are skipped (a record is
+/// written atomically, so that only happens to files that are not ours).
+pub fn read_trial_records(dir: &Path) -> Vec<TrialReport> {
+    let mut out = vec![];
+    let mut stack = vec![dir.join("trials")];
+    while let Some(d) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
         };
-        for t in trials {
-            match t.verdict {
-                Verdict::Pass => c.pass += 1,
-                Verdict::Fail => c.fail += 1,
-                Verdict::Error => c.error += 1,
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.file_name().is_some_and(|n| n == "trial.json") {
+                if let Ok(bytes) = std::fs::read(&p) {
+                    if let Ok(t) = serde_json::from_slice::<TrialReport>(&bytes) {
+                        out.push(t);
+                    }
+                }
             }
         }
-        c
     }
+    out
 }
 
-fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let tmp = path.with_extension("tmp");
-    let mut f = std::fs::File::create(&tmp)?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, path)
-}
-
-/// Writes `results.json` and `summary.md` into `dir` and points `reports/latest` at it.
-pub fn write_report(dir: &Path, results: &Results) -> std::io::Result<()> {
-    std::fs::create_dir_all(dir)?;
+/// Writes `results.json`, `junit.xml`, `summary.md` and `index.html` into `dir` and points
+/// `<dir>/../latest` at it.
+pub fn write_report(dir: &Path, results: &Results) -> std::io::Result<ReportPaths> {
+    let paths = ReportPaths::in_dir(dir);
     let json = serde_json::to_vec_pretty(results).map_err(std::io::Error::other)?;
-    write_atomic(&dir.join("results.json"), &json)?;
-    write_atomic(&dir.join("summary.md"), summary(results).as_bytes())?;
-    if let (Some(parent), Some(name)) = (dir.parent(), dir.file_name()) {
-        let latest = parent.join("latest");
-        let tmp = parent.join(".latest.tmp");
-        let _ = std::fs::remove_file(&tmp);
-        #[cfg(unix)]
-        {
-            std::os::unix::fs::symlink(name, &tmp)?;
-            std::fs::rename(&tmp, &latest)?;
-        }
-    }
-    Ok(())
+    write_atomic(&paths.results, &json)?;
+    let junit = super::junit::render(results).map_err(std::io::Error::other)?;
+    write_atomic(&paths.junit, junit.as_bytes())?;
+    write_atomic(&paths.summary, super::summary::render(results).as_bytes())?;
+    write_atomic(&paths.html, super::html::render(results, dir).as_bytes())?;
+    point_latest(dir)?;
+    Ok(paths)
 }
 
-fn summary(r: &Results) -> String {
-    let c = r.counts;
-    let mut s = format!(
-        "# crossgrade run {}\n\n{} · {} trials: **{} pass**, **{} fail**, **{} error** · {:.1}s\n\n",
-        r.run_id,
-        r.system,
-        c.total,
-        c.pass,
-        c.fail,
-        c.error,
-        r.duration_ms as f64 / 1000.0
-    );
-    let bad: Vec<&TrialOutcome> = r
-        .trials
+/// `reports/latest` → this run's folder, replaced atomically.
+fn point_latest(dir: &Path) -> std::io::Result<()> {
+    let (Some(parent), Some(name)) = (dir.parent(), dir.file_name()) else {
+        return Ok(());
+    };
+    let latest = parent.join("latest");
+    let tmp = parent.join(format!(".latest.tmp-{}", std::process::id()));
+    let _ = std::fs::remove_file(&tmp);
+    std::os::unix::fs::symlink(name, &tmp)?;
+    std::fs::rename(&tmp, &latest)
+}
+
+/// Rebuilds a folder's reports from its trial records, ordered as `order` lists trial ids (others
+/// last). Holds an exclusive lock on `<dir>/.lock` meanwhile, so that concurrent processes of one
+/// nextest run do not interleave.
+pub fn rebuild_from_records(
+    dir: &Path,
+    meta: RunMeta,
+    order: &[String],
+    duration_ms: u64,
+) -> std::io::Result<(ReportPaths, Results)> {
+    std::fs::create_dir_all(dir)?;
+    let lock = std::fs::File::create(dir.join(".lock"))?;
+    lock.lock()?;
+    let mut trials = read_trial_records(dir);
+    trials.sort_by_key(|t| {
+        (
+            order
+                .iter()
+                .position(|id| *id == t.outcome.id)
+                .unwrap_or(usize::MAX),
+            t.outcome.id.clone(),
+        )
+    });
+    let complete = order
         .iter()
-        .filter(|t| t.verdict != Verdict::Pass)
-        .collect();
-    if !bad.is_empty() {
-        s.push_str("## Not passing\n\n| trial | verdict | reason |\n|---|---|---|\n");
-        for t in &bad {
-            s.push_str(&format!(
-                "| `{}` | {} | {} |\n",
-                t.id,
-                t.verdict,
-                t.reason
-                    .as_deref()
-                    .unwrap_or("")
-                    .replace('|', "\\|")
-                    .replace('\n', " ")
-            ));
-        }
-        s.push('\n');
-    }
-    s.push_str("## All trials\n\n| trial | verdict | time |\n|---|---|---|\n");
-    for t in r.trials {
-        s.push_str(&format!(
-            "| `{}` | {} | {:.1}s |\n",
-            t.id,
-            t.verdict,
-            t.duration_ms as f64 / 1000.0
-        ));
-    }
-    s
+        .all(|id| trials.iter().any(|t| &t.outcome.id == id));
+    let results = Results::new(meta, duration_ms, complete, trials);
+    let paths = write_report(dir, &results)?;
+    drop(lock);
+    Ok((paths, results))
 }

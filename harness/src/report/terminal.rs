@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::outcome::{TrialOutcome, Verdict};
+use super::results::{Results, TrialReport};
+use crate::baseline::Change;
+use crate::outcome::Verdict;
 use crate::run::Event;
 
 pub struct Terminal {
@@ -79,21 +81,29 @@ impl Terminal {
                 }
             }
             Event::StepFinished { .. } => {}
-            Event::TrialFinished { outcome } => {
-                if let Some((bar, _)) = self.live.remove(&outcome.id) {
-                    bar.finish_and_clear();
-                    self.multi.remove(&bar);
-                }
-                if let Some(b) = &self.overall {
-                    b.inc(1);
-                }
-                self.println(line(outcome));
-                if outcome.verdict != Verdict::Pass {
-                    if let Some(r) = &outcome.reason {
-                        self.println(format!("      {r}"));
-                    }
-                    self.println(format!("      reproduce: {}", outcome.reproduce));
-                }
+            // Finished trials are shown by `trial_finished`, once held against the baseline.
+            Event::TrialFinished { .. } => {}
+        }
+    }
+
+    /// A finished trial: one line, and for a red one its reason and the commands that rerun it.
+    pub fn trial_finished(&mut self, t: &TrialReport) {
+        let o = &t.outcome;
+        if let Some((bar, _)) = self.live.remove(&o.id) {
+            bar.finish_and_clear();
+            self.multi.remove(&bar);
+        }
+        if let Some(b) = &self.overall {
+            b.inc(1);
+        }
+        self.println(line(t));
+        if o.verdict != Verdict::Pass {
+            if let Some(r) = &o.reason {
+                self.println(format!("      {r}"));
+            }
+            if t.baseline.red {
+                self.println(format!("      reproduce: {}", o.reproduce));
+                self.println(format!("             or: {}", o.reproduce_nextest));
             }
         }
     }
@@ -105,25 +115,41 @@ impl Terminal {
     }
 }
 
-fn line(o: &TrialOutcome) -> String {
+fn line(t: &TrialReport) -> String {
+    let o = &t.outcome;
     let tag = match o.verdict {
         Verdict::Pass => "PASS ",
         Verdict::Fail => "FAIL ",
         Verdict::Error => "ERROR",
     };
-    format!("  {tag} {:>6.1}s  {}", o.duration_ms as f64 / 1000.0, o.id)
+    let change = match t.change() {
+        Change::Unchanged if o.verdict == Verdict::Fail => " (known failure)".to_string(),
+        Change::Unchanged => String::new(),
+        c => format!(" [{c}]"),
+    };
+    format!(
+        "  {tag} {:>6.1}s  {}{change}",
+        o.duration_ms as f64 / 1000.0,
+        o.id
+    )
 }
 
-/// The final table, for stdout.
-pub fn table(outcomes: &[TrialOutcome]) -> String {
-    let width = outcomes.iter().map(|o| o.id.len()).max().unwrap_or(5);
-    let mut s = format!("{:<width$}  verdict  time\n", "trial");
-    for o in outcomes {
+/// The final table, for stdout: every trial, its verdict and its change against the baseline.
+pub fn table(r: &Results) -> String {
+    let width = r
+        .trials
+        .iter()
+        .map(|t| t.outcome.id.len())
+        .max()
+        .unwrap_or(5);
+    let mut s = format!("{:<width$}  verdict  change     time\n", "trial");
+    for t in &r.trials {
         s.push_str(&format!(
-            "{:<width$}  {:<7}  {:.1}s\n",
-            o.id,
-            o.verdict.as_str(),
-            o.duration_ms as f64 / 1000.0
+            "{:<width$}  {:<7}  {:<9}  {:.1}s\n",
+            t.outcome.id,
+            t.outcome.verdict.as_str(),
+            t.change().as_str(),
+            t.outcome.duration_ms as f64 / 1000.0
         ));
     }
     s

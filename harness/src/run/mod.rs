@@ -33,7 +33,7 @@ pub struct RunOptions {
     /// Leave the containers of trials that did not pass.
     pub keep: bool,
     /// The command line that reruns exactly one trial.
-    pub reproduce: Arc<dyn Fn(&Trial) -> String + Send + Sync>,
+    pub reproduce: Arc<dyn Fn(&Trial) -> crate::outcome::Reproduce + Send + Sync>,
 }
 
 /// A default for `-j`: Docker trials mostly wait, so twice the cores, at most 8.

@@ -165,6 +165,24 @@ pub(crate) async fn invoke(
 
 /// Judges an invocation: `None` if it meets the expectation, else what is wrong. Without an explicit
 /// `exit`/`status`, the action itself must have succeeded.
+/// The component's own words, for a failure message: the last non-empty line of what it printed.
+fn said(o: &Observation) -> String {
+    const MAX: usize = 200;
+    match o
+        .output
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+    {
+        None => String::new(),
+        Some(l) if l.chars().count() > MAX => {
+            format!(": {}…", l.chars().take(MAX).collect::<String>())
+        }
+        Some(l) => format!(": {l}"),
+    }
+}
+
 pub(crate) fn judge(inv: &Invocation, e: &Expect) -> Option<String> {
     let o = &inv.observation;
     if let Some(note) = &o.note {
@@ -173,29 +191,32 @@ pub(crate) fn judge(inv: &Invocation, e: &Expect) -> Option<String> {
     if let Some(want) = e.exit {
         if o.exit_code != Some(want) {
             return Some(format!(
-                "exit code {} (expected {want})",
-                o.exit_code.map_or("none".into(), |c| c.to_string())
+                "exit code {} (expected {want}){}",
+                o.exit_code.map_or("none".into(), |c| c.to_string()),
+                said(o)
             ));
         }
     }
     if let Some(want) = e.status {
         if o.http_status != Some(want) {
             return Some(format!(
-                "HTTP status {} (expected {want})",
-                o.http_status.map_or("none".into(), |c| c.to_string())
+                "HTTP status {} (expected {want}){}",
+                o.http_status.map_or("none".into(), |c| c.to_string()),
+                said(o)
             ));
         }
     }
     if e.exit.is_none() && e.status.is_none() && !inv.succeeded {
-        return Some(match (o.exit_code, o.http_status) {
+        let what = match (o.exit_code, o.http_status) {
             (Some(c), _) => format!("exit code {c}"),
             (_, Some(s)) => format!("HTTP status {s}"),
             _ => "the action failed".into(),
-        });
+        };
+        return Some(format!("{what}{}", said(o)));
     }
     if let Some(c) = &e.contains {
         if !o.output.contains(c.as_str()) {
-            return Some(format!("output does not contain {c:?}"));
+            return Some(format!("output does not contain {c:?}{}", said(o)));
         }
     }
     if let Some(c) = &e.not_contains {
@@ -404,7 +425,7 @@ mod tests {
         );
         assert_eq!(
             judge(&inv(1, r#"{"leader":"a","n":3}"#), &e).unwrap(),
-            "exit code 1"
+            r#"exit code 1: {"leader":"a","n":3}"#
         );
     }
 

@@ -25,7 +25,7 @@ pub(crate) struct TrialContext {
     pub events: Events,
     /// Leave the containers of trials that did not pass.
     pub keep: bool,
-    pub reproduce: Arc<dyn Fn(&Trial) -> String + Send + Sync>,
+    pub reproduce: Arc<dyn Fn(&Trial) -> crate::outcome::Reproduce + Send + Sync>,
 }
 
 /// Folder of a trial's files, relative to the run's report folder: `trials/<scenario>/<cell or path>`.
@@ -200,7 +200,11 @@ pub(crate) async fn run_trial(ctx: &TrialContext, trial: &Trial, slot: usize) ->
 }
 
 /// A trial's outcome before anything ran: `pass` until a step says otherwise.
-pub(crate) fn blank_outcome(trial: &Trial, reproduce: &dyn Fn(&Trial) -> String) -> TrialOutcome {
+pub(crate) fn blank_outcome(
+    trial: &Trial,
+    reproduce: &dyn Fn(&Trial) -> crate::outcome::Reproduce,
+) -> TrialOutcome {
+    let again = reproduce(trial);
     TrialOutcome {
         id: trial.id.clone(),
         scenario: trial.scenario.clone(),
@@ -213,6 +217,17 @@ pub(crate) fn blank_outcome(trial: &Trial, reproduce: &dyn Fn(&Trial) -> String)
             .iter()
             .map(|(k, v)| (k.clone(), v.to_string()))
             .collect(),
+        cell: match &trial.kind {
+            TrialKind::Cell(c) => Some(c.iter().map(|(k, v)| (k.clone(), v.to_string())).collect()),
+            TrialKind::Path { .. } => None,
+        },
+        path: match &trial.kind {
+            TrialKind::Cell(_) => None,
+            TrialKind::Path { from, to } => Some(crate::outcome::PathEnds {
+                from: from.to_string(),
+                to: to.to_string(),
+            }),
+        },
         verdict: Verdict::Pass,
         reason: None,
         failed_step: None,
@@ -221,7 +236,8 @@ pub(crate) fn blank_outcome(trial: &Trial, reproduce: &dyn Fn(&Trial) -> String)
         workloads: vec![],
         last_logs: IndexMap::new(),
         logs_dir: format!("{}/logs", trial_dir(trial)),
-        reproduce: reproduce(trial),
+        reproduce: again.crossgrade,
+        reproduce_nextest: again.nextest,
     }
 }
 

@@ -1,0 +1,79 @@
+//! Files that are either wholly written or not at all: a temporary file in the same folder, synced,
+//! then renamed over the target. A run killed at any moment leaves the previous file or the new one,
+//! never half of one (a stray `.tmp-*` file at worst).
+
+use std::io::Write;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Writes `bytes` to `path` atomically, creating its folder if needed.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    std::fs::create_dir_all(dir)?;
+    let name = path
+        .file_name()
+        .map_or_else(|| "file".into(), |n| n.to_string_lossy().into_owned());
+    let tmp = dir.join(format!(
+        ".{name}.tmp-{}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    ));
+    let result = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replaces_whole_files_and_leaves_no_temporaries() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("sub/results.json");
+        write_atomic(&p, b"one").unwrap();
+        write_atomic(&p, b"two").unwrap();
+        assert_eq!(std::fs::read(&p).unwrap(), b"two");
+        let names: Vec<_> = std::fs::read_dir(dir.path().join("sub"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("results.json")]);
+    }
+
+    /// A reader racing a writer only ever sees a complete file.
+    #[test]
+    fn readers_never_see_half_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("r.json");
+        write_atomic(&p, &serde_json::to_vec(&vec![0u32; 10_000]).unwrap()).unwrap();
+        let writer = {
+            let p = p.clone();
+            std::thread::spawn(move || {
+                for i in 0..200u32 {
+                    let v = vec![i; 10_000 + i as usize];
+                    write_atomic(&p, &serde_json::to_vec(&v).unwrap()).unwrap();
+                }
+            })
+        };
+        let mut reads = 0;
+        while !writer.is_finished() {
+            let bytes = std::fs::read(&p).unwrap();
+            serde_json::from_slice::<Vec<u32>>(&bytes).expect("a whole JSON document");
+            reads += 1;
+        }
+        writer.join().unwrap();
+        assert!(reads > 0);
+    }
+}

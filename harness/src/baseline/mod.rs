@@ -1,0 +1,47 @@
+//! Baselines: the committed, reviewed verdict of every trial, as insta snapshots under
+//! `reports/snapshots/`. A run compares each outcome with its snapshot and classifies it as unchanged,
+//! regressed, fixed, changed or new; the exit status follows regressions, not known failures.
+
+mod compare;
+mod snapshot;
+mod store;
+
+pub use compare::{acceptable, compare, is_red, Change};
+pub use snapshot::{normalize, snapshot_of, verdict_of};
+pub use store::{parse_snap, Store, StoreError, SNAPSHOT_SOURCE};
+
+use serde::{Deserialize, Serialize};
+
+use crate::outcome::TrialOutcome;
+
+/// One trial held against its baseline.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Judgement {
+    pub change: Change,
+    /// Whether this trial makes the run red.
+    pub red: bool,
+    /// This run's snapshot.
+    pub snapshot: String,
+    /// The recorded one, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recorded: Option<String>,
+}
+
+/// Compares `outcome` with its recorded snapshot in `store`. An unreadable baseline file is treated as
+/// missing, and said so in the returned error string for the caller to show.
+pub fn judge(store: &Store, outcome: &TrialOutcome) -> Result<Judgement, StoreError> {
+    let recorded = store.read(&outcome.id)?;
+    let snapshot = snapshot_of(outcome);
+    let change = compare(recorded.as_deref(), &snapshot);
+    Ok(Judgement {
+        change,
+        red: is_red(outcome.verdict, change),
+        snapshot,
+        recorded,
+    })
+}
+
+/// Where a matrix's baseline lives: `reports/snapshots/` beside the matrix file.
+pub fn default_dir(matrix_root: &std::path::Path) -> std::path::PathBuf {
+    matrix_root.join("reports").join("snapshots")
+}

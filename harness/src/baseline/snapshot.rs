@@ -1,0 +1,137 @@
+//! The baseline record of one trial: its verdict, the step that failed and a normalised reason, as a
+//! few lines of text. Nothing in it may change from one run to the next unless the system's behaviour
+//! did: no timings, addresses, ports, container or run ids.
+
+use std::sync::LazyLock;
+
+use regex::Regex;
+
+use crate::outcome::{TrialOutcome, Verdict};
+
+/// Longest reason kept in a snapshot; the full text is in the report.
+const MAX_REASON: usize = 400;
+
+/// The text recorded for `outcome`, e.g.
+///
+/// ```text
+/// verdict: fail
+/// step: 3 run client.put
+/// reason: client.put on client-0: HTTP 404 ...
+/// releases: client-0=1.0 node-0=2.0 node-1=2.0 node-2=2.0
+/// ```
+pub fn snapshot_of(outcome: &TrialOutcome) -> String {
+    let mut s = format!("verdict: {}\n", outcome.verdict);
+    if outcome.verdict == Verdict::Pass {
+        return s;
+    }
+    let failed = outcome
+        .failed_step
+        .and_then(|n| outcome.steps.iter().find(|st| st.number == n));
+    if let Some(step) = failed {
+        s.push_str(&format!("step: {} {}\n", step.number, step.description));
+    }
+    // The failed step's own message (the reason repeats the step's description before it).
+    let reason = failed
+        .and_then(|st| st.message.as_deref())
+        .or(outcome.reason.as_deref());
+    if let Some(reason) = reason {
+        s.push_str(&format!("reason: {}\n", normalize(reason)));
+    }
+    // The versions of every node at that moment: what a reader needs to place the failure.
+    if let Some(step) = failed {
+        let releases: Vec<String> = step
+            .releases
+            .iter()
+            .map(|(replica, rel)| format!("{replica}={rel}"))
+            .collect();
+        if !releases.is_empty() {
+            s.push_str(&format!("releases: {}\n", releases.join(" ")));
+        }
+    }
+    s
+}
+
+/// The verdict a snapshot records (its first line), if it is one of ours.
+pub fn verdict_of(snapshot: &str) -> Option<Verdict> {
+    match snapshot.lines().next()?.strip_prefix("verdict: ")?.trim() {
+        "pass" => Some(Verdict::Pass),
+        "fail" => Some(Verdict::Fail),
+        "error" => Some(Verdict::Error),
+        _ => None,
+    }
+}
+
+/// Rewrites what varies between runs of the same behaviour into placeholders, and folds the text to
+/// one line of bounded length.
+pub fn normalize(text: &str) -> String {
+    static RULES: LazyLock<Vec<(Regex, &'static str)>> = LazyLock::new(|| {
+        [
+            // Run ids: 20261121-223501-3fa2.
+            (r"\b\d{8}-\d{6}-[0-9a-f]{4}\b", "<run>"),
+            // UUIDs, then container/image ids and digests (12+ hex digits).
+            (
+                r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b",
+                "<uuid>",
+            ),
+            (r"\b(sha256:)?[0-9a-f]{12,64}\b", "<id>"),
+            // IPv4 addresses with or without a port.
+            (r"\b\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}(:\d+)?\b", "<addr>"),
+            // Durations and measured quantities: 1.5s, 250ms, 3m, 99.1%, 12/40.
+            (r"\b\d+(\.\d+)?(ns|µs|us|ms|s|m|h)\b", "<duration>"),
+            (r"\b\d+(\.\d+)?%", "<n>%"),
+            (r"\b\d+/\d+\b", "<n>/<n>"),
+            (r"\b\d+ ms\b", "<n> ms"),
+        ]
+        .into_iter()
+        .map(|(re, to)| (Regex::new(re).expect("valid pattern"), to))
+        .collect()
+    });
+    let mut s = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    for (re, to) in RULES.iter() {
+        s = re.replace_all(&s, *to).into_owned();
+    }
+    if s.chars().count() > MAX_REASON {
+        s = s.chars().take(MAX_REASON).collect::<String>() + "…";
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalize_removes_what_varies() {
+        let raw = "step 4 (check node.leader)   did not finish within 10s after 1.52s; \
+                   GET http://172.18.0.3:8080/leader from 3f2a9c1b7d4e, run 20261121-223501-3fa2:\n\
+                   97.5% (39/40) and 5200 ms";
+        assert_eq!(
+            normalize(raw),
+            "step 4 (check node.leader) did not finish within <duration> after <duration>; \
+             GET http://<addr>/leader from <id>, run <run>: <n>% (<n>/<n>) and <n> ms"
+        );
+    }
+
+    #[test]
+    fn normalize_keeps_codes_and_names() {
+        assert_eq!(
+            normalize("node-2 exited unexpectedly with code 3"),
+            "node-2 exited unexpectedly with code 3"
+        );
+    }
+
+    #[test]
+    fn normalize_bounds_the_length() {
+        let long = "x ".repeat(1000);
+        assert!(normalize(&long).chars().count() <= MAX_REASON + 1);
+    }
+
+    #[test]
+    fn verdict_is_read_back() {
+        assert_eq!(
+            verdict_of("verdict: fail\nstep: 1 x\n"),
+            Some(Verdict::Fail)
+        );
+        assert_eq!(verdict_of("something else"), None);
+    }
+}

@@ -1,0 +1,72 @@
+//! Turns finished trials into report files as they come: each outcome is held against its baseline,
+//! recorded beside its logs, and the run's reports are rebuilt, so that `results.json` is current (and
+//! whole) at every moment of a long run.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use super::files::{rebuild_from_records, write_trial_record, ReportPaths};
+use super::results::{Results, RunMeta, TrialReport};
+use crate::baseline::{self, Change, Judgement, Store};
+use crate::outcome::TrialOutcome;
+
+pub struct Recorder {
+    dir: PathBuf,
+    meta: RunMeta,
+    store: Store,
+    /// Trial ids in plan order.
+    order: Vec<String>,
+    started: Instant,
+}
+
+impl Recorder {
+    pub fn new(dir: &Path, meta: RunMeta, store: Store, order: Vec<String>) -> Recorder {
+        Recorder {
+            dir: dir.to_path_buf(),
+            meta,
+            store,
+            order,
+            started: Instant::now(),
+        }
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Judges `outcome` against the baseline. A baseline file that cannot be read counts as none, and
+    /// says so where the recorded snapshot would be.
+    pub fn judge(&self, outcome: &TrialOutcome) -> TrialReport {
+        let baseline = baseline::judge(&self.store, outcome).unwrap_or_else(|e| {
+            let snapshot = baseline::snapshot_of(outcome);
+            Judgement {
+                change: Change::New,
+                red: baseline::is_red(outcome.verdict, Change::New),
+                snapshot,
+                recorded: Some(format!("(unreadable baseline: {e})")),
+            }
+        });
+        TrialReport {
+            outcome: outcome.clone(),
+            baseline,
+        }
+    }
+
+    /// Records a finished trial and rebuilds the reports; returns the trial as reported.
+    pub fn finished(&self, outcome: &TrialOutcome) -> std::io::Result<TrialReport> {
+        let t = self.judge(outcome);
+        write_trial_record(&self.dir, &t)?;
+        self.rebuild()?;
+        Ok(t)
+    }
+
+    /// Rebuilds every report from the trial records on disk.
+    pub fn rebuild(&self) -> std::io::Result<(ReportPaths, Results)> {
+        rebuild_from_records(
+            &self.dir,
+            self.meta.clone(),
+            &self.order,
+            self.started.elapsed().as_millis() as u64,
+        )
+    }
+}

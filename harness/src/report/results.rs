@@ -1,0 +1,147 @@
+//! `results.json`: the run as data (versioned schema), from which every other report is rendered.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::baseline::{Change, Judgement};
+use crate::model::Matrix;
+use crate::outcome::{TrialOutcome, Verdict};
+
+/// Identifies the layout of `results.json`; bumped on any incompatible change. Fields are only ever
+/// added within a version.
+pub const SCHEMA: &str = "crossgrade.results/v1";
+
+/// What is known of the run before any trial finishes.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunMeta {
+    pub run_id: String,
+    /// The matrix file as given.
+    pub matrix: String,
+    pub system: String,
+    /// Every release, old → new (orders the grid).
+    #[serde(default)]
+    pub releases: Vec<String>,
+    /// The roles that vary across cells, in matrix order (the grid's axes).
+    #[serde(default)]
+    pub vary: Vec<String>,
+    /// Folder of the baseline snapshots.
+    #[serde(default)]
+    pub snapshots: String,
+    pub started_at: String,
+}
+
+impl RunMeta {
+    /// The run's description, from its matrix. `matrix_arg` is the matrix file as the user gave it.
+    pub fn of(m: &Matrix, run_id: &str, matrix_arg: &str, snapshots: &Path) -> RunMeta {
+        RunMeta {
+            run_id: run_id.to_string(),
+            matrix: matrix_arg.to_string(),
+            system: m.system.clone(),
+            releases: m.releases.iter().map(|r| r.to_string()).collect(),
+            vary: m.cells.vary.clone(),
+            snapshots: snapshots.display().to_string(),
+            started_at: time::OffsetDateTime::now_utc()
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_default(),
+        }
+    }
+}
+
+/// One trial as reported: its outcome and how it compares with the baseline.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TrialReport {
+    #[serde(flatten)]
+    pub outcome: TrialOutcome,
+    pub baseline: Judgement,
+}
+
+impl TrialReport {
+    pub fn change(&self) -> Change {
+        self.baseline.change
+    }
+
+    /// A failure the baseline expects: the trial does not pass, and fails exactly as recorded.
+    pub fn expected_failure(&self) -> bool {
+        self.outcome.verdict == Verdict::Fail && self.baseline.change == Change::Unchanged
+    }
+}
+
+/// The whole of `results.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Results {
+    pub schema: String,
+    #[serde(flatten)]
+    pub meta: RunMeta,
+    pub duration_ms: u64,
+    /// False while the run is still going (the file is rewritten as trials finish).
+    pub complete: bool,
+    pub counts: Counts,
+    pub changes: ChangeCounts,
+    /// Whether the run is red: a regression, a changed or new failure, or an error.
+    pub red: bool,
+    pub trials: Vec<TrialReport>,
+}
+
+impl Results {
+    pub fn new(meta: RunMeta, duration_ms: u64, complete: bool, trials: Vec<TrialReport>) -> Self {
+        Results {
+            schema: SCHEMA.into(),
+            meta,
+            duration_ms,
+            complete,
+            counts: Counts::of(trials.iter().map(|t| t.outcome.verdict)),
+            changes: ChangeCounts::of(trials.iter().map(|t| t.change())),
+            red: trials.iter().any(|t| t.baseline.red),
+            trials,
+        }
+    }
+}
+
+#[derive(Debug, Default, Serialize, Deserialize, Clone, Copy, PartialEq, Eq)]
+pub struct Counts {
+    pub total: usize,
+    pub pass: usize,
+    pub fail: usize,
+    pub error: usize,
+}
+
+impl Counts {
+    pub fn of(verdicts: impl Iterator<Item = Verdict>) -> Counts {
+        let mut c = Counts::default();
+        for v in verdicts {
+            c.total += 1;
+            match v {
+                Verdict::Pass => c.pass += 1,
+                Verdict::Fail => c.fail += 1,
+                Verdict::Error => c.error += 1,
+            }
+        }
+        c
+    }
+}
+
+#[derive(Debug, Default, Serialize, Deserialize, Clone, Copy, PartialEq, Eq)]
+pub struct ChangeCounts {
+    pub unchanged: usize,
+    pub regressed: usize,
+    pub fixed: usize,
+    pub changed: usize,
+    pub new: usize,
+}
+
+impl ChangeCounts {
+    pub fn of(changes: impl Iterator<Item = Change>) -> ChangeCounts {
+        let mut c = ChangeCounts::default();
+        for ch in changes {
+            match ch {
+                Change::Unchanged => c.unchanged += 1,
+                Change::Regressed => c.regressed += 1,
+                Change::Fixed => c.fixed += 1,
+                Change::Changed => c.changed += 1,
+                Change::New => c.new += 1,
+            }
+        }
+        c
+    }
+}

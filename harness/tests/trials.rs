@@ -1,0 +1,313 @@
+//! Every trial of a matrix as a test, for `cargo nextest` (and `cargo test`).
+//!
+//! Lists one test per trial of `matrix.toml` at the workspace root, or of the matrix named by
+//! `CROSSGRADE_MATRIX`, named by its stable trial id, so that `cargo nextest list`, `-E
+//! 'test(/scheduler=0.22/)'`, `--partition`, retries and `--exact` work. Listing reads the matrix files
+//! only: it never touches Docker and prints nothing but the list on stdout.
+//!
+//! Running a test builds the images the trial needs (skipped when up to date), runs the trial through
+//! the same runner as `crossgrade run`, records it in the run's report folder
+//! (`reports/nextest-<run>/`, shared by every test process of one nextest run) and holds its verdict
+//! against the baseline snapshot under `reports/snapshots/` with insta. The test fails exactly when
+//! `crossgrade run` would count the trial red: a regression, a changed or new failure, or an error.
+//! A fixed or new passing trial passes, leaving a `.snap.new` for `cargo insta review`.
+
+use std::panic::AssertUnwindSafe;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use crossgrade::baseline::{self, Store};
+use crossgrade::model::{self, Matrix};
+use crossgrade::outcome::Verdict;
+use crossgrade::plan::{self, Trial};
+use crossgrade::report::{self, Recorder, RunMeta, MATRIX_ENV};
+use crossgrade::run::{self, Event, Events, RunOptions};
+use crossgrade::runtime::{self, Engine};
+use libtest_mimic::{Arguments, Failed};
+use tokio_util::sync::CancellationToken;
+
+/// Where snapshots are read and written instead of `reports/snapshots/` beside the matrix.
+const SNAPSHOTS_ENV: &str = "CROSSGRADE_SNAPSHOTS";
+/// Where run reports go instead of `reports/` beside the matrix.
+const REPORTS_ENV: &str = "CROSSGRADE_REPORTS";
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the harness crate sits in the workspace")
+        .to_path_buf()
+}
+
+/// Everything the tests of one process share.
+struct Setup {
+    matrix: Arc<Matrix>,
+    /// The matrix as the user named it (`None`: the default).
+    matrix_arg: Option<String>,
+    trials: Vec<Trial>,
+    store: Store,
+    report_dir: PathBuf,
+    report_name: String,
+    runtime: tokio::runtime::Runtime,
+    cancel: CancellationToken,
+}
+
+fn load() -> Result<Setup, String> {
+    let matrix_arg = std::env::var(MATRIX_ENV).ok().filter(|s| !s.is_empty());
+    let path = match &matrix_arg {
+        Some(p) if Path::new(p).is_absolute() => PathBuf::from(p),
+        Some(p) => workspace().join(p),
+        None => workspace().join("matrix.toml"),
+    };
+    let matrix = model::load(&path).map_err(|e| format!("{:?}", miette::Report::new(e)))?;
+    let trials = plan::expand(&matrix).trials;
+    let env_path = |name: &str| {
+        std::env::var_os(name)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    let store =
+        Store::new(env_path(SNAPSHOTS_ENV).unwrap_or_else(|| baseline::default_dir(&matrix.root)));
+    // One report folder per nextest run (its test processes share NEXTEST_RUN_ID), else per process.
+    let report_name = match std::env::var("NEXTEST_RUN_ID") {
+        Ok(id) if !id.is_empty() => format!("nextest-{}", &id[..id.len().min(8)]),
+        _ => format!("test-{}", run::new_run_id()),
+    };
+    let report_dir = env_path(REPORTS_ENV)
+        .unwrap_or_else(|| matrix.root.join("reports"))
+        .join(&report_name);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    Ok(Setup {
+        matrix: Arc::new(matrix),
+        matrix_arg,
+        trials,
+        store,
+        report_dir,
+        report_name,
+        runtime,
+        cancel: CancellationToken::new(),
+    })
+}
+
+fn main() -> ExitCode {
+    let args = Arguments::from_args();
+    let setup = match load() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    let setup: &'static Setup = Box::leak(Box::new(setup));
+    if !args.list {
+        // nextest stops a test that runs too long with SIGTERM: cancel, clean up, then exit.
+        let cancel = setup.cancel.clone();
+        setup.runtime.spawn(async move {
+            use tokio::signal::unix::{signal, SignalKind};
+            let (Ok(mut int), Ok(mut term)) = (
+                signal(SignalKind::interrupt()),
+                signal(SignalKind::terminate()),
+            ) else {
+                return;
+            };
+            tokio::select! {
+                _ = int.recv() => {}
+                _ = term.recv() => {}
+            }
+            eprintln!("crossgrade: signalled; stopping the trial and cleaning up");
+            cancel.cancel();
+        });
+    }
+    let tests = setup
+        .trials
+        .iter()
+        .map(|t| {
+            let id = t.id.clone();
+            libtest_mimic::Trial::test(t.id.clone(), move || run_test(setup, &id))
+        })
+        .collect();
+    libtest_mimic::run(&args, tests).exit_code()
+}
+
+fn run_test(setup: &'static Setup, id: &str) -> Result<(), Failed> {
+    let trial = setup
+        .trials
+        .iter()
+        .find(|t| t.id == id)
+        .expect("listed from the plan")
+        .clone();
+    setup.runtime.block_on(ensure_images(setup, &trial))?;
+    let report = setup.runtime.block_on(run_trial(setup, trial))?;
+    check_baseline(setup, &report)
+}
+
+/// Builds the images the trial needs, once per process and one process at a time (by a file lock),
+/// skipping those that are up to date.
+async fn ensure_images(setup: &Setup, trial: &Trial) -> Result<(), Failed> {
+    let engine = Engine::connect()
+        .await
+        .map_err(|e| format!("Docker engine unreachable: {e}"))?;
+    let only: Vec<String> = trial
+        .start
+        .iter()
+        .filter_map(|(role, rel)| {
+            setup
+                .matrix
+                .role(role)
+                .map(|r| setup.matrix.image_of(r, rel))
+        })
+        .chain(
+            // A path also needs the images it upgrades to.
+            match &trial.kind {
+                plan::TrialKind::Path { to, .. } => setup
+                    .matrix
+                    .roles
+                    .iter()
+                    .map(|r| setup.matrix.image_of(r, to))
+                    .collect(),
+                plan::TrialKind::Cell(_) => vec![],
+            },
+        )
+        .collect();
+    let status = runtime::image_status(&engine, &setup.matrix)
+        .await
+        .map_err(|e| format!("cannot list images: {e}"))?;
+    if status
+        .iter()
+        .filter(|(w, _)| only.contains(&w.name))
+        .all(|(_, present)| *present)
+    {
+        return Ok(());
+    }
+    let lock_path = workspace().join("target").join(".crossgrade-images.lock");
+    std::fs::create_dir_all(lock_path.parent().expect("has a parent"))?;
+    let lock = std::fs::File::create(&lock_path)?;
+    lock.lock()?;
+    let opts = runtime::BuildOptions { force: false, only };
+    let mut progress = |e: runtime::BuildEvent| eprintln!("images: {e:?}");
+    runtime::build_images(&engine, &setup.matrix, &opts, &mut progress)
+        .await
+        .map_err(|e| format!("building the images failed: {e}"))?;
+    Ok(())
+}
+
+async fn run_trial(setup: &Setup, trial: Trial) -> Result<report::TrialReport, Failed> {
+    let matrix_arg = setup.matrix_arg.clone();
+    let opts = RunOptions {
+        // Docker labels are per process (its own sweep must not touch other tests'); the report
+        // folder is shared by the whole nextest run.
+        run_id: run::new_run_id(),
+        report_dir: setup.report_dir.clone(),
+        jobs: 1,
+        keep: false,
+        reproduce: Arc::new(move |t| report::reproduce(matrix_arg.as_deref(), &t.id)),
+    };
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    // Step by step on stderr: nextest shows it when the test fails.
+    let printer = tokio::spawn(async move {
+        while let Some(e) = rx.recv().await {
+            match e {
+                Event::StepStarted {
+                    number,
+                    of,
+                    description,
+                    ..
+                } => eprintln!("step {number}/{of} {description}"),
+                Event::StepFinished { outcome, .. } => eprintln!(
+                    "step {} {:?} in {:.1}s{}",
+                    outcome.number,
+                    outcome.status,
+                    outcome.duration_ms as f64 / 1000.0,
+                    outcome
+                        .message
+                        .map(|m| format!(": {m}"))
+                        .unwrap_or_default()
+                ),
+                _ => {}
+            }
+        }
+    });
+    let outcomes = run::run_trials(
+        setup.matrix.clone(),
+        vec![trial],
+        opts,
+        Events::new(tx),
+        setup.cancel.clone(),
+    )
+    .await;
+    let _ = printer.await;
+    let outcome = outcomes.into_iter().next().expect("one trial, one outcome");
+
+    let meta = RunMeta::of(
+        &setup.matrix,
+        &setup.report_name,
+        setup.matrix_arg.as_deref().unwrap_or("matrix.toml"),
+        setup.store.dir(),
+    );
+    let order = setup.trials.iter().map(|t| t.id.clone()).collect();
+    let recorder = Recorder::new(&setup.report_dir, meta, setup.store.clone(), order);
+    let t = recorder.finished(&outcome)?;
+    eprintln!(
+        "{}: {} ({}){}\nreport: {}",
+        outcome.id,
+        outcome.verdict,
+        t.change(),
+        outcome
+            .reason
+            .as_ref()
+            .map(|r| format!("\nreason: {r}"))
+            .unwrap_or_default(),
+        setup.report_dir.join("index.html").display()
+    );
+    if setup.cancel.is_cancelled() {
+        return Err("interrupted; the trial's containers, network and volumes were removed".into());
+    }
+    Ok(t)
+}
+
+/// Holds the trial's snapshot against the baseline with insta: a changed snapshot shows as insta's
+/// diff (and a `.snap.new` to review); the test fails only when the trial is red.
+fn check_baseline(setup: &Setup, t: &report::TrialReport) -> Result<(), Failed> {
+    let o = &t.outcome;
+    if o.verdict == Verdict::Error {
+        return Err(format!(
+            "error (the harness or the engine, not the system): {}\nreproduce: {}",
+            o.reason.as_deref().unwrap_or("?"),
+            o.reproduce
+        )
+        .into());
+    }
+    let (folder, name) = setup.store.location(&o.id);
+    let mut settings = insta::Settings::clone_current();
+    settings.set_snapshot_path(folder);
+    settings.set_prepend_module_to_snapshot(false);
+    settings.set_omit_expression(true);
+    let snapshot = t.baseline.snapshot.clone();
+    let held = std::panic::catch_unwind(AssertUnwindSafe(|| {
+        settings.bind(|| insta::assert_snapshot!(name.as_str(), snapshot));
+    }));
+    match held {
+        Ok(()) => Ok(()),
+        Err(_) if !t.baseline.red => {
+            eprintln!(
+                "{}: {} against the baseline, which is not a regression; record it with \
+                 `cargo insta review` or `crossgrade run --accept --trial {}`",
+                o.id,
+                t.change(),
+                report::shell_quote(&o.id)
+            );
+            Ok(())
+        }
+        Err(_) => Err(format!(
+            "{} against the baseline: {}\nreproduce: {}\n       or: {}",
+            t.change(),
+            o.reason.as_deref().unwrap_or("the snapshot differs"),
+            o.reproduce,
+            o.reproduce_nextest
+        )
+        .into()),
+    }
+}
