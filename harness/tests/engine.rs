@@ -2,8 +2,8 @@
 //! evidence they carry, and that nothing labelled with the run is left behind after pass, fail, panic
 //! and SIGINT.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::Path;
+use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -11,50 +11,14 @@ use crossgrade::model::{self, Matrix};
 use crossgrade::outcome::{StepStatus, TrialOutcome, Verdict};
 use crossgrade::plan;
 use crossgrade::run::{self, Events, RunOptions};
-use crossgrade::runtime::{Engine, LABEL_OWNER, LABEL_RUN};
 use tokio_util::sync::CancellationToken;
 
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
-
-fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name)
-}
-
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
-/// Builds the fixture images once per machine state (skipped by content hash when up to date). A file
-/// lock keeps parallel test processes (nextest) from building at the same time.
-fn ensure_images() {
-    static ONCE: std::sync::OnceLock<()> = std::sync::OnceLock::new();
-    ONCE.get_or_init(|| {
-        let lock_path = workspace().join("target/.crossgrade-images.lock");
-        let lock = std::fs::File::create(&lock_path).unwrap();
-        use std::os::fd::AsRawFd;
-        assert_eq!(unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) }, 0);
-        let status = Command::new(env!("CARGO_BIN_EXE_crossgrade"))
-            .args(["images", "build", "-f"])
-            .arg(workspace().join("matrix.toml"))
-            .status()
-            .unwrap();
-        assert!(status.success(), "building the fixture images failed");
-    });
-}
+mod common;
+use common::*;
 
 /// Runs the trials of `matrix` selected by `ids` through the same runner as `crossgrade run`.
 fn run(matrix: &Path, ids: &[&str]) -> (String, Vec<TrialOutcome>, tempfile::TempDir) {
-    ensure_images();
+    ensure_fixture_images();
     let m: Matrix = model::load(matrix).unwrap_or_else(|e| panic!("{e:?}"));
     let trials: Vec<_> = plan::expand(&m)
         .trials
@@ -79,32 +43,6 @@ fn run(matrix: &Path, ids: &[&str]) -> (String, Vec<TrialOutcome>, tempfile::Tem
         CancellationToken::new(),
     ));
     (run_id, outcomes, reports)
-}
-
-/// Objects in the engine labelled with `run_id`, or (if `owner_pid`) owned by that process.
-fn leftovers(filter: impl Fn(&std::collections::HashMap<String, String>) -> bool) -> usize {
-    rt().block_on(async {
-        let e = Engine::connect().await.unwrap();
-        let c = e.containers_labelled(LABEL_RUN).await.unwrap();
-        let n = e.networks_labelled(LABEL_RUN).await.unwrap();
-        let v = e.volumes_labelled(LABEL_RUN).await.unwrap();
-        c.iter()
-            .chain(&n)
-            .chain(&v)
-            .filter(|o| filter(&o.labels))
-            .count()
-    })
-}
-
-fn leftovers_of_run(run_id: &str) -> usize {
-    leftovers(|l| l.get(LABEL_RUN).map(String::as_str) == Some(run_id))
-}
-
-fn leftovers_of_pid(pid: u32) -> usize {
-    leftovers(|l| {
-        l.get(LABEL_OWNER)
-            .is_some_and(|o| o.split(':').nth(1) == Some(&pid.to_string()))
-    })
 }
 
 #[test]
@@ -215,8 +153,8 @@ fn step_deadline_fails_the_step_and_names_the_deadline() {
 
 /// Runs the CLI on one trial in a child process; returns it once containers of its run exist.
 fn spawn_cli(trial: &str, env: &[(&str, &str)], reports: &Path) -> std::process::Child {
-    ensure_images();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_crossgrade"));
+    ensure_fixture_images();
+    let mut cmd = crossgrade();
     cmd.args(["run", "-f"])
         .arg(workspace().join("matrix.toml"))
         .args(["--trial", trial, "--reports"])
@@ -227,20 +165,6 @@ fn spawn_cli(trial: &str, env: &[(&str, &str)], reports: &Path) -> std::process:
         cmd.env(k, v);
     }
     cmd.spawn().unwrap()
-}
-
-fn wait_exit(child: &mut std::process::Child, within: Duration) -> std::process::ExitStatus {
-    let deadline = Instant::now() + within;
-    loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            return s;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the CLI did not exit within {within:?}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 fn results(reports: &Path) -> serde_json::Value {

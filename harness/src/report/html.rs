@@ -42,7 +42,7 @@ table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding
 .red{color:#b00000}.green{color:#1d6b25}
 article.trial{background:#fff;border:1px solid #ddd;border-radius:6px;padding:.4em 1em 1em;margin:1em 0}
 article.trial:target{outline:3px solid #5a8dee}
-.timeline{list-style:none;padding:0;margin:.5em 0}.timeline li{display:grid;grid-template-columns:22em 1fr 5em;gap:.6em;align-items:center;padding:1px 0}
+.timeline{list-style:none;padding:0;margin:.5em 0}.timeline li{display:grid;grid-template-columns:22em 1fr 7em;gap:.6em;align-items:center;padding:1px 0}
 .track{position:relative;height:12px;background:#eee;border-radius:2px}.bar{position:absolute;top:0;height:12px;min-width:2px;border-radius:2px}
 .s-pass .bar{background:#3c9a46}.s-fail .bar{background:#c62828}.s-error .bar{background:#e09000}.s-skipped .bar{background:#bbb}
 .s-skipped{color:#888}.msg{grid-column:1/4;color:#8a1010;margin-left:1em}

@@ -1,0 +1,320 @@
+//! The trials test binary as nextest and libtest see it: the listing (format, count, nothing else on
+//! stdout, no Docker touched), filters and `--exact`, a changed verdict shown as insta's snapshot diff,
+//! and a trial stopped by nextest's own timeout leaving nothing behind.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use crossgrade::baseline::Store;
+
+mod common;
+use common::*;
+
+/// The `trials` test binary of this build: beside this test's own executable.
+fn trials_binary() -> PathBuf {
+    let me = std::env::current_exe().unwrap();
+    let deps = me.parent().unwrap();
+    std::fs::read_dir(deps)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| {
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            name.starts_with("trials-") && p.extension().is_none()
+        })
+        .max_by_key(|p| p.metadata().and_then(|m| m.modified()).ok())
+        .expect("the trials test binary is built beside this one")
+}
+
+/// Runs the trials binary with `args` on `matrix` (default: the workspace's), Docker unreachable
+/// unless `docker` is true.
+fn trials(matrix: Option<&Path>, docker: bool, args: &[&str]) -> Command {
+    let mut cmd = Command::new(trials_binary());
+    cmd.args(args).current_dir(env!("CARGO_MANIFEST_DIR"));
+    match matrix {
+        Some(m) => cmd.env("CROSSGRADE_MATRIX", m),
+        None => cmd.env_remove("CROSSGRADE_MATRIX"),
+    };
+    if !docker {
+        cmd.env("DOCKER_HOST", "unix:///nonexistent/docker.sock");
+    }
+    cmd
+}
+
+fn plan_ids(matrix: &Path) -> Vec<String> {
+    let out = crossgrade()
+        .args(["plan", "--ids", "-f"])
+        .arg(matrix)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+fn listed(out: &Output) -> Vec<String> {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout.clone())
+        .unwrap()
+        .lines()
+        .map(|l| {
+            l.strip_suffix(": test")
+                .unwrap_or_else(|| panic!("not a terse listing line: {l:?}"))
+                .to_string()
+        })
+        .collect()
+}
+
+#[test]
+fn listing_is_one_test_per_trial_and_nothing_else_without_docker() {
+    for matrix in [workspace().join("matrix.toml"), fixture("edge.toml")] {
+        let out = trials(Some(&matrix), false, &["--list", "--format", "terse"])
+            .output()
+            .unwrap();
+        assert_eq!(listed(&out), plan_ids(&matrix), "{matrix:?}");
+        assert!(
+            out.stderr.is_empty(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // nextest also asks for the ignored tests: there are none.
+        let out = trials(
+            Some(&matrix),
+            false,
+            &["--list", "--format", "terse", "--ignored"],
+        )
+        .output()
+        .unwrap();
+        assert!(listed(&out).is_empty());
+    }
+    // Without CROSSGRADE_MATRIX: the workspace's matrix.toml.
+    let out = trials(None, false, &["--list", "--format", "terse"])
+        .output()
+        .unwrap();
+    assert_eq!(listed(&out), plan_ids(&workspace().join("matrix.toml")));
+}
+
+#[test]
+fn bad_matrix_fails_the_listing_with_its_position() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("matrix.toml");
+    std::fs::write(&bad, "[system]\nname = \"x\"\nreleases = [\"1.0\"\n").unwrap();
+    let out = trials(Some(&bad), false, &["--list", "--format", "terse"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("matrix.toml:3:"), "{err}");
+}
+
+#[test]
+fn exact_and_substring_filters_select_trials() {
+    let matrix = workspace().join("matrix.toml");
+    let one = "fixture/basic/node=1.0,client=2.0";
+    let out = trials(
+        Some(&matrix),
+        false,
+        &["--list", "--format", "terse", "--exact", one],
+    )
+    .output()
+    .unwrap();
+    assert_eq!(listed(&out), vec![one.to_string()]);
+    let out = trials(
+        Some(&matrix),
+        false,
+        &["--list", "--format", "terse", "client=2.0"],
+    )
+    .output()
+    .unwrap();
+    assert_eq!(
+        listed(&out),
+        plan_ids(&matrix)
+            .into_iter()
+            .filter(|id| id.contains("client=2.0"))
+            .collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn nextest_filtersets_select_trials_by_id() {
+    // The real cargo-nextest, on the same build as the README's test command.
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let out = Command::new(cargo)
+        .args([
+            "nextest",
+            "list",
+            "--workspace",
+            "--message-format",
+            "oneline",
+            "-E",
+            r"binary(trials) & (test(/node=2\.0/) | test(=fixture/basic/node=1.0\,client=1.0))",
+        ])
+        .current_dir(workspace())
+        .env_remove("CROSSGRADE_MATRIX")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut names: Vec<&str> = stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("crossgrade::trials "))
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        vec![
+            "fixture/basic/node=1.0,client=1.0",
+            "fixture/basic/node=2.0,client=1.0",
+            "fixture/basic/node=2.0,client=1.1",
+            "fixture/basic/node=2.0,client=2.0",
+        ],
+        "{stdout}"
+    );
+}
+
+#[test]
+fn a_changed_verdict_shows_as_a_snapshot_diff() {
+    ensure_fixture_images();
+    let id = "fixture/basic/node=1.0,client=2.0";
+    let snaps = tempfile::tempdir().unwrap();
+    let reports = tempfile::tempdir().unwrap();
+    let store = Store::new(snaps.path());
+    store.write(id, "verdict: pass").unwrap();
+    let run = |ci: bool| {
+        let mut cmd = trials(None, true, &["--exact", id]);
+        cmd.env("CROSSGRADE_SNAPSHOTS", snaps.path())
+            .env("CROSSGRADE_REPORTS", reports.path())
+            .env_remove("INSTA_UPDATE")
+            .env_remove("INSTA_FORCE_PASS");
+        if ci {
+            cmd.env("CI", "true");
+        } else {
+            cmd.env_remove("CI").env("INSTA_UPDATE", "new");
+        }
+        cmd.output().unwrap()
+    };
+
+    let out = run(true);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!out.status.success(), "a regression fails the test: {text}");
+    // insta's diff: the recorded line goes, the new ones come.
+    assert!(text.contains("Snapshot Summary"), "{text}");
+    assert!(text.contains("│-verdict: pass"), "{text}");
+    assert!(text.contains("│+verdict: fail"), "{text}");
+    assert!(
+        text.contains("│+step: 3 run client.put on client-0"),
+        "{text}"
+    );
+    assert!(text.contains("regressed against the baseline"), "{text}");
+    let (folder, name) = store.location(id);
+    let pending = folder.join(format!("{name}.snap.new"));
+    assert!(!pending.exists(), "with CI set, insta writes no .snap.new");
+
+    // Outside CI the new snapshot waits for `cargo insta review`.
+    let out = run(false);
+    assert!(!out.status.success());
+    let pending_text = std::fs::read_to_string(&pending).expect("a .snap.new to review");
+    assert!(pending_text.contains("verdict: fail"), "{pending_text}");
+    assert!(pending_text.contains("no such endpoint"), "{pending_text}");
+    // The baseline itself is untouched until accepted.
+    assert_eq!(store.read(id).unwrap().as_deref(), Some("verdict: pass"));
+}
+
+#[test]
+fn a_trial_killed_by_nextest_leaves_nothing_behind() {
+    ensure_fixture_images();
+    // A system whose one trial hangs in a step far longer than the profile's slow-timeout.
+    let dir = tempfile::tempdir().unwrap();
+    let system = format!("terminated{}", std::process::id());
+    std::fs::create_dir(dir.path().join("scenarios")).unwrap();
+    std::fs::write(
+        dir.path().join("matrix.toml"),
+        format!(
+            r#"[system]
+name = "{system}"
+releases = ["1.0"]
+scenarios = "scenarios"
+
+[roles.node]
+image = "crossgrade/fixture:{{release}}"
+replicas = 2
+command = ["node", "--name", "{{name}}", "--peers", "{{replicas.node}}", "--port", "8080", "--data", "/data"]
+data = "/data"
+ready = {{ log = "listening on", timeout = "10s" }}
+
+[roles.client]
+image = "crossgrade/fixture:{{release}}"
+command = ["idle"]
+ready = {{ log = "idle ready", timeout = "10s" }}
+
+[roles.client.actions.hang]
+exec = ["/fixture", "hang"]
+timeout = "5m"
+
+[matrix]
+scenarios = ["hang"]
+"#
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("scenarios/hang.toml"),
+        "kind = \"cell\"\n[[step]]\ndo = \"start\"\n[[step]]\ndo = \"run\"\naction = \"client.hang\"\n",
+    )
+    .unwrap();
+    let trial = format!("{system}/hang/node=1.0,client=1.0");
+
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let out = Command::new(cargo)
+        .args([
+            "nextest",
+            "run",
+            "--workspace",
+            "--profile",
+            "terminate-test",
+            "--no-fail-fast",
+            "-E",
+        ])
+        .arg(format!(
+            "binary(trials) & test(={})",
+            trial.replace(',', r"\,")
+        ))
+        .current_dir(workspace())
+        .env("CROSSGRADE_MATRIX", dir.path().join("matrix.toml"))
+        .env("CROSSGRADE_REPORTS", dir.path().join("reports"))
+        .env("CROSSGRADE_SNAPSHOTS", dir.path().join("snapshots"))
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!out.status.success(), "{text}");
+    assert!(
+        text.contains("TIMEOUT"),
+        "nextest timed the trial out: {text}"
+    );
+    // The trial got as far as its containers, and the test process removed them all before it exited.
+    assert!(
+        text.contains("step 2/2 run client.hang"),
+        "the trial was running its hanging step: {text}"
+    );
+    assert_eq!(leftovers_of_trial(&trial), 0, "{text}");
+}

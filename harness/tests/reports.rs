@@ -1,0 +1,305 @@
+//! The reports of real runs, through the CLI: the baseline comparison (regressed, fixed, new, and
+//! `--accept`), JUnit that parses, an HTML report that shows hostile log content as text in a real
+//! headless browser, and `results.json` that is whole whenever a run is killed.
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use crossgrade::baseline::Store;
+use crossgrade::runtime::labels;
+
+mod common;
+use common::*;
+
+fn results(reports: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(reports.join("latest/results.json")).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+fn trial<'a>(r: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
+    r["trials"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["id"] == id)
+        .unwrap_or_else(|| panic!("no trial {id} in results.json"))
+}
+
+/// `crossgrade run` on `matrix` with its reports and baseline in the given folders.
+fn run_cli(matrix: &Path, reports: &Path, snapshots: &Path, extra: &[&str]) -> Output {
+    crossgrade()
+        .args(["run", "-f"])
+        .arg(matrix)
+        .arg("--reports")
+        .arg(reports)
+        .arg("--snapshots")
+        .arg(snapshots)
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
+/// Testcases of a JUnit file, parsed by an independent XML parser: (name, status element or "pass",
+/// its `type`, its `message`).
+fn junit_cases(path: &Path) -> Vec<(String, String, String, String)> {
+    let text = std::fs::read_to_string(path).unwrap();
+    let doc = roxmltree::Document::parse(&text).expect("junit.xml is well-formed XML");
+    assert_eq!(doc.root_element().tag_name().name(), "testsuites");
+    doc.descendants()
+        .filter(|n| n.has_tag_name("testcase"))
+        .map(|case| {
+            let status = case
+                .children()
+                .find(|c| ["failure", "error", "skipped"].contains(&c.tag_name().name()));
+            (
+                case.attribute("name").unwrap().to_string(),
+                status.map_or("pass".into(), |s| s.tag_name().name().to_string()),
+                status
+                    .and_then(|s| s.attribute("type"))
+                    .unwrap_or("")
+                    .to_string(),
+                status
+                    .and_then(|s| s.attribute("message"))
+                    .unwrap_or("")
+                    .to_string(),
+            )
+        })
+        .collect()
+}
+
+const PASSES: &str = "fixture/basic/node=1.0,client=1.0";
+const NEW: &str = "fixture/basic/node=1.0,client=1.1";
+const FAILS: &str = "fixture/basic/node=1.0,client=2.0";
+
+#[test]
+fn baseline_comparison_finds_regressed_fixed_and_new_and_accept_records_them() {
+    ensure_fixture_images();
+    let matrix = workspace().join("matrix.toml");
+    let reports = tempfile::tempdir().unwrap();
+    let snaps = tempfile::tempdir().unwrap();
+    let store = Store::new(snaps.path());
+    // A baseline that says the passing cell failed, the failing cell passed, and knows nothing of a
+    // third.
+    store
+        .write(
+            PASSES,
+            "verdict: fail\nstep: 3 run client.put on client-0\nreason: it used to fail",
+        )
+        .unwrap();
+    store.write(FAILS, "verdict: pass").unwrap();
+
+    let out = run_cli(
+        &matrix,
+        reports.path(),
+        snaps.path(),
+        &["--cell", "node=1.0"],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "a regression is red: {stderr}");
+    let r = results(reports.path());
+    assert_eq!(r["schema"], "crossgrade.results/v1");
+    assert_eq!(trial(&r, PASSES)["baseline"]["change"], "fixed");
+    assert_eq!(trial(&r, NEW)["baseline"]["change"], "new");
+    assert_eq!(trial(&r, FAILS)["baseline"]["change"], "regressed");
+    assert_eq!(trial(&r, FAILS)["baseline"]["recorded"], "verdict: pass");
+    assert_eq!(r["changes"]["regressed"], 1);
+    assert_eq!(r["red"], true);
+    // The regressed trial prints both commands that rerun exactly it.
+    assert!(stderr.contains(&format!("--trial {FAILS}")), "{stderr}");
+    assert!(
+        stderr.contains(r"-E 'test(=fixture/basic/node=1.0\,client=2.0)'"),
+        "{stderr}"
+    );
+
+    let cases = junit_cases(&reports.path().join("latest/junit.xml"));
+    assert_eq!(cases.len(), 3);
+    let case = |id: &str| cases.iter().find(|c| c.0 == id).unwrap().clone();
+    assert_eq!(case(PASSES).1, "pass");
+    let (_, status, ty, message) = case(FAILS);
+    assert_eq!((status.as_str(), ty.as_str()), ("failure", "regressed"));
+    assert!(message.contains("no such endpoint"), "{message}");
+
+    // The summary puts what needs attention first, then the grid.
+    let summary = std::fs::read_to_string(reports.path().join("latest/summary.md")).unwrap();
+    let attention = summary
+        .find("## Needs attention")
+        .expect("an attention section");
+    let grid = summary.find("## basic — node × client").expect("a grid");
+    assert!(attention < grid, "{summary}");
+    assert!(summary.contains("| **1.0** |"), "{summary}");
+
+    // --accept records the run; the next run is all unchanged and green, with the known failure
+    // reported to JUnit as an expected failure.
+    let out = run_cli(
+        &matrix,
+        reports.path(),
+        snaps.path(),
+        &["--cell", "node=1.0", "--accept"],
+    );
+    assert_eq!(out.status.code(), Some(0));
+    for id in [PASSES, NEW, FAILS] {
+        let recorded = store.read(id).unwrap().expect("recorded");
+        let r = results(reports.path());
+        assert_eq!(
+            recorded,
+            trial(&r, id)["baseline"]["snapshot"]
+                .as_str()
+                .unwrap()
+                .trim_end()
+        );
+    }
+    let out = run_cli(
+        &matrix,
+        reports.path(),
+        snaps.path(),
+        &["--cell", "node=1.0"],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "a known failure is not red: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r = results(reports.path());
+    assert_eq!(r["changes"]["unchanged"], 3);
+    assert_eq!(r["red"], false);
+    let (_, status, ty, _) = junit_cases(&reports.path().join("latest/junit.xml"))
+        .into_iter()
+        .find(|c| c.0 == FAILS)
+        .unwrap();
+    assert_eq!(
+        (status.as_str(), ty.as_str()),
+        ("skipped", "expected-failure")
+    );
+}
+
+/// Loads `index.html` in Debian's chromium (headless, in a container, the report folder mounted
+/// read-only) and returns the DOM it rendered.
+fn rendered_dom(report_dir: &Path) -> String {
+    ensure_images(&fixture("browser.toml"));
+    let run_id = format!("reports-test-{}", std::process::id());
+    let mut cmd = Command::new("docker");
+    cmd.args(["run", "--rm", "--network", "none"]);
+    for (k, v) in labels(&run_id, None) {
+        cmd.arg("--label").arg(format!("{k}={v}"));
+    }
+    let out = cmd
+        .arg("-v")
+        .arg(format!("{}:/report:ro", report_dir.display()))
+        .args([
+            "crossgrade/chromium:12",
+            "--dump-dom",
+            "file:///report/index.html",
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "chromium failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(leftovers_of_run(&run_id), 0);
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn html_report_shows_hostile_log_content_as_text_in_a_real_browser() {
+    ensure_fixture_images();
+    let reports = tempfile::tempdir().unwrap();
+    let snaps = tempfile::tempdir().unwrap();
+    let out = run_cli(&fixture("hostile.toml"), reports.path(), snaps.path(), &[]);
+    assert_eq!(out.status.code(), Some(1), "new failures are red");
+    let dir = std::fs::canonicalize(reports.path().join("latest")).unwrap();
+    let html = std::fs::read_to_string(dir.join("index.html")).unwrap();
+    // Self-contained: nothing fetched from anywhere, no scripts at all.
+    for needle in [
+        "http://", "https://", "<script", "<link", "<img", "<iframe", " src=\"",
+    ] {
+        assert!(!html.contains(needle), "index.html contains {needle:?}");
+    }
+
+    let dom = rendered_dom(&dir);
+    // The page rendered: its own title, the grid, a panel per trial with the reproduce commands.
+    assert!(
+        dom.contains("<title>crossgrade · hostile · run "),
+        "{}",
+        &dom[..dom.len().min(500)]
+    );
+    assert!(dom.contains("<h2>shout — client</h2>"));
+    assert_eq!(dom.matches("<article class=\"trial v-fail\"").count(), 2);
+    assert!(dom.contains("crossgrade run -f"));
+    assert!(dom.contains("cargo nextest run -p crossgrade --test trials"));
+    // The log line and the failing output carry markup: it shows as text, never as elements.
+    assert!(!dom.contains("<script"), "a script element was rendered");
+    assert!(
+        !dom.contains("<b id=\"injected\">"),
+        "log markup became an element"
+    );
+    assert!(!dom.contains("<img"), "output markup became an element");
+    assert!(dom.contains("&lt;script&gt;document.title='pwned'&lt;/script&gt;"));
+    assert!(dom.contains("&lt;img src=x onerror=alert(1)&gt;"));
+    assert!(!dom.contains("<title>pwned"));
+
+    let cases = junit_cases(&dir.join("junit.xml"));
+    assert_eq!(cases.len(), 2);
+    assert!(cases.iter().all(|c| c.1 == "failure" && c.2 == "new"));
+    assert!(
+        cases[0].3.contains("<img src=x onerror=alert(1)>"),
+        "the message keeps the component's words: {:?}",
+        cases[0].3
+    );
+}
+
+#[test]
+fn a_killed_run_never_leaves_half_a_results_json() {
+    ensure_fixture_images();
+    let reports = tempfile::tempdir().unwrap();
+    let snaps = tempfile::tempdir().unwrap();
+    let mut child = crossgrade()
+        .args(["run", "-j", "2", "-f"])
+        .arg(workspace().join("matrix.toml"))
+        .arg("--reports")
+        .arg(reports.path())
+        .arg("--snapshots")
+        .arg(snaps.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    // results.json is rewritten as each trial finishes; every read must find a whole document.
+    let path = reports.path().join("latest/results.json");
+    let mut finished_seen = 0;
+    wait_for(
+        "three trials recorded in results.json",
+        Duration::from_secs(120),
+        || {
+            let Ok(bytes) = std::fs::read(&path) else {
+                return false;
+            };
+            let r: serde_json::Value =
+                serde_json::from_slice(&bytes).expect("results.json is always a whole document");
+            assert_eq!(r["complete"], false);
+            finished_seen = r["trials"].as_array().unwrap().len();
+            finished_seen >= 3
+        },
+    );
+    unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+    let status = wait_exit(&mut child, Duration::from_secs(10));
+    assert_eq!(status.code(), None, "killed by a signal");
+    let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    assert!(r["trials"].as_array().unwrap().len() >= finished_seen);
+    for leftover in std::fs::read_dir(path.parent().unwrap()).unwrap() {
+        let name = leftover.unwrap().file_name();
+        assert!(
+            !name.to_string_lossy().starts_with("results.json."),
+            "a stray partial file {name:?}"
+        );
+    }
+    // What the killed run left in the engine is `crossgrade gc`'s to remove.
+    let gc = crossgrade().arg("gc").output().unwrap();
+    assert!(gc.status.success());
+    assert_eq!(leftovers_of_pid(pid), 0);
+}
