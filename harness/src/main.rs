@@ -16,9 +16,10 @@ use crossgrade::run::{self, Event, Events, RunOptions};
 use crossgrade::runtime::{self, Engine};
 use tokio_util::sync::CancellationToken;
 
-/// Every trial passed (or only `plan`/`gc`/... was asked).
+/// Nothing red: every trial passed or failed exactly as its baseline records (or only `plan`/`gc`/...
+/// was asked).
 const EXIT_OK: u8 = 0;
-/// A trial failed or errored, or the engine could not be used.
+/// A trial is red (regressed, changed, new and failing, or errored), or the engine could not be used.
 const EXIT_FAILED: u8 = 1;
 /// Bad input: the matrix, a scenario or an argument. Nothing was started.
 const EXIT_BAD_INPUT: u8 = 2;

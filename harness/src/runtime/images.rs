@@ -752,10 +752,10 @@ async fn bootstrap_debian(
     suite: &str,
     progress: &mut (dyn FnMut(BuildEvent) + Send),
 ) -> Result<(), BuildError> {
-    let tool = find_tool("debootstrap").ok_or(BuildError::MissingTool {
-        tool: "debootstrap",
-        hint: "apt-get install -y debootstrap",
-    })?;
+    let tool = match find_tool("debootstrap") {
+        Some(t) => t,
+        None => install_debootstrap(progress).await?,
+    };
     progress(BuildEvent::Bootstrapping {
         base: base.to_string(),
     });
@@ -935,6 +935,51 @@ fn remove_rootfs(path: &Path) {
 }
 
 /// The executable `name` on `PATH` (or in the sbin directories, which a non-root `PATH` may lack).
+/// On a Debian-family host where we are root, installs Debian's `debootstrap` package (the one tool the
+/// Debian bases need), so that a fresh machine needs no set-up by hand. Anywhere else, says how.
+async fn install_debootstrap(
+    progress: &mut (dyn FnMut(BuildEvent) + Send),
+) -> Result<PathBuf, BuildError> {
+    let missing = BuildError::MissingTool {
+        tool: "debootstrap",
+        hint: "install Debian's debootstrap package (apt-get install -y debootstrap)",
+    };
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let root = unsafe { libc::geteuid() } == 0;
+    let Some(apt) = find_tool("apt-get").filter(|_| root) else {
+        return Err(missing);
+    };
+    for args in [
+        &["update", "-qq"][..],
+        &[
+            "install",
+            "-y",
+            "-qq",
+            "--no-install-recommends",
+            "debootstrap",
+            "wget",
+        ][..],
+    ] {
+        let mut cmd = tokio::process::Command::new(&apt);
+        cmd.args(args).env("DEBIAN_FRONTEND", "noninteractive");
+        let (status, _) = run_streaming(cmd, |line| {
+            progress(BuildEvent::Log {
+                image: "debootstrap".into(),
+                line,
+            })
+        })
+        .await
+        .map_err(|_| BuildError::MissingTool {
+            tool: "debootstrap",
+            hint: "apt-get install -y debootstrap",
+        })?;
+        if !status.success() {
+            return Err(missing);
+        }
+    }
+    find_tool("debootstrap").ok_or(missing)
+}
+
 fn find_tool(name: &str) -> Option<PathBuf> {
     use std::os::unix::fs::PermissionsExt;
     let path = std::env::var_os("PATH").unwrap_or_default();
