@@ -96,6 +96,13 @@ enum Command {
         #[arg(long)]
         accept: bool,
     },
+    /// Rebuild a run's reports (results.json, junit.xml, summary.md, index.html) from its trial records,
+    /// e.g. after a nextest run whose trials ran in separate processes.
+    Report {
+        /// The run's report folder.
+        #[arg(default_value = "reports/latest")]
+        dir: PathBuf,
+    },
     /// Build the system's images locally.
     Images {
         #[command(subcommand)]
@@ -173,6 +180,7 @@ async fn dispatch(cli: Cli) -> u8 {
             ImagesCommand::List { m } => cmd_images_list(&m.matrix).await,
         },
         Command::Gc { all } => cmd_gc(all).await,
+        Command::Report { dir } => cmd_report(&dir),
         Command::Doctor { m } => cmd_doctor(&m.matrix).await,
     }
 }
@@ -426,6 +434,42 @@ async fn connect() -> Result<Engine, u8> {
 async fn load_and_connect(path: &Path) -> Result<(Matrix, Engine), u8> {
     let m = load(path)?;
     Ok((m, connect().await?))
+}
+
+fn cmd_report(dir: &Path) -> u8 {
+    let previous = std::fs::read(dir.join("results.json"))
+        .map_err(|e| e.to_string())
+        .and_then(|b| serde_json::from_slice::<Results>(&b).map_err(|e| e.to_string()));
+    let results = match previous {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!(
+                "error: {} is not a run's report folder (its results.json: {e})",
+                dir.display()
+            );
+            return EXIT_BAD_INPUT;
+        }
+    };
+    let order: Vec<String> = results
+        .trials
+        .iter()
+        .map(|t| t.outcome.id.clone())
+        .collect();
+    match report::rebuild_from_records(dir, results.meta, &order, results.duration_ms) {
+        Ok((paths, r)) => {
+            print!("{}", report::table(&r));
+            println!("report: {}", paths.html.display());
+            if r.red {
+                EXIT_FAILED
+            } else {
+                EXIT_OK
+            }
+        }
+        Err(e) => {
+            eprintln!("error: rebuilding the report in {}: {e}", dir.display());
+            EXIT_FAILED
+        }
+    }
 }
 
 async fn cmd_gc(all: bool) -> u8 {

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
@@ -15,7 +15,7 @@ use crate::run::Event;
 pub struct Terminal {
     multi: MultiProgress,
     overall: Option<ProgressBar>,
-    live: BTreeMap<String, (ProgressBar, Instant)>,
+    live: BTreeMap<String, ProgressBar>,
     tty: bool,
 }
 
@@ -62,10 +62,13 @@ impl Terminal {
             }
             Event::TrialStarted { id } => {
                 let bar = self.multi.add(ProgressBar::new_spinner());
-                bar.set_style(ProgressStyle::with_template("  {spinner} {msg}").expect("valid"));
+                // `{elapsed}` is the trial's own: the bar is made when the trial starts.
+                bar.set_style(
+                    ProgressStyle::with_template("  {spinner} {elapsed:>4} {msg}").expect("valid"),
+                );
                 bar.enable_steady_tick(Duration::from_millis(200));
                 bar.set_message(format!("{id}: setting up"));
-                self.live.insert(id.clone(), (bar, Instant::now()));
+                self.live.insert(id.clone(), bar);
             }
             Event::StepStarted {
                 trial,
@@ -73,11 +76,8 @@ impl Terminal {
                 of,
                 description,
             } => {
-                if let Some((bar, t0)) = self.live.get(trial) {
-                    bar.set_message(format!(
-                        "{trial}: step {number}/{of} {description} ({:.0}s)",
-                        t0.elapsed().as_secs_f64()
-                    ));
+                if let Some(bar) = self.live.get(trial) {
+                    bar.set_message(format!("{trial}: step {number}/{of} {description}"));
                 }
             }
             Event::StepFinished { .. } => {}
@@ -89,7 +89,7 @@ impl Terminal {
     /// A finished trial: one line, and for a red one its reason and the commands that rerun it.
     pub fn trial_finished(&mut self, t: &TrialReport) {
         let o = &t.outcome;
-        if let Some((bar, _)) = self.live.remove(&o.id) {
+        if let Some(bar) = self.live.remove(&o.id) {
             bar.finish_and_clear();
             self.multi.remove(&bar);
         }
@@ -101,8 +101,8 @@ impl Terminal {
             if let Some(r) = &o.reason {
                 self.println(format!("      {r}"));
             }
+            self.println(format!("      reproduce: {}", o.reproduce));
             if t.baseline.red {
-                self.println(format!("      reproduce: {}", o.reproduce));
                 self.println(format!("             or: {}", o.reproduce_nextest));
             }
         }
