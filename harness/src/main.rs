@@ -284,7 +284,7 @@ async fn cmd_run(path: &Path, f: &FilterArgs, args: RunArgs) -> u8 {
     let recorder = Recorder::new(&report_dir, meta, store.clone(), order);
 
     let cancel = CancellationToken::new();
-    let signals = tokio::spawn(watch_signals(cancel.clone()));
+    let signals = tokio::spawn(run::cancel_on_signals(cancel.clone()));
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     // The consumers of the run's events: the terminal, and the report files as trials finish.
     let display = tokio::spawn(async move {
@@ -404,23 +404,6 @@ fn accept(store: &Store, results: &Results) -> u8 {
     } else {
         EXIT_OK
     }
-}
-
-/// Cancels the run on SIGINT or SIGTERM (as Ctrl-C and nextest send them).
-async fn watch_signals(cancel: CancellationToken) {
-    use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut int), Ok(mut term)) = (
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::terminate()),
-    ) else {
-        return;
-    };
-    tokio::select! {
-        _ = int.recv() => {}
-        _ = term.recv() => {}
-    }
-    eprintln!("crossgrade: stopping, cleaning up…");
-    cancel.cancel();
 }
 
 async fn connect() -> Result<Engine, u8> {

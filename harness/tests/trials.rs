@@ -104,22 +104,9 @@ fn main() -> ExitCode {
     let setup: &'static Setup = Box::leak(Box::new(setup));
     if !args.list {
         // nextest stops a test that runs too long with SIGTERM: cancel, clean up, then exit.
-        let cancel = setup.cancel.clone();
-        setup.runtime.spawn(async move {
-            use tokio::signal::unix::{signal, SignalKind};
-            let (Ok(mut int), Ok(mut term)) = (
-                signal(SignalKind::interrupt()),
-                signal(SignalKind::terminate()),
-            ) else {
-                return;
-            };
-            tokio::select! {
-                _ = int.recv() => {}
-                _ = term.recv() => {}
-            }
-            eprintln!("crossgrade: signalled; stopping the trial and cleaning up");
-            cancel.cancel();
-        });
+        setup
+            .runtime
+            .spawn(run::cancel_on_signals(setup.cancel.clone()));
     }
     let tests = setup
         .trials

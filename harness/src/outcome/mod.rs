@@ -112,6 +112,10 @@ pub struct TrialOutcome {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub failed_step: Option<usize>,
     pub duration_ms: u64,
+    /// When the trial started, in milliseconds since the Unix epoch (places trials run by separate
+    /// processes on one time line).
+    #[serde(default)]
+    pub started_unix_ms: u64,
     pub steps: Vec<StepOutcome>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub workloads: Vec<WorkloadReport>,

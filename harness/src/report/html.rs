@@ -58,26 +58,13 @@ pub fn render(r: &Results, report_dir: &Path) -> String {
          <meta name=\"viewport\" content=\"width=device-width\"><title>{}</title><style>{STYLE}</style></head><body>\n",
         escape(&title)
     );
-    let c = r.counts;
-    let ch = r.changes;
+    let (status, running) = r.status();
     let _ = write!(
         h,
-        "<h1>{}</h1>\n<p id=\"summary\"><b>{}</b> trials: {} pass, {} fail, {} error · against the baseline: \
-         {} regressed, {} changed, {} new, {} fixed · {:.1} s · <b class=\"{}\" id=\"status\">{}</b>{}</p>\n\
+        "<h1>{}</h1>\n<p id=\"summary\">{} · <b class=\"{status}\" id=\"status\">{status}</b>{running}</p>\n\
          <p>Matrix <code>{}</code> · started {} · baseline <code>{}</code></p>\n",
         escape(&title),
-        c.total,
-        c.pass,
-        c.fail,
-        c.error,
-        ch.regressed,
-        ch.changed,
-        ch.new,
-        ch.fixed,
-        r.duration_ms as f64 / 1000.0,
-        if r.red { "red" } else { "green" },
-        if r.red { "red" } else { "green" },
-        if r.complete { "" } else { " (still running)" },
+        escape(&r.headline()),
         escape(&r.meta.matrix),
         escape(&r.meta.started_at),
         escape(&r.meta.snapshots),

@@ -84,7 +84,22 @@ pub struct Results {
 }
 
 impl Results {
+    /// `duration_ms` is the caller's measure; when the trials ran longer than that (trials recorded by
+    /// other processes, as in a nextest run), their span from first start to last end is used.
     pub fn new(meta: RunMeta, duration_ms: u64, complete: bool, trials: Vec<TrialReport>) -> Self {
+        let starts = trials
+            .iter()
+            .map(|t| t.outcome.started_unix_ms)
+            .filter(|s| *s > 0);
+        let ends = trials
+            .iter()
+            .filter(|t| t.outcome.started_unix_ms > 0)
+            .map(|t| t.outcome.started_unix_ms + t.outcome.duration_ms);
+        let span = match (starts.min(), ends.max()) {
+            (Some(a), Some(b)) => b.saturating_sub(a),
+            _ => 0,
+        };
+        let duration_ms = duration_ms.max(span);
         Results {
             schema: SCHEMA.into(),
             meta,
@@ -95,6 +110,39 @@ impl Results {
             red: trials.iter().any(|t| t.baseline.red),
             trials,
         }
+    }
+}
+
+impl Results {
+    /// One line of figures, the same in every report: `12 trials: 9 pass, 3 fail, 0 error · against
+    /// the baseline: 0 regressed, 0 changed, 0 new, 0 fixed · 17.2 s`.
+    pub fn headline(&self) -> String {
+        let (c, ch) = (self.counts, self.changes);
+        format!(
+            "{} trials: {} pass, {} fail, {} error · against the baseline: {} regressed, {} changed, \
+             {} new, {} fixed · {:.1} s",
+            c.total,
+            c.pass,
+            c.fail,
+            c.error,
+            ch.regressed,
+            ch.changed,
+            ch.new,
+            ch.fixed,
+            self.duration_ms as f64 / 1000.0
+        )
+    }
+
+    /// `red` or `green`, and whether the run is still going.
+    pub fn status(&self) -> (&'static str, &'static str) {
+        (
+            if self.red { "red" } else { "green" },
+            if self.complete {
+                ""
+            } else {
+                " (still running)"
+            },
+        )
     }
 }
 

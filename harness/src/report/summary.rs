@@ -24,24 +24,12 @@ fn cell_text(s: &str) -> String {
 }
 
 pub fn render(r: &Results) -> String {
-    let c = r.counts;
-    let ch = r.changes;
+    let (status, running) = r.status();
     let mut s = format!(
-        "# crossgrade · {} · run {}\n\n**{} trials**: {} pass, {} fail, {} error · against the baseline: \
-         {} regressed, {} changed, {} new, {} fixed · {:.1} s · **{}**{}\n\n",
+        "# crossgrade · {} · run {}\n\n{} · **{status}**{running}\n\n",
         r.meta.system,
         r.meta.run_id,
-        c.total,
-        c.pass,
-        c.fail,
-        c.error,
-        ch.regressed,
-        ch.changed,
-        ch.new,
-        ch.fixed,
-        r.duration_ms as f64 / 1000.0,
-        if r.red { "red" } else { "green" },
-        if r.complete { "" } else { " (still running)" },
+        r.headline(),
     );
 
     let attention: Vec<&TrialReport> = grid::by_attention(r)

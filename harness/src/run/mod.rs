@@ -36,6 +36,24 @@ pub struct RunOptions {
     pub reproduce: Arc<dyn Fn(&Trial) -> crate::outcome::Reproduce + Send + Sync>,
 }
 
+/// Cancels `cancel` on SIGINT or SIGTERM (Ctrl-C, and how nextest stops a test that ran too long),
+/// after saying so on stderr. The run then removes what it created and returns.
+pub async fn cancel_on_signals(cancel: CancellationToken) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut int), Ok(mut term)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        return;
+    };
+    tokio::select! {
+        _ = int.recv() => {}
+        _ = term.recv() => {}
+    }
+    eprintln!("crossgrade: stopping, cleaning up…");
+    cancel.cancel();
+}
+
 /// A default for `-j`: Docker trials mostly wait, so twice the cores, at most 8.
 pub fn default_jobs() -> usize {
     std::thread::available_parallelism()

@@ -232,6 +232,9 @@ pub(crate) fn blank_outcome(
         reason: None,
         failed_step: None,
         duration_ms: 0,
+        started_unix_ms: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64),
         steps: vec![],
         workloads: vec![],
         last_logs: IndexMap::new(),
