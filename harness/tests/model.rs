@@ -275,3 +275,42 @@ fn plan_of_the_default_matrix_lists_its_trials_without_docker() {
     assert_eq!(ids.lines().count(), 12, "{ids}");
     assert!(ids.contains("fixture/rolling-upgrade/1.0-to-2.0"));
 }
+
+#[test]
+fn an_upgrade_can_move_some_replicas_and_a_later_one_the_rest() {
+    let partial = UPGRADE.replace(
+        "do = \"upgrade\"\nrole = \"node\"\n",
+        "do = \"upgrade\"\nrole = \"node\"\ncount = 1\n[[step]]\ndo = \"restart\"\nrole = \"node\"\nreplica = 0\n[[step]]\ndo = \"upgrade\"\nrole = \"node\"\n",
+    );
+    let (_d, p) = setup(GOOD, &[("basic.toml", BASIC), ("upgrade.toml", &partial)]);
+    let plan = plan::expand(&model::load(&p).unwrap());
+    let t = plan.trials.last().unwrap();
+    let ops: Vec<String> = t.steps.iter().map(|s| s.op.to_string()).collect();
+    assert_eq!(
+        ops,
+        [
+            "start all roles",
+            "move node replica 1/2 to 1.10",
+            "check client.get on client-0: exit 0",
+            "restart node-0",
+            "move node replica 2/2 to 1.10",
+            "check client.get on client-0: exit 0",
+        ]
+    );
+}
+
+#[test]
+fn upgrade_count_is_checked_and_a_workload_takes_an_expect() {
+    let bad = UPGRADE.replace(
+        "do = \"upgrade\"\nrole = \"node\"\n",
+        "do = \"upgrade\"\nrole = \"node\"\ncount = 3\n[[step]]\ndo = \"workload\"\nname = \"w\"\naction = \"node.health\"\nexpect = { pointer = \"/ok\", equals = true }\n",
+    );
+    let errs = errors(GOOD, &[("basic.toml", BASIC), ("upgrade.toml", &bad)]);
+    assert_error(
+        &errs,
+        "upgrade.toml",
+        "8:9",
+        "count must be between 1 and 2 (the replicas of `node`)",
+    );
+    assert_eq!(errs.len(), 1, "the workload's expect is fine: {errs:#?}");
+}

@@ -884,11 +884,18 @@ impl<'a> ScenarioLoader<'a> {
         // Which keys each step kind accepts, beyond `do`, `when` and `timeout`.
         let allowed: &[&str] = match what {
             "start" => &["roles"],
-            "upgrade" | "downgrade" => &["role", "to", "order"],
+            "upgrade" | "downgrade" => &["role", "to", "order", "count"],
             "restart" => &["role", "replica"],
             "stop" => &["role", "replica", "kill"],
             "run" | "check" => &["action", "replica", "expect", "eventually"],
-            "workload" => &["name", "action", "every", "min_success", "max_unavailable"],
+            "workload" => &[
+                "name",
+                "action",
+                "every",
+                "expect",
+                "min_success",
+                "max_unavailable",
+            ],
             "stop-workload" => &["name"],
             other => {
                 self.l.err_help(
@@ -899,7 +906,8 @@ impl<'a> ScenarioLoader<'a> {
                 return None;
             }
         };
-        let given: [(&str, Option<std::ops::Range<usize>>); 13] = [
+        let given: [(&str, Option<std::ops::Range<usize>>); 14] = [
+            ("count", s.count.as_ref().map(|v| v.span())),
             ("roles", s.roles.as_ref().map(|v| v.span())),
             ("role", s.role.as_ref().map(|v| v.span())),
             ("replica", s.replica.as_ref().map(|v| v.span())),
@@ -1016,10 +1024,26 @@ impl<'a> ScenarioLoader<'a> {
                         ReplicaOrder::ByIndex
                     }
                 };
+                let count = s.count.as_ref().and_then(|c| {
+                    let n = *c.get_ref();
+                    if n < 1 || n > i64::from(role.replicas) {
+                        self.l.err(
+                            c.span(),
+                            format!(
+                                "count must be between 1 and {} (the replicas of `{}`)",
+                                role.replicas, role.name
+                            ),
+                        );
+                        None
+                    } else {
+                        Some(n as u32)
+                    }
+                });
                 StepKind::Upgrade {
                     role: role.name.clone(),
                     to,
                     order,
+                    count,
                 }
             }
             "restart" | "stop" => {
@@ -1113,10 +1137,12 @@ impl<'a> ScenarioLoader<'a> {
                             .err(m.span(), "min_success is a ratio between 0 and 1");
                     }
                 }
+                let expect = s.expect.as_ref().map(|e| self.expect(e));
                 StepKind::Workload {
                     name,
                     action,
                     every,
+                    expect,
                     min_success: s.min_success.as_ref().map(|m| *m.get_ref()),
                     max_unavailable: s
                         .max_unavailable

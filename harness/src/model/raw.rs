@@ -157,6 +157,7 @@ pub struct RawStep {
     pub replica: Option<S<toml::Value>>,
     pub to: Option<S<String>>,
     pub order: Option<S<String>>,
+    pub count: Option<S<i64>>,
     pub action: Option<S<String>>,
     pub expect: Option<S<RawExpect>>,
     pub eventually: Option<S<String>>,

@@ -238,6 +238,8 @@ pub enum StepKind {
         role: String,
         to: ReleaseRef,
         order: ReplicaOrder,
+        /// Move only this many replicas (in `order`); a later upgrade of the role moves the rest.
+        count: Option<u32>,
     },
     Restart {
         role: String,
@@ -260,6 +262,8 @@ pub enum StepKind {
         name: String,
         action: ActionRef,
         every: Duration,
+        /// What a successful attempt must show, beyond the action succeeding.
+        expect: Option<Expect>,
         min_success: Option<f64>,
         max_unavailable: Option<Duration>,
     },

@@ -209,7 +209,12 @@ fn trial(
             continue;
         }
         match &step.kind {
-            StepKind::Upgrade { role, to, order } => {
+            StepKind::Upgrade {
+                role,
+                to,
+                order,
+                count,
+            } => {
                 let to = match (to, path) {
                     (ReleaseRef::Exact(r), _) => r.clone(),
                     (ReleaseRef::Target, Some((_, t))) => t.clone(),
@@ -221,7 +226,8 @@ fn trial(
                     .0
                     .get(role)
                     .map_or(0, |v| v.iter().filter(|r| **r != to).count());
-                for k in 0..pending {
+                let moving = pending.min(count.map_or(usize::MAX, |c| c as usize));
+                for k in 0..moving {
                     let nth = (replicas - pending + k + 1) as u32;
                     push(
                         &mut steps,
@@ -368,6 +374,7 @@ fn describe_step(f: &mut fmt::Formatter<'_>, kind: &StepKind) -> fmt::Result {
             name,
             action,
             every,
+            expect,
             min_success,
             max_unavailable,
         } => {
@@ -376,6 +383,9 @@ fn describe_step(f: &mut fmt::Formatter<'_>, kind: &StepKind) -> fmt::Result {
                 "workload {name}: {action} every {}",
                 format_duration(*every)
             )?;
+            if let Some(e) = expect {
+                write!(f, " expecting {}", describe_expect(e))?;
+            }
             if let Some(m) = min_success {
                 write!(f, ", success >= {:.0}%", m * 100.0)?;
             }

@@ -536,6 +536,7 @@ async fn exec(
             name,
             action,
             every,
+            expect,
             min_success,
             max_unavailable,
         }) => {
@@ -550,6 +551,7 @@ async fn exec(
                     action: act,
                     replica: format!("{}-0", action.role),
                     every: *every,
+                    expect: expect.clone(),
                     min_success: *min_success,
                     max_unavailable: *max_unavailable,
                 },

@@ -7,8 +7,8 @@ use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use super::cluster::Table;
-use super::step::invoke;
-use crate::model::Action;
+use super::step::{invoke, judge};
+use crate::model::{Action, Expect};
 use crate::outcome::WorkloadReport;
 use crate::runtime::Engine;
 
@@ -23,6 +23,7 @@ pub(crate) struct Spec {
     pub action: Action,
     pub replica: String,
     pub every: Duration,
+    pub expect: Option<Expect>,
     pub min_success: Option<f64>,
     pub max_unavailable: Option<Duration>,
 }
@@ -45,7 +46,15 @@ impl Workload {
                 let at = Instant::now();
                 attempts += 1;
                 let ok = match invoke(&engine, &http, &table, &spec.action, &spec.replica).await {
-                    Ok(inv) if inv.succeeded => true,
+                    Ok(inv) if inv.succeeded => {
+                        match spec.expect.as_ref().and_then(|e| judge(&inv, e)) {
+                            None => true,
+                            Some(why) => {
+                                last_error = Some(why);
+                                false
+                            }
+                        }
+                    }
                     Ok(inv) => {
                         let o = inv.observation;
                         last_error = Some(o.note.unwrap_or_else(|| {
