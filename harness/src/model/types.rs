@@ -262,8 +262,9 @@ pub enum StepKind {
         name: String,
         action: ActionRef,
         every: Duration,
-        /// What a successful attempt must show, beyond the action succeeding.
-        expect: Option<Expect>,
+        /// What a successful attempt must show, beyond the action succeeding (boxed: it is large and
+        /// rare).
+        expect: Option<Box<Expect>>,
         min_success: Option<f64>,
         max_unavailable: Option<Duration>,
     },

@@ -551,7 +551,7 @@ async fn exec(
                     action: act,
                     replica: format!("{}-0", action.role),
                     every: *every,
-                    expect: expect.clone(),
+                    expect: expect.as_deref().cloned(),
                     min_success: *min_success,
                     max_unavailable: *max_unavailable,
                 },
