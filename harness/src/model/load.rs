@@ -1085,7 +1085,7 @@ impl<'a> ScenarioLoader<'a> {
                     ReplicaSel::All => ReplicaSel::Index(0),
                     r => r,
                 };
-                let expect = s.expect.as_ref().map(|e| Box::new(self.expect(e)));
+                let expect = s.expect.as_ref().map(|e| self.expect(e));
                 if what == "check" && expect.is_none() {
                     self.l.err_help(
                         raw.span(),
@@ -1137,7 +1137,7 @@ impl<'a> ScenarioLoader<'a> {
                             .err(m.span(), "min_success is a ratio between 0 and 1");
                     }
                 }
-                let expect = s.expect.as_ref().map(|e| self.expect(e));
+                let expect = s.expect.as_ref().map(|e| Box::new(self.expect(e)));
                 StepKind::Workload {
                     name,
                     action,
