@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Builds every tinymesos role as a fully static binary (the images are
+# `FROM scratch`: no libc, no shell), once per release, into
+# images/tinymesos/bin/<release>/tinymesos-<role>. The release is fixed at
+# compile time (env TINYMESOS_RELEASE, read by build.rs).
+#
+#   images/tinymesos/prepare.sh              # all releases
+#   images/tinymesos/prepare.sh 0.23 0.24    # some
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+
+releases=("$@")
+if [ ${#releases[@]} -eq 0 ]; then
+    releases=(0.22 0.23 0.24)
+fi
+roles=(master agent executor scheduler)
+target=x86_64-unknown-linux-gnu
+out_dir="${CARGO_TARGET_DIR:-target}/$target/release"
+
+for release in "${releases[@]}"; do
+    echo "== tinymesos $release"
+    TINYMESOS_RELEASE="$release" RUSTFLAGS='-C target-feature=+crt-static' \
+        cargo build --release -p crossgrade-tinymesos --target "$target" --bins
+    for role in "${roles[@]}"; do
+        install -D -m 0755 "$out_dir/tinymesos-$role" "images/tinymesos/bin/$release/tinymesos-$role"
+        got=$("images/tinymesos/bin/$release/tinymesos-$role" version)
+        if [ "$got" != "$release.0" ]; then
+            echo "error: bin/$release/tinymesos-$role says it is $got" >&2
+            exit 1
+        fi
+    done
+done

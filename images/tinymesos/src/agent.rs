@@ -1,0 +1,1120 @@
+//! The agent (slave): detects the leading master through ZooKeeper,
+//! registers (or re-registers with its checkpointed id), runs tasks
+//! through its executor (a separate container that connects to it), and
+//! forwards status updates reliably: each update is checkpointed, sent to
+//! the master and retried with backoff until the framework acknowledges
+//! it. After a restart it recovers from its work dir, reconnects the
+//! executor and re-registers; the tasks keep running.
+
+use crate::election::{Election, MasterInfo};
+use crate::flags::Flags;
+use crate::http::{self, Request};
+use crate::master::is_terminal;
+use crate::process::{self, message_of, Get, Message, Outbox, Pid, Reply};
+use crate::release::Caps;
+use crate::zk::ZkUrl;
+use crate::{now_secs, say};
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+pub const USAGE: &str = "\
+usage:
+  tinymesos-agent --master zk://HOST:PORT/PATH [--hostname NAME] [--port 5051]
+                  [--work_dir /var/lib/mesos] [--resources cpus:4;mem:1024]
+                  [--executor_reregistration_timeout 10secs]
+                  [--executor_registration_timeout 1mins]
+                  [--ping_timeout 15secs] [--zk_session_timeout 10secs]
+  (--zk is accepted as a synonym of --master)
+  tinymesos-agent get PATH [--addr 127.0.0.1:5051]
+  tinymesos-agent version";
+
+pub struct Opts {
+    pub zk: ZkUrl,
+    pub hostname: String,
+    pub port: u16,
+    pub work_dir: PathBuf,
+    pub cpus: f64,
+    pub mem: f64,
+    pub executor_reregistration_timeout: Duration,
+    pub executor_registration_timeout: Duration,
+    pub ping_timeout: Duration,
+    pub zk_session_timeout: Duration,
+}
+
+/// Parses `cpus:4;mem:1024` (other resources are ignored).
+pub fn parse_resources(s: &str) -> Result<(f64, f64), String> {
+    let (mut cpus, mut mem) = (4.0, 1024.0);
+    for part in s.split(';').filter(|p| !p.trim().is_empty()) {
+        let (k, v) = part
+            .split_once(':')
+            .ok_or_else(|| format!("bad resource {part:?} (expected name:value)"))?;
+        let v: f64 = v
+            .trim()
+            .parse()
+            .map_err(|_| format!("bad resource value in {part:?}"))?;
+        match k.trim() {
+            "cpus" => cpus = v,
+            "mem" => mem = v,
+            _ => {}
+        }
+    }
+    Ok((cpus, mem))
+}
+
+impl Opts {
+    pub fn parse(args: &[String]) -> Result<Opts, String> {
+        let mut f = Flags::parse(args)?;
+        let zk = f
+            .opt("master")
+            .or_else(|| f.opt("zk"))
+            .ok_or("--master zk://HOST:PORT/PATH is required")?;
+        let zk = ZkUrl::parse(&zk)?;
+        let hostname = f
+            .opt("hostname")
+            .or_else(|| std::env::var("HOSTNAME").ok())
+            .unwrap_or_else(|| "localhost".into());
+        let port = f.num("port", 5051u16)?;
+        let work_dir = PathBuf::from(f.string("work_dir", "/var/lib/mesos"));
+        let (cpus, mem) = parse_resources(&f.string("resources", "cpus:4;mem:1024"))?;
+        let _ = f.opt("ip");
+        let _ = f.opt("containerizers");
+        Ok(Opts {
+            zk,
+            hostname,
+            port,
+            work_dir,
+            cpus,
+            mem,
+            executor_reregistration_timeout: f
+                .duration("executor_reregistration_timeout", Duration::from_secs(10))?,
+            executor_registration_timeout: f
+                .duration("executor_registration_timeout", Duration::from_secs(60))?,
+            ping_timeout: f.duration("ping_timeout", Duration::from_secs(15))?,
+            zk_session_timeout: f.duration("zk_session_timeout", Duration::from_secs(10))?,
+        })
+        .and_then(|o| f.finish().map(|()| o))
+    }
+}
+
+#[derive(Debug, Clone)]
+struct AgentTask {
+    task: Value,
+    framework_id: String,
+    framework_name: String,
+    framework_pid: String,
+    state: String,
+    /// Not yet handed to the executor.
+    queued: bool,
+    received: Instant,
+}
+
+impl AgentTask {
+    fn id(&self) -> String {
+        self.task.s("task_id")
+    }
+    fn checkpoint(&self) -> Value {
+        json!({
+            "task": self.task, "framework_id": self.framework_id,
+            "framework_name": self.framework_name, "framework_pid": self.framework_pid,
+            "state": self.state, "queued": self.queued,
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Stream {
+    updates: VecDeque<Value>,
+    next_send: Instant,
+    backoff: Duration,
+}
+
+#[derive(Debug, Clone)]
+struct Executor {
+    id: String,
+    pid: Pid,
+    connected: bool,
+    missed: u32,
+}
+
+type Key = (String, String);
+
+struct State {
+    id: Option<String>,
+    master: Option<MasterInfo>,
+    detect_error: Option<String>,
+    registered: bool,
+    last_ping: Instant,
+    reg_next: Instant,
+    reg_backoff: Duration,
+    reg_attempts: u32,
+    executor: Option<Executor>,
+    tasks: BTreeMap<Key, AgentTask>,
+    streams: BTreeMap<Key, Stream>,
+    acked: VecDeque<String>,
+    recovering: bool,
+    recovery_deadline: Instant,
+    counters: BTreeMap<&'static str, u64>,
+}
+
+const RETRY_MIN: Duration = Duration::from_secs(2);
+const RETRY_MAX: Duration = Duration::from_secs(20);
+
+impl State {
+    fn count(&mut self, k: &'static str) {
+        *self.counters.entry(k).or_default() += 1;
+    }
+    fn counter(&self, k: &str) -> u64 {
+        self.counters.get(k).copied().unwrap_or(0)
+    }
+    fn known_uuid(&self, uuid: &str) -> bool {
+        self.acked.iter().any(|u| u == uuid)
+            || self
+                .streams
+                .values()
+                .any(|s| s.updates.iter().any(|u| u.s("uuid") == uuid))
+    }
+    fn flush_streams(&mut self) {
+        let now = Instant::now();
+        for s in self.streams.values_mut() {
+            s.next_send = now;
+            s.backoff = RETRY_MIN;
+        }
+    }
+}
+
+pub struct Agent {
+    caps: Caps,
+    opts: Opts,
+    me: Pid,
+    outbox: Arc<Outbox>,
+    state: Mutex<State>,
+    start_time: f64,
+}
+
+impl Agent {
+    fn checkpoint_path(&self) -> PathBuf {
+        self.opts.work_dir.join("meta").join("agent.json")
+    }
+
+    fn checkpoint(&self, st: &State) {
+        let v = json!({
+            "slave_id": st.id,
+            "executor": st.executor.as_ref().map(|e| json!({"id": e.id, "pid": e.pid.to_string()})),
+            "tasks": st.tasks.values().map(AgentTask::checkpoint).collect::<Vec<_>>(),
+            "streams": st.streams.iter().map(|((fw, t), s)| json!({
+                "framework_id": fw, "task_id": t, "updates": s.updates,
+            })).collect::<Vec<_>>(),
+            "acked": st.acked,
+            "completed_tasks": st.counter("tasks_completed"),
+        });
+        let path = self.checkpoint_path();
+        let tmp = path.with_extension("json.tmp");
+        let write = || -> std::io::Result<()> {
+            use std::io::Write as _;
+            std::fs::create_dir_all(path.parent().expect("has a parent"))?;
+            let mut f = std::fs::File::create(&tmp)?;
+            f.write_all(v.to_string().as_bytes())?;
+            f.sync_all()?;
+            std::fs::rename(&tmp, &path)
+        };
+        if let Err(e) = write() {
+            say!("Failed to checkpoint to {}: {e}", path.display());
+        }
+    }
+
+    fn recover(&self, st: &mut State) {
+        let path = self.checkpoint_path();
+        let raw = match std::fs::read(&path) {
+            Ok(r) => r,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                say!(
+                    "No checkpointed state in {}; starting fresh",
+                    path.display()
+                );
+                return;
+            }
+            Err(e) => {
+                say!("Cannot read {}: {e}; starting fresh", path.display());
+                st.count("recovery_errors");
+                return;
+            }
+        };
+        let v: Value = match serde_json::from_slice(&raw) {
+            Ok(v) => v,
+            Err(e) => {
+                say!("Corrupt checkpoint {}: {e}; starting fresh", path.display());
+                st.count("recovery_errors");
+                return;
+            }
+        };
+        st.id = v["slave_id"].as_str().map(str::to_string);
+        for t in v["tasks"].as_array().into_iter().flatten() {
+            let at = AgentTask {
+                task: t["task"].clone(),
+                framework_id: t.s("framework_id"),
+                framework_name: t.s("framework_name"),
+                framework_pid: t.s("framework_pid"),
+                state: t.s("state"),
+                queued: t["queued"].as_bool().unwrap_or(false),
+                received: Instant::now(),
+            };
+            st.tasks.insert((at.framework_id.clone(), at.id()), at);
+        }
+        for s in v["streams"].as_array().into_iter().flatten() {
+            let updates: VecDeque<Value> =
+                s["updates"].as_array().cloned().unwrap_or_default().into();
+            if !updates.is_empty() {
+                st.streams.insert(
+                    (s.s("framework_id"), s.s("task_id")),
+                    Stream {
+                        updates,
+                        next_send: Instant::now(),
+                        backoff: RETRY_MIN,
+                    },
+                );
+            }
+        }
+        st.acked = v["acked"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|u| u.as_str().map(str::to_string))
+            .collect();
+        *st.counters.entry("tasks_completed").or_default() =
+            v["completed_tasks"].as_u64().unwrap_or(0);
+        let exec = v["executor"]["pid"].as_str().and_then(Pid::parse);
+        say!(
+            "Recovering agent {} from {}: {} tasks, {} pending status update streams, executor {}",
+            st.id.as_deref().unwrap_or("(unregistered)"),
+            path.display(),
+            st.tasks.len(),
+            st.streams.len(),
+            exec.as_ref()
+                .map_or_else(|| "none".to_string(), Pid::to_string)
+        );
+        st.recovering = true;
+        st.recovery_deadline = Instant::now() + self.opts.executor_reregistration_timeout;
+        if let Some(pid) = exec {
+            st.executor = Some(Executor {
+                id: v["executor"].s("id"),
+                pid: pid.clone(),
+                connected: false,
+                missed: 0,
+            });
+            say!("Sending reconnect request to executor at {pid}");
+            self.outbox.send(
+                &pid,
+                "mesos.internal.ReconnectExecutorMessage",
+                json!({
+                    "slave_id": st.id,
+                }),
+            );
+        }
+    }
+
+    pub fn run(opts: Opts) -> i32 {
+        let caps = Caps::built();
+        let me = Pid::new("slave(1)", &opts.hostname, opts.port);
+        say!(
+            "tinymesos agent {} starting: hostname {}, master zk://{}{}, work_dir {}",
+            caps.version(),
+            opts.hostname,
+            opts.zk.hosts.join(","),
+            opts.zk.path,
+            opts.work_dir.display()
+        );
+        let now = Instant::now();
+        let a = Arc::new(Agent {
+            outbox: Outbox::new(me.clone()),
+            caps: caps.clone(),
+            me,
+            state: Mutex::new(State {
+                id: None,
+                master: None,
+                detect_error: None,
+                registered: false,
+                last_ping: now,
+                reg_next: now,
+                reg_backoff: Duration::from_secs(1),
+                reg_attempts: 0,
+                executor: None,
+                tasks: BTreeMap::new(),
+                streams: BTreeMap::new(),
+                acked: VecDeque::new(),
+                recovering: false,
+                recovery_deadline: now,
+                counters: BTreeMap::new(),
+            }),
+            start_time: now_secs(),
+            opts,
+        });
+        {
+            let mut st = a.state.lock().unwrap();
+            a.recover(&mut st);
+        }
+        let h = Arc::clone(&a);
+        if let Err(e) = process::serve(a.opts.port, Arc::new(move |req| h.http(req))) {
+            say!("Failed to bind port {}: {e}", a.opts.port);
+            return 1;
+        }
+        say!("agent listening on {} as {}", a.opts.port, a.me);
+        let election = Election::start(a.opts.zk.clone(), caps, None, a.opts.zk_session_timeout);
+        let e2 = Arc::clone(&election);
+        crate::install_shutdown(move || e2.close(Duration::from_secs(1)));
+        let x = Arc::clone(&a);
+        std::thread::Builder::new()
+            .name("executor-health".into())
+            .spawn(move || x.executor_health())
+            .expect("spawn");
+        a.main_loop(&election)
+    }
+
+    fn send(&self, to: &Pid, name: &str, body: Value) {
+        self.outbox.send(to, name, body);
+    }
+
+    fn master_pid(st: &State) -> Option<Pid> {
+        st.master.as_ref().and_then(|m| Pid::parse(&m.pid))
+    }
+
+    fn main_loop(&self, election: &Election) -> i32 {
+        loop {
+            std::thread::sleep(Duration::from_millis(200));
+            let view = election.view();
+            let mut st = self.state.lock().unwrap();
+            if let Some(err) = &view.error {
+                say!("Failed to detect a master: {err}");
+                st.detect_error = Some(err.clone());
+                return 1;
+            }
+            // A new pid, or the same master in a new incarnation (new id).
+            let ident = |m: &MasterInfo| (m.pid.clone(), m.id.clone());
+            if view.leader.as_ref().map(ident) != st.master.as_ref().map(ident) {
+                match &view.leader {
+                    Some(l) => say!("New master detected at {} ({})", l.pid, l.hostname),
+                    None => say!("Lost leading master; waiting for a new one to be elected"),
+                }
+                st.master = view.leader.clone();
+                st.registered = false;
+                st.reg_next = Instant::now();
+                st.reg_backoff = Duration::from_secs(1);
+                st.reg_attempts = 0;
+            }
+            if st.recovering {
+                let exec_back = st.executor.as_ref().is_some_and(|e| e.connected);
+                if exec_back || Instant::now() >= st.recovery_deadline {
+                    self.finish_recovery(&mut st);
+                }
+                continue;
+            }
+            self.tick(&mut st);
+        }
+    }
+
+    fn finish_recovery(&self, st: &mut State) {
+        st.recovering = false;
+        if !st.executor.as_ref().is_some_and(|e| e.connected) {
+            let lost: Vec<Key> = st
+                .tasks
+                .iter()
+                .filter(|(_, t)| !t.queued && !is_terminal(&t.state))
+                .map(|(k, _)| k.clone())
+                .collect();
+            if !lost.is_empty() {
+                say!(
+                    "Executor did not re-register within {:?}; {} tasks are lost",
+                    self.opts.executor_reregistration_timeout,
+                    lost.len()
+                );
+            }
+            for k in lost {
+                let msg = format!(
+                    "Executor did not re-register within {:?}",
+                    self.opts.executor_reregistration_timeout
+                );
+                self.new_update(st, &k, "TASK_LOST", &msg);
+            }
+        }
+        say!("Finished recovery");
+        self.checkpoint(st);
+    }
+
+    fn tick(&self, st: &mut State) {
+        let now = Instant::now();
+        let Some(master) = Self::master_pid(st) else {
+            return;
+        };
+        if st.registered && st.last_ping.elapsed() > self.opts.ping_timeout {
+            say!(
+                "No pings from master received within {:?}; re-registering",
+                self.opts.ping_timeout
+            );
+            st.registered = false;
+            st.reg_next = now;
+        }
+        if !st.registered && now >= st.reg_next {
+            self.send_registration(st, &master);
+            st.reg_next = now + st.reg_backoff;
+            st.reg_backoff = (st.reg_backoff * 2).min(Duration::from_secs(8));
+        }
+        if st.registered {
+            let mut sends = Vec::new();
+            for s in st.streams.values_mut() {
+                if let Some(u) = s.updates.front() {
+                    if now >= s.next_send {
+                        sends.push(u.clone());
+                        s.next_send = now + s.backoff;
+                        s.backoff = (s.backoff * 2).min(RETRY_MAX);
+                    }
+                }
+            }
+            for u in sends {
+                self.send(
+                    &master,
+                    "mesos.internal.StatusUpdateMessage",
+                    json!({
+                        "update": u, "pid": self.me.to_string(),
+                    }),
+                );
+            }
+        }
+        // Queued tasks: hand them to the executor, or give up on them.
+        let exec = st.executor.clone().filter(|e| e.connected);
+        let queued: Vec<Key> = st
+            .tasks
+            .iter()
+            .filter(|(_, t)| t.queued)
+            .map(|(k, _)| k.clone())
+            .collect();
+        let mut changed = false;
+        for k in queued {
+            match &exec {
+                Some(e) => {
+                    let t = st.tasks.get_mut(&k).expect("listed above");
+                    t.queued = false;
+                    self.send(
+                        &e.pid,
+                        "mesos.internal.RunTaskMessage",
+                        json!({
+                            "framework_id": t.framework_id,
+                            "framework": {"id": t.framework_id, "name": t.framework_name},
+                            "task": t.task,
+                        }),
+                    );
+                    changed = true;
+                }
+                None => {
+                    let t = &st.tasks[&k];
+                    if t.received.elapsed() > self.opts.executor_registration_timeout {
+                        let msg = format!(
+                            "Executor did not register within {:?}",
+                            self.opts.executor_registration_timeout
+                        );
+                        st.tasks.get_mut(&k).expect("listed").queued = false;
+                        self.new_update(st, &k, "TASK_LOST", &msg);
+                        changed = true;
+                    }
+                }
+            }
+        }
+        if changed {
+            self.checkpoint(st);
+        }
+    }
+
+    fn slave_info(&self) -> Value {
+        json!({
+            "hostname": self.opts.hostname, "port": self.opts.port,
+            "resources": {"cpus": self.opts.cpus, "mem": self.opts.mem},
+        })
+    }
+
+    fn send_registration(&self, st: &mut State, master: &Pid) {
+        st.reg_attempts += 1;
+        match &st.id {
+            None => {
+                if st.reg_attempts == 1 {
+                    say!("Registering with master {master}");
+                }
+                self.send(
+                    master,
+                    "mesos.internal.RegisterSlaveMessage",
+                    json!({
+                        "slave": self.slave_info(), "version": self.caps.version(),
+                    }),
+                );
+            }
+            Some(id) => {
+                if st.reg_attempts == 1 {
+                    say!("Re-registering with master {master} as agent {id}");
+                }
+                let tasks: Vec<Value> = st
+                    .tasks
+                    .values()
+                    .map(|t| {
+                        json!({
+                            "task_id": t.id(), "framework_id": t.framework_id,
+                            "name": t.task.s("name"), "state": t.state,
+                            "resources": t.task["resources"],
+                        })
+                    })
+                    .collect();
+                self.send(master, "mesos.internal.ReregisterSlaveMessage", json!({
+                    "slave_id": id, "slave": self.slave_info(), "tasks": tasks,
+                    "executor_infos": st.executor.as_ref().map(|e| vec![json!({"executor_id": e.id})]),
+                    "version": self.caps.version(),
+                }));
+            }
+        }
+    }
+
+    /// Creates a status update (agent-generated, e.g. TASK_LOST) for a task
+    /// and queues it in its stream.
+    fn new_update(&self, st: &mut State, k: &Key, state: &str, message: &str) {
+        let update = json!({
+            "framework_id": k.0, "slave_id": st.id, "task_id": k.1,
+            "state": state, "message": message, "uuid": crate::uuid(),
+            "timestamp": now_secs(),
+            "resources": st.tasks.get(k).map(|t| t.task["resources"].clone()),
+        });
+        self.enqueue(st, k, update);
+    }
+
+    fn enqueue(&self, st: &mut State, k: &Key, update: Value) {
+        let state = update.s("state");
+        say!(
+            "Handling status update {state} (UUID: {}) for task {} of framework {}",
+            update.s("uuid"),
+            k.1,
+            k.0
+        );
+        if let Some(t) = st.tasks.get_mut(k) {
+            t.state = state.clone();
+        }
+        let s = st.streams.entry(k.clone()).or_insert_with(|| Stream {
+            updates: VecDeque::new(),
+            next_send: Instant::now(),
+            backoff: RETRY_MIN,
+        });
+        s.updates.push_back(update);
+        st.count(match state.as_str() {
+            "TASK_RUNNING" => "tasks_started",
+            "TASK_FINISHED" => "tasks_finished",
+            "TASK_FAILED" => "tasks_failed",
+            "TASK_KILLED" => "tasks_killed",
+            "TASK_LOST" => "tasks_lost",
+            _ => "status_updates_other",
+        });
+    }
+
+    // ---- HTTP -----------------------------------------------------------
+
+    fn http(&self, req: &Request) -> Reply {
+        if let Some(m) = message_of(req, "slave(1)") {
+            match m {
+                Ok(m) => self.receive(m),
+                Err(e) => say!("{e}"),
+            }
+            return Reply::accepted();
+        }
+        if !self.caps.agent_serves(&req.path) {
+            return Reply::not_found(&req.path, self.caps.release);
+        }
+        match req.path.as_str() {
+            "/health" | "/slave(1)/health" => Reply::text(200, ""),
+            "/version" => Reply::json(&json!({
+                "version": self.caps.version(), "release": self.caps.release,
+            })),
+            "/slave(1)/state.json" => Reply::json(&self.state_json()),
+            "/slave(1)/stats.json" | "/metrics/snapshot" => Reply::json(&self.metrics()),
+            _ => Reply::not_found(&req.path, self.caps.release),
+        }
+    }
+
+    fn state_json(&self) -> Value {
+        let st = self.state.lock().unwrap();
+        let tasks: Vec<Value> = st
+            .tasks
+            .values()
+            .map(|t| {
+                json!({
+                    "id": t.id(), "name": t.task.s("name"), "framework_id": t.framework_id,
+                    "state": t.state, "queued": t.queued, "resources": t.task["resources"],
+                })
+            })
+            .collect();
+        let pending: usize = st.streams.values().map(|s| s.updates.len()).sum();
+        json!({
+            "version": self.caps.version(),
+            "release": self.caps.release,
+            "id": st.id,
+            "pid": self.me.to_string(),
+            "hostname": self.opts.hostname,
+            "start_time": self.start_time,
+            "master_hostname": st.master.as_ref().map(|m| m.hostname.clone()),
+            "master": st.master.as_ref().map(|m| m.pid.clone()),
+            "registered": st.registered,
+            "recovering": st.recovering,
+            "detector_error": st.detect_error,
+            "resources": {"cpus": self.opts.cpus, "mem": self.opts.mem},
+            "executor": st.executor.as_ref().map(|e| json!({
+                "id": e.id, "pid": e.pid.to_string(), "connected": e.connected,
+            })),
+            "tasks": tasks,
+            "pending_status_updates": pending,
+            "completed_tasks": st.counter("tasks_completed"),
+            "flags": {
+                "work_dir": self.opts.work_dir.display().to_string(),
+                "executor_reregistration_timeout": format!("{:?}", self.opts.executor_reregistration_timeout),
+            },
+        })
+    }
+
+    fn metrics(&self) -> Value {
+        let st = self.state.lock().unwrap();
+        let n = |s: &str| st.tasks.values().filter(|t| t.state == s).count() as f64;
+        let pending: usize = st.streams.values().map(|s| s.updates.len()).sum();
+        let exec = st.executor.as_ref().is_some_and(|e| e.connected);
+        json!({
+            "slave/registered": if st.registered { 1.0 } else { 0.0 },
+            "slave/uptime_secs": now_secs() - self.start_time,
+            "slave/recovering": if st.recovering { 1.0 } else { 0.0 },
+            "slave/executors_running": if exec { 1.0 } else { 0.0 },
+            "slave/tasks_staging": n("TASK_STAGING"),
+            "slave/tasks_running": n("TASK_RUNNING"),
+            "slave/tasks_finished": st.counter("tasks_finished") as f64,
+            "slave/tasks_failed": st.counter("tasks_failed") as f64,
+            "slave/tasks_killed": st.counter("tasks_killed") as f64,
+            "slave/tasks_lost": st.counter("tasks_lost") as f64,
+            "slave/status_updates_pending": pending as f64,
+            "slave/valid_status_updates": st.counter("valid_status_updates") as f64,
+            "slave/invalid_status_updates": st.counter("invalid_status_updates") as f64,
+            "slave/recovery_errors": st.counter("recovery_errors") as f64,
+            "slave/dropped_messages": st.counter("dropped_messages") as f64,
+        })
+    }
+
+    // ---- messages -------------------------------------------------------
+
+    fn receive(&self, m: Message) {
+        let from = m.from.clone();
+        let from_s = from
+            .as_ref()
+            .map_or_else(|| "(unknown)".to_string(), Pid::to_string);
+        let mut st = self.state.lock().unwrap();
+        let from_master = from.is_some() && from == Self::master_pid(&st);
+        let b = &m.body;
+        let needs_master = matches!(
+            m.name.as_str(),
+            "mesos.internal.SlaveRegisteredMessage"
+                | "mesos.internal.SlaveReregisteredMessage"
+                | "mesos.internal.RunTaskMessage"
+                | "mesos.internal.PingSlaveMessage"
+                | "mesos.internal.ShutdownFrameworkMessage"
+                | "mesos.internal.KillTaskMessage"
+        );
+        if needs_master && !from_master {
+            if m.name != "mesos.internal.PingSlaveMessage" {
+                say!(
+                    "Ignoring '{}' from {from_s} because it is not the expected master: {}",
+                    m.name,
+                    st.master.as_ref().map_or("None", |m| m.pid.as_str())
+                );
+            }
+            st.count("dropped_messages");
+            return;
+        }
+        match m.name.as_str() {
+            "mesos.internal.SlaveRegisteredMessage" => {
+                if st.registered {
+                    return;
+                }
+                let id = b.s("slave_id");
+                st.id = Some(id.clone());
+                st.registered = true;
+                st.last_ping = Instant::now();
+                st.flush_streams();
+                let host = st
+                    .master
+                    .as_ref()
+                    .map(|m| m.hostname.clone())
+                    .unwrap_or_default();
+                say!("agent registered with {host} as agent id {id} (registered with master {from_s})");
+                self.checkpoint(&st);
+                self.executor_learns_id(&st);
+            }
+            "mesos.internal.SlaveReregisteredMessage" => {
+                if st.registered {
+                    return;
+                }
+                st.registered = true;
+                st.last_ping = Instant::now();
+                st.flush_streams();
+                let host = st
+                    .master
+                    .as_ref()
+                    .map(|m| m.hostname.clone())
+                    .unwrap_or_default();
+                say!(
+                    "agent registered with {host} as agent id {} (re-registered with master {from_s})",
+                    st.id.as_deref().unwrap_or("?")
+                );
+            }
+            "mesos.internal.PingSlaveMessage" => {
+                st.last_ping = Instant::now();
+                if st.registered && b["connected"] == json!(false) {
+                    say!("Master {from_s} marked this agent disconnected; re-registering");
+                    st.registered = false;
+                    st.reg_next = Instant::now();
+                    st.reg_backoff = Duration::from_secs(1);
+                    st.reg_attempts = 0;
+                }
+            }
+            "mesos.internal.RunTaskMessage" if !st.registered || st.recovering => {
+                say!(
+                    "Ignoring run task message for task {} from {from_s} because the agent is not (re-)registered yet",
+                    b.s("/task/task_id")
+                );
+                st.count("dropped_messages");
+            }
+            "mesos.internal.RunTaskMessage" => {
+                let task = b["task"].clone();
+                let fw = b.s("framework_id");
+                let k = (fw.clone(), task.s("task_id"));
+                say!("Got assigned task {} for framework {fw}", k.1);
+                let exec = st.executor.clone().filter(|e| e.connected);
+                let t = AgentTask {
+                    task: task.clone(),
+                    framework_id: fw.clone(),
+                    framework_name: b.s("/framework/name"),
+                    framework_pid: b.s("pid"),
+                    state: "TASK_STAGING".into(),
+                    queued: exec.is_none(),
+                    received: Instant::now(),
+                };
+                match &exec {
+                    Some(e) => self.send(
+                        &e.pid,
+                        "mesos.internal.RunTaskMessage",
+                        json!({
+                            "framework_id": fw, "framework": b["framework"], "task": task,
+                        }),
+                    ),
+                    None => say!("Queuing task {} until the executor registers", k.1),
+                }
+                st.tasks.insert(k, t);
+                self.checkpoint(&st);
+            }
+            "mesos.internal.KillTaskMessage" => {
+                let k = (b.s("framework_id"), b.s("task_id"));
+                self.kill(&mut st, &k);
+            }
+            "mesos.internal.ShutdownFrameworkMessage" => {
+                let fw = b.s("framework_id");
+                say!("Asked to shut down framework {fw}");
+                let keys: Vec<Key> = st.tasks.keys().filter(|k| k.0 == fw).cloned().collect();
+                for k in keys {
+                    self.kill(&mut st, &k);
+                }
+            }
+            "mesos.internal.StatusUpdateAcknowledgementMessage" => self.ack(&mut st, b, &from_s),
+            "mesos.internal.RegisterExecutorMessage" => {
+                let Some(pid) = from else { return };
+                self.register_executor(&mut st, pid, b, false)
+            }
+            "mesos.internal.ReregisterExecutorMessage" => {
+                let Some(pid) = from else { return };
+                self.register_executor(&mut st, pid, b, true)
+            }
+            "mesos.internal.StatusUpdateMessage" => self.executor_update(&mut st, b, &from_s),
+            other => {
+                say!("Dropping unknown message '{other}' from {from_s}: no handler installed");
+                st.count("dropped_messages");
+            }
+        }
+    }
+
+    fn executor_learns_id(&self, st: &State) {
+        if let (Some(e), Some(id)) = (st.executor.as_ref().filter(|e| e.connected), &st.id) {
+            self.send(
+                &e.pid,
+                "mesos.internal.ExecutorReregisteredMessage",
+                json!({
+                    "slave_id": id, "slave_pid": self.me.to_string(),
+                }),
+            );
+        }
+    }
+
+    fn kill(&self, st: &mut State, k: &Key) {
+        let Some(t) = st.tasks.get(k) else {
+            say!("Cannot kill unknown task {} of framework {}", k.1, k.0);
+            return;
+        };
+        if is_terminal(&t.state) {
+            return;
+        }
+        if t.queued {
+            st.tasks.get_mut(k).expect("present").queued = false;
+            self.new_update(
+                st,
+                k,
+                "TASK_KILLED",
+                "Killed before delivery to the executor",
+            );
+            self.checkpoint(st);
+        } else if let Some(e) = st.executor.as_ref().filter(|e| e.connected) {
+            say!("Asking executor to kill task {}", k.1);
+            self.send(
+                &e.pid,
+                "mesos.internal.KillTaskMessage",
+                json!({
+                    "framework_id": k.0, "task_id": k.1,
+                }),
+            );
+        }
+    }
+
+    fn ack(&self, st: &mut State, b: &Value, from: &str) {
+        let k = (b.s("framework_id"), b.s("task_id"));
+        let uuid = b.s("uuid");
+        let matches = st
+            .streams
+            .get(&k)
+            .and_then(|s| s.updates.front())
+            .is_some_and(|u| u.s("uuid") == uuid);
+        if !matches {
+            if !st.acked.contains(&uuid) {
+                say!("Ignoring unexpected status update acknowledgement (UUID: {uuid}) for task {} of framework {} from {from}", k.1, k.0);
+            }
+            return;
+        }
+        let s = st.streams.get_mut(&k).expect("checked");
+        let u = s.updates.pop_front().expect("checked");
+        s.next_send = Instant::now();
+        s.backoff = RETRY_MIN;
+        let empty = s.updates.is_empty();
+        say!(
+            "Status update manager successfully handled status update acknowledgement (UUID: {uuid}) for task {} of framework {}",
+            k.1,
+            k.0
+        );
+        st.acked.push_back(uuid);
+        while st.acked.len() > 500 {
+            st.acked.pop_front();
+        }
+        if empty {
+            st.streams.remove(&k);
+            if is_terminal(&u.s("state")) && st.tasks.get(&k).is_some_and(|t| is_terminal(&t.state))
+            {
+                st.tasks.remove(&k);
+                st.count("tasks_completed");
+            }
+        }
+        self.checkpoint(st);
+    }
+
+    fn register_executor(&self, st: &mut State, pid: Pid, b: &Value, re: bool) {
+        let id = b.s("executor_id");
+        let reported: Vec<Value> = b["tasks"].as_array().cloned().unwrap_or_default();
+        st.executor = Some(Executor {
+            id: id.clone(),
+            pid: pid.clone(),
+            connected: true,
+            missed: 0,
+        });
+        let reported_keys: BTreeSet<Key> = reported
+            .iter()
+            .map(|t| (t.s("framework_id"), t.s("task_id")))
+            .collect();
+        if re {
+            say!(
+                "Executor '{id}' re-registered at {pid} with {} tasks",
+                reported.len()
+            );
+        } else {
+            say!("Executor '{id}' registered at {pid}");
+        }
+        // Tasks handed to an executor that does not know them are gone.
+        let gone: Vec<Key> = st
+            .tasks
+            .iter()
+            .filter(|(k, t)| !t.queued && !is_terminal(&t.state) && !reported_keys.contains(*k))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in gone {
+            self.new_update(
+                st,
+                &k,
+                "TASK_LOST",
+                "Task is unknown to the (re-)registered executor",
+            );
+        }
+        // Tasks the executor runs that we do not know: kill them.
+        for k in &reported_keys {
+            if st.tasks.get(k).is_none_or(|t| is_terminal(&t.state)) && !st.streams.contains_key(k)
+            {
+                say!("Killing task {} unknown to this agent", k.1);
+                self.send(
+                    &pid,
+                    "mesos.internal.KillTaskMessage",
+                    json!({
+                        "framework_id": k.0, "task_id": k.1,
+                    }),
+                );
+            }
+        }
+        let name = if re {
+            "mesos.internal.ExecutorReregisteredMessage"
+        } else {
+            "mesos.internal.ExecutorRegisteredMessage"
+        };
+        self.send(
+            &pid,
+            name,
+            json!({
+                "slave_id": st.id, "slave_pid": self.me.to_string(),
+                "slave_info": self.slave_info(),
+            }),
+        );
+        // Updates the executor never saw acknowledged.
+        for u in b["updates"].as_array().cloned().unwrap_or_default() {
+            self.executor_update(st, &json!({"update": u}), &pid.to_string());
+        }
+        self.checkpoint(st);
+    }
+
+    fn executor_update(&self, st: &mut State, b: &Value, from: &str) {
+        let mut u = b["update"].clone();
+        let k = (u.s("framework_id"), u.s("task_id"));
+        let uuid = u.s("uuid");
+        let exec = st
+            .executor
+            .clone()
+            .filter(|e| e.connected && e.pid.to_string() == from);
+        let Some(exec) = exec else {
+            say!("Ignoring status update (UUID: {uuid}) for task {} from {from}: not the registered executor", k.1);
+            st.count("invalid_status_updates");
+            return;
+        };
+        if !st.known_uuid(&uuid) {
+            if !st.tasks.contains_key(&k) {
+                say!(
+                    "Status update (UUID: {uuid}) for unknown task {} of framework {}",
+                    k.1,
+                    k.0
+                );
+            }
+            u["slave_id"] = json!(st.id);
+            if let Some(t) = st.tasks.get(&k) {
+                u["resources"] = t.task["resources"].clone();
+            }
+            st.count("valid_status_updates");
+            self.enqueue(st, &k, u);
+            self.checkpoint(st);
+        }
+        self.send(
+            &exec.pid,
+            "mesos.internal.StatusUpdateAcknowledgementMessage",
+            json!({
+                "framework_id": k.0, "task_id": k.1, "uuid": uuid,
+            }),
+        );
+    }
+
+    /// Checks every second that the executor answers; after 10 misses its
+    /// tasks are lost.
+    fn executor_health(&self) {
+        loop {
+            std::thread::sleep(Duration::from_secs(1));
+            let Some(e) = self.state.lock().unwrap().executor.clone() else {
+                continue;
+            };
+            if !e.connected {
+                continue;
+            }
+            let ok = http::request(
+                &e.pid.addr(),
+                "GET",
+                "/health",
+                &[],
+                None,
+                Duration::from_secs(1),
+            )
+            .is_ok_and(|r| r.status == 200);
+            let mut st = self.state.lock().unwrap();
+            let Some(cur) = st.executor.as_mut().filter(|x| x.pid == e.pid) else {
+                continue;
+            };
+            if ok {
+                cur.missed = 0;
+                continue;
+            }
+            cur.missed += 1;
+            if cur.missed >= 10 && cur.connected {
+                cur.connected = false;
+                say!(
+                    "Executor '{}' at {} is unreachable; its tasks are lost",
+                    e.id,
+                    e.pid
+                );
+                let lost: Vec<Key> = st
+                    .tasks
+                    .iter()
+                    .filter(|(_, t)| !t.queued && !is_terminal(&t.state))
+                    .map(|(k, _)| k.clone())
+                    .collect();
+                for k in lost {
+                    self.new_update(&mut st, &k, "TASK_LOST", "Executor terminated");
+                }
+                self.checkpoint(&st);
+            }
+        }
+    }
+}
+
+pub fn main(args: &[String]) -> i32 {
+    match args.first().map(String::as_str) {
+        Some("get") => {
+            let Some(path) = args.get(1) else {
+                eprintln!("{USAGE}");
+                return 64;
+            };
+            let addr = match args.get(2..4) {
+                Some([flag, a]) if flag == "--addr" => a.clone(),
+                _ => "127.0.0.1:5051".to_string(),
+            };
+            crate::get_command(&addr, path)
+        }
+        Some("version") => {
+            println!("{}", Caps::built().version());
+            0
+        }
+        Some("-h" | "--help" | "help") => {
+            println!("{USAGE}");
+            0
+        }
+        _ => match Opts::parse(args) {
+            Ok(o) => Agent::run(o),
+            Err(e) => {
+                eprintln!("error: {e}\n{USAGE}");
+                64
+            }
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resources() {
+        assert_eq!(parse_resources("cpus:2;mem:512").unwrap(), (2.0, 512.0));
+        assert_eq!(parse_resources("disk:1;cpus:8").unwrap(), (8.0, 1024.0));
+        assert!(parse_resources("cpus=2").is_err());
+    }
+}

@@ -1,0 +1,324 @@
+//! The release a binary *is*, and everything that depends on it.
+//!
+//! The release is fixed at compile time (`TINYMESOS_RELEASE`, see
+//! `build.rs`). Every behavioural difference between releases is decided
+//! by the capability table in this module, from the binary's own release:
+//! no component ever looks at a peer's version to decide what to do, so
+//! every incompatibility comes from the protocol difference itself (an
+//! unreadable znode label, a message without a handler, an endpoint that is
+//! not served).
+//!
+//! | release | master writes (ZK) | detector reads          | scheduler launches with          | scheduler acks with                     | master endpoints |
+//! |---------|--------------------|-------------------------|----------------------------------|-----------------------------------------|------------------|
+//! | 0.22    | `info_` (binary)   | `info_` only            | `LaunchTasksMessage`             | `StatusUpdateAcknowledgementMessage` → agent | `stats.json`, `state.json`, `shutdown`, `redirect` |
+//! | 0.23    | `info_` (binary)   | `json.info_`, `info_`   | `mesos.scheduler.Call` ACCEPT    | `mesos.scheduler.Call` ACKNOWLEDGE → master | `state.json`, `shutdown`, `teardown`, `redirect` |
+//! | 0.24    | `json.info_`       | `json.info_`, `info_`   | `mesos.scheduler.Call` ACCEPT    | `mesos.scheduler.Call` ACKNOWLEDGE → master | `state.json`, `teardown`, `redirect` |
+//!
+//! Later releases (0.25, 0.28, 1.0: v1 HTTP APIs with RecordIO, maintenance
+//! endpoints) are meant to be added as rows of [`Caps::of`]; the fields
+//! `v1_scheduler_api` and `maintenance` are already in the table.
+
+use std::cmp::Ordering;
+use std::fmt;
+
+/// The release this binary was built as.
+pub const BUILT: &str = env!("TINYMESOS_RELEASE");
+
+/// The releases this crate can be built as, oldest first.
+pub const KNOWN: &[&str] = &["0.22", "0.23", "0.24"];
+
+/// A znode label under the ZooKeeper path: `info_0000000003` has label
+/// `info`, `json.info_0000000004` has label `json.info`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Label {
+    /// `info_`: MasterInfo in the binary (protobuf wire) encoding.
+    Info,
+    /// `json.info_`: MasterInfo as JSON.
+    JsonInfo,
+}
+
+impl Label {
+    pub fn prefix(self) -> &'static str {
+        match self {
+            Label::Info => "info",
+            Label::JsonInfo => "json.info",
+        }
+    }
+
+    pub fn from_prefix(p: &str) -> Option<Label> {
+        match p {
+            "info" => Some(Label::Info),
+            "json.info" => Some(Label::JsonInfo),
+            _ => None,
+        }
+    }
+}
+
+/// How a scheduler launches tasks on offers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LaunchProtocol {
+    /// `mesos.internal.LaunchTasksMessage` (declines are launches of no task).
+    LaunchTasksMessage,
+    /// `mesos.scheduler.Call` of type ACCEPT with LAUNCH operations (and
+    /// DECLINE calls).
+    AcceptCall,
+}
+
+/// How a scheduler acknowledges status updates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AckProtocol {
+    /// `mesos.internal.StatusUpdateAcknowledgementMessage` sent straight to
+    /// the agent that sent the update.
+    AckMessageToAgent,
+    /// `mesos.scheduler.Call` of type ACKNOWLEDGE sent to the master, which
+    /// forwards it to the agent.
+    AcknowledgeCall,
+}
+
+/// What one release speaks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caps {
+    pub release: &'static str,
+    /// Labels a master writes its MasterInfo under when it contends.
+    pub writes: &'static [Label],
+    /// Labels a detector (agent, scheduler, non-leading master) can read,
+    /// in order of preference.
+    pub reads: &'static [Label],
+    pub launch: LaunchProtocol,
+    pub ack: AckProtocol,
+    /// The master installs a handler for `mesos.scheduler.Call`.
+    pub master_handles_calls: bool,
+    /// HTTP endpoints the master serves (besides message delivery).
+    pub master_endpoints: &'static [&'static str],
+    /// HTTP endpoints the agent serves (besides message delivery).
+    pub agent_endpoints: &'static [&'static str],
+    /// `/api/v1/scheduler` (RecordIO streaming): not in these releases.
+    pub v1_scheduler_api: bool,
+    /// `/maintenance/*` endpoints: not in these releases.
+    pub maintenance: bool,
+}
+
+const MASTER_0_22: &[&str] = &[
+    "/health",
+    "/version",
+    "/metrics/snapshot",
+    "/master/health",
+    "/master/state.json",
+    "/master/stats.json",
+    "/master/shutdown",
+    "/master/redirect",
+];
+const MASTER_0_23: &[&str] = &[
+    "/health",
+    "/version",
+    "/metrics/snapshot",
+    "/master/health",
+    "/master/state.json",
+    "/master/shutdown",
+    "/master/teardown",
+    "/master/redirect",
+];
+const MASTER_0_24: &[&str] = &[
+    "/health",
+    "/version",
+    "/metrics/snapshot",
+    "/master/health",
+    "/master/state.json",
+    "/master/teardown",
+    "/master/redirect",
+];
+const AGENT_0_22: &[&str] = &[
+    "/health",
+    "/version",
+    "/metrics/snapshot",
+    "/slave(1)/health",
+    "/slave(1)/state.json",
+    "/slave(1)/stats.json",
+];
+const AGENT_0_23: &[&str] = &[
+    "/health",
+    "/version",
+    "/metrics/snapshot",
+    "/slave(1)/health",
+    "/slave(1)/state.json",
+];
+
+impl Caps {
+    /// The capability table. `None` for a release this crate does not know.
+    pub fn of(release: &str) -> Option<Caps> {
+        let caps = match release {
+            "0.22" => Caps {
+                release: "0.22",
+                writes: &[Label::Info],
+                reads: &[Label::Info],
+                launch: LaunchProtocol::LaunchTasksMessage,
+                ack: AckProtocol::AckMessageToAgent,
+                master_handles_calls: false,
+                master_endpoints: MASTER_0_22,
+                agent_endpoints: AGENT_0_22,
+                v1_scheduler_api: false,
+                maintenance: false,
+            },
+            "0.23" => Caps {
+                release: "0.23",
+                writes: &[Label::Info],
+                reads: &[Label::JsonInfo, Label::Info],
+                launch: LaunchProtocol::AcceptCall,
+                ack: AckProtocol::AcknowledgeCall,
+                master_handles_calls: true,
+                master_endpoints: MASTER_0_23,
+                agent_endpoints: AGENT_0_23,
+                v1_scheduler_api: false,
+                maintenance: false,
+            },
+            "0.24" => Caps {
+                release: "0.24",
+                writes: &[Label::JsonInfo],
+                reads: &[Label::JsonInfo, Label::Info],
+                launch: LaunchProtocol::AcceptCall,
+                ack: AckProtocol::AcknowledgeCall,
+                master_handles_calls: true,
+                master_endpoints: MASTER_0_24,
+                agent_endpoints: AGENT_0_23,
+                v1_scheduler_api: false,
+                maintenance: false,
+            },
+            _ => return None,
+        };
+        Some(caps)
+    }
+
+    /// The capabilities of the release this binary was built as.
+    pub fn built() -> Caps {
+        Caps::of(BUILT).expect("build.rs only accepts known releases")
+    }
+
+    /// The full version string, as Mesos prints it (`0.23.0`).
+    pub fn version(&self) -> String {
+        format!("{}.0", self.release)
+    }
+
+    pub fn master_serves(&self, path: &str) -> bool {
+        self.master_endpoints.contains(&path)
+    }
+
+    pub fn agent_serves(&self, path: &str) -> bool {
+        self.agent_endpoints.contains(&path)
+    }
+
+    pub fn reads_label(&self, l: Label) -> bool {
+        self.reads.contains(&l)
+    }
+}
+
+/// Compares dotted release numbers numerically (`0.9 < 0.10`).
+pub fn compare(a: &str, b: &str) -> Ordering {
+    let parse = |s: &str| -> Vec<u64> { s.split('.').map(|p| p.parse().unwrap_or(0)).collect() };
+    let (a, b) = (parse(a), parse(b));
+    let n = a.len().max(b.len());
+    (0..n)
+        .map(|i| {
+            a.get(i)
+                .copied()
+                .unwrap_or(0)
+                .cmp(&b.get(i).copied().unwrap_or(0))
+        })
+        .find(|o| o.is_ne())
+        .unwrap_or(Ordering::Equal)
+}
+
+impl fmt::Display for Label {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.prefix())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_known_release_has_a_row_and_nothing_else_does() {
+        for r in KNOWN {
+            assert_eq!(Caps::of(r).unwrap().release, *r);
+        }
+        for r in ["0.21", "0.25", "1.0", "", "0.23.0"] {
+            assert!(Caps::of(r).is_none(), "{r}");
+        }
+        assert!(KNOWN.contains(&BUILT));
+        assert!(KNOWN.windows(2).all(|w| compare(w[0], w[1]).is_lt()));
+    }
+
+    #[test]
+    fn zookeeper_labels_by_release() {
+        let c22 = Caps::of("0.22").unwrap();
+        let c23 = Caps::of("0.23").unwrap();
+        let c24 = Caps::of("0.24").unwrap();
+        assert_eq!(c22.writes, [Label::Info]);
+        assert_eq!(c23.writes, [Label::Info]);
+        assert_eq!(c24.writes, [Label::JsonInfo]);
+        assert!(c22.reads_label(Label::Info) && !c22.reads_label(Label::JsonInfo));
+        for c in [&c23, &c24] {
+            assert_eq!(c.reads, [Label::JsonInfo, Label::Info], "json preferred");
+        }
+        // What a release writes, its own detectors and every later one read.
+        for (i, w) in KNOWN.iter().enumerate() {
+            for r in &KNOWN[i..] {
+                let (w, r) = (Caps::of(w).unwrap(), Caps::of(r).unwrap());
+                assert!(w.writes.iter().all(|l| r.reads_label(*l)));
+            }
+        }
+        // ... but a 0.22 detector cannot read what a 0.24 master writes.
+        assert!(!c24.writes.iter().any(|l| c22.reads_label(*l)));
+    }
+
+    #[test]
+    fn scheduler_protocol_by_release() {
+        let c22 = Caps::of("0.22").unwrap();
+        let c23 = Caps::of("0.23").unwrap();
+        let c24 = Caps::of("0.24").unwrap();
+        assert_eq!(c22.launch, LaunchProtocol::LaunchTasksMessage);
+        assert_eq!(c22.ack, AckProtocol::AckMessageToAgent);
+        assert!(!c22.master_handles_calls);
+        for c in [&c23, &c24] {
+            assert_eq!(c.launch, LaunchProtocol::AcceptCall);
+            assert_eq!(c.ack, AckProtocol::AcknowledgeCall);
+            assert!(c.master_handles_calls);
+        }
+        assert!(!c24.v1_scheduler_api && !c24.maintenance);
+    }
+
+    #[test]
+    fn endpoints_by_release() {
+        let c22 = Caps::of("0.22").unwrap();
+        let c23 = Caps::of("0.23").unwrap();
+        let c24 = Caps::of("0.24").unwrap();
+        assert!(
+            c22.master_serves("/master/stats.json") && !c23.master_serves("/master/stats.json")
+        );
+        assert!(!c22.master_serves("/master/teardown") && c23.master_serves("/master/teardown"));
+        assert!(c23.master_serves("/master/shutdown") && !c24.master_serves("/master/shutdown"));
+        for c in [&c22, &c23, &c24] {
+            for p in [
+                "/master/state.json",
+                "/metrics/snapshot",
+                "/health",
+                "/master/redirect",
+            ] {
+                assert!(c.master_serves(p), "{} {p}", c.release);
+            }
+            assert!(c.agent_serves("/slave(1)/state.json"));
+        }
+        assert!(
+            c22.agent_serves("/slave(1)/stats.json") && !c23.agent_serves("/slave(1)/stats.json")
+        );
+        assert_eq!(c23.version(), "0.23.0");
+    }
+
+    #[test]
+    fn compares_numerically() {
+        assert!(compare("0.9", "0.10").is_lt());
+        assert!(compare("0.24", "1.0").is_lt());
+        assert!(compare("1.0", "1").is_eq());
+    }
+}
