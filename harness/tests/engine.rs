@@ -48,7 +48,7 @@ fn run(matrix: &Path, ids: &[&str]) -> (String, Vec<TrialOutcome>, tempfile::Tem
 #[test]
 fn passing_cell_passes_keeps_logs_and_leaves_nothing() {
     let id = "fixture/basic/node=1.1,client=1.0";
-    let (run_id, out, reports) = run(&workspace().join("matrix.toml"), &[id]);
+    let (run_id, out, reports) = run(&fixture_matrix(), &[id]);
     let o = &out[0];
     assert_eq!(o.verdict, Verdict::Pass, "{o:#?}");
     assert!(o.steps.iter().all(|s| s.status == StepStatus::Pass));
@@ -61,7 +61,7 @@ fn passing_cell_passes_keeps_logs_and_leaves_nothing() {
 fn failing_check_is_a_fail_with_the_components_words() {
     // A 1.0 client against 2.0 nodes: the /kv endpoint is gone.
     let id = "fixture/basic/node=2.0,client=1.0";
-    let (run_id, out, _r) = run(&workspace().join("matrix.toml"), &[id]);
+    let (run_id, out, _r) = run(&fixture_matrix(), &[id]);
     let o = &out[0];
     assert_eq!(o.verdict, Verdict::Fail, "{o:#?}");
     assert_eq!(o.failed_step, Some(3), "the put fails: {o:#?}");
@@ -117,7 +117,7 @@ fn leader_bounce_passes_leadership_and_back() {
 fn upgrade_keeps_the_data_volume() {
     // The key is written at 1.0 and read at the end, after every node and the client moved to 1.1.
     let id = "fixture/rolling-upgrade/1.0-to-1.1";
-    let (run_id, out, _r) = run(&workspace().join("matrix.toml"), &[id]);
+    let (run_id, out, _r) = run(&fixture_matrix(), &[id]);
     let o = &out[0];
     assert_eq!(o.verdict, Verdict::Pass, "{o:#?}");
     let last = o.steps.last().unwrap();
@@ -156,7 +156,7 @@ fn spawn_cli(trial: &str, env: &[(&str, &str)], reports: &Path) -> std::process:
     ensure_fixture_images();
     let mut cmd = crossgrade();
     cmd.args(["run", "-f"])
-        .arg(workspace().join("matrix.toml"))
+        .arg(fixture_matrix())
         .args(["--trial", trial, "--reports"])
         .arg(reports)
         .stdout(Stdio::null())

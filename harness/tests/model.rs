@@ -263,10 +263,10 @@ fn cli_exits_2_on_bad_input_and_names_file_line_and_column() {
 }
 
 #[test]
-fn plan_of_the_default_matrix_lists_its_trials_without_docker() {
+fn plan_of_the_fixture_matrix_lists_its_trials_without_docker() {
     let out = Command::new(env!("CARGO_BIN_EXE_crossgrade"))
         .args(["plan", "--ids", "-f"])
-        .arg(workspace().join("matrix.toml"))
+        .arg(workspace().join("fixture.toml"))
         .env("DOCKER_HOST", "unix:///nonexistent.sock")
         .output()
         .unwrap();
@@ -313,4 +313,45 @@ fn upgrade_count_is_checked_and_a_workload_takes_an_expect() {
         "count must be between 1 and 2 (the replicas of `node`)",
     );
     assert_eq!(errs.len(), 1, "the workload's expect is fine: {errs:#?}");
+}
+
+#[test]
+fn the_default_matrix_is_the_16_cell_mesos_matrix_plus_its_upgrade_paths() {
+    let m = model::load(&workspace().join("matrix.toml")).unwrap();
+    let plan = plan::expand(&m);
+    let cells: Vec<_> = plan
+        .trials
+        .iter()
+        .filter(|t| matches!(t.kind, plan::TrialKind::Cell(_)))
+        .collect();
+    assert_eq!(cells.len(), 16);
+    assert_eq!(
+        cells[0].id,
+        "tinymesos/basic/master=0.22,agent=0.22,executor=0.22,scheduler=0.22"
+    );
+    let paths: Vec<_> = plan
+        .trials
+        .iter()
+        .filter(|t| matches!(t.kind, plan::TrialKind::Path { .. }))
+        .map(|t| t.id.as_str())
+        .collect();
+    assert_eq!(
+        paths,
+        [
+            "tinymesos/rolling-upgrade/0.22-to-0.23",
+            "tinymesos/rollback/0.22-to-0.23",
+            "tinymesos/big-bang/0.22-to-0.23"
+        ]
+    );
+    // `{to}` in a path scenario's expectations is the path's destination.
+    let rolling = plan
+        .trials
+        .iter()
+        .find(|t| t.id == "tinymesos/rolling-upgrade/0.22-to-0.23")
+        .unwrap();
+    assert!(
+        rolling.steps.iter().any(|s| s.op.to_string()
+            == r#"check master.state on the master leader within 20s: /release == "0.23""#),
+        "{rolling:#?}"
+    );
 }

@@ -74,7 +74,7 @@ fn listed(out: &Output) -> Vec<String> {
 
 #[test]
 fn listing_is_one_test_per_trial_and_nothing_else_without_docker() {
-    for matrix in [workspace().join("matrix.toml"), fixture("edge.toml")] {
+    for matrix in [fixture_matrix(), fixture("edge.toml")] {
         let out = trials(Some(&matrix), false, &["--list", "--format", "terse"])
             .output()
             .unwrap();
@@ -117,7 +117,7 @@ fn bad_matrix_fails_the_listing_with_its_position() {
 
 #[test]
 fn exact_and_substring_filters_select_trials() {
-    let matrix = workspace().join("matrix.toml");
+    let matrix = fixture_matrix();
     let one = "fixture/basic/node=1.0,client=2.0";
     let out = trials(
         Some(&matrix),
@@ -158,7 +158,7 @@ fn nextest_filtersets_select_trials_by_id() {
             r"binary(trials) & (test(/node=2\.0/) | test(=fixture/basic/node=1.0\,client=1.0))",
         ])
         .current_dir(workspace())
-        .env_remove("CROSSGRADE_MATRIX")
+        .env("CROSSGRADE_MATRIX", "fixture.toml")
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -193,7 +193,7 @@ fn a_changed_verdict_shows_as_a_snapshot_diff() {
     let store = Store::new(snaps.path());
     store.write(id, "verdict: pass").unwrap();
     let run = |ci: bool| {
-        let mut cmd = trials(None, true, &["--exact", id]);
+        let mut cmd = trials(Some(&fixture_matrix()), true, &["--exact", id]);
         cmd.env("CROSSGRADE_SNAPSHOTS", snaps.path())
             .env("CROSSGRADE_REPORTS", reports.path())
             .env_remove("INSTA_UPDATE")

@@ -75,7 +75,7 @@ const FAILS: &str = "fixture/basic/node=1.0,client=2.0";
 #[test]
 fn baseline_comparison_finds_regressed_fixed_and_new_and_accept_records_them() {
     ensure_fixture_images();
-    let matrix = workspace().join("matrix.toml");
+    let matrix = fixture_matrix();
     let reports = tempfile::tempdir().unwrap();
     let snaps = tempfile::tempdir().unwrap();
     let store = Store::new(snaps.path());
@@ -259,7 +259,7 @@ fn a_killed_run_never_leaves_half_a_results_json() {
     let snaps = tempfile::tempdir().unwrap();
     let mut child = crossgrade()
         .args(["run", "-j", "2", "-f"])
-        .arg(workspace().join("matrix.toml"))
+        .arg(fixture_matrix())
         .arg("--reports")
         .arg(reports.path())
         .arg("--snapshots")

@@ -4,6 +4,7 @@
 
 use std::sync::LazyLock;
 
+use indexmap::IndexMap;
 use regex::Regex;
 
 use crate::outcome::{TrialOutcome, Verdict};
@@ -16,8 +17,8 @@ const MAX_REASON: usize = 400;
 /// ```text
 /// verdict: fail
 /// step: 3 run client.put
-/// reason: client.put on client-0: HTTP 404 ...
-/// releases: client-0=1.0 node-0=2.0 node-1=2.0 node-2=2.0
+/// reason: exit code 1: error: HTTP 404 from node-<n>:8080 ...
+/// releases: node=2.0×3 client=1.0
 /// ```
 pub fn snapshot_of(outcome: &TrialOutcome) -> String {
     let mut s = format!("verdict: {}\n", outcome.verdict);
@@ -30,23 +31,72 @@ pub fn snapshot_of(outcome: &TrialOutcome) -> String {
     if let Some(step) = failed {
         s.push_str(&format!("step: {} {}\n", step.number, step.description));
     }
+    // Replicas of one role are interchangeable: which of them an election or an order picked varies
+    // from run to run, so a snapshot names them `master-<n>` and counts releases per role.
+    let replicated = failed
+        .map(|st| replicated_roles(&st.releases))
+        .unwrap_or_default();
     // The failed step's own message (the reason repeats the step's description before it).
     let reason = failed
         .and_then(|st| st.message.as_deref())
         .or(outcome.reason.as_deref());
     if let Some(reason) = reason {
-        s.push_str(&format!("reason: {}\n", normalize(reason)));
+        s.push_str(&format!(
+            "reason: {}\n",
+            anonymize(&normalize(reason), &replicated)
+        ));
     }
     // The versions of every node at that moment: what a reader needs to place the failure.
     if let Some(step) = failed {
-        let releases: Vec<String> = step
-            .releases
-            .iter()
-            .map(|(replica, rel)| format!("{replica}={rel}"))
+        let mut by_role: IndexMap<&str, std::collections::BTreeMap<&str, usize>> = IndexMap::new();
+        for (replica, rel) in &step.releases {
+            let role = replica
+                .rsplit_once('-')
+                .map_or(replica.as_str(), |(r, _)| r);
+            *by_role.entry(role).or_default().entry(rel).or_default() += 1;
+        }
+        let releases: Vec<String> = by_role
+            .into_iter()
+            .map(
+                |(role, counts)| match counts.iter().collect::<Vec<_>>()[..] {
+                    [(rel, 1)] => format!("{role}={rel}"),
+                    _ => {
+                        let each: Vec<String> =
+                            counts.iter().map(|(r, n)| format!("{r}×{n}")).collect();
+                        format!("{role}={}", each.join(","))
+                    }
+                },
+            )
             .collect();
         if !releases.is_empty() {
             s.push_str(&format!("releases: {}\n", releases.join(" ")));
         }
+    }
+    s
+}
+
+/// Roles with more than one replica, from a step's replica → release map (`master-2` → `master`).
+fn replicated_roles(releases: &IndexMap<String, String>) -> Vec<String> {
+    let mut count: IndexMap<&str, usize> = IndexMap::new();
+    for replica in releases.keys() {
+        let role = replica
+            .rsplit_once('-')
+            .map_or(replica.as_str(), |(r, _)| r);
+        *count.entry(role).or_default() += 1;
+    }
+    count
+        .into_iter()
+        .filter(|(_, n)| *n > 1)
+        .map(|(r, _)| r.to_string())
+        .collect()
+}
+
+/// `master-2` → `master-<n>` for the replicated roles.
+fn anonymize(text: &str, replicated: &[String]) -> String {
+    let mut s = text.to_string();
+    for role in replicated {
+        let re = Regex::new(&format!(r"\b{}-\d+\b", regex::escape(role))).expect("valid pattern");
+        s = re.replace_all(&s, format!("{role}-<n>")).into_owned();
     }
     s
 }
@@ -124,6 +174,55 @@ mod tests {
     fn normalize_bounds_the_length() {
         let long = "x ".repeat(1000);
         assert!(normalize(&long).chars().count() <= MAX_REASON + 1);
+    }
+
+    #[test]
+    fn interchangeable_replicas_are_anonymous_and_counted() {
+        use crate::outcome::{StepOutcome, StepStatus};
+        let releases: IndexMap<String, String> = [
+            ("master-0", "0.22"),
+            ("master-1", "0.24"),
+            ("master-2", "0.22"),
+            ("agent-0", "0.22"),
+        ]
+        .into_iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect();
+        let outcome = TrialOutcome {
+            id: "s/x/a".into(),
+            scenario: "x".into(),
+            kind: "path".into(),
+            start: IndexMap::new(),
+            cell: None,
+            path: None,
+            verdict: Verdict::Fail,
+            reason: Some("ignored: the step's message is used".into()),
+            failed_step: Some(8),
+            duration_ms: 1,
+            started_unix_ms: 0,
+            steps: vec![StepOutcome {
+                number: 8,
+                description: "restart the master leader".into(),
+                origin: "x.toml:1".into(),
+                status: StepStatus::Fail,
+                started_ms: 0,
+                duration_ms: 0,
+                message: Some("master-2 exited with code 1; agent-0 saw it".into()),
+                observations: vec![],
+                releases,
+            }],
+            workloads: vec![],
+            last_logs: IndexMap::new(),
+            logs_dir: String::new(),
+            reproduce: String::new(),
+            reproduce_nextest: String::new(),
+        };
+        assert_eq!(
+            snapshot_of(&outcome),
+            "verdict: fail\nstep: 8 restart the master leader\n\
+             reason: master-<n> exited with code 1; agent-0 saw it\n\
+             releases: master=0.22×2,0.24×1 agent=0.22\n"
+        );
     }
 
     #[test]

@@ -177,6 +177,52 @@ impl State {
     }
 }
 
+/// In a path scenario, `{from}` and `{to}` in what a check expects (`equals` strings, `contains`,
+/// `not_contains`) stand for the path's releases, e.g. "the leader runs {to}".
+fn with_path_releases(kind: StepKind, from: &Release, to: &Release) -> StepKind {
+    let fill = |s: &str| {
+        s.replace("{from}", from.as_str())
+            .replace("{to}", to.as_str())
+    };
+    let fill_expect = |mut e: Expect| {
+        if let Some(serde_json::Value::String(v)) = &e.equals {
+            e.equals = Some(serde_json::Value::String(fill(v)));
+        }
+        e.contains = e.contains.as_deref().map(fill);
+        e.not_contains = e.not_contains.as_deref().map(fill);
+        e
+    };
+    match kind {
+        StepKind::Run {
+            action,
+            replica,
+            expect,
+            eventually,
+        } => StepKind::Run {
+            action,
+            replica,
+            expect: expect.map(fill_expect),
+            eventually,
+        },
+        StepKind::Workload {
+            name,
+            action,
+            every,
+            expect,
+            min_success,
+            max_unavailable,
+        } => StepKind::Workload {
+            name,
+            action,
+            every,
+            expect: expect.map(|e| Box::new(fill_expect(*e))),
+            min_success,
+            max_unavailable,
+        },
+        other => other,
+    }
+}
+
 fn trial(
     m: &Matrix,
     sc: &Scenario,
@@ -196,6 +242,10 @@ fn trial(
     );
     let mut steps: Vec<PlannedStep> = Vec::new();
     let push = |steps: &mut Vec<PlannedStep>, op: Op, step: &Step, each_state: bool| {
+        let op = match (op, path) {
+            (Op::Step(kind), Some((from, to))) => Op::Step(with_path_releases(kind, from, to)),
+            (op, _) => op,
+        };
         steps.push(PlannedStep {
             number: steps.len() + 1,
             op,

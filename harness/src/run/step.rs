@@ -268,7 +268,12 @@ fn json_equal(a: &Value, b: &Value) -> bool {
     }
 }
 
-/// Asks a role which replica leads, through its `leader` action, on the first running replica.
+/// How long a role may be without a known leader (an election under way) before "the leader" fails.
+const LEADER_WAIT: Duration = Duration::from_secs(15);
+
+/// Asks a role which replica leads, through its `leader` action, on each running replica in turn, until
+/// one names a replica: during a failover a replica may not know the leader for a moment. Fails after
+/// [`LEADER_WAIT`] with the last answer.
 pub(crate) async fn find_leader(
     cluster: &Cluster,
     http: &reqwest::Client,
@@ -281,38 +286,49 @@ pub(crate) async fn find_leader(
         .ok_or_else(|| StepError::error(format!("role {role} has no leader action")))?;
     let action = &r.actions[&spec.action];
     let names = cluster.replicas_of(role);
-    let snapshot = cluster.snapshot();
-    let asked = names
-        .iter()
-        .find(|n| snapshot[*n].container.is_some() && !snapshot[*n].stopped)
-        .ok_or_else(|| {
-            StepError::fail(format!(
+    eventually(LEADER_WAIT, Duration::from_millis(200), || async {
+        let snapshot = cluster.snapshot();
+        let running: Vec<&String> = names
+            .iter()
+            .filter(|n| snapshot[*n].container.is_some() && !snapshot[*n].stopped)
+            .collect();
+        if running.is_empty() {
+            return Ok(Err(StepError::fail(format!(
                 "no {role} replica is running to ask for the leader"
-            ))
-        })?;
-    let inv = invoke(&cluster.engine, http, &cluster.table, action, asked).await?;
-    if !inv.succeeded {
-        return Err(
-            StepError::fail(format!("could not learn the {role} leader")).with(inv.observation),
-        );
-    }
-    let out = inv.observation.output.trim();
-    let leader = match &spec.pointer {
-        None => out.to_string(),
-        Some(p) => serde_json::from_str::<Value>(out)
-            .ok()
-            .and_then(|v| v.pointer(p).cloned())
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_default(),
-    };
-    if names.contains(&leader) {
-        Ok(leader)
-    } else {
-        Err(StepError::fail(format!(
-            "the {role} leader action answered {leader:?}, which is no {role} replica"
-        ))
-        .with(inv.observation))
-    }
+            ))));
+        }
+        let mut last = None;
+        for asked in running {
+            let inv = invoke(&cluster.engine, http, &cluster.table, action, asked).await?;
+            if !inv.succeeded {
+                last = Some(
+                    StepError::fail(format!("could not learn the {role} leader from {asked}"))
+                        .with(inv.observation),
+                );
+                continue;
+            }
+            let out = inv.observation.output.trim();
+            let leader = match &spec.pointer {
+                None => out.to_string(),
+                Some(p) => serde_json::from_str::<Value>(out)
+                    .ok()
+                    .and_then(|v| v.pointer(p).cloned())
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default(),
+            };
+            if names.contains(&leader) {
+                return Ok(Ok(leader));
+            }
+            last = Some(
+                StepError::fail(format!(
+                    "the {role} leader action on {asked} answered {leader:?}, which is no {role} replica"
+                ))
+                .with(inv.observation),
+            );
+        }
+        Ok(Err(last.expect("at least one replica was asked")))
+    })
+    .await
 }
 
 /// The replicas a selection names.

@@ -511,15 +511,20 @@ async fn exec(
             expect,
             eventually: within,
         }) => {
-            let name = select(c, &ctx.http, &action.role, replica)
-                .await?
-                .into_iter()
-                .next()
-                .ok_or_else(|| StepError::error("no replica selected"))?;
             let act = &c.role(&action.role).actions[&action.action];
             let expect = expect.clone().unwrap_or_default();
             // Ok(Ok(obs)): the check holds; Ok(Err(e)): it does not (yet); Err(e): engine error.
             let attempt = || async {
+                // Chosen on every attempt: the leader may change (or be unknown for a moment) while
+                // a check waits for its condition.
+                let name = match select(c, &ctx.http, &action.role, replica).await {
+                    Ok(names) => names
+                        .into_iter()
+                        .next()
+                        .ok_or_else(|| StepError::error("no replica selected"))?,
+                    Err(e) if e.status == StepStatus::Fail => return Ok(Err(e)),
+                    Err(e) => return Err(e),
+                };
                 let inv = invoke(&c.engine, &ctx.http, &c.table, act, &name).await?;
                 Ok(match judge(&inv, &expect) {
                     None => Ok(inv.observation),

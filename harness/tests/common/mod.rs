@@ -48,10 +48,15 @@ pub fn ensure_images(matrix: &Path) {
     assert!(status.success(), "building the images of {matrix:?} failed");
 }
 
-/// The default matrix's (the fixture's) images, once per test process.
+/// The harness's own test system: `fixture.toml` at the workspace root.
+pub fn fixture_matrix() -> PathBuf {
+    workspace().join("fixture.toml")
+}
+
+/// The fixture's images, once per test process.
 pub fn ensure_fixture_images() {
     static ONCE: std::sync::OnceLock<()> = std::sync::OnceLock::new();
-    ONCE.get_or_init(|| ensure_images(&workspace().join("matrix.toml")));
+    ONCE.get_or_init(|| ensure_images(&fixture_matrix()));
 }
 
 /// Objects in the engine labelled `crossgrade.run` whose labels pass `filter`.
