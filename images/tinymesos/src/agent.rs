@@ -109,6 +109,9 @@ struct AgentTask {
     /// Not yet handed to the executor.
     queued: bool,
     received: Instant,
+    /// The executor run (as it reported itself when registering) and the
+    /// launch sequence number this task was handed to it with.
+    sent: Option<(String, u64)>,
 }
 
 impl AgentTask {
@@ -120,6 +123,8 @@ impl AgentTask {
             "task": self.task, "framework_id": self.framework_id,
             "framework_name": self.framework_name, "framework_pid": self.framework_pid,
             "state": self.state, "queued": self.queued,
+            "sent_to_run": self.sent.as_ref().map(|s| s.0.clone()),
+            "launch_seq": self.sent.as_ref().map(|s| s.1),
         })
     }
 }
@@ -134,6 +139,8 @@ struct Stream {
 #[derive(Debug, Clone)]
 struct Executor {
     id: String,
+    /// The run id the executor process reported (empty: it reports none).
+    run: String,
     pid: Pid,
     connected: bool,
     missed: u32,
@@ -154,6 +161,8 @@ struct State {
     tasks: BTreeMap<Key, AgentTask>,
     streams: BTreeMap<Key, Stream>,
     acked: VecDeque<String>,
+    /// Sequence number of the last RunTaskMessage handed to the executor.
+    launch_seq: u64,
     recovering: bool,
     recovery_deadline: Instant,
     counters: BTreeMap<&'static str, u64>,
@@ -202,7 +211,8 @@ impl Agent {
     fn checkpoint(&self, st: &State) {
         let v = json!({
             "slave_id": st.id,
-            "executor": st.executor.as_ref().map(|e| json!({"id": e.id, "pid": e.pid.to_string()})),
+            "executor": st.executor.as_ref().map(|e| json!({"id": e.id, "run": e.run, "pid": e.pid.to_string()})),
+            "launch_seq": st.launch_seq,
             "tasks": st.tasks.values().map(AgentTask::checkpoint).collect::<Vec<_>>(),
             "streams": st.streams.iter().map(|((fw, t), s)| json!({
                 "framework_id": fw, "task_id": t, "updates": s.updates,
@@ -251,6 +261,7 @@ impl Agent {
             }
         };
         st.id = v["slave_id"].as_str().map(str::to_string);
+        st.launch_seq = v["launch_seq"].as_u64().unwrap_or(0);
         for t in v["tasks"].as_array().into_iter().flatten() {
             let at = AgentTask {
                 task: t["task"].clone(),
@@ -260,6 +271,10 @@ impl Agent {
                 state: t.s("state"),
                 queued: t["queued"].as_bool().unwrap_or(false),
                 received: Instant::now(),
+                sent: t["sent_to_run"]
+                    .as_str()
+                    .zip(t["launch_seq"].as_u64())
+                    .map(|(r, n)| (r.to_string(), n)),
             };
             st.tasks.insert((at.framework_id.clone(), at.id()), at);
         }
@@ -300,6 +315,7 @@ impl Agent {
         if let Some(pid) = exec {
             st.executor = Some(Executor {
                 id: v["executor"].s("id"),
+                run: v["executor"].s("run"),
                 pid: pid.clone(),
                 connected: false,
                 missed: 0,
@@ -344,6 +360,7 @@ impl Agent {
                 tasks: BTreeMap::new(),
                 streams: BTreeMap::new(),
                 acked: VecDeque::new(),
+                launch_seq: 0,
                 recovering: false,
                 recovery_deadline: now,
                 counters: BTreeMap::new(),
@@ -493,17 +510,7 @@ impl Agent {
         for k in queued {
             match &exec {
                 Some(e) => {
-                    let t = st.tasks.get_mut(&k).expect("listed above");
-                    t.queued = false;
-                    self.send(
-                        &e.pid,
-                        "mesos.internal.RunTaskMessage",
-                        json!({
-                            "framework_id": t.framework_id,
-                            "framework": {"id": t.framework_id, "name": t.framework_name},
-                            "task": t.task,
-                        }),
-                    );
+                    self.hand_to_executor(st, e, &k);
                     changed = true;
                 }
                 None => {
@@ -787,25 +794,20 @@ impl Agent {
                 say!("Got assigned task {} for framework {fw}", k.1);
                 let exec = st.executor.clone().filter(|e| e.connected);
                 let t = AgentTask {
-                    task: task.clone(),
+                    task,
                     framework_id: fw.clone(),
                     framework_name: b.s("/framework/name"),
                     framework_pid: b.s("pid"),
                     state: "TASK_STAGING".into(),
-                    queued: exec.is_none(),
+                    queued: true,
                     received: Instant::now(),
+                    sent: None,
                 };
+                st.tasks.insert(k.clone(), t);
                 match &exec {
-                    Some(e) => self.send(
-                        &e.pid,
-                        "mesos.internal.RunTaskMessage",
-                        json!({
-                            "framework_id": fw, "framework": b["framework"], "task": task,
-                        }),
-                    ),
+                    Some(e) => self.hand_to_executor(&mut st, e, &k),
                     None => say!("Queuing task {} until the executor registers", k.1),
                 }
-                st.tasks.insert(k, t);
                 self.checkpoint(&st);
             }
             "mesos.internal.KillTaskMessage" => {
@@ -835,6 +837,30 @@ impl Agent {
                 st.count("dropped_messages");
             }
         }
+    }
+
+    /// Hands a (queued) task to the executor, stamped with the next launch
+    /// sequence number; the executor reports the last one it received when
+    /// it (re-)registers, so that a task handed over after its snapshot is
+    /// not taken for one it lost.
+    fn hand_to_executor(&self, st: &mut State, e: &Executor, k: &Key) {
+        st.launch_seq += 1;
+        let seq = st.launch_seq;
+        let Some(t) = st.tasks.get_mut(k) else {
+            return;
+        };
+        t.queued = false;
+        t.sent = Some((e.run.clone(), seq));
+        self.send(
+            &e.pid,
+            "mesos.internal.RunTaskMessage",
+            json!({
+                "framework_id": t.framework_id,
+                "framework": {"id": t.framework_id, "name": t.framework_name},
+                "task": t.task,
+                "launch_seq": seq,
+            }),
+        );
     }
 
     fn executor_learns_id(&self, st: &State) {
@@ -919,9 +945,12 @@ impl Agent {
 
     fn register_executor(&self, st: &mut State, pid: Pid, b: &Value, re: bool) {
         let id = b.s("executor_id");
+        let run = b.s("executor_run");
+        let seen = b["last_launch_seq"].as_u64();
         let reported: Vec<Value> = b["tasks"].as_array().cloned().unwrap_or_default();
         st.executor = Some(Executor {
             id: id.clone(),
+            run: run.clone(),
             pid: pid.clone(),
             connected: true,
             missed: 0,
@@ -938,13 +967,28 @@ impl Agent {
         } else {
             say!("Executor '{id}' registered at {pid}");
         }
-        // Tasks handed to an executor that does not know them are gone.
-        let gone: Vec<Key> = st
-            .tasks
-            .iter()
-            .filter(|(k, t)| !t.queued && !is_terminal(&t.state) && !reported_keys.contains(*k))
-            .map(|(k, _)| k.clone())
-            .collect();
+        // Tasks handed to an executor that does not know them are gone, but
+        // only those it should know of by the snapshot it reported: a task
+        // handed to this same executor run after that snapshot is still on
+        // its way to it (messages to it are delivered in order).
+        let mut in_flight = Vec::new();
+        let mut gone = Vec::new();
+        for (k, t) in &st.tasks {
+            if t.queued || is_terminal(&t.state) || reported_keys.contains(k) {
+                continue;
+            }
+            if should_know(t.sent.as_ref(), &run, seen) {
+                gone.push(k.clone());
+            } else {
+                in_flight.push(k.clone());
+            }
+        }
+        for k in &in_flight {
+            say!(
+                "Task {} was handed to executor '{id}' after the snapshot it reported; keeping it",
+                k.1
+            );
+        }
         for k in gone {
             self.new_update(
                 st,
@@ -1076,6 +1120,17 @@ impl Agent {
     }
 }
 
+/// Whether an executor run `run` that reported `seen` as the last launch
+/// sequence number it received must know a task handed over as `sent`.
+/// Tasks handed to another run (an earlier executor process), or to an
+/// executor that does not report runs and sequence numbers, must be known.
+fn should_know(sent: Option<&(String, u64)>, run: &str, seen: Option<u64>) -> bool {
+    match sent {
+        Some((r, seq)) if !run.is_empty() && r == run => seen.is_some_and(|n| *seq <= n),
+        _ => true,
+    }
+}
+
 pub fn main(args: &[String]) -> i32 {
     match args.first().map(String::as_str) {
         Some("get") => {
@@ -1116,5 +1171,22 @@ mod tests {
         assert_eq!(parse_resources("cpus:2;mem:512").unwrap(), (2.0, 512.0));
         assert_eq!(parse_resources("disk:1;cpus:8").unwrap(), (8.0, 1024.0));
         assert!(parse_resources("cpus=2").is_err());
+    }
+
+    #[test]
+    fn tasks_the_executor_must_know() {
+        let sent = ("run-a".to_string(), 7);
+        // Handed to this run before the snapshot it reports: must be known.
+        assert!(should_know(Some(&sent), "run-a", Some(7)));
+        assert!(should_know(Some(&sent), "run-a", Some(9)));
+        // Handed over after the snapshot (or before it saw any launch).
+        assert!(!should_know(Some(&sent), "run-a", Some(6)));
+        assert!(!should_know(Some(&sent), "run-a", None));
+        // Handed to another executor process: a new one cannot know it.
+        assert!(should_know(Some(&sent), "run-b", Some(100)));
+        assert!(should_know(Some(&sent), "run-b", None));
+        // An executor that reports no run, or a task with no record of it.
+        assert!(should_know(Some(&("".to_string(), 7)), "", Some(1)));
+        assert!(should_know(None, "run-a", None));
     }
 }

@@ -73,6 +73,9 @@ struct State {
     reg_attempts: u32,
     registrations: u64,
     reregistrations: u64,
+    /// Sequence number of the last RunTaskMessage received from the agent
+    /// (reported when (re-)registering: the snapshot of tasks is as of it).
+    last_launch_seq: Option<u64>,
     counters: BTreeMap<&'static str, u64>,
 }
 
@@ -80,6 +83,8 @@ pub struct Executor {
     caps: Caps,
     opts: Opts,
     me: Pid,
+    /// Identifies this executor process to the agent.
+    run: String,
     outbox: Arc<Outbox>,
     state: Mutex<State>,
     start_time: f64,
@@ -110,8 +115,10 @@ impl Executor {
                 reg_attempts: 0,
                 registrations: 0,
                 reregistrations: 0,
+                last_launch_seq: None,
                 counters: BTreeMap::new(),
             }),
+            run: crate::uuid(),
             start_time: now_secs(),
             opts,
         });
@@ -163,6 +170,7 @@ impl Executor {
                     let updates: Vec<Value> = st.unacked.values().map(|(u, _)| u.clone()).collect();
                     self.send("mesos.internal.ReregisterExecutorMessage", json!({
                         "executor_id": self.opts.executor_id, "tasks": tasks, "updates": updates,
+                        "executor_run": self.run, "last_launch_seq": st.last_launch_seq,
                     }));
                 } else {
                     if st.reg_attempts == 1 {
@@ -172,6 +180,7 @@ impl Executor {
                         "mesos.internal.RegisterExecutorMessage",
                         json!({
                             "executor_id": self.opts.executor_id,
+                            "executor_run": self.run, "last_launch_seq": st.last_launch_seq,
                         }),
                     );
                 }
@@ -344,6 +353,8 @@ impl Executor {
             "tasks_failed": c("tasks_failed"),
             "tasks_killed": c("tasks_killed"),
             "unacknowledged_updates": st.unacked.len(),
+            "run": self.run,
+            "last_launch_seq": st.last_launch_seq,
         })
     }
 
@@ -440,6 +451,9 @@ impl Executor {
         let task = b["task"].clone();
         let fw = b.s("framework_id");
         let id = task.s("task_id");
+        if let Some(seq) = b["launch_seq"].as_u64() {
+            st.last_launch_seq = Some(seq);
+        }
         if st.tasks.contains_key(&(fw.clone(), id.clone())) {
             say!("Ignoring duplicate launch of task {id}");
             return;

@@ -152,6 +152,10 @@ pub struct Scheduler {
     me: Pid,
     outbox: Arc<Outbox>,
     state: Mutex<State>,
+    /// Part of every task id, so that ids stay unique within the framework
+    /// across scheduler processes (a restarted scheduler gets the same
+    /// framework back, and the old process's tasks may still report).
+    run: String,
     start: Instant,
     start_time: f64,
 }
@@ -194,6 +198,7 @@ impl Scheduler {
                 last_error: None,
                 first_running_after: None,
             }),
+            run: crate::uuid()[..8].to_string(),
             start: Instant::now(),
             start_time: now_secs(),
             opts,
@@ -417,7 +422,19 @@ impl Scheduler {
             }
             "mesos.internal.ResourceOffersMessage" => {
                 if !from_master || !st.subscribed {
-                    say!("Ignoring offers from {from_s}: not subscribed with it");
+                    // Offers are for the framework, which may be this
+                    // scheduler's from before a restart: give them back at
+                    // once, or the master holds the resources until its
+                    // --offer_timeout.
+                    let Some(from) = from else { return };
+                    for o in b["offers"].as_array().cloned().unwrap_or_default() {
+                        say!(
+                            "Declining offer {} from {from_s}: not subscribed with it",
+                            o.s("id")
+                        );
+                        st.counts.offers += 1;
+                        self.decline(&mut st, &from, &o.s("framework_id"), &o.s("id"));
+                    }
                     return;
                 }
                 let master = master.expect("from_master");
@@ -443,6 +460,17 @@ impl Scheduler {
         let offer_id = o.s("id");
         let agent = o.s("slave_id");
         let fw = st.framework_id.clone().unwrap_or_default();
+        // A master may still offer to a framework this scheduler's pid had
+        // before (e.g. one registered by an earlier process, reconnected
+        // by the master's pings): answer it as that framework (declining),
+        // or the master ignores the answer and holds the resources until
+        // its --offer_timeout.
+        let offer_fw = o.s("framework_id");
+        if !offer_fw.is_empty() && offer_fw != fw {
+            say!("Declining offer {offer_id}: it is for framework {offer_fw}, not {fw}");
+            self.decline(st, master, &offer_fw, &offer_id);
+            return;
+        }
         let (mut cpus, mut mem) = (o.f("/resources/cpus"), o.f("/resources/mem"));
         let (tc, tm) = (self.opts.task_cpus, self.opts.task_mem);
         let mut launch: Vec<(String, Kind, f64)> = Vec::new();
@@ -454,7 +482,7 @@ impl Scheduler {
             if !busy && cpus >= tc - 1e-9 && mem >= tm - 1e-9 {
                 st.next_task += 1;
                 launch.push((
-                    format!("long-{slot}-{}", st.next_task),
+                    format!("long-{slot}-{}-{}", st.next_task, self.run),
                     Kind::Long(slot),
                     0.0,
                 ));
@@ -473,31 +501,14 @@ impl Scheduler {
         if due && cpus >= tc - 1e-9 && mem >= tm - 1e-9 {
             st.next_task += 1;
             launch.push((
-                format!("short-{}", st.next_task),
+                format!("short-{}-{}", st.next_task, self.run),
                 Kind::Short,
                 self.opts.short_duration.as_secs_f64(),
             ));
             st.last_short = Some(Instant::now());
         }
         if launch.is_empty() {
-            st.counts.declined += 1;
-            match self.caps.launch {
-                LaunchProtocol::LaunchTasksMessage => self.outbox.send(
-                    master,
-                    "mesos.internal.LaunchTasksMessage",
-                    json!({
-                        "framework_id": fw, "offer_ids": [offer_id], "tasks": [], "filters": {},
-                    }),
-                ),
-                LaunchProtocol::AcceptCall => self.outbox.send(
-                    master,
-                    "mesos.scheduler.Call",
-                    json!({
-                        "framework_id": fw, "type": "DECLINE",
-                        "decline": {"offer_ids": [offer_id], "filters": {}},
-                    }),
-                ),
-            }
+            self.decline(st, master, &fw, &offer_id);
             return;
         }
         let infos: Vec<Value> = launch
@@ -549,6 +560,29 @@ impl Scheduler {
                         "operations": [{"type": "LAUNCH", "launch": {"task_infos": infos}}],
                         "filters": {},
                     },
+                }),
+            ),
+        }
+    }
+
+    /// Declines an offer: 0.22 launches no task with it, 0.23+ sends a
+    /// DECLINE call.
+    fn decline(&self, st: &mut State, master: &Pid, fw: &str, offer_id: &str) {
+        st.counts.declined += 1;
+        match self.caps.launch {
+            LaunchProtocol::LaunchTasksMessage => self.outbox.send(
+                master,
+                "mesos.internal.LaunchTasksMessage",
+                json!({
+                    "framework_id": fw, "offer_ids": [offer_id], "tasks": [], "filters": {},
+                }),
+            ),
+            LaunchProtocol::AcceptCall => self.outbox.send(
+                master,
+                "mesos.scheduler.Call",
+                json!({
+                    "framework_id": fw, "type": "DECLINE",
+                    "decline": {"offer_ids": [offer_id], "filters": {}},
                 }),
             ),
         }
@@ -631,7 +665,7 @@ impl Scheduler {
     }
 }
 
-/// Long tasks are named `long-SLOT-N`.
+/// Long tasks are named `long-SLOT-N-RUN`, short ones `short-N-RUN`.
 fn parse_kind(id: &str) -> Kind {
     id.strip_prefix("long-")
         .and_then(|r| r.split('-').next())
@@ -674,5 +708,7 @@ mod tests {
     fn task_kinds() {
         assert_eq!(parse_kind("long-1-17"), Kind::Long(1));
         assert_eq!(parse_kind("short-3"), Kind::Short);
+        assert_eq!(parse_kind("long-0-4-1a2b3c4d"), Kind::Long(0));
+        assert_eq!(parse_kind("short-5-1a2b3c4d"), Kind::Short);
     }
 }
