@@ -306,7 +306,11 @@ fn a_killed_run_never_leaves_half_a_results_json() {
         Duration::from_secs(30),
         || {
             let gc = crossgrade().arg("gc").output().unwrap();
-            assert!(gc.status.success());
+            assert!(
+                gc.status.success(),
+                "crossgrade gc failed: {}",
+                String::from_utf8_lossy(&gc.stderr)
+            );
             leftovers_of_pid(pid) == 0
         },
     );

@@ -70,6 +70,8 @@ pub struct Swept {
     pub containers: usize,
     pub networks: usize,
     pub volumes: usize,
+    /// Objects another sweeper was already removing (or still in use by one it was removing).
+    pub busy: usize,
 }
 
 impl Swept {
@@ -81,6 +83,7 @@ impl Swept {
         self.containers += o.containers;
         self.networks += o.networks;
         self.volumes += o.volumes;
+        self.busy += o.busy;
     }
 }
 
@@ -90,7 +93,11 @@ impl std::fmt::Display for Swept {
             f,
             "{} containers, {} networks, {} volumes",
             self.containers, self.networks, self.volumes
-        )
+        )?;
+        if self.busy > 0 {
+            write!(f, " ({} being removed by another run already)", self.busy)?;
+        }
+        Ok(())
     }
 }
 
@@ -102,6 +109,18 @@ pub async fn sweep(
     keep: impl Fn(&Labelled) -> bool,
 ) -> Result<Swept> {
     let mut swept = Swept::default();
+    // Another sweeper (a concurrent run's start-of-run gc, say) may be removing the same objects: the
+    // engine then answers 409 ("removal in progress", "in use") or 403 ("active endpoints"). Those are
+    // left to it (a later sweep finds whatever is still there); any other failure is reported once
+    // everything else has been tried.
+    let mut first_error = None;
+    let mut note = |r: Result<()>, count: &mut usize| match r {
+        Ok(()) => *count += 1,
+        Err(e) if e.is_busy() => swept.busy += 1,
+        Err(e) => {
+            first_error.get_or_insert(e);
+        }
+    };
     let containers: Vec<_> = engine
         .containers_labelled(label)
         .await?
@@ -109,22 +128,28 @@ pub async fn sweep(
         .filter(|c| !keep(c))
         .collect();
     let removals = containers.iter().map(|c| engine.remove_container(&c.id));
+    let mut removed = 0;
     for r in futures_util::future::join_all(removals).await {
-        r?;
-        swept.containers += 1;
+        note(r, &mut removed);
     }
+    let mut networks = 0;
     for n in engine.networks_labelled(label).await? {
         if !keep(&n) {
-            engine.remove_network(&n.name).await?;
-            swept.networks += 1;
+            note(engine.remove_network(&n.name).await, &mut networks);
         }
     }
+    let mut volumes = 0;
     for v in engine.volumes_labelled(label).await? {
         if !keep(&v) {
-            engine.remove_volume(&v.name).await?;
-            swept.volumes += 1;
+            note(engine.remove_volume(&v.name).await, &mut volumes);
         }
     }
+    if let Some(e) = first_error {
+        return Err(e);
+    }
+    swept.containers = removed;
+    swept.networks = networks;
+    swept.volumes = volumes;
     Ok(swept)
 }
 

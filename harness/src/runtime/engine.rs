@@ -39,6 +39,18 @@ impl EngineError {
         )
     }
 
+    /// The object is being removed by someone else, or still used by something being removed: 409
+    /// ("removal already in progress", "volume in use") or 403 ("network has active endpoints").
+    pub fn is_busy(&self) -> bool {
+        matches!(
+            self.source,
+            BollardError::DockerResponseServerError {
+                status_code: 409 | 403,
+                ..
+            }
+        )
+    }
+
     /// The container named is not running (409 on exec, say).
     pub fn is_conflict(&self) -> bool {
         matches!(
