@@ -137,28 +137,7 @@ async fn ensure_images(setup: &Setup, trial: &Trial) -> Result<(), Failed> {
     let engine = Engine::connect()
         .await
         .map_err(|e| format!("Docker engine unreachable: {e}"))?;
-    let only: Vec<String> = trial
-        .start
-        .iter()
-        .filter_map(|(role, rel)| {
-            setup
-                .matrix
-                .role(role)
-                .map(|r| setup.matrix.image_of(r, rel))
-        })
-        .chain(
-            // A path also needs the images it upgrades to.
-            match &trial.kind {
-                plan::TrialKind::Path { to, .. } => setup
-                    .matrix
-                    .roles
-                    .iter()
-                    .map(|r| setup.matrix.image_of(r, to))
-                    .collect(),
-                plan::TrialKind::Cell(_) => vec![],
-            },
-        )
-        .collect();
+    let only = trial.images(&setup.matrix);
     let status = runtime::image_status(&engine, &setup.matrix)
         .await
         .map_err(|e| format!("cannot list images: {e}"))?;

@@ -32,6 +32,27 @@ pub struct Trial {
     pub timeout: Duration,
 }
 
+impl Trial {
+    /// Every image the trial will run: each role and service at its starting release, and each
+    /// release a replica moves to. Known before anything starts, so a missing one is caught first.
+    pub fn images(&self, m: &Matrix) -> Vec<String> {
+        let mut wanted = indexmap::IndexSet::new();
+        for (role, rel) in &self.start {
+            if let Some(r) = m.role(role) {
+                wanted.insert(m.image_of(r, rel));
+            }
+        }
+        for s in &self.steps {
+            if let Op::Move { role, to, .. } = &s.op {
+                if let Some(r) = m.role(role) {
+                    wanted.insert(m.image_of(r, to));
+                }
+            }
+        }
+        wanted.into_iter().collect()
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TrialKind {
     /// The varying roles' releases, in role order.

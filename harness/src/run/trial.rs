@@ -265,21 +265,8 @@ fn workload_failure(r: &crate::outcome::WorkloadReport) -> String {
 }
 
 async fn preflight(ctx: &TrialContext, trial: &Trial) -> Result<(), String> {
-    let mut wanted = indexmap::IndexSet::new();
-    for (role, rel) in &trial.start {
-        if let Some(r) = ctx.matrix.role(role) {
-            wanted.insert(ctx.matrix.image_of(r, rel));
-        }
-    }
-    for s in &trial.steps {
-        if let Op::Move { role, to, .. } = &s.op {
-            if let Some(r) = ctx.matrix.role(role) {
-                wanted.insert(ctx.matrix.image_of(r, to));
-            }
-        }
-    }
     let mut missing = Vec::new();
-    for image in wanted {
+    for image in trial.images(&ctx.matrix) {
         match ctx.engine.image_exists(&image).await {
             Ok(true) => {}
             Ok(false) => missing.push(image),
