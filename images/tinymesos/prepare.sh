@@ -12,7 +12,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 
 releases=("$@")
 if [ ${#releases[@]} -eq 0 ]; then
-    releases=(0.22 0.23 0.24)
+    releases=(0.22 0.23 0.24 0.25 0.28 1.0)
 fi
 roles=(master agent executor scheduler)
 target=x86_64-unknown-linux-gnu

@@ -1,6 +1,9 @@
 //! Just enough HTTP/1.1 on std::net (adapted from the fixture): one request
-//! per connection (`Connection: close`), bodies framed by `Content-Length`.
-//! No chunked encoding, no keep-alive.
+//! per connection (`Connection: close`), request bodies framed by
+//! `Content-Length`. Responses are either whole (`Content-Length`) or a
+//! stream (`Transfer-Encoding: chunked`), which the v1 APIs' event streams
+//! need ([`ChunkedWriter`] on the server, [`open`] on the client).
+//! No keep-alive.
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
@@ -139,6 +142,10 @@ fn reason(status: u16) -> &'static str {
     match status {
         200 => "OK",
         202 => "Accepted",
+        406 => "Not Acceptable",
+        409 => "Conflict",
+        415 => "Unsupported Media Type",
+        403 => "Forbidden",
         307 => "Temporary Redirect",
         503 => "Service Unavailable",
         400 => "Bad Request",
@@ -178,7 +185,22 @@ pub fn write_response(
 /// A response as seen by a client; the body is decoded lossily as UTF-8.
 pub struct Response {
     pub status: u16,
+    /// Header names are lower-cased.
+    pub headers: Vec<(String, String)>,
     pub body: String,
+}
+
+impl Response {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        find_header(&self.headers, name)
+    }
+}
+
+fn find_header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
 }
 
 fn timed_out(what: &str, timeout: Duration) -> io::Error {
@@ -263,10 +285,10 @@ pub fn request(
     parse_response(&buf)
 }
 
-fn parse_response(buf: &[u8]) -> io::Result<Response> {
+/// Status line and headers of a response head (up to the blank line).
+fn parse_head(head: &[u8]) -> io::Result<(u16, Vec<(String, String)>)> {
     let bad = |m: &str| io::Error::new(io::ErrorKind::InvalidData, format!("bad response: {m}"));
-    let end = find_head_end(buf).ok_or_else(|| bad("no end of headers"))?;
-    let head = String::from_utf8_lossy(&buf[..end]);
+    let head = String::from_utf8_lossy(head);
     let mut lines = head.split("\r\n");
     let status_line = lines.next().unwrap_or("");
     let status = status_line
@@ -275,24 +297,250 @@ fn parse_response(buf: &[u8]) -> io::Result<Response> {
         .and_then(|s| s.parse::<u16>().ok())
         .filter(|_| status_line.starts_with("HTTP/1."))
         .ok_or_else(|| bad("malformed status line"))?;
-    let mut body = &buf[end..];
-    for line in lines {
-        if let Some((name, value)) = line.split_once(':') {
-            if name.eq_ignore_ascii_case("content-length") {
-                let n: usize = value
-                    .trim()
-                    .parse()
-                    .map_err(|_| bad("bad Content-Length"))?;
-                if body.len() < n {
-                    return Err(bad("body shorter than Content-Length"));
-                }
-                body = &body[..n];
-            }
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    Ok((status, headers))
+}
+
+fn is_chunked(headers: &[(String, String)]) -> bool {
+    find_header(headers, "transfer-encoding")
+        .is_some_and(|v| v.to_ascii_lowercase().contains("chunked"))
+}
+
+fn parse_response(buf: &[u8]) -> io::Result<Response> {
+    let bad = |m: &str| io::Error::new(io::ErrorKind::InvalidData, format!("bad response: {m}"));
+    let end = find_head_end(buf).ok_or_else(|| bad("no end of headers"))?;
+    let (status, headers) = parse_head(&buf[..end])?;
+    let mut body = buf[end..].to_vec();
+    if is_chunked(&headers) {
+        let mut decoded = Vec::new();
+        let _ = ChunkedReader::new(&body[..]).read_to_end(&mut decoded);
+        body = decoded;
+    } else if let Some(n) = find_header(&headers, "content-length") {
+        let n: usize = n.parse().map_err(|_| bad("bad Content-Length"))?;
+        if body.len() < n {
+            return Err(bad("body shorter than Content-Length"));
         }
+        body.truncate(n);
     }
     Ok(Response {
         status,
-        body: String::from_utf8_lossy(body).into_owned(),
+        headers,
+        body: String::from_utf8_lossy(&body).into_owned(),
+    })
+}
+
+/// Writes the head of a streamed response (`Transfer-Encoding: chunked`);
+/// the body follows through [`ChunkedWriter`].
+pub fn write_stream_head(
+    w: &mut impl Write,
+    status: u16,
+    content_type: &str,
+    extra_headers: &[(String, String)],
+) -> io::Result<()> {
+    let mut head = format!(
+        "HTTP/1.1 {status} {}\r\nContent-Type: {content_type}\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n",
+        reason(status),
+    );
+    for (n, v) in extra_headers {
+        head.push_str(&format!("{n}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    w.write_all(head.as_bytes())?;
+    w.flush()
+}
+
+/// The body of a streamed response: every [`chunk`](Self::chunk) is sent
+/// and flushed at once, so the peer sees each event when it happens.
+pub struct ChunkedWriter<'a> {
+    w: &'a mut dyn Write,
+}
+
+impl<'a> ChunkedWriter<'a> {
+    pub fn new(w: &'a mut dyn Write) -> Self {
+        ChunkedWriter { w }
+    }
+
+    /// Sends one chunk (nothing for empty data: an empty chunk ends the body).
+    pub fn chunk(&mut self, data: &[u8]) -> io::Result<()> {
+        if data.is_empty() {
+            return Ok(());
+        }
+        let mut out = format!("{:x}\r\n", data.len()).into_bytes();
+        out.extend_from_slice(data);
+        out.extend_from_slice(b"\r\n");
+        self.w.write_all(&out)?;
+        self.w.flush()
+    }
+
+    /// Ends the body.
+    pub fn finish(self) -> io::Result<()> {
+        self.w.write_all(b"0\r\n\r\n")?;
+        self.w.flush()
+    }
+}
+
+/// Reads a chunked body as a plain byte stream; EOF at the last chunk.
+pub struct ChunkedReader<R: Read> {
+    r: io::BufReader<R>,
+    /// Bytes left in the current chunk.
+    left: usize,
+    done: bool,
+}
+
+impl<R: Read> ChunkedReader<R> {
+    pub fn new(r: R) -> Self {
+        ChunkedReader {
+            r: io::BufReader::new(r),
+            left: 0,
+            done: false,
+        }
+    }
+
+    fn line(&mut self) -> io::Result<String> {
+        let mut line = String::new();
+        let n = io::BufRead::read_line(&mut self.r, &mut line)?;
+        if n == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "stream closed inside a chunked body",
+            ));
+        }
+        Ok(line.trim_end().to_string())
+    }
+}
+
+impl<R: Read> Read for ChunkedReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.done || buf.is_empty() {
+            return Ok(0);
+        }
+        if self.left == 0 {
+            let line = self.line()?;
+            let size = line.split(';').next().unwrap_or("").trim();
+            self.left = usize::from_str_radix(size, 16).map_err(|_| {
+                io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("bad chunk size {line:?}"),
+                )
+            })?;
+            if self.left == 0 {
+                // Trailers, then the blank line.
+                while !self.line()?.is_empty() {}
+                self.done = true;
+                return Ok(0);
+            }
+        }
+        let want = buf.len().min(self.left);
+        let n = self.r.read(&mut buf[..want])?;
+        if n == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "stream closed inside a chunk",
+            ));
+        }
+        self.left -= n;
+        if self.left == 0 {
+            self.line()?;
+        }
+        Ok(n)
+    }
+}
+
+/// An open response whose body is read as it arrives.
+pub struct Streaming {
+    pub status: u16,
+    /// Header names are lower-cased.
+    pub headers: Vec<(String, String)>,
+    pub body: Box<dyn Read + Send>,
+}
+
+impl Streaming {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        find_header(&self.headers, name)
+    }
+
+    /// Reads the rest of the body (for a non-streamed answer, e.g. an error).
+    pub fn text(mut self) -> String {
+        let mut b = Vec::new();
+        let _ = self.body.read_to_end(&mut b);
+        String::from_utf8_lossy(&b).into_owned()
+    }
+}
+
+/// Sends a request and returns as soon as the response head has arrived.
+/// `timeout` bounds the connect, the send and the wait for the head; reads
+/// of the body then time out after `idle` without data (a stream that
+/// sends heartbeats never idles that long while its server lives).
+pub fn open(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&[u8]>,
+    timeout: Duration,
+    idle: Duration,
+) -> io::Result<Streaming> {
+    let mut s = connect(addr, timeout)?;
+    s.set_write_timeout(Some(timeout))?;
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (n, v) in headers {
+        req.push_str(&format!("{n}: {v}\r\n"));
+    }
+    if let Some(b) = body {
+        req.push_str(&format!("Content-Length: {}\r\n", b.len()));
+    }
+    req.push_str("\r\n");
+    let mut out = req.into_bytes();
+    out.extend_from_slice(body.unwrap_or_default());
+    s.write_all(&out)?;
+    s.set_read_timeout(Some(timeout))?;
+    // Byte by byte up to the end of the head, so nothing of the body is
+    // consumed here (heads are small).
+    let mut head = Vec::new();
+    let mut b = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        if head.len() > MAX_HEAD {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "response head too large",
+            ));
+        }
+        match s.read(&mut b) {
+            Ok(0) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "connection closed before the response head",
+                ))
+            }
+            Ok(_) => head.push(b[0]),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                return Err(timed_out("response head", timeout))
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    let (status, headers) = parse_head(&head)?;
+    s.set_read_timeout(Some(idle))?;
+    let body: Box<dyn Read + Send> = if is_chunked(&headers) {
+        Box::new(ChunkedReader::new(s))
+    } else if let Some(n) = find_header(&headers, "content-length").and_then(|n| n.parse().ok()) {
+        Box::new(s.take(n))
+    } else {
+        Box::new(s)
+    };
+    Ok(Streaming {
+        status,
+        headers,
+        body,
     })
 }
 
@@ -311,6 +559,50 @@ mod tests {
         assert_eq!(req.param("frameworkId").as_deref(), Some("a+"));
         assert_eq!(req.param("x").as_deref(), Some("1"));
         assert_eq!(percent_decode("a+b%20c%zz"), "a b c%zz");
+    }
+
+    #[test]
+    fn chunked_roundtrip() {
+        let mut out = Vec::new();
+        write_stream_head(
+            &mut out,
+            200,
+            "application/json",
+            &[("Mesos-Stream-Id".into(), "s".into())],
+        )
+        .unwrap();
+        let mut w = ChunkedWriter::new(&mut out);
+        w.chunk(b"5\nhello").unwrap();
+        w.chunk(b"").unwrap();
+        w.chunk(&[b'x'; 300]).unwrap();
+        w.finish().unwrap();
+        let r = parse_response(&out).unwrap();
+        assert_eq!(r.status, 200);
+        assert_eq!(r.header("MESOS-STREAM-ID"), Some("s"));
+        assert_eq!(r.body, format!("5\nhello{}", "x".repeat(300)));
+        // A reader fed one byte at a time sees the same bytes.
+        let end = find_head_end(&out).unwrap();
+        struct OneByte<'a>(&'a [u8]);
+        impl Read for OneByte<'_> {
+            fn read(&mut self, b: &mut [u8]) -> io::Result<usize> {
+                if self.0.is_empty() || b.is_empty() {
+                    return Ok(0);
+                }
+                b[0] = self.0[0];
+                self.0 = &self.0[1..];
+                Ok(1)
+            }
+        }
+        let mut got = Vec::new();
+        ChunkedReader::new(OneByte(&out[end..]))
+            .read_to_end(&mut got)
+            .unwrap();
+        assert_eq!(got.len(), 7 + 300);
+        // A stream cut inside a chunk is an error, not a clean end.
+        let cut = &out[end..end + 8];
+        assert!(ChunkedReader::new(cut)
+            .read_to_end(&mut Vec::new())
+            .is_err());
     }
 
     #[test]

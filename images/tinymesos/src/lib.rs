@@ -15,6 +15,7 @@ pub mod http;
 pub mod jute;
 pub mod master;
 pub mod process;
+pub mod recordio;
 pub mod release;
 pub mod scheduler;
 pub mod zk;

@@ -93,13 +93,20 @@ pub fn message_of(req: &Request, id: &str) -> Option<Result<Message, String>> {
     })
 }
 
-/// An HTTP answer.
+/// An HTTP answer: a whole body, or a stream.
 pub struct Reply {
     pub status: u16,
     pub content_type: &'static str,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+    /// When set, the answer is a chunked stream and this writes its body
+    /// (on the connection's own thread) until it returns: the v1 APIs'
+    /// event streams. `body` is then ignored.
+    pub stream: Option<Streamer>,
 }
+
+/// Writes a streamed body; returns when the stream ends (or its peer left).
+pub type Streamer = Box<dyn FnOnce(&mut http::ChunkedWriter<'_>) + Send>;
 
 impl Reply {
     pub fn json(v: &Value) -> Reply {
@@ -108,6 +115,7 @@ impl Reply {
             content_type: "application/json",
             headers: Vec::new(),
             body: v.to_string().into_bytes(),
+            stream: None,
         }
     }
     pub fn text(status: u16, s: &str) -> Reply {
@@ -116,7 +124,27 @@ impl Reply {
             content_type: "text/plain",
             headers: Vec::new(),
             body: s.as_bytes().to_vec(),
+            stream: None,
         }
+    }
+    /// A streamed answer (200, chunked) whose body `f` writes.
+    pub fn stream(
+        content_type: &'static str,
+        headers: Vec<(String, String)>,
+        f: impl FnOnce(&mut http::ChunkedWriter<'_>) + Send + 'static,
+    ) -> Reply {
+        Reply {
+            status: 200,
+            content_type,
+            headers,
+            body: Vec::new(),
+            stream: Some(Box::new(f)),
+        }
+    }
+    /// Adds a header.
+    pub fn with_header(mut self, name: &str, value: &str) -> Reply {
+        self.headers.push((name.to_string(), value.to_string()));
+        self
     }
     pub fn accepted() -> Reply {
         Reply::text(202, "")
@@ -150,6 +178,22 @@ pub fn serve(port: u16, handler: Handler) -> io::Result<()> {
                             Ok(req) => h(&req),
                             Err((status, msg)) => Reply::text(status, &msg),
                         };
+                        if let Some(body) = reply.stream {
+                            // A stream may stay open for hours: only a
+                            // stuck write (a peer that stopped reading) ends it.
+                            let _ = stream.set_read_timeout(None);
+                            if http::write_stream_head(
+                                &mut stream,
+                                reply.status,
+                                reply.content_type,
+                                &reply.headers,
+                            )
+                            .is_ok()
+                            {
+                                body(&mut http::ChunkedWriter::new(&mut stream));
+                            }
+                            return;
+                        }
                         let _ = http::write_response(
                             &mut stream,
                             reply.status,

@@ -14,9 +14,19 @@
 //! | 0.23    | `info_` (binary)   | `json.info_`, `info_`   | `mesos.scheduler.Call` ACCEPT    | `mesos.scheduler.Call` ACKNOWLEDGE → master | `state.json`, `shutdown`, `teardown`, `redirect` |
 //! | 0.24    | `json.info_`       | `json.info_`, `info_`   | `mesos.scheduler.Call` ACCEPT    | `mesos.scheduler.Call` ACKNOWLEDGE → master | `state.json`, `teardown`, `redirect` |
 //!
-//! Later releases (0.25, 0.28, 1.0: v1 HTTP APIs with RecordIO, maintenance
-//! endpoints) are meant to be added as rows of [`Caps::of`]; the fields
-//! `v1_scheduler_api` and `maintenance` are already in the table.
+//! The v1 HTTP APIs (JSON per the protobuf mapping, event streams framed
+//! with RecordIO, see [`crate::recordio`]):
+//!
+//! | release | `/api/v1/scheduler` (master) | non-leader answers | `Mesos-Stream-Id` | scheduler speaks | `/api/v1/executor` (agent), executor speaks | v1 word | maintenance, inverse offers | scalars | other |
+//! |---------|------------------------------|--------------------|-------------------|------------------|-----------------------------------|---------|------------------------------|---------|-------|
+//! | 0.22–0.23 | —                          | —                  | —                 | driver (libprocess) | — , libprocess                 | —       | —                            | as given | |
+//! | 0.24    | served                       | 503                | —                 | driver           | — , libprocess                    | `slave` | —                            | as given | |
+//! | 0.25    | served                       | 503                | —                 | driver           | — , libprocess                    | `slave` | `/maintenance/*`, `/machine/*`; inside OFFERS | as given | `/master/state` |
+//! | 0.28    | served                       | 307 → leader       | required          | v1 HTTP          | served, v1 HTTP                   | `slave` | inside OFFERS                | 3 decimals | `/version` |
+//! | 1.0     | served                       | 307 → leader       | required          | v1 HTTP          | served, v1 HTTP                   | `agent` | INVERSE_OFFERS events        | 3 decimals | operator `POST /api/v1` |
+//!
+//! Driver-based (libprocess) schedulers of every release ignore inverse
+//! offers, as Mesos's scheduler driver does.
 
 use std::cmp::Ordering;
 use std::fmt;
@@ -25,7 +35,7 @@ use std::fmt;
 pub const BUILT: &str = env!("TINYMESOS_RELEASE");
 
 /// The releases this crate can be built as, oldest first.
-pub const KNOWN: &[&str] = &["0.22", "0.23", "0.24"];
+pub const KNOWN: &[&str] = &["0.22", "0.23", "0.24", "0.25", "0.28", "1.0"];
 
 /// A znode label under the ZooKeeper path: `info_0000000003` has label
 /// `info`, `json.info_0000000004` has label `json.info`.
@@ -75,6 +85,45 @@ pub enum AckProtocol {
     AcknowledgeCall,
 }
 
+/// How a non-leading master answers a v1 API call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NonLeader {
+    /// `503 Service Unavailable` (0.24–0.26): the client finds the leader
+    /// itself.
+    Unavailable,
+    /// `307 Temporary Redirect` with `Location: //<leader host>:<port>/...`
+    /// (0.27+).
+    Redirect,
+}
+
+/// The API a scheduler (framework) of this release is written against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SchedulerApi {
+    /// The scheduler driver: libprocess messages ([`LaunchProtocol`],
+    /// [`AckProtocol`] say which ones).
+    Driver,
+    /// `POST /api/v1/scheduler` with JSON and a RecordIO event stream.
+    V1Http,
+}
+
+/// The API an executor of this release is written against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExecutorApi {
+    /// The executor driver: libprocess messages to and from the agent.
+    Driver,
+    /// `POST /api/v1/executor` on the agent.
+    V1Http,
+}
+
+/// Where inverse offers travel to v1 HTTP frameworks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InverseOfferEvent {
+    /// In the `inverse_offers` field of the OFFERS event (0.25–0.28).
+    InsideOffers,
+    /// As their own INVERSE_OFFERS event (1.0).
+    Separate,
+}
+
 /// What one release speaks.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caps {
@@ -92,15 +141,33 @@ pub struct Caps {
     pub master_endpoints: &'static [&'static str],
     /// HTTP endpoints the agent serves (besides message delivery).
     pub agent_endpoints: &'static [&'static str],
-    /// `/api/v1/scheduler` (RecordIO streaming): not in these releases.
+    /// The master serves `/api/v1/scheduler`.
     pub v1_scheduler_api: bool,
-    /// `/maintenance/*` endpoints: not in these releases.
+    /// How a non-leading master answers v1 calls.
+    pub non_leader: NonLeader,
+    /// The master returns `Mesos-Stream-Id` on SUBSCRIBE and requires it on
+    /// every other call (400 otherwise).
+    pub stream_id: bool,
+    /// What this release's scheduler speaks.
+    pub scheduler_api: SchedulerApi,
+    /// What this release's executor speaks (the agent serves
+    /// `/api/v1/executor` from the same release on).
+    pub executor_api: ExecutorApi,
+    /// The word the v1 API uses for an agent in field names: `slave`
+    /// (`slave_id`) before 1.0, `agent` (`agent_id`) from 1.0.
+    pub v1_agent_word: &'static str,
+    /// Maintenance primitives: schedules, DRAINING/DOWN machines, inverse
+    /// offers.
     pub maintenance: bool,
+    /// How v1 frameworks get inverse offers.
+    pub inverse_offers: InverseOfferEvent,
+    /// Decimal places scalar resources are rounded to (0.28: fixed point
+    /// with three decimals); `None` keeps them as given.
+    pub scalar_decimals: Option<u32>,
 }
 
 const MASTER_0_22: &[&str] = &[
     "/health",
-    "/version",
     "/metrics/snapshot",
     "/master/health",
     "/master/state.json",
@@ -110,7 +177,6 @@ const MASTER_0_22: &[&str] = &[
 ];
 const MASTER_0_23: &[&str] = &[
     "/health",
-    "/version",
     "/metrics/snapshot",
     "/master/health",
     "/master/state.json",
@@ -120,16 +186,60 @@ const MASTER_0_23: &[&str] = &[
 ];
 const MASTER_0_24: &[&str] = &[
     "/health",
-    "/version",
     "/metrics/snapshot",
     "/master/health",
     "/master/state.json",
     "/master/teardown",
     "/master/redirect",
+    "/api/v1/scheduler",
+];
+const MASTER_0_25: &[&str] = &[
+    "/health",
+    "/metrics/snapshot",
+    "/master/health",
+    "/master/state.json",
+    "/master/state",
+    "/master/teardown",
+    "/master/redirect",
+    "/api/v1/scheduler",
+    "/maintenance/schedule",
+    "/maintenance/status",
+    "/machine/down",
+    "/machine/up",
+];
+const MASTER_0_28: &[&str] = &[
+    "/health",
+    "/version",
+    "/metrics/snapshot",
+    "/master/health",
+    "/master/state.json",
+    "/master/state",
+    "/master/teardown",
+    "/master/redirect",
+    "/api/v1/scheduler",
+    "/maintenance/schedule",
+    "/maintenance/status",
+    "/machine/down",
+    "/machine/up",
+];
+const MASTER_1_0: &[&str] = &[
+    "/health",
+    "/version",
+    "/metrics/snapshot",
+    "/master/health",
+    "/master/state.json",
+    "/master/state",
+    "/master/teardown",
+    "/master/redirect",
+    "/api/v1/scheduler",
+    "/api/v1",
+    "/maintenance/schedule",
+    "/maintenance/status",
+    "/machine/down",
+    "/machine/up",
 ];
 const AGENT_0_22: &[&str] = &[
     "/health",
-    "/version",
     "/metrics/snapshot",
     "/slave(1)/health",
     "/slave(1)/state.json",
@@ -137,10 +247,25 @@ const AGENT_0_22: &[&str] = &[
 ];
 const AGENT_0_23: &[&str] = &[
     "/health",
+    "/metrics/snapshot",
+    "/slave(1)/health",
+    "/slave(1)/state.json",
+];
+const AGENT_0_25: &[&str] = &[
+    "/health",
+    "/metrics/snapshot",
+    "/slave(1)/health",
+    "/slave(1)/state.json",
+    "/slave(1)/state",
+];
+const AGENT_0_28: &[&str] = &[
+    "/health",
     "/version",
     "/metrics/snapshot",
     "/slave(1)/health",
     "/slave(1)/state.json",
+    "/slave(1)/state",
+    "/api/v1/executor",
 ];
 
 impl Caps {
@@ -157,7 +282,14 @@ impl Caps {
                 master_endpoints: MASTER_0_22,
                 agent_endpoints: AGENT_0_22,
                 v1_scheduler_api: false,
+                non_leader: NonLeader::Unavailable,
+                stream_id: false,
+                scheduler_api: SchedulerApi::Driver,
+                executor_api: ExecutorApi::Driver,
+                v1_agent_word: "slave",
                 maintenance: false,
+                inverse_offers: InverseOfferEvent::InsideOffers,
+                scalar_decimals: None,
             },
             "0.23" => Caps {
                 release: "0.23",
@@ -169,7 +301,14 @@ impl Caps {
                 master_endpoints: MASTER_0_23,
                 agent_endpoints: AGENT_0_23,
                 v1_scheduler_api: false,
+                non_leader: NonLeader::Unavailable,
+                stream_id: false,
+                scheduler_api: SchedulerApi::Driver,
+                executor_api: ExecutorApi::Driver,
+                v1_agent_word: "slave",
                 maintenance: false,
+                inverse_offers: InverseOfferEvent::InsideOffers,
+                scalar_decimals: None,
             },
             "0.24" => Caps {
                 release: "0.24",
@@ -180,8 +319,72 @@ impl Caps {
                 master_handles_calls: true,
                 master_endpoints: MASTER_0_24,
                 agent_endpoints: AGENT_0_23,
-                v1_scheduler_api: false,
+                v1_scheduler_api: true,
+                non_leader: NonLeader::Unavailable,
+                stream_id: false,
+                scheduler_api: SchedulerApi::Driver,
+                executor_api: ExecutorApi::Driver,
+                v1_agent_word: "slave",
                 maintenance: false,
+                inverse_offers: InverseOfferEvent::InsideOffers,
+                scalar_decimals: None,
+            },
+            "0.25" => Caps {
+                release: "0.25",
+                writes: &[Label::JsonInfo],
+                reads: &[Label::JsonInfo, Label::Info],
+                launch: LaunchProtocol::AcceptCall,
+                ack: AckProtocol::AcknowledgeCall,
+                master_handles_calls: true,
+                master_endpoints: MASTER_0_25,
+                agent_endpoints: AGENT_0_25,
+                v1_scheduler_api: true,
+                non_leader: NonLeader::Unavailable,
+                stream_id: false,
+                scheduler_api: SchedulerApi::Driver,
+                executor_api: ExecutorApi::Driver,
+                v1_agent_word: "slave",
+                maintenance: true,
+                inverse_offers: InverseOfferEvent::InsideOffers,
+                scalar_decimals: None,
+            },
+            "0.28" => Caps {
+                release: "0.28",
+                writes: &[Label::JsonInfo],
+                reads: &[Label::JsonInfo, Label::Info],
+                launch: LaunchProtocol::AcceptCall,
+                ack: AckProtocol::AcknowledgeCall,
+                master_handles_calls: true,
+                master_endpoints: MASTER_0_28,
+                agent_endpoints: AGENT_0_28,
+                v1_scheduler_api: true,
+                non_leader: NonLeader::Redirect,
+                stream_id: true,
+                scheduler_api: SchedulerApi::V1Http,
+                executor_api: ExecutorApi::V1Http,
+                v1_agent_word: "slave",
+                maintenance: true,
+                inverse_offers: InverseOfferEvent::InsideOffers,
+                scalar_decimals: Some(3),
+            },
+            "1.0" => Caps {
+                release: "1.0",
+                writes: &[Label::JsonInfo],
+                reads: &[Label::JsonInfo, Label::Info],
+                launch: LaunchProtocol::AcceptCall,
+                ack: AckProtocol::AcknowledgeCall,
+                master_handles_calls: true,
+                master_endpoints: MASTER_1_0,
+                agent_endpoints: AGENT_0_28,
+                v1_scheduler_api: true,
+                non_leader: NonLeader::Redirect,
+                stream_id: true,
+                scheduler_api: SchedulerApi::V1Http,
+                executor_api: ExecutorApi::V1Http,
+                v1_agent_word: "agent",
+                maintenance: true,
+                inverse_offers: InverseOfferEvent::Separate,
+                scalar_decimals: Some(3),
             },
             _ => return None,
         };
@@ -191,6 +394,23 @@ impl Caps {
     /// The capabilities of the release this binary was built as.
     pub fn built() -> Caps {
         Caps::of(BUILT).expect("build.rs only accepts known releases")
+    }
+
+    /// A scalar resource as this release stores it.
+    pub fn scalar(&self, v: f64) -> f64 {
+        match self.scalar_decimals {
+            Some(d) => {
+                let f = 10f64.powi(d as i32);
+                (v * f).round() / f
+            }
+            None => v,
+        }
+    }
+
+    /// A v1 field name with the release's word for an agent:
+    /// `v1_field("{}_id")` is `slave_id` before 1.0 and `agent_id` from 1.0.
+    pub fn v1_field(&self, pattern: &str) -> String {
+        pattern.replace("{}", self.v1_agent_word)
     }
 
     /// The full version string, as Mesos prints it (`0.23.0`).
@@ -242,7 +462,7 @@ mod tests {
         for r in KNOWN {
             assert_eq!(Caps::of(r).unwrap().release, *r);
         }
-        for r in ["0.21", "0.25", "1.0", "", "0.23.0"] {
+        for r in ["0.21", "0.26", "1.1", "", "0.23.0"] {
             assert!(Caps::of(r).is_none(), "{r}");
         }
         assert!(KNOWN.contains(&BUILT));
@@ -285,7 +505,7 @@ mod tests {
             assert_eq!(c.ack, AckProtocol::AcknowledgeCall);
             assert!(c.master_handles_calls);
         }
-        assert!(!c24.v1_scheduler_api && !c24.maintenance);
+        assert!(c24.v1_scheduler_api && !c24.maintenance);
     }
 
     #[test]
@@ -313,6 +533,65 @@ mod tests {
             c22.agent_serves("/slave(1)/stats.json") && !c23.agent_serves("/slave(1)/stats.json")
         );
         assert_eq!(c23.version(), "0.23.0");
+    }
+
+    #[test]
+    fn v1_apis_by_release() {
+        let c = |r| Caps::of(r).unwrap();
+        assert!(!c("0.23").v1_scheduler_api && !c("0.23").master_serves("/api/v1/scheduler"));
+        for r in ["0.24", "0.25", "0.28", "1.0"] {
+            assert!(
+                c(r).v1_scheduler_api && c(r).master_serves("/api/v1/scheduler"),
+                "{r}"
+            );
+        }
+        assert_eq!(c("0.25").non_leader, NonLeader::Unavailable);
+        assert_eq!(c("0.28").non_leader, NonLeader::Redirect);
+        assert!(!c("0.25").stream_id && c("0.28").stream_id && c("1.0").stream_id);
+        assert_eq!(c("0.25").scheduler_api, SchedulerApi::Driver);
+        assert_eq!(c("0.28").scheduler_api, SchedulerApi::V1Http);
+        assert_eq!(c("0.25").executor_api, ExecutorApi::Driver);
+        assert!(!c("0.25").agent_serves("/api/v1/executor"));
+        for r in ["0.28", "1.0"] {
+            assert_eq!(c(r).executor_api, ExecutorApi::V1Http);
+            assert!(c(r).agent_serves("/api/v1/executor"));
+        }
+        assert_eq!(c("0.28").v1_field("{}_id"), "slave_id");
+        assert_eq!(c("1.0").v1_field("{}_id"), "agent_id");
+        assert_eq!(c("0.28").inverse_offers, InverseOfferEvent::InsideOffers);
+        assert_eq!(c("1.0").inverse_offers, InverseOfferEvent::Separate);
+        assert!(c("1.0").master_serves("/api/v1") && !c("0.28").master_serves("/api/v1"));
+    }
+
+    #[test]
+    fn maintenance_and_versions_by_release() {
+        let c = |r| Caps::of(r).unwrap();
+        for r in ["0.22", "0.23", "0.24"] {
+            assert!(!c(r).maintenance && !c(r).master_serves("/maintenance/schedule"));
+            assert!(!c(r).master_serves("/master/state"));
+        }
+        for r in ["0.25", "0.28", "1.0"] {
+            assert!(c(r).maintenance, "{r}");
+            for p in [
+                "/maintenance/schedule",
+                "/maintenance/status",
+                "/machine/down",
+                "/machine/up",
+                "/master/state",
+            ] {
+                assert!(c(r).master_serves(p), "{r} {p}");
+            }
+        }
+        for r in ["0.22", "0.23", "0.24", "0.25"] {
+            assert!(
+                !c(r).master_serves("/version") && !c(r).agent_serves("/version"),
+                "{r}"
+            );
+        }
+        assert!(c("0.28").master_serves("/version") && c("1.0").agent_serves("/version"));
+        assert_eq!(c("0.25").scalar(0.12345), 0.12345);
+        assert_eq!(c("0.28").scalar(0.12345), 0.123);
+        assert_eq!(c("1.0").scalar(1.0005), 1.001);
     }
 
     #[test]
