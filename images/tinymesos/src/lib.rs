@@ -18,6 +18,7 @@ pub mod process;
 pub mod recordio;
 pub mod release;
 pub mod scheduler;
+pub mod v1;
 pub mod zk;
 
 use std::sync::OnceLock;
