@@ -138,6 +138,33 @@ fn upgrade_keeps_the_data_volume() {
 }
 
 #[test]
+fn a_step_may_expect_a_component_to_exit_with_a_code() {
+    let ids = ["edge/exit-expected/node=1.0", "edge/exit-code/node=1.0"];
+    let (run_id, out, _r) = run(&fixture("edge.toml"), &ids);
+    let by = |id: &str| out.iter().find(|o| o.id == id).unwrap();
+
+    let o = by(ids[0]);
+    assert_eq!(o.verdict, Verdict::Pass, "{o:#?}");
+    assert_eq!(
+        o.steps[1].description,
+        "check node.shutdown on node-2: status 200; then node-2 exits with code 0"
+    );
+    let exit = &o.steps[1].observations[1];
+    assert_eq!(exit.exit_code, Some(0), "{exit:?}");
+    assert!(exit.output.contains("shutdown requested"), "{exit:?}");
+
+    let o = by(ids[1]);
+    assert_eq!(o.verdict, Verdict::Fail, "{o:#?}");
+    assert_eq!(o.failed_step, Some(2), "{o:#?}");
+    let reason = o.reason.as_deref().unwrap();
+    assert!(
+        reason.contains("node-2 exited with code 0, expected 3"),
+        "{reason}"
+    );
+    assert_eq!(leftovers_of_run(&run_id), 0);
+}
+
+#[test]
 fn step_deadline_fails_the_step_and_names_the_deadline() {
     let (run_id, out, _r) = run(&fixture("edge.toml"), &["edge/deadline/node=1.0"]);
     let o = &out[0];

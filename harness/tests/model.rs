@@ -355,3 +355,37 @@ fn the_default_matrix_is_the_16_cell_mesos_matrix_plus_its_upgrade_paths() {
         "{rolling:#?}"
     );
 }
+
+#[test]
+fn a_run_step_may_expect_a_replica_to_exit() {
+    let with_exit = UPGRADE.replace(
+        "do = \"upgrade\"\nrole = \"node\"\n",
+        "do = \"run\"\naction = \"node.health\"\nreplica = 1\nexits = { role = \"node\", replica = 1, code = 0 }\n[[step]]\ndo = \"upgrade\"\nrole = \"node\"\n",
+    );
+    let (_d, p) = setup(GOOD, &[("basic.toml", BASIC), ("upgrade.toml", &with_exit)]);
+    let plan = plan::expand(&model::load(&p).unwrap());
+    let t = plan.trials.last().unwrap();
+    assert_eq!(
+        t.steps[1].op.to_string(),
+        "run node.health on node-1; then node-1 exits with code 0"
+    );
+
+    let bad = UPGRADE.replace(
+        "do = \"upgrade\"\nrole = \"node\"\n",
+        "do = \"run\"\naction = \"node.health\"\nexits = { role = \"node\", replica = \"all\" }\n[[step]]\ndo = \"restart\"\nrole = \"node\"\nexits = { role = \"node\", replica = 0 }\n[[step]]\ndo = \"run\"\naction = \"node.health\"\nexits = { role = \"nope\", replica = 0 }\n",
+    );
+    let errs = errors(GOOD, &[("basic.toml", BASIC), ("upgrade.toml", &bad)]);
+    assert_error(
+        &errs,
+        "upgrade.toml",
+        "8:36",
+        "`exits` names one replica by its index",
+    );
+    assert_error(
+        &errs,
+        "upgrade.toml",
+        "12:9",
+        "`exits` does not apply to a `restart` step",
+    );
+    assert_error(&errs, "upgrade.toml", "16:18", "unknown role `nope`");
+}

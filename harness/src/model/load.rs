@@ -887,7 +887,7 @@ impl<'a> ScenarioLoader<'a> {
             "upgrade" | "downgrade" => &["role", "to", "order", "count"],
             "restart" => &["role", "replica"],
             "stop" => &["role", "replica", "kill"],
-            "run" | "check" => &["action", "replica", "expect", "eventually"],
+            "run" | "check" => &["action", "replica", "expect", "eventually", "exits"],
             "workload" => &[
                 "name",
                 "action",
@@ -906,7 +906,8 @@ impl<'a> ScenarioLoader<'a> {
                 return None;
             }
         };
-        let given: [(&str, Option<std::ops::Range<usize>>); 14] = [
+        let given: [(&str, Option<std::ops::Range<usize>>); 15] = [
+            ("exits", s.exits.as_ref().map(|v| v.span())),
             ("count", s.count.as_ref().map(|v| v.span())),
             ("roles", s.roles.as_ref().map(|v| v.span())),
             ("role", s.role.as_ref().map(|v| v.span())),
@@ -1085,7 +1086,7 @@ impl<'a> ScenarioLoader<'a> {
                     ReplicaSel::All => ReplicaSel::Index(0),
                     r => r,
                 };
-                let expect = s.expect.as_ref().map(|e| self.expect(e));
+                let expect = s.expect.as_ref().map(|e| Box::new(self.expect(e)));
                 if what == "check" && expect.is_none() {
                     self.l.err_help(
                         raw.span(),
@@ -1097,11 +1098,13 @@ impl<'a> ScenarioLoader<'a> {
                     .eventually
                     .as_ref()
                     .map(|e| self.l.duration(&Some(e.clone()), Duration::ZERO));
+                let exits = s.exits.as_ref().and_then(|x| self.exits(x));
                 StepKind::Run {
                     action,
                     replica,
                     expect,
                     eventually,
+                    exits,
                 }
             }
             "workload" => {
@@ -1179,6 +1182,39 @@ impl<'a> ScenarioLoader<'a> {
             timeout,
             origin,
         })
+    }
+
+    /// `exits`: a replica of a role (not a service: services are not the system under test).
+    fn exits(&mut self, x: &Spanned<RawExits>) -> Option<Box<ExpectedExit>> {
+        let r = x.get_ref();
+        let role = self.role(&r.role).cloned()?;
+        if role.fixed_release.is_some() {
+            self.l.err(
+                r.role.span(),
+                format!(
+                    "`{}` is a service: only a role's replica can be expected to exit",
+                    role.name
+                ),
+            );
+            return None;
+        }
+        let replica = match self.replica(&r.replica, Some(&role)) {
+            ReplicaSel::Index(i) => i,
+            ReplicaSel::All if r.replica.is_none() && role.replicas == 1 => 0,
+            _ => {
+                let span = r.replica.as_ref().map_or(x.span(), |v| v.span());
+                self.l.err(
+                    span,
+                    "`exits` names one replica by its index (e.g. `replica = 0`)",
+                );
+                return None;
+            }
+        };
+        Some(Box::new(ExpectedExit {
+            role: role.name.clone(),
+            replica,
+            code: r.code,
+        }))
     }
 
     fn expect(&mut self, e: &Spanned<RawExpect>) -> Expect {

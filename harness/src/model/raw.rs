@@ -166,8 +166,18 @@ pub struct RawStep {
     pub min_success: Option<S<f64>>,
     pub max_unavailable: Option<S<String>>,
     pub kill: Option<S<bool>>,
+    pub exits: Option<S<RawExits>>,
     pub when: Option<S<String>>,
     pub timeout: Option<S<String>>,
+}
+
+/// `exits = { role = "agent", replica = 0, code = 0 }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawExits {
+    pub role: S<String>,
+    pub replica: Option<S<toml::Value>>,
+    pub code: Option<i64>,
 }
 
 #[derive(Debug, Deserialize)]

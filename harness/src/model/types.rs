@@ -254,8 +254,12 @@ pub enum StepKind {
     Run {
         action: ActionRef,
         replica: ReplicaSel,
-        expect: Option<Expect>,
+        /// Boxed, like a workload's: it is large.
+        expect: Option<Box<Expect>>,
         eventually: Option<Duration>,
+        /// A replica the action makes exit (e.g. an agent the master shuts down): the step waits for
+        /// that exit, and it is not a crash. Boxed: rare, and it would make every step larger.
+        exits: Option<Box<ExpectedExit>>,
     },
     /// Start repeating an action in the background across the following steps.
     Workload {
@@ -272,6 +276,22 @@ pub enum StepKind {
     StopWorkload {
         name: String,
     },
+}
+
+/// A replica that a step's action makes exit on its own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExpectedExit {
+    pub role: String,
+    pub replica: u32,
+    /// The exit code it must exit with, if given.
+    pub code: Option<i64>,
+}
+
+impl ExpectedExit {
+    /// The replica's name (`agent-0`).
+    pub fn name(&self) -> String {
+        format!("{}-{}", self.role, self.replica)
+    }
 }
 
 /// Where an upgrade goes.

@@ -219,11 +219,13 @@ fn with_path_releases(kind: StepKind, from: &Release, to: &Release) -> StepKind 
             replica,
             expect,
             eventually,
+            exits,
         } => StepKind::Run {
             action,
             replica,
-            expect: expect.map(fill_expect),
+            expect: expect.map(|e| Box::new(fill_expect(*e))),
             eventually,
+            exits,
         },
         StepKind::Workload {
             name,
@@ -428,18 +430,26 @@ fn describe_step(f: &mut fmt::Formatter<'_>, kind: &StepKind) -> fmt::Result {
             replica,
             expect,
             eventually,
+            exits,
         } => {
             let on = replica_label(&action.role, replica);
             match expect {
-                None => write!(f, "run {action} on {on}"),
+                None => write!(f, "run {action} on {on}")?,
                 Some(e) => {
                     write!(f, "check {action} on {on}")?;
                     if let Some(d) = eventually {
                         write!(f, " within {}", format_duration(*d))?;
                     }
-                    write!(f, ": {}", describe_expect(e))
+                    write!(f, ": {}", describe_expect(e))?;
                 }
             }
+            if let Some(x) = exits {
+                write!(f, "; then {} exits", x.name())?;
+                if let Some(code) = x.code {
+                    write!(f, " with code {code}")?;
+                }
+            }
+            Ok(())
         }
         StepKind::Workload {
             name,

@@ -10,12 +10,14 @@ use std::time::{Duration, Instant};
 use indexmap::IndexMap;
 
 use super::step::StepError;
-use crate::model::{Matrix, Probe, Release, Role, Scope};
+use crate::model::{ExpectedExit, Matrix, Probe, Release, Role, Scope};
 use crate::outcome::Observation;
 use crate::runtime::{ContainerSpec, Engine};
 
 /// Lines of a container's log kept in a failure's evidence.
 pub(crate) const LAST_LOG_LINES: usize = 25;
+/// How long a step waits for a replica it expects to exit (`exits`).
+pub(crate) const EXPECTED_EXIT_WAIT: Duration = Duration::from_secs(30);
 
 /// One replica (`node-1`) of a role or service.
 #[derive(Debug, Clone)]
@@ -361,6 +363,49 @@ impl Cluster {
         if let Ok(mut f) = file {
             let _ = f.write_all(header.as_bytes());
             let _ = f.write_all(text.as_bytes());
+        }
+    }
+
+    /// Waits for a replica that a step made exit on its own (`exits`), then counts it as stopped on
+    /// purpose. Fails when it is still running after [`EXPECTED_EXIT_WAIT`] or exits with another
+    /// code than the one expected; either way the observation has its last log lines.
+    pub async fn await_exit(&self, x: &ExpectedExit) -> Result<Observation, StepError> {
+        let name = x.name();
+        let rep = self.replica(&name);
+        let Some(id) = rep.container.filter(|_| !rep.stopped) else {
+            return Err(StepError::fail(format!(
+                "{name} was expected to exit, but it was not running"
+            )));
+        };
+        let deadline = Instant::now() + EXPECTED_EXIT_WAIT;
+        let status = loop {
+            let status = self.engine.status(&id).await?;
+            if !status.running || Instant::now() >= deadline {
+                break status;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+        let logs = self.engine.logs(&id, Some(LAST_LOG_LINES)).await?;
+        let obs = Observation {
+            what: format!("exit of {name}"),
+            exit_code: status.exit_code.filter(|_| !status.running),
+            output: logs,
+            ..Default::default()
+        };
+        if status.running {
+            return Err(StepError::fail(format!(
+                "{name} did not exit within {}s of the step (the step expects it to exit)",
+                EXPECTED_EXIT_WAIT.as_secs()
+            ))
+            .with(obs));
+        }
+        self.update(&name, |r| r.stopped = true);
+        match (x.code, status.exit_code) {
+            (Some(want), Some(got)) if want != got => Err(StepError::fail(format!(
+                "{name} exited with code {got}, expected {want}"
+            ))
+            .with(obs)),
+            _ => Ok(obs),
         }
     }
 

@@ -56,11 +56,19 @@ fn default_deadline(c: &Cluster, op: &Op) -> Duration {
         | Op::Step(StepKind::Restart { role, .. })
         | Op::Step(StepKind::Stop { role, .. }) => ready(role) * c.role(role).replicas + slack,
         Op::Step(StepKind::Run {
-            action, eventually, ..
+            action,
+            eventually,
+            exits,
+            ..
         }) => {
             eventually.unwrap_or_default()
                 + c.role(&action.role).actions[&action.action].timeout * 2
                 + Duration::from_secs(10)
+                + if exits.is_some() {
+                    super::cluster::EXPECTED_EXIT_WAIT
+                } else {
+                    Duration::ZERO
+                }
         }
         Op::Step(StepKind::Workload { .. }) => Duration::from_secs(10),
         Op::Step(StepKind::StopWorkload { .. }) => Duration::from_secs(60),
@@ -497,9 +505,10 @@ async fn exec(
             replica,
             expect,
             eventually: within,
+            exits,
         }) => {
             let act = &c.role(&action.role).actions[&action.action];
-            let expect = expect.clone().unwrap_or_default();
+            let expect = expect.as_deref().cloned().unwrap_or_default();
             // Ok(Ok(obs)): the check holds; Ok(Err(e)): it does not (yet); Err(e): engine error.
             let attempt = || async {
                 // Chosen on every attempt: the leader may change (or be unknown for a moment) while
@@ -522,7 +531,11 @@ async fn exec(
                 None => attempt().await??,
                 Some(d) => eventually(*d, Duration::from_millis(250), attempt).await?,
             };
-            Ok(vec![observed])
+            let mut observations = vec![observed];
+            if let Some(x) = exits {
+                observations.push(c.await_exit(x).await?);
+            }
+            Ok(observations)
         }
         Op::Step(StepKind::Workload {
             name,
