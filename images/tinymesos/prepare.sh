@@ -4,6 +4,8 @@
 # images/tinymesos/bin/<release>/tinymesos-<role>. The release is fixed at
 # compile time (env TINYMESOS_RELEASE, read by build.rs).
 #
+# A release whose binaries are newer than every source file is skipped.
+#
 #   images/tinymesos/prepare.sh              # all releases
 #   images/tinymesos/prepare.sh 0.23 0.24    # some
 set -euo pipefail
@@ -18,7 +20,20 @@ roles=(master agent executor scheduler)
 target=x86_64-unknown-linux-gnu
 out_dir="${CARGO_TARGET_DIR:-target}/$target/release"
 
+crate=images/tinymesos
 for release in "${releases[@]}"; do
+    # Up to date: every binary exists and is newer than every source file.
+    fresh=1
+    for role in "${roles[@]}"; do
+        bin="$crate/bin/$release/tinymesos-$role"
+        if [ ! -x "$bin" ] || [ -n "$(find "$crate/src" "$crate/Cargo.toml" "$crate/build.rs" Cargo.lock -newer "$bin" -print -quit)" ]; then
+            fresh=0
+        fi
+    done
+    if [ $fresh = 1 ]; then
+        echo "== tinymesos $release: up to date"
+        continue
+    fi
     echo "== tinymesos $release"
     TINYMESOS_RELEASE="$release" RUSTFLAGS='-C target-feature=+crt-static' \
         cargo build --release -p crossgrade-tinymesos --target "$target" --bins

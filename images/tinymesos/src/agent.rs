@@ -5,8 +5,21 @@
 //! the master and retried with backoff until the framework acknowledges
 //! it. After a restart it recovers from its work dir, reconnects the
 //! executor and re-registers; the tasks keep running.
+//!
+//! Executors talk to it in one of two ways, in every release that has them:
+//! driver executors with libprocess messages (`RegisterExecutorMessage`,
+//! `StatusUpdateMessage`, ...), and from 0.28 v1 HTTP executors through
+//! `POST /api/v1/executor` ([`crate::executor_api`]: SUBSCRIBE opens a
+//! RecordIO event stream, UPDATE calls feed the same status update path).
+//!
+//! Maintenance (0.25+ masters): `mesos.internal.ShutdownMessage` from the
+//! master (its machine went DOWN) makes the agent shut its executor's tasks
+//! down, remove its checkpointed state (so that it comes back as a new
+//! agent, as Mesos's `Slave::finalize` removes the `latest` symlink) and
+//! exit 0, as Mesos's `Slave::shutdown` does.
 
 use crate::election::{Election, MasterInfo};
+use crate::executor_api::{self as api, Call};
 use crate::flags::Flags;
 use crate::http::{self, Request};
 use crate::master::is_terminal;
@@ -17,6 +30,7 @@ use crate::{now_secs, say};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::path::PathBuf;
+use std::sync::mpsc::{self, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -27,6 +41,7 @@ usage:
                   [--executor_reregistration_timeout 10secs]
                   [--executor_registration_timeout 1mins]
                   [--ping_timeout 15secs] [--zk_session_timeout 10secs]
+                  [--executor_shutdown_grace_period 5secs]
   (--zk is accepted as a synonym of --master)
   tinymesos-agent get PATH [--addr 127.0.0.1:5051]
   tinymesos-agent version";
@@ -42,6 +57,9 @@ pub struct Opts {
     pub executor_registration_timeout: Duration,
     pub ping_timeout: Duration,
     pub zk_session_timeout: Duration,
+    /// How long a shutdown (ShutdownMessage) waits for the executor to
+    /// report its tasks killed.
+    pub executor_shutdown_grace_period: Duration,
 }
 
 /// Parses `cpus:4;mem:1024` (other resources are ignored).
@@ -94,6 +112,8 @@ impl Opts {
                 .duration("executor_registration_timeout", Duration::from_secs(60))?,
             ping_timeout: f.duration("ping_timeout", Duration::from_secs(15))?,
             zk_session_timeout: f.duration("zk_session_timeout", Duration::from_secs(10))?,
+            executor_shutdown_grace_period: f
+                .duration("executor_shutdown_grace_period", Duration::from_secs(5))?,
         })
         .and_then(|o| f.finish().map(|()| o))
     }
@@ -136,14 +156,46 @@ struct Stream {
     backoff: Duration,
 }
 
+/// How the agent reaches its executor.
+#[derive(Debug, Clone)]
+enum Link {
+    /// libprocess messages to its pid.
+    Driver,
+    /// Events on its SUBSCRIBE stream (`None`: no stream open), numbered so
+    /// that a stream that ends can tell whether it was still the current one.
+    V1 {
+        events: Option<Sender<Vec<u8>>>,
+        stream: u64,
+    },
+}
+
 #[derive(Debug, Clone)]
 struct Executor {
     id: String,
     /// The run id the executor process reported (empty: it reports none).
     run: String,
-    pid: Pid,
+    /// Where its `/health` is (and, for a driver executor, its messages go).
+    pid: Option<Pid>,
     connected: bool,
     missed: u32,
+    link: Link,
+}
+
+impl Executor {
+    fn api(&self) -> &'static str {
+        match self.link {
+            Link::Driver => "driver",
+            Link::V1 { .. } => "v1",
+        }
+    }
+}
+
+/// What the agent tells its executor.
+enum ToExecutor<'a> {
+    Launch(&'a AgentTask, u64),
+    Kill(&'a Key),
+    Ack(&'a Key, &'a str),
+    Shutdown,
 }
 
 type Key = (String, String);
@@ -165,6 +217,13 @@ struct State {
     launch_seq: u64,
     recovering: bool,
     recovery_deadline: Instant,
+    /// Shutting down (ShutdownMessage): until when to wait for the
+    /// executor to report its tasks killed.
+    terminating: Option<Instant>,
+    /// The checkpoint is gone: write no other.
+    terminated: bool,
+    /// Number of the last v1 event stream opened.
+    streams_opened: u64,
     counters: BTreeMap<&'static str, u64>,
 }
 
@@ -209,9 +268,14 @@ impl Agent {
     }
 
     fn checkpoint(&self, st: &State) {
+        if st.terminated {
+            return;
+        }
         let v = json!({
             "slave_id": st.id,
-            "executor": st.executor.as_ref().map(|e| json!({"id": e.id, "run": e.run, "pid": e.pid.to_string()})),
+            "executor": st.executor.as_ref().map(|e| json!({
+                "id": e.id, "run": e.run, "pid": e.pid.as_ref().map(Pid::to_string), "api": e.api(),
+            })),
             "launch_seq": st.launch_seq,
             "tasks": st.tasks.values().map(AgentTask::checkpoint).collect::<Vec<_>>(),
             "streams": st.streams.iter().map(|((fw, t), s)| json!({
@@ -300,34 +364,61 @@ impl Agent {
             .collect();
         *st.counters.entry("tasks_completed").or_default() =
             v["completed_tasks"].as_u64().unwrap_or(0);
-        let exec = v["executor"]["pid"].as_str().and_then(Pid::parse);
+        let e = &v["executor"];
+        let exec = e.is_object().then(|| Executor {
+            id: e.s("id"),
+            run: e.s("run"),
+            pid: e["pid"].as_str().and_then(Pid::parse),
+            connected: false,
+            missed: 0,
+            // Checkpoints written before v1 executors existed have no "api".
+            link: if e.s("api") == "v1" {
+                Link::V1 {
+                    events: None,
+                    stream: 0,
+                }
+            } else {
+                Link::Driver
+            },
+        });
         say!(
             "Recovering agent {} from {}: {} tasks, {} pending status update streams, executor {}",
             st.id.as_deref().unwrap_or("(unregistered)"),
             path.display(),
             st.tasks.len(),
             st.streams.len(),
-            exec.as_ref()
-                .map_or_else(|| "none".to_string(), Pid::to_string)
+            exec.as_ref().map_or_else(
+                || "none".to_string(),
+                |e| format!(
+                    "'{}' ({}) at {}",
+                    e.id,
+                    e.api(),
+                    e.pid.as_ref().map_or("?".into(), Pid::to_string)
+                )
+            )
         );
         st.recovering = true;
         st.recovery_deadline = Instant::now() + self.opts.executor_reregistration_timeout;
-        if let Some(pid) = exec {
-            st.executor = Some(Executor {
-                id: v["executor"].s("id"),
-                run: v["executor"].s("run"),
-                pid: pid.clone(),
-                connected: false,
-                missed: 0,
-            });
-            say!("Sending reconnect request to executor at {pid}");
-            self.outbox.send(
-                &pid,
-                "mesos.internal.ReconnectExecutorMessage",
-                json!({
-                    "slave_id": st.id,
-                }),
-            );
+        if let Some(e) = exec {
+            match (&e.link, &e.pid) {
+                (Link::Driver, Some(pid)) => {
+                    say!("Sending reconnect request to executor at {pid}");
+                    self.outbox.send(
+                        pid,
+                        "mesos.internal.ReconnectExecutorMessage",
+                        json!({
+                            "slave_id": st.id,
+                        }),
+                    );
+                }
+                // A v1 executor notices its event stream broke and
+                // subscribes again.
+                _ => say!(
+                    "Waiting for executor '{}' to subscribe again (v1 HTTP API)",
+                    e.id
+                ),
+            }
+            st.executor = Some(e);
         }
     }
 
@@ -363,6 +454,9 @@ impl Agent {
                 launch_seq: 0,
                 recovering: false,
                 recovery_deadline: now,
+                terminating: None,
+                terminated: false,
+                streams_opened: 0,
                 counters: BTreeMap::new(),
             }),
             start_time: now_secs(),
@@ -402,6 +496,25 @@ impl Agent {
             std::thread::sleep(Duration::from_millis(200));
             let view = election.view();
             let mut st = self.state.lock().unwrap();
+            if let Some(deadline) = st.terminating {
+                let left = live_tasks(&st);
+                if left.is_empty() || Instant::now() >= deadline {
+                    if !left.is_empty() {
+                        say!(
+                            "{} tasks were not reported terminated within {:?} (--executor_shutdown_grace_period): {}",
+                            left.len(),
+                            self.opts.executor_shutdown_grace_period,
+                            left.join(", ")
+                        );
+                    }
+                    self.finalize(&mut st);
+                    drop(st);
+                    election.close(Duration::from_secs(1));
+                    say!("Agent terminated");
+                    return 0;
+                }
+                continue;
+            }
             if let Some(err) = &view.error {
                 say!("Failed to detect a master: {err}");
                 st.detect_error = Some(err.clone());
@@ -428,6 +541,62 @@ impl Agent {
                 continue;
             }
             self.tick(&mut st);
+        }
+    }
+
+    /// The end of a shutdown: removes the checkpointed state, so that the
+    /// agent registers as a new agent when it comes back (Mesos removes the
+    /// `latest` symlink of its meta directory in `Slave::finalize`).
+    fn finalize(&self, st: &mut State) {
+        say!("Agent terminating");
+        st.terminated = true;
+        let path = self.checkpoint_path();
+        match std::fs::remove_file(&path) {
+            Ok(()) => say!(
+                "Removed the checkpointed state {} so that this agent registers as a new agent when it restarts",
+                path.display()
+            ),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => say!("Failed to remove {}: {e}", path.display()),
+        }
+    }
+
+    /// `ShutdownMessage` from the master: shut the executor's tasks down
+    /// and terminate (`Slave::shutdown`).
+    fn shutdown(&self, st: &mut State, from: &str, message: &str) {
+        if st.terminating.is_some() {
+            return;
+        }
+        if message.is_empty() {
+            say!("Agent asked to shut down by {from}");
+        } else {
+            say!("Agent asked to shut down by {from} because '{message}'");
+        }
+        st.terminating = Some(Instant::now() + self.opts.executor_shutdown_grace_period);
+        st.registered = false;
+        // Tasks not yet handed over are killed here; the executor kills the
+        // others and reports them TASK_KILLED.
+        let queued: Vec<Key> = st
+            .tasks
+            .iter()
+            .filter(|(_, t)| t.queued && !is_terminal(&t.state))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in &queued {
+            self.kill(st, k);
+        }
+        let n = live_tasks(st).len();
+        match st.executor.clone().filter(|e| e.connected) {
+            Some(e) => {
+                say!(
+                    "Shutting down executor '{}' ({}) with {n} tasks",
+                    e.id,
+                    e.api()
+                );
+                self.to_executor(st, &ToExecutor::Shutdown);
+            }
+            None if n > 0 => say!("No executor connected to shut down; {n} tasks left behind"),
+            None => {}
         }
     }
 
@@ -499,7 +668,7 @@ impl Agent {
             }
         }
         // Queued tasks: hand them to the executor, or give up on them.
-        let exec = st.executor.clone().filter(|e| e.connected);
+        let connected = st.executor.as_ref().is_some_and(|e| e.connected);
         let queued: Vec<Key> = st
             .tasks
             .iter()
@@ -508,12 +677,12 @@ impl Agent {
             .collect();
         let mut changed = false;
         for k in queued {
-            match &exec {
-                Some(e) => {
-                    self.hand_to_executor(st, e, &k);
+            match connected {
+                true => {
+                    self.hand_to_executor(st, &k);
                     changed = true;
                 }
-                None => {
+                false => {
                     let t = &st.tasks[&k];
                     if t.received.elapsed() > self.opts.executor_registration_timeout {
                         let msg = format!(
@@ -535,7 +704,7 @@ impl Agent {
     fn slave_info(&self) -> Value {
         json!({
             "hostname": self.opts.hostname, "port": self.opts.port,
-            "resources": {"cpus": self.opts.cpus, "mem": self.opts.mem},
+            "resources": self.scalars(&json!({"cpus": self.opts.cpus, "mem": self.opts.mem})),
         })
     }
 
@@ -619,7 +788,7 @@ impl Agent {
 
     // ---- HTTP -----------------------------------------------------------
 
-    fn http(&self, req: &Request) -> Reply {
+    fn http(self: &Arc<Self>, req: &Request) -> Reply {
         if let Some(m) = message_of(req, "slave(1)") {
             match m {
                 Ok(m) => self.receive(m),
@@ -627,18 +796,41 @@ impl Agent {
             }
             return Reply::accepted();
         }
+        if matches!(req.path.as_str(), api::PATH | api::PROCESS_PATH)
+            && self.caps.agent_serves(api::PATH)
+        {
+            return self.executor_api(req);
+        }
         if !self.caps.agent_serves(&req.path) {
             return Reply::not_found(&req.path, self.caps.release);
         }
         match req.path.as_str() {
             "/health" | "/slave(1)/health" => Reply::text(200, ""),
-            "/version" => Reply::json(&json!({
-                "version": self.caps.version(), "release": self.caps.release,
-            })),
-            "/slave(1)/state.json" => Reply::json(&self.state_json()),
+            "/version" => Reply::json(&self.version_json()),
+            "/slave(1)/state.json" | "/slave(1)/state" => Reply::json(&self.state_json()),
             "/slave(1)/stats.json" | "/metrics/snapshot" => Reply::json(&self.metrics()),
             _ => Reply::not_found(&req.path, self.caps.release),
         }
+    }
+
+    /// `/version`, shaped like Mesos's (`version`, `build_date`,
+    /// `build_time`, `build_user`, `git_tag`); the build time is the
+    /// binary's modification time.
+    fn version_json(&self) -> Value {
+        let built = std::env::current_exe()
+            .and_then(std::fs::metadata)
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_secs());
+        json!({
+            "version": self.caps.version(),
+            "release": self.caps.release,
+            "git_tag": self.caps.version(),
+            "build_user": "tinymesos",
+            "build_time": built,
+            "build_date": utc_date(built),
+        })
     }
 
     fn state_json(&self) -> Value {
@@ -649,7 +841,8 @@ impl Agent {
             .map(|t| {
                 json!({
                     "id": t.id(), "name": t.task.s("name"), "framework_id": t.framework_id,
-                    "state": t.state, "queued": t.queued, "resources": t.task["resources"],
+                    "state": t.state, "queued": t.queued,
+                    "resources": self.scalars(&t.task["resources"]),
                 })
             })
             .collect();
@@ -665,10 +858,12 @@ impl Agent {
             "master": st.master.as_ref().map(|m| m.pid.clone()),
             "registered": st.registered,
             "recovering": st.recovering,
+            "terminating": st.terminating.is_some(),
             "detector_error": st.detect_error,
-            "resources": {"cpus": self.opts.cpus, "mem": self.opts.mem},
+            "resources": self.scalars(&json!({"cpus": self.opts.cpus, "mem": self.opts.mem})),
             "executor": st.executor.as_ref().map(|e| json!({
-                "id": e.id, "pid": e.pid.to_string(), "connected": e.connected,
+                "id": e.id, "pid": e.pid.as_ref().map(Pid::to_string), "connected": e.connected,
+                "api": e.api(), "run": e.run,
             })),
             "tasks": tasks,
             "pending_status_updates": pending,
@@ -676,8 +871,24 @@ impl Agent {
             "flags": {
                 "work_dir": self.opts.work_dir.display().to_string(),
                 "executor_reregistration_timeout": format!("{:?}", self.opts.executor_reregistration_timeout),
+                "executor_shutdown_grace_period": format!("{:?}", self.opts.executor_shutdown_grace_period),
             },
         })
+    }
+
+    /// `{"cpus", "mem"}` rounded as this release stores scalars.
+    fn scalars(&self, r: &Value) -> Value {
+        match r.as_object() {
+            Some(o) => Value::Object(
+                o.iter()
+                    .map(|(k, v)| {
+                        let v = v.as_f64().map_or(v.clone(), |f| json!(self.caps.scalar(f)));
+                        (k.clone(), v)
+                    })
+                    .collect(),
+            ),
+            None => r.clone(),
+        }
     }
 
     fn metrics(&self) -> Value {
@@ -701,7 +912,297 @@ impl Agent {
             "slave/invalid_status_updates": st.counter("invalid_status_updates") as f64,
             "slave/recovery_errors": st.counter("recovery_errors") as f64,
             "slave/dropped_messages": st.counter("dropped_messages") as f64,
+            "slave/executor_subscriptions": st.counter("executor_subscriptions") as f64,
         })
+    }
+
+    // ---- the v1 executor API --------------------------------------------
+
+    /// `POST /api/v1/executor` (`Slave::Http::executor`).
+    fn executor_api(self: &Arc<Self>, req: &Request) -> Reply {
+        let call = match api::parse_request(
+            &self.caps,
+            &req.method,
+            req.header("content-type"),
+            req.header("accept"),
+            &req.body,
+        ) {
+            Ok(c) => c,
+            Err((status, msg)) => {
+                say!(
+                    "Refusing executor call from {}: {status} {msg}",
+                    req.header("libprocess-from").unwrap_or("(unknown)")
+                );
+                let reply = Reply::text(status, &msg);
+                return if status == 405 {
+                    reply.with_header("Allow", "POST")
+                } else {
+                    reply
+                };
+            }
+        };
+        let mut st = self.state.lock().unwrap();
+        if let Call::Subscribe {
+            executor_id,
+            tasks,
+            updates,
+            ..
+        } = call
+        {
+            let run = req
+                .header(&api::RUN_HEADER.to_ascii_lowercase())
+                .unwrap_or("");
+            let pid = req.header("libprocess-from").and_then(Pid::parse);
+            return self.subscribe(&mut st, &executor_id, run, pid, &tasks, updates);
+        }
+        // (Mesos answers 503 here while it reads its checkpoints; this
+        // agent has read them before it serves HTTP. Its `recovering` is
+        // the wait for the executor, which is over for a subscribed one.)
+        let Some(e) = st
+            .executor
+            .clone()
+            .filter(|e| e.id == call.executor_id() && matches!(e.link, Link::V1 { .. }))
+        else {
+            return Reply::text(400, "Executor cannot be found");
+        };
+        if !e.connected {
+            return Reply::text(403, "Executor is not subscribed");
+        }
+        match call {
+            Call::Update { update, .. } => {
+                self.executor_update(&mut st, update);
+                Reply::accepted()
+            }
+            Call::Message {
+                framework_id, data, ..
+            } => {
+                say!(
+                    "Executor '{}' sent a message of {} bytes for framework {framework_id}; dropping it (tinymesos schedulers take no executor messages)",
+                    e.id,
+                    data.len()
+                );
+                Reply::accepted()
+            }
+            Call::Subscribe { .. } => unreachable!("handled above"),
+        }
+    }
+
+    /// SUBSCRIBE: the executor (re)connects; its event stream replaces any
+    /// earlier one. Tasks it must know but does not report are lost.
+    fn subscribe(
+        self: &Arc<Self>,
+        st: &mut State,
+        executor_id: &str,
+        run: &str,
+        pid: Option<Pid>,
+        tasks: &[Value],
+        updates: Vec<Value>,
+    ) -> Reply {
+        let (tx, rx) = mpsc::channel::<Vec<u8>>();
+        st.streams_opened += 1;
+        let stream = st.streams_opened;
+        st.count("executor_subscriptions");
+        let from = pid
+            .as_ref()
+            .map_or_else(|| "(no pid)".to_string(), Pid::to_string);
+        if st.terminating.is_some() {
+            // As Mesos does for an executor that subscribes while its
+            // framework (here: the agent) is terminating.
+            say!("Shutting down executor '{executor_id}' at {from} that subscribed while the agent is terminating");
+            let _ = tx.send(api::frame(&api::shutdown()));
+            return self.stream_reply(rx, stream);
+        }
+        let earlier = st.executor.take();
+        if let Some(Link::V1 {
+            events: Some(old), ..
+        }) = earlier.as_ref().map(|e| &e.link)
+        {
+            say!("Closing the earlier event stream of executor '{executor_id}'");
+            let _ = old.send(api::frame(&api::error(&format!(
+                "Executor '{executor_id}' subscribed again from {from}; closing this stream"
+            ))));
+        }
+        let same_run = earlier
+            .as_ref()
+            .is_some_and(|e| e.id == executor_id && !run.is_empty() && e.run == run);
+        say!(
+            "Executor '{executor_id}' {} (v1 HTTP API) from {from}, run {}, with {} unacknowledged tasks and {} unacknowledged updates",
+            if same_run { "re-subscribed" } else { "subscribed" },
+            if run.is_empty() { "(none)" } else { run },
+            tasks.len(),
+            updates.len()
+        );
+        let e = Executor {
+            id: executor_id.to_string(),
+            run: run.to_string(),
+            pid,
+            connected: true,
+            missed: 0,
+            link: Link::V1 {
+                events: Some(tx),
+                stream,
+            },
+        };
+        st.executor = Some(e.clone());
+        // The stream's first event.
+        let me = api::AgentSelf {
+            id: st.id.as_deref(),
+            hostname: &self.opts.hostname,
+            port: self.opts.port,
+            cpus: self.opts.cpus,
+            mem: self.opts.mem,
+        };
+        let subscribed = api::subscribed(&self.caps, executor_id, api::ANY_FRAMEWORK, &me);
+        self.event(st, &subscribed);
+        // What the executor knows: its unacknowledged tasks and the tasks
+        // of its unacknowledged updates (matched by task id); besides, a
+        // task it has had an update acknowledged for (the agent saw it
+        // leave TASK_STAGING) if it is the same executor process.
+        let known: BTreeSet<String> = tasks
+            .iter()
+            .chain(updates.iter())
+            .map(|t| t.s("task_id"))
+            .collect();
+        let gone: Vec<Key> = st
+            .tasks
+            .iter()
+            .filter(|(k, t)| !t.queued && !is_terminal(&t.state) && !known.contains(&k.1))
+            .filter(|(_, t)| must_know_v1(t.sent.as_ref().map(|s| s.0.as_str()), &t.state, run))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in gone {
+            self.new_update(
+                st,
+                &k,
+                "TASK_LOST",
+                "Task is unknown to the (re-)subscribed executor",
+            );
+        }
+        // Tasks it runs that this agent does not know: kill them.
+        for t in tasks {
+            let id = t.s("task_id");
+            let ours = st
+                .tasks
+                .iter()
+                .any(|(k, t)| k.1 == id && !is_terminal(&t.state))
+                || st.streams.keys().any(|k| k.1 == id);
+            if !ours {
+                say!("Killing task {id} unknown to this agent");
+                self.event(st, &api::kill(&id));
+            }
+        }
+        for u in updates {
+            self.executor_update(st, u);
+        }
+        self.checkpoint(st);
+        self.stream_reply(rx, stream)
+    }
+
+    /// The 200 answer to SUBSCRIBE: events as they come, until the channel
+    /// closes (another subscription replaced this one, or the agent is
+    /// gone) or a write fails (the executor left).
+    fn stream_reply(self: &Arc<Self>, rx: mpsc::Receiver<Vec<u8>>, stream: u64) -> Reply {
+        let agent = Arc::clone(self);
+        Reply::stream(api::APPLICATION_JSON, Vec::new(), move |w| {
+            while let Ok(record) = rx.recv() {
+                if let Err(err) = w.chunk(&record) {
+                    agent.stream_broke(stream, &err.to_string());
+                    return;
+                }
+            }
+            let _ = w.end();
+        })
+    }
+
+    fn stream_broke(&self, stream: u64, why: &str) {
+        let mut st = self.state.lock().unwrap();
+        let Some(e) = st.executor.as_mut() else {
+            return;
+        };
+        if let Link::V1 {
+            events,
+            stream: current,
+        } = &mut e.link
+        {
+            if *current == stream && e.connected {
+                *events = None;
+                e.connected = false;
+                say!(
+                    "Executor '{}' disconnected: its event stream broke ({why}); waiting for it to subscribe again",
+                    e.id
+                );
+            }
+        }
+    }
+
+    /// Queues an event on the v1 executor's stream.
+    fn event(&self, st: &mut State, ev: &Value) {
+        let Some(e) = st.executor.as_mut() else {
+            return;
+        };
+        if let Link::V1 {
+            events: Some(tx), ..
+        } = &e.link
+        {
+            if tx.send(api::frame(ev)).is_err() {
+                say!(
+                    "Executor '{}' disconnected: its event stream is closed",
+                    e.id
+                );
+                e.connected = false;
+                e.link = Link::V1 {
+                    events: None,
+                    stream: 0,
+                };
+            }
+        }
+    }
+
+    /// Tells the (connected) executor something, the way its API wants it.
+    fn to_executor(&self, st: &mut State, what: &ToExecutor) {
+        let Some(e) = st.executor.clone().filter(|e| e.connected) else {
+            return;
+        };
+        match &e.link {
+            Link::Driver => {
+                let Some(pid) = &e.pid else { return };
+                let (name, body) = match what {
+                    ToExecutor::Launch(t, seq) => (
+                        "mesos.internal.RunTaskMessage",
+                        json!({
+                            "framework_id": t.framework_id,
+                            "framework": {"id": t.framework_id, "name": t.framework_name},
+                            "task": t.task,
+                            "launch_seq": seq,
+                        }),
+                    ),
+                    ToExecutor::Kill(k) => (
+                        "mesos.internal.KillTaskMessage",
+                        json!({"framework_id": k.0, "task_id": k.1}),
+                    ),
+                    ToExecutor::Ack(k, uuid) => (
+                        "mesos.internal.StatusUpdateAcknowledgementMessage",
+                        json!({"framework_id": k.0, "task_id": k.1, "uuid": uuid}),
+                    ),
+                    ToExecutor::Shutdown => (
+                        "mesos.internal.ShutdownExecutorMessage",
+                        json!({"executor_id": e.id}),
+                    ),
+                };
+                self.send(pid, name, body);
+            }
+            Link::V1 { .. } => {
+                let ev = match what {
+                    ToExecutor::Launch(t, _) => {
+                        api::launch(&self.caps, &t.framework_id, &t.framework_name, &t.task)
+                    }
+                    ToExecutor::Kill(k) => api::kill(&k.1),
+                    ToExecutor::Ack(k, uuid) => api::acknowledged(&k.1, uuid),
+                    ToExecutor::Shutdown => api::shutdown(),
+                };
+                self.event(st, &ev);
+            }
+        }
     }
 
     // ---- messages -------------------------------------------------------
@@ -714,6 +1215,19 @@ impl Agent {
         let mut st = self.state.lock().unwrap();
         let from_master = from.is_some() && from == Self::master_pid(&st);
         let b = &m.body;
+        if m.name == "mesos.internal.ShutdownMessage" {
+            if !from_master {
+                say!(
+                    "Ignoring shutdown message from {from_s} because it is not from the registered master: {}",
+                    st.master.as_ref().map_or("None", |m| m.pid.as_str())
+                );
+                st.count("dropped_messages");
+                return;
+            }
+            let message = b.s("message");
+            self.shutdown(&mut st, &from_s, &message);
+            return;
+        }
         let needs_master = matches!(
             m.name.as_str(),
             "mesos.internal.SlaveRegisteredMessage"
@@ -735,6 +1249,10 @@ impl Agent {
             return;
         }
         match m.name.as_str() {
+            "mesos.internal.SlaveRegisteredMessage"
+            | "mesos.internal.SlaveReregisteredMessage"
+            | "mesos.internal.PingSlaveMessage"
+                if st.terminating.is_some() => {}
             "mesos.internal.SlaveRegisteredMessage" => {
                 if st.registered {
                     return;
@@ -780,6 +1298,13 @@ impl Agent {
                     st.reg_attempts = 0;
                 }
             }
+            "mesos.internal.RunTaskMessage" if st.terminating.is_some() => {
+                say!(
+                    "Ignoring run task message for task {} from {from_s} because the agent is terminating",
+                    b.s("/task/task_id")
+                );
+                st.count("dropped_messages");
+            }
             "mesos.internal.RunTaskMessage" if !st.registered || st.recovering => {
                 say!(
                     "Ignoring run task message for task {} from {from_s} because the agent is not (re-)registered yet",
@@ -792,7 +1317,7 @@ impl Agent {
                 let fw = b.s("framework_id");
                 let k = (fw.clone(), task.s("task_id"));
                 say!("Got assigned task {} for framework {fw}", k.1);
-                let exec = st.executor.clone().filter(|e| e.connected);
+                let connected = st.executor.as_ref().is_some_and(|e| e.connected);
                 let t = AgentTask {
                     task,
                     framework_id: fw.clone(),
@@ -804,9 +1329,10 @@ impl Agent {
                     sent: None,
                 };
                 st.tasks.insert(k.clone(), t);
-                match &exec {
-                    Some(e) => self.hand_to_executor(&mut st, e, &k),
-                    None => say!("Queuing task {} until the executor registers", k.1),
+                if connected {
+                    self.hand_to_executor(&mut st, &k);
+                } else {
+                    say!("Queuing task {} until the executor registers", k.1);
                 }
                 self.checkpoint(&st);
             }
@@ -823,6 +1349,21 @@ impl Agent {
                 }
             }
             "mesos.internal.StatusUpdateAcknowledgementMessage" => self.ack(&mut st, b, &from_s),
+            "mesos.internal.RegisterExecutorMessage"
+            | "mesos.internal.ReregisterExecutorMessage"
+                if st.terminating.is_some() =>
+            {
+                let Some(pid) = from else { return };
+                say!(
+                    "Shutting down executor '{}' at {pid} as the agent is terminating",
+                    b.s("executor_id")
+                );
+                self.send(
+                    &pid,
+                    "mesos.internal.ShutdownExecutorMessage",
+                    json!({"executor_id": b.s("executor_id")}),
+                );
+            }
             "mesos.internal.RegisterExecutorMessage" => {
                 let Some(pid) = from else { return };
                 self.register_executor(&mut st, pid, b, false)
@@ -831,7 +1372,24 @@ impl Agent {
                 let Some(pid) = from else { return };
                 self.register_executor(&mut st, pid, b, true)
             }
-            "mesos.internal.StatusUpdateMessage" => self.executor_update(&mut st, b, &from_s),
+            "mesos.internal.StatusUpdateMessage" => {
+                let u = b["update"].clone();
+                let registered = st.executor.as_ref().is_some_and(|e| {
+                    e.connected
+                        && matches!(e.link, Link::Driver)
+                        && e.pid.as_ref().is_some_and(|p| p.to_string() == from_s)
+                });
+                if registered {
+                    self.executor_update(&mut st, u);
+                } else {
+                    say!(
+                        "Ignoring status update (UUID: {}) for task {} from {from_s}: not the registered executor",
+                        u.s("uuid"),
+                        u.s("task_id")
+                    );
+                    st.count("invalid_status_updates");
+                }
+            }
             other => {
                 say!("Dropping unknown message '{other}' from {from_s}: no handler installed");
                 st.count("dropped_messages");
@@ -840,33 +1398,33 @@ impl Agent {
     }
 
     /// Hands a (queued) task to the executor, stamped with the next launch
-    /// sequence number; the executor reports the last one it received when
-    /// it (re-)registers, so that a task handed over after its snapshot is
-    /// not taken for one it lost.
-    fn hand_to_executor(&self, st: &mut State, e: &Executor, k: &Key) {
+    /// sequence number; a driver executor reports the last one it received
+    /// when it (re-)registers, so that a task handed over after its
+    /// snapshot is not taken for one it lost.
+    fn hand_to_executor(&self, st: &mut State, k: &Key) {
+        let Some(run) = st.executor.as_ref().map(|e| e.run.clone()) else {
+            return;
+        };
         st.launch_seq += 1;
         let seq = st.launch_seq;
         let Some(t) = st.tasks.get_mut(k) else {
             return;
         };
         t.queued = false;
-        t.sent = Some((e.run.clone(), seq));
-        self.send(
-            &e.pid,
-            "mesos.internal.RunTaskMessage",
-            json!({
-                "framework_id": t.framework_id,
-                "framework": {"id": t.framework_id, "name": t.framework_name},
-                "task": t.task,
-                "launch_seq": seq,
-            }),
-        );
+        t.sent = Some((run, seq));
+        let t = t.clone();
+        self.to_executor(st, &ToExecutor::Launch(&t, seq));
     }
 
     fn executor_learns_id(&self, st: &State) {
-        if let (Some(e), Some(id)) = (st.executor.as_ref().filter(|e| e.connected), &st.id) {
+        let Some(e) = st.executor.as_ref().filter(|e| e.connected) else {
+            return;
+        };
+        // v1 executors learn it from SUBSCRIBED only (there is no event
+        // for it).
+        if let (Link::Driver, Some(pid), Some(id)) = (&e.link, &e.pid, &st.id) {
             self.send(
-                &e.pid,
+                pid,
                 "mesos.internal.ExecutorReregisteredMessage",
                 json!({
                     "slave_id": id, "slave_pid": self.me.to_string(),
@@ -892,15 +1450,9 @@ impl Agent {
                 "Killed before delivery to the executor",
             );
             self.checkpoint(st);
-        } else if let Some(e) = st.executor.as_ref().filter(|e| e.connected) {
+        } else if st.executor.as_ref().is_some_and(|e| e.connected) {
             say!("Asking executor to kill task {}", k.1);
-            self.send(
-                &e.pid,
-                "mesos.internal.KillTaskMessage",
-                json!({
-                    "framework_id": k.0, "task_id": k.1,
-                }),
-            );
+            self.to_executor(st, &ToExecutor::Kill(k));
         }
     }
 
@@ -951,9 +1503,10 @@ impl Agent {
         st.executor = Some(Executor {
             id: id.clone(),
             run: run.clone(),
-            pid: pid.clone(),
+            pid: Some(pid.clone()),
             connected: true,
             missed: 0,
+            link: Link::Driver,
         });
         let reported_keys: BTreeSet<Key> = reported
             .iter()
@@ -1002,13 +1555,7 @@ impl Agent {
             if st.tasks.get(k).is_none_or(|t| is_terminal(&t.state)) && !st.streams.contains_key(k)
             {
                 say!("Killing task {} unknown to this agent", k.1);
-                self.send(
-                    &pid,
-                    "mesos.internal.KillTaskMessage",
-                    json!({
-                        "framework_id": k.0, "task_id": k.1,
-                    }),
-                );
+                self.to_executor(st, &ToExecutor::Kill(k));
             }
         }
         let name = if re {
@@ -1026,24 +1573,17 @@ impl Agent {
         );
         // Updates the executor never saw acknowledged.
         for u in b["updates"].as_array().cloned().unwrap_or_default() {
-            self.executor_update(st, &json!({"update": u}), &pid.to_string());
+            self.executor_update(st, u);
         }
         self.checkpoint(st);
     }
 
-    fn executor_update(&self, st: &mut State, b: &Value, from: &str) {
-        let mut u = b["update"].clone();
+    /// A status update from the (registered or subscribed) executor: the
+    /// status update manager checkpoints it and forwards it to the master
+    /// (unless it is a duplicate); the executor gets its acknowledgement.
+    fn executor_update(&self, st: &mut State, mut u: Value) {
         let k = (u.s("framework_id"), u.s("task_id"));
         let uuid = u.s("uuid");
-        let exec = st
-            .executor
-            .clone()
-            .filter(|e| e.connected && e.pid.to_string() == from);
-        let Some(exec) = exec else {
-            say!("Ignoring status update (UUID: {uuid}) for task {} from {from}: not the registered executor", k.1);
-            st.count("invalid_status_updates");
-            return;
-        };
         if !st.known_uuid(&uuid) {
             if !st.tasks.contains_key(&k) {
                 say!(
@@ -1060,28 +1600,24 @@ impl Agent {
             self.enqueue(st, &k, u);
             self.checkpoint(st);
         }
-        self.send(
-            &exec.pid,
-            "mesos.internal.StatusUpdateAcknowledgementMessage",
-            json!({
-                "framework_id": k.0, "task_id": k.1, "uuid": uuid,
-            }),
-        );
+        self.to_executor(st, &ToExecutor::Ack(&k, &uuid));
     }
 
-    /// Checks every second that the executor answers; after 10 misses its
-    /// tasks are lost.
+    /// Checks every second that the executor answers on its `/health`;
+    /// after 10 misses its tasks are lost. (A v1 executor whose stream
+    /// broke is still checked: it may come back, or be gone.)
     fn executor_health(&self) {
         loop {
             std::thread::sleep(Duration::from_secs(1));
             let Some(e) = self.state.lock().unwrap().executor.clone() else {
                 continue;
             };
-            if !e.connected {
+            let Some(pid) = e.pid.clone() else { continue };
+            if !e.connected && matches!(e.link, Link::Driver) {
                 continue;
             }
             let ok = http::request(
-                &e.pid.addr(),
+                &pid.addr(),
                 "GET",
                 "/health",
                 &[],
@@ -1090,7 +1626,14 @@ impl Agent {
             )
             .is_ok_and(|r| r.status == 200);
             let mut st = self.state.lock().unwrap();
-            let Some(cur) = st.executor.as_mut().filter(|x| x.pid == e.pid) else {
+            if st.terminating.is_some() {
+                continue;
+            }
+            let Some(cur) = st
+                .executor
+                .as_mut()
+                .filter(|x| x.pid == e.pid && x.run == e.run)
+            else {
                 continue;
             };
             if ok {
@@ -1098,12 +1641,14 @@ impl Agent {
                 continue;
             }
             cur.missed += 1;
-            if cur.missed >= 10 && cur.connected {
+            if cur.missed == 10 {
                 cur.connected = false;
+                if let Link::V1 { events, .. } = &mut cur.link {
+                    *events = None;
+                }
                 say!(
-                    "Executor '{}' at {} is unreachable; its tasks are lost",
-                    e.id,
-                    e.pid
+                    "Executor '{}' at {pid} is unreachable; its tasks are lost",
+                    e.id
                 );
                 let lost: Vec<Key> = st
                     .tasks
@@ -1118,6 +1663,52 @@ impl Agent {
             }
         }
     }
+}
+
+/// The tasks a shutdown still waits for: not yet terminal.
+fn live_tasks(st: &State) -> Vec<String> {
+    st.tasks
+        .iter()
+        .filter(|(_, t)| !is_terminal(&t.state))
+        .map(|(k, _)| k.1.clone())
+        .collect()
+}
+
+/// Whether a v1 executor subscribing as run `run` must know (report as
+/// unacknowledged, or have had an update acknowledged for) a task handed
+/// over to run `sent` and now in `state`. The same process knows every task
+/// the agent has had an update for (state past TASK_STAGING), so it must
+/// report only those still staging; another process (or one that reports
+/// no run) knows none of an earlier one's tasks. A task handed to the same
+/// run after its subscription is never a question: the subscription and
+/// the events on it are ordered.
+fn must_know_v1(sent: Option<&str>, state: &str, run: &str) -> bool {
+    match sent {
+        Some(r) if !run.is_empty() && r == run => state == "TASK_STAGING",
+        _ => true,
+    }
+}
+
+/// `YYYY-MM-DD HH:MM:SS` (UTC) of seconds since the epoch.
+fn utc_date(secs: u64) -> String {
+    let days = (secs / 86400) as i64;
+    let rem = secs % 86400;
+    // Civil from days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
+        rem / 3600,
+        (rem / 60) % 60,
+        rem % 60
+    )
 }
 
 /// Whether an executor run `run` that reported `seen` as the last launch
@@ -1188,5 +1779,26 @@ mod tests {
         // An executor that reports no run, or a task with no record of it.
         assert!(should_know(Some(&("".to_string(), 7)), "", Some(1)));
         assert!(should_know(None, "run-a", None));
+    }
+
+    #[test]
+    fn tasks_a_v1_executor_must_know() {
+        // The same process knows every task the agent has had an update
+        // for; a task still staging it must report as unacknowledged.
+        assert!(!must_know_v1(Some("run-a"), "TASK_RUNNING", "run-a"));
+        assert!(must_know_v1(Some("run-a"), "TASK_STAGING", "run-a"));
+        // Another process (a replaced executor container) knows none.
+        assert!(must_know_v1(Some("run-a"), "TASK_RUNNING", "run-b"));
+        assert!(must_know_v1(Some("run-a"), "TASK_STAGING", "run-b"));
+        // No run reported, or no record of the hand-over.
+        assert!(must_know_v1(Some(""), "TASK_RUNNING", ""));
+        assert!(must_know_v1(None, "TASK_RUNNING", "run-a"));
+    }
+
+    #[test]
+    fn dates() {
+        assert_eq!(utc_date(0), "1970-01-01 00:00:00");
+        assert_eq!(utc_date(1_458_172_800 + 3723), "2016-03-17 01:02:03");
+        assert_eq!(utc_date(951_782_400), "2000-02-29 00:00:00");
     }
 }

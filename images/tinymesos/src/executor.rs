@@ -4,18 +4,43 @@
 //! agent and keeps them until the agent acknowledges them. When the agent
 //! goes away the tasks keep running; the executor re-registers (with its
 //! tasks and unacknowledged updates) as soon as the agent is back.
+//!
+//! Executors of 0.22–0.25 speak the executor driver's libprocess messages.
+//! From 0.28 ([`ExecutorApi::V1Http`]) they use the agent's
+//! `POST /api/v1/executor` ([`crate::executor_api`]): SUBSCRIBE (with the
+//! unacknowledged tasks and updates) opens a RecordIO event stream (LAUNCH,
+//! KILL, ACKNOWLEDGED, SHUTDOWN, ...), status updates are UPDATE calls on
+//! their own connections. When the stream breaks (the agent restarts) the
+//! executor subscribes again, retrying within `--recovery_timeout`; its tasks
+//! keep running meanwhile. An agent that does not serve the endpoint (before
+//! 0.28: 404) never subscribes it: the executor logs each answer, retries,
+//! and exits 1 after `--recovery_timeout`.
+//!
+//! Asked to shut down (`ShutdownExecutorMessage` / SHUTDOWN, e.g. when the
+//! agent's machine goes DOWN for maintenance), the executor kills its tasks
+//! and reports them TASK_KILLED, as Mesos executors do; it then stays up
+//! (a tinymesos executor is its agent's companion container, not a process
+//! the agent launched) and registers again, as a new executor run, when the
+//! agent comes back.
 
+use crate::executor_api::{self as api, Event};
 use crate::flags::{host_port, Flags};
 use crate::http::{self, Request};
 use crate::master::is_terminal;
 use crate::process::{self, message_of, Get, Message, Outbox, Pid, Reply};
-use crate::release::Caps;
+use crate::recordio;
+use crate::release::{Caps, ExecutorApi};
 use crate::{now_secs, say};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+/// How long a shutdown waits for the tasks to exit after SIGTERM before
+/// killing them (Mesos's default `executor_shutdown_grace_period`).
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 pub const USAGE: &str = "\
 usage:
@@ -59,6 +84,9 @@ struct ExecTask {
     child: Option<Child>,
     killing: bool,
     started: f64,
+    /// The agent acknowledged an update of this task (v1: until then it is
+    /// one of the `unacknowledged_tasks` of a SUBSCRIBE).
+    acked: bool,
 }
 
 struct State {
@@ -76,6 +104,22 @@ struct State {
     /// Sequence number of the last RunTaskMessage received from the agent
     /// (reported when (re-)registering: the snapshot of tasks is as of it).
     last_launch_seq: Option<u64>,
+    /// Identifies this executor process (a new one after a shutdown) to the
+    /// agent.
+    run: String,
+    /// Since when this run tries to register for the first time.
+    started: Instant,
+    /// v1: number of the current subscription (a stream that ends or
+    /// sends after a newer one started is ignored), and whether one is
+    /// being opened.
+    subscription: u64,
+    connecting: bool,
+    /// v1: why the last SUBSCRIBE failed (logged when it changes).
+    subscribe_error: Option<String>,
+    subscribe_failures: u64,
+    /// Asked to shut down: when (the tasks get SIGKILL after the grace
+    /// period).
+    shutting_down: Option<Instant>,
     counters: BTreeMap<&'static str, u64>,
 }
 
@@ -83,9 +127,9 @@ pub struct Executor {
     caps: Caps,
     opts: Opts,
     me: Pid,
-    /// Identifies this executor process to the agent.
-    run: String,
     outbox: Arc<Outbox>,
+    /// v1: calls other than SUBSCRIBE, sent in order by one thread.
+    calls: Sender<Value>,
     state: Mutex<State>,
     start_time: f64,
 }
@@ -100,8 +144,10 @@ impl Executor {
             opts.executor_id,
             opts.agent
         );
+        let (calls, calls_rx) = mpsc::channel();
         let e = Arc::new(Executor {
             outbox: Outbox::new(me.clone()),
+            calls,
             caps,
             me,
             state: Mutex::new(State {
@@ -116,9 +162,15 @@ impl Executor {
                 registrations: 0,
                 reregistrations: 0,
                 last_launch_seq: None,
+                run: crate::uuid(),
+                started: Instant::now(),
+                subscription: 0,
+                connecting: false,
+                subscribe_error: None,
+                subscribe_failures: 0,
+                shutting_down: None,
                 counters: BTreeMap::new(),
             }),
-            run: crate::uuid(),
             start_time: now_secs(),
             opts,
         });
@@ -142,20 +194,47 @@ impl Executor {
             .name("agent-health".into())
             .spawn(move || x.agent_health())
             .expect("spawn");
+        if e.caps.executor_api == ExecutorApi::V1Http {
+            let c = Arc::clone(&e);
+            std::thread::Builder::new()
+                .name("calls".into())
+                .spawn(move || c.call_worker(&calls_rx))
+                .expect("spawn");
+        }
         e.main_loop()
+    }
+
+    fn v1(&self) -> bool {
+        self.caps.executor_api == ExecutorApi::V1Http
+    }
+
+    /// The agent's executor endpoint, for logs.
+    fn endpoint(&self) -> String {
+        format!("http://{}{}", self.opts.agent.addr(), api::PATH)
     }
 
     fn send(&self, name: &str, body: Value) {
         self.outbox.send(&self.opts.agent, name, body);
     }
 
-    fn main_loop(&self) -> i32 {
+    fn main_loop(self: &Arc<Self>) -> i32 {
         loop {
             std::thread::sleep(Duration::from_millis(200));
             let mut st = self.state.lock().unwrap();
             self.reap(&mut st);
+            if let Some(since) = st.shutting_down {
+                let running = st.tasks.values().any(|t| t.child.is_some());
+                if !running || since.elapsed() > SHUTDOWN_GRACE {
+                    self.finish_shutdown(&mut st);
+                }
+                continue;
+            }
             let now = Instant::now();
-            if !st.registered && now >= st.reg_next {
+            if self.v1() {
+                if !st.registered && !st.connecting && now >= st.reg_next {
+                    self.start_subscription(&mut st);
+                }
+            } else if !st.registered && now >= st.reg_next {
                 st.reg_attempts += 1;
                 st.reg_next = now + Duration::from_secs(1);
                 if st.ever_registered {
@@ -170,7 +249,7 @@ impl Executor {
                     let updates: Vec<Value> = st.unacked.values().map(|(u, _)| u.clone()).collect();
                     self.send("mesos.internal.ReregisterExecutorMessage", json!({
                         "executor_id": self.opts.executor_id, "tasks": tasks, "updates": updates,
-                        "executor_run": self.run, "last_launch_seq": st.last_launch_seq,
+                        "executor_run": st.run, "last_launch_seq": st.last_launch_seq,
                     }));
                 } else {
                     if st.reg_attempts == 1 {
@@ -180,7 +259,7 @@ impl Executor {
                         "mesos.internal.RegisterExecutorMessage",
                         json!({
                             "executor_id": self.opts.executor_id,
-                            "executor_run": self.run, "last_launch_seq": st.last_launch_seq,
+                            "executor_run": st.run, "last_launch_seq": st.last_launch_seq,
                         }),
                     );
                 }
@@ -196,29 +275,128 @@ impl Executor {
                     })
                     .collect();
                 for u in due {
-                    self.send("mesos.internal.StatusUpdateMessage", json!({"update": u}));
+                    self.send_update(&st, &u);
                 }
             }
-            if let Some(since) = st.disconnected_since {
+            if self.v1() {
+                // Mesos's v1 executors give up (and exit) when they cannot
+                // subscribe within the recovery timeout.
+                let why = match st.disconnected_since {
+                    Some(since) if since.elapsed() > self.opts.recovery_timeout => Some(format!(
+                        "Agent {} did not come back within {:?} (--recovery_timeout)",
+                        self.endpoint(),
+                        self.opts.recovery_timeout
+                    )),
+                    None if !st.ever_registered
+                        && st.started.elapsed() > self.opts.recovery_timeout =>
+                    {
+                        Some(format!(
+                            "Could not subscribe with agent {} within {:?} (--recovery_timeout){}",
+                            self.endpoint(),
+                            self.opts.recovery_timeout,
+                            st.subscribe_error
+                                .as_ref()
+                                .map_or(String::new(), |e| format!("; last answer: {e}"))
+                        ))
+                    }
+                    _ => None,
+                };
+                if let Some(why) = why {
+                    say!("{why}; killing {} tasks and exiting", st.tasks.len());
+                    Self::kill_all(&mut st);
+                    return 1;
+                }
+            } else if let Some(since) = st.disconnected_since {
                 if since.elapsed() > self.opts.recovery_timeout {
                     say!(
                         "Agent did not come back within {:?}; killing {} tasks",
                         self.opts.recovery_timeout,
                         st.tasks.len()
                     );
-                    for t in st.tasks.values_mut() {
-                        if let Some(c) = t.child.as_mut() {
-                            let _ = c.kill();
-                            let _ = c.wait();
-                        }
-                    }
-                    st.tasks.clear();
+                    Self::kill_all(&mut st);
                     st.unacked.clear();
                     st.ever_registered = false;
                     st.disconnected_since = None;
                 }
             }
         }
+    }
+
+    fn kill_all(st: &mut State) {
+        for t in st.tasks.values_mut() {
+            if let Some(c) = t.child.as_mut() {
+                let _ = c.kill();
+                let _ = c.wait();
+            }
+        }
+        st.tasks.clear();
+    }
+
+    /// Sends (or re-sends) an update the way this release's API does.
+    fn send_update(&self, st: &State, u: &Value) {
+        if self.v1() {
+            let mut u = u.clone();
+            u["slave_id"] = json!(st.agent_id);
+            let _ = self
+                .calls
+                .send(api::update_call(&self.caps, &self.opts.executor_id, &u));
+        } else {
+            self.send("mesos.internal.StatusUpdateMessage", json!({"update": u}));
+        }
+    }
+
+    /// Asked to shut down: kill every task (SIGTERM, SIGKILL after the
+    /// grace period); each is reported TASK_KILLED.
+    fn shutdown(&self, st: &mut State, from: &str) {
+        if st.shutting_down.is_some() {
+            return;
+        }
+        let running = st.tasks.values().filter(|t| t.child.is_some()).count();
+        say!("Executor asked to shut down by {from}; killing {running} tasks");
+        st.shutting_down = Some(Instant::now());
+        for t in st.tasks.values_mut() {
+            if let Some(c) = t.child.as_ref() {
+                t.killing = true;
+                // SAFETY: plain kill(2) on our own child's pid.
+                unsafe {
+                    libc::kill(c.id() as libc::pid_t, libc::SIGTERM);
+                }
+            }
+        }
+        *st.counters.entry("shutdowns").or_default() += 1;
+    }
+
+    /// The end of a shutdown: what is left is killed; this executor then
+    /// starts over as a new run. It stays connected until the agent goes
+    /// (so that the TASK_KILLED updates get there), and registers again,
+    /// as a new executor, when an agent is back: the agent that shut it
+    /// down forgets it.
+    fn finish_shutdown(&self, st: &mut State) {
+        for t in st.tasks.values_mut() {
+            if let Some(c) = t.child.as_mut() {
+                t.killing = true;
+                let _ = c.kill();
+                let _ = c.wait();
+            }
+        }
+        self.reap(st);
+        let killed = st
+            .tasks
+            .values()
+            .filter(|t| t.state == "TASK_KILLED")
+            .count();
+        st.tasks.clear();
+        st.unacked.clear();
+        st.shutting_down = None;
+        st.ever_registered = false;
+        st.last_launch_seq = None;
+        st.reg_attempts = 0;
+        st.started = Instant::now();
+        st.run = crate::uuid();
+        say!(
+            "Executor shut down: {killed} tasks killed; it registers again, as a new executor (run {}), when the agent is back",
+            st.run
+        );
     }
 
     fn reap(&self, st: &mut State) {
@@ -269,7 +447,30 @@ impl Executor {
             })
             .or_default() += 1;
         if st.registered {
-            self.send("mesos.internal.StatusUpdateMessage", json!({"update": u}));
+            self.send_update(st, &u);
+        }
+    }
+
+    /// The agent acknowledged the update with this uuid: forget it, and the
+    /// task too once it has ended and nothing of it is left unacknowledged.
+    fn acknowledged(&self, st: &mut State, uuid: &str) {
+        let Some((u, _)) = st.unacked.remove(uuid) else {
+            return;
+        };
+        let k = (u.s("framework_id"), u.s("task_id"));
+        if let Some(t) = st.tasks.get_mut(&k) {
+            t.acked = true;
+        }
+        let done = st
+            .tasks
+            .get(&k)
+            .is_some_and(|t| is_terminal(&t.state) && t.child.is_none());
+        let more = st
+            .unacked
+            .values()
+            .any(|(x, _)| x.s("task_id") == k.1 && x.s("framework_id") == k.0);
+        if done && !more {
+            st.tasks.remove(&k);
         }
     }
 
@@ -293,6 +494,9 @@ impl Executor {
                     st.registered = false;
                     st.reg_attempts = 0;
                     st.disconnected_since = Some(Instant::now());
+                    // v1: whatever the old stream still says is stale.
+                    st.subscription += 1;
+                    st.connecting = false;
                     let running = st.tasks.values().filter(|t| t.child.is_some()).count();
                     say!(
                         "Agent {} disconnected; waiting for it to come back ({running} tasks keep running)",
@@ -302,6 +506,298 @@ impl Executor {
             }
         }
     }
+
+    // ---- v1 HTTP API ------------------------------------------------------
+
+    /// Opens a new subscription (on its own thread): SUBSCRIBE with what the
+    /// agent has not acknowledged yet.
+    fn start_subscription(self: &Arc<Self>, st: &mut State) {
+        st.subscription += 1;
+        st.connecting = true;
+        st.reg_attempts += 1;
+        st.reg_next = Instant::now() + Duration::from_secs(1);
+        if st.reg_attempts == 1 {
+            say!(
+                "{} with agent {}",
+                if st.ever_registered {
+                    "Subscribing again"
+                } else {
+                    "Subscribing"
+                },
+                self.endpoint()
+            );
+        }
+        let tasks: Vec<Value> = st
+            .tasks
+            .values()
+            .filter(|t| !t.acked)
+            .map(|t| t.task.clone())
+            .collect();
+        let updates: Vec<Value> = st
+            .unacked
+            .values()
+            .map(|(u, _)| {
+                let mut u = u.clone();
+                u["slave_id"] = json!(st.agent_id);
+                u
+            })
+            .collect();
+        let call = api::subscribe_call(&self.caps, &self.opts.executor_id, &tasks, &updates);
+        let (n, run) = (st.subscription, st.run.clone());
+        let me = Arc::clone(self);
+        let spawned = std::thread::Builder::new()
+            .name("subscription".into())
+            .spawn(move || me.subscription(n, &run, &call));
+        if spawned.is_err() {
+            say!("Cannot start a subscription thread");
+            st.connecting = false;
+        }
+    }
+
+    /// One subscription: SUBSCRIBE, then the events until the stream ends.
+    fn subscription(&self, n: u64, run: &str, call: &Value) {
+        let body = call.to_string();
+        let me = self.me.to_string();
+        let answer = http::open(
+            &self.opts.agent.addr(),
+            "POST",
+            api::PATH,
+            &[
+                ("Content-Type", api::APPLICATION_JSON),
+                ("Accept", api::APPLICATION_JSON),
+                ("Libprocess-From", &me),
+                (api::RUN_HEADER, run),
+            ],
+            Some(body.as_bytes()),
+            Duration::from_secs(3),
+            // The agent sends no heartbeats to executors: a quiet stream is
+            // normal. (A dead agent shows as a broken connection, or to the
+            // /health checks.)
+            Duration::from_secs(3600),
+        );
+        let stream = match answer {
+            Err(e) => return self.subscribe_failed(n, &format!("cannot reach the agent: {e}")),
+            Ok(s) if s.status != 200 => {
+                let status = s.status;
+                let text = s.text();
+                return self.subscribe_failed(n, &format!("HTTP {status}: {}", text.trim()));
+            }
+            Ok(s) => s,
+        };
+        let mut records = recordio::Reader::new(stream.body);
+        loop {
+            match records.next_record() {
+                Ok(Some(r)) => {
+                    if !self.on_event(n, &r) {
+                        return;
+                    }
+                }
+                Ok(None) => return self.stream_ended(n, "the agent ended the stream"),
+                Err(e) => return self.stream_ended(n, &e.to_string()),
+            }
+        }
+    }
+
+    fn subscribe_failed(&self, n: u64, why: &str) {
+        let mut st = self.state.lock().unwrap();
+        if st.subscription != n {
+            return;
+        }
+        self.note_subscribe_failure(&mut st, why);
+    }
+
+    /// Logs a failed subscription when the reason changes (and every 30th
+    /// time), so that an agent that keeps refusing does not flood the log.
+    fn note_subscribe_failure(&self, st: &mut State, why: &str) {
+        st.connecting = false;
+        st.subscribe_failures += 1;
+        if st.subscribe_error.as_deref() != Some(why) || st.subscribe_failures.is_multiple_of(30) {
+            say!(
+                "Failed to subscribe with agent {}: {why} (attempt {}); retrying",
+                self.endpoint(),
+                st.reg_attempts
+            );
+        }
+        st.subscribe_error = Some(why.to_string());
+    }
+
+    /// The event stream of subscription `n` ended: unless a newer one
+    /// replaced it, the agent is gone (for now).
+    fn stream_ended(&self, n: u64, why: &str) {
+        let mut st = self.state.lock().unwrap();
+        if st.subscription != n {
+            return;
+        }
+        st.connecting = false;
+        if st.registered {
+            // Subscribe again at once (the agent is back soon after a
+            // restart); retries are a second apart.
+            st.reg_attempts = 0;
+            st.reg_next = Instant::now();
+            st.registered = false;
+            if st.disconnected_since.is_none() {
+                st.disconnected_since = Some(Instant::now());
+            }
+            let running = st.tasks.values().filter(|t| t.child.is_some()).count();
+            say!(
+                "Agent {} disconnected ({why}); waiting for it to come back ({running} tasks keep running)",
+                self.endpoint()
+            );
+        } else {
+            self.note_subscribe_failure(&mut st, &format!("stream ended before SUBSCRIBED: {why}"));
+        }
+    }
+
+    /// Handles one event of subscription `n`; false: stop reading it.
+    fn on_event(&self, n: u64, record: &[u8]) -> bool {
+        let mut st = self.state.lock().unwrap();
+        if st.subscription != n {
+            return false;
+        }
+        let event = match api::parse_event(&self.caps, record) {
+            Ok(e) => e,
+            Err(e) => {
+                if st.registered {
+                    say!(
+                        "Failed to decode an event from agent {}: {e}; subscribing again",
+                        self.endpoint()
+                    );
+                }
+                drop(st);
+                self.stream_ended(n, &format!("undecodable event: {e}"));
+                return false;
+            }
+        };
+        match event {
+            Event::Subscribed { agent_id, .. } => {
+                st.connecting = false;
+                st.registered = true;
+                st.reg_attempts = 0;
+                st.subscribe_error = None;
+                st.subscribe_failures = 0;
+                st.disconnected_since = None;
+                if agent_id.is_some() {
+                    st.agent_id = agent_id;
+                }
+                let id = st
+                    .agent_id
+                    .clone()
+                    .unwrap_or_else(|| "(not yet registered)".into());
+                let url = self.endpoint();
+                if st.ever_registered {
+                    st.reregistrations += 1;
+                    let running = st.tasks.values().filter(|t| t.child.is_some()).count();
+                    say!("executor registered with agent {url} (agent id {id}; re-subscribed, {running} tasks kept running)");
+                } else {
+                    st.registrations += 1;
+                    st.ever_registered = true;
+                    say!("executor registered with agent {url} (agent id {id}; subscribed with the v1 HTTP API, run {})", st.run);
+                }
+                // Updates made after the SUBSCRIBE was written (e.g. while
+                // it waited for the agent) were not in it: send what is
+                // unacknowledged (the agent ignores duplicates but
+                // acknowledges them).
+                let pending: Vec<Value> = st.unacked.values().map(|(u, _)| u.clone()).collect();
+                for u in pending {
+                    self.send_update(&st, &u);
+                }
+            }
+            Event::Launch {
+                framework_id,
+                task_id,
+                task,
+            } => match task {
+                Ok(task) => self.start_task(&mut st, &framework_id, task),
+                Err(why) => {
+                    say!("Cannot run task {task_id} of framework {framework_id}: {why}");
+                    let k = (framework_id.clone(), task_id.clone());
+                    if let std::collections::btree_map::Entry::Vacant(slot) = st.tasks.entry(k) {
+                        slot.insert(ExecTask {
+                            task: json!({"task_id": task_id}),
+                            state: "TASK_FAILED".into(),
+                            child: None,
+                            killing: false,
+                            started: now_secs(),
+                            acked: false,
+                        });
+                        self.update(&mut st, &framework_id, &task_id, "TASK_FAILED", &why);
+                    }
+                }
+            },
+            Event::Kill { task_id } => {
+                let keys: Vec<(String, String)> = st
+                    .tasks
+                    .keys()
+                    .filter(|k| k.1 == task_id)
+                    .cloned()
+                    .collect();
+                if keys.is_empty() {
+                    say!("Asked to kill unknown task {task_id}");
+                }
+                for k in keys {
+                    self.kill(&mut st, &k);
+                }
+            }
+            Event::Acknowledged { uuid, .. } => self.acknowledged(&mut st, &uuid),
+            Event::Message { data } => {
+                say!(
+                    "Message of {} bytes from the scheduler (ignored)",
+                    data.len()
+                )
+            }
+            Event::Shutdown => self.shutdown(&mut st, &self.endpoint()),
+            Event::Error { message } => {
+                say!(
+                    "Agent {} sent an error: {message}; subscribing again",
+                    self.endpoint()
+                );
+                drop(st);
+                self.stream_ended(n, &format!("ERROR event: {message}"));
+                return false;
+            }
+            Event::Unknown(kind) => say!("Ignoring event of unknown type '{kind}'"),
+        }
+        true
+    }
+
+    /// Sends v1 calls (UPDATE) in order, each on its own connection.
+    fn call_worker(&self, rx: &Receiver<Value>) {
+        let mut failing = false;
+        while let Ok(call) = rx.recv() {
+            let body = call.to_string();
+            let task = call.s("/update/status/task_id/value");
+            match http::request(
+                &self.opts.agent.addr(),
+                "POST",
+                api::PATH,
+                &[
+                    ("Content-Type", api::APPLICATION_JSON),
+                    ("Accept", api::APPLICATION_JSON),
+                ],
+                Some(body.as_bytes()),
+                Duration::from_secs(2),
+            ) {
+                Ok(r) if r.status == 202 => failing = false,
+                Ok(r) => say!(
+                    "{} call for task {task} answered HTTP {}: {}",
+                    call.s("type"),
+                    r.status,
+                    r.body.trim()
+                ),
+                Err(e) => {
+                    if !failing {
+                        say!(
+                            "Failed to send {} call for task {task}: {e}",
+                            call.s("type")
+                        );
+                    }
+                    failing = true;
+                }
+            }
+        }
+    }
+
+    // ---- HTTP and messages -------------------------------------------------
 
     fn http(&self, req: &Request) -> Reply {
         if let Some(m) = message_of(req, "executor(1)") {
@@ -340,11 +836,13 @@ impl Executor {
             "release": self.caps.release,
             "executor_id": self.opts.executor_id,
             "pid": self.me.to_string(),
-            "agent": self.opts.agent.to_string(),
+            "api": if self.v1() { "v1" } else { "driver" },
+            "agent": if self.v1() { self.endpoint() } else { self.opts.agent.to_string() },
             "agent_id": st.agent_id,
             "registered": st.registered,
             "registrations": st.registrations,
             "reregistrations": st.reregistrations,
+            "subscribe_error": st.subscribe_error,
             "start_time": self.start_time,
             "tasks": tasks,
             "tasks_running": st.tasks.values().filter(|t| t.child.is_some()).count(),
@@ -352,8 +850,9 @@ impl Executor {
             "tasks_finished": c("tasks_finished"),
             "tasks_failed": c("tasks_failed"),
             "tasks_killed": c("tasks_killed"),
+            "shutdowns": c("shutdowns"),
             "unacknowledged_updates": st.unacked.len(),
-            "run": self.run,
+            "run": st.run,
             "last_launch_seq": st.last_launch_seq,
         })
     }
@@ -363,6 +862,14 @@ impl Executor {
             .from
             .as_ref()
             .map_or_else(|| "(unknown)".to_string(), Pid::to_string);
+        if self.v1() {
+            // A v1 HTTP executor has no libprocess handlers.
+            say!(
+                "Dropping unknown message '{}' from {from}: no handler installed",
+                m.name
+            );
+            return;
+        }
         let b = &m.body;
         let mut st = self.state.lock().unwrap();
         match m.name.as_str() {
@@ -412,49 +919,46 @@ impl Executor {
             "mesos.internal.RunTaskMessage" => self.launch(&mut st, b),
             "mesos.internal.KillTaskMessage" => {
                 let k = (b.s("framework_id"), b.s("task_id"));
-                match st.tasks.get_mut(&k) {
-                    Some(t) => {
-                        if let Some(c) = t.child.as_ref() {
-                            say!("Killing task {}", k.1);
-                            t.killing = true;
-                            // SAFETY: plain kill(2) on our own child's pid.
-                            unsafe {
-                                libc::kill(c.id() as libc::pid_t, libc::SIGTERM);
-                            }
-                        }
-                    }
-                    None => say!("Asked to kill unknown task {}", k.1),
+                if st.tasks.contains_key(&k) {
+                    self.kill(&mut st, &k);
+                } else {
+                    say!("Asked to kill unknown task {}", k.1);
                 }
             }
             "mesos.internal.StatusUpdateAcknowledgementMessage" => {
-                let uuid = b.s("uuid");
-                if let Some((u, _)) = st.unacked.remove(&uuid) {
-                    let k = (u.s("framework_id"), u.s("task_id"));
-                    let done = st
-                        .tasks
-                        .get(&k)
-                        .is_some_and(|t| is_terminal(&t.state) && t.child.is_none());
-                    let more = st
-                        .unacked
-                        .values()
-                        .any(|(x, _)| x.s("task_id") == k.1 && x.s("framework_id") == k.0);
-                    if done && !more {
-                        st.tasks.remove(&k);
-                    }
-                }
+                self.acknowledged(&mut st, &b.s("uuid"))
             }
+            // The executor driver's shutdown (every release has it).
+            "mesos.internal.ShutdownExecutorMessage" => self.shutdown(&mut st, &from),
             other => say!("Dropping unknown message '{other}' from {from}: no handler installed"),
         }
     }
 
+    fn kill(&self, st: &mut State, k: &(String, String)) {
+        if let Some(t) = st.tasks.get_mut(k) {
+            if let Some(c) = t.child.as_ref() {
+                say!("Killing task {}", k.1);
+                t.killing = true;
+                // SAFETY: plain kill(2) on our own child's pid.
+                unsafe {
+                    libc::kill(c.id() as libc::pid_t, libc::SIGTERM);
+                }
+            }
+        }
+    }
+
+    /// RunTaskMessage (driver).
     fn launch(&self, st: &mut State, b: &Value) {
-        let task = b["task"].clone();
-        let fw = b.s("framework_id");
-        let id = task.s("task_id");
         if let Some(seq) = b["launch_seq"].as_u64() {
             st.last_launch_seq = Some(seq);
         }
-        if st.tasks.contains_key(&(fw.clone(), id.clone())) {
+        self.start_task(st, &b.s("framework_id"), b["task"].clone());
+    }
+
+    /// Runs a task (internal shape) as a child process.
+    fn start_task(&self, st: &mut State, fw: &str, task: Value) {
+        let id = task.s("task_id");
+        if st.tasks.contains_key(&(fw.to_string(), id.clone())) {
             say!("Ignoring duplicate launch of task {id}");
             return;
         }
@@ -478,16 +982,17 @@ impl Executor {
             }
         };
         st.tasks.insert(
-            (fw.clone(), id.clone()),
+            (fw.to_string(), id.clone()),
             ExecTask {
                 task,
                 state: state.to_string(),
                 child,
                 killing: false,
                 started: now_secs(),
+                acked: false,
             },
         );
-        self.update(st, &fw, &id, state, &msg);
+        self.update(st, fw, &id, state, &msg);
     }
 }
 

@@ -380,6 +380,15 @@ impl<'a> ChunkedWriter<'a> {
         self.w.write_all(b"0\r\n\r\n")?;
         self.w.flush()
     }
+
+    /// Ends the body through a borrowed writer (a [`Reply::stream`]
+    /// closure only has `&mut`); write nothing after it.
+    ///
+    /// [`Reply::stream`]: crate::process::Reply::stream
+    pub fn end(&mut self) -> io::Result<()> {
+        self.w.write_all(b"0\r\n\r\n")?;
+        self.w.flush()
+    }
 }
 
 /// Reads a chunked body as a plain byte stream; EOF at the last chunk.

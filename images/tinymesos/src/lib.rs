@@ -10,6 +10,7 @@
 pub mod agent;
 pub mod election;
 pub mod executor;
+pub mod executor_api;
 pub mod flags;
 pub mod http;
 pub mod jute;
@@ -18,6 +19,7 @@ pub mod process;
 pub mod recordio;
 pub mod release;
 pub mod scheduler;
+pub mod scheduler_v1;
 pub mod v1;
 pub mod zk;
 

@@ -1,23 +1,46 @@
 //! The master: contends for leadership in ZooKeeper; the leader registers
 //! agents and frameworks, offers agents' free resources to frameworks,
 //! launches tasks on agents and forwards status updates. Non-leaders drop
-//! messages ("not elected yet") and answer their endpoints honestly.
+//! messages ("not elected yet") and answer their endpoints honestly (the v1
+//! APIs: 503 or a redirect to the leader, see [`v1_http`]).
 //!
 //! A newly elected master starts empty (there is no replicated registry):
 //! it learns agents and their tasks from re-registrations, and frameworks
-//! from their re-registration.
+//! from their re-registration (or re-subscription). The maintenance
+//! schedule is not replicated either: a new leader starts without one.
+//!
+//! Frameworks are connected one of two ways ([`Conn`]): a driver
+//! framework's libprocess pid (every release), or an HTTP framework's event
+//! stream on `/api/v1/scheduler` (0.24+, [`scheduler_api`]). Everything the
+//! master tells a framework is an [`events::Event`], delivered as a
+//! message to the pid or a RecordIO record on the stream. Other modules:
+//! [`calls`] (scheduler calls, v1 and driver), [`maintenance`] (schedule
+//! and machine modes), [`maintenance_api`] (its endpoints and what the
+//! master does about it: inverse offers, DOWN machines), [`operator`] (the
+//! 1.0 operator API `POST /api/v1`).
+
+mod calls;
+mod events;
+mod maintenance;
+mod maintenance_api;
+mod operator;
+mod scheduler_api;
+mod v1_http;
 
 use crate::election::{Election, MasterInfo};
 use crate::flags::Flags;
 use crate::http::Request;
 use crate::process::{self, message_of, Get, Message, Outbox, Pid, Reply};
-use crate::release::Caps;
+use crate::release::{Caps, InverseOfferEvent};
 use crate::zk::ZkUrl;
 use crate::{now_secs, say};
+use calls::{Call, Launch};
+use events::{AgentAt, Event, InverseOut, OfferOut};
+use maintenance::{Maintenance, Mode};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::ToSocketAddrs;
-use std::sync::{Arc, Mutex};
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 pub const USAGE: &str = "\
@@ -25,9 +48,13 @@ usage:
   tinymesos-master --zk zk://HOST:PORT/PATH [--hostname NAME] [--port 5050]
                    [--work_dir DIR] [--quorum N] [--zk_session_timeout 10secs]
                    [--agent_ping_timeout 15secs] [--offer_timeout 30secs]
-                   [--allocation_interval 1secs]
+                   [--allocation_interval 1secs] [--heartbeat_interval 15secs]
   tinymesos-master get PATH [--addr 127.0.0.1:5050]
   tinymesos-master version";
+
+/// How long a declined or accepted inverse offer is not re-sent when the
+/// framework gives no `filters.refuse_seconds` (Mesos's `Filters` default).
+const DEFAULT_REFUSE_SECS: f64 = 5.0;
 
 pub struct Opts {
     pub zk: ZkUrl,
@@ -37,6 +64,9 @@ pub struct Opts {
     pub agent_ping_timeout: Duration,
     pub offer_timeout: Duration,
     pub allocation_interval: Duration,
+    /// Between HEARTBEAT events on v1 event streams (a tinymesos flag:
+    /// Mesos fixes it at 15 s).
+    pub heartbeat_interval: Duration,
 }
 
 impl Opts {
@@ -56,6 +86,10 @@ impl Opts {
         let agent_ping_timeout = f.duration("agent_ping_timeout", ping)?;
         let offer_timeout = f.duration("offer_timeout", Duration::from_secs(30))?;
         let allocation_interval = f.duration("allocation_interval", Duration::from_secs(1))?;
+        let heartbeat_interval = f.duration("heartbeat_interval", Duration::from_secs(15))?;
+        if heartbeat_interval < Duration::from_millis(100) {
+            return Err("--heartbeat_interval must be at least 100ms".into());
+        }
         f.finish()?;
         Ok(Opts {
             zk,
@@ -65,6 +99,7 @@ impl Opts {
             agent_ping_timeout,
             offer_timeout,
             allocation_interval,
+            heartbeat_interval,
         })
     }
 }
@@ -74,6 +109,10 @@ struct Agent {
     id: String,
     pid: Pid,
     hostname: String,
+    /// The IPv4 address the agent's pid host resolved to ("" if it did
+    /// not), for maintenance machine ids and offers' URLs.
+    ip: String,
+    version: String,
     cpus: f64,
     mem: f64,
     active: bool,
@@ -82,14 +121,100 @@ struct Agent {
     reregistered: bool,
 }
 
+impl Agent {
+    fn at(&self) -> AgentAt {
+        AgentAt {
+            id: self.id.clone(),
+            pid: self.pid.to_string(),
+            hostname: self.hostname.clone(),
+            ip: self.ip.clone(),
+            port: self.pid.port,
+        }
+    }
+}
+
+/// An HTTP framework's event stream: events go down the channel to the
+/// connection's own thread, which writes them (and heartbeats). Dropping
+/// the sender ends the stream.
+#[derive(Debug, Clone)]
+struct HttpConn {
+    /// The subscription's id (sent as `Mesos-Stream-Id` from 0.28).
+    stream_id: String,
+    tx: mpsc::Sender<Vec<u8>>,
+}
+
+/// How the master reaches a framework.
+#[derive(Debug, Clone)]
+enum Conn {
+    /// A scheduler driver's libprocess pid.
+    Pid(Pid),
+    /// A v1 HTTP event stream.
+    Http(HttpConn),
+}
+
+impl Conn {
+    fn pid(&self) -> Option<&Pid> {
+        match self {
+            Conn::Pid(p) => Some(p),
+            Conn::Http(_) => None,
+        }
+    }
+
+    fn is(&self, pid: &Pid) -> bool {
+        self.pid() == Some(pid)
+    }
+}
+
 #[derive(Debug, Clone)]
 struct Framework {
     id: String,
     name: String,
-    pid: Pid,
+    conn: Conn,
     active: bool,
     missed_pings: u32,
     registered_time: f64,
+    reregistered_time: Option<f64>,
+    /// The v1 `FrameworkInfo` (with its id).
+    info: Value,
+    /// Seconds a disconnected HTTP framework is kept before it is removed
+    /// (`FrameworkInfo.failover_timeout`). Driver frameworks are never
+    /// removed for being disconnected (as before).
+    failover_timeout: f64,
+    disconnected_at: Option<Instant>,
+    /// SUPPRESS: no offers until REVIVE.
+    suppressed: bool,
+    /// Offer filters: no offers of these agents until then.
+    refused: BTreeMap<String, Instant>,
+}
+
+impl Framework {
+    fn new(id: &str, name: &str, conn: Conn, info: Value) -> Framework {
+        Framework {
+            id: id.to_string(),
+            name: name.to_string(),
+            conn,
+            active: true,
+            missed_pings: 0,
+            registered_time: now_secs(),
+            reregistered_time: None,
+            failover_timeout: info
+                .get("failover_timeout")
+                .and_then(Value::as_f64)
+                .unwrap_or(0.0),
+            info,
+            disconnected_at: None,
+            suppressed: false,
+            refused: BTreeMap::new(),
+        }
+    }
+
+    fn is_http(&self) -> bool {
+        matches!(self.conn, Conn::Http(_))
+    }
+
+    fn pid_string(&self) -> String {
+        self.conn.pid().map(Pid::to_string).unwrap_or_default()
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -104,11 +229,11 @@ struct Task {
 }
 
 impl Task {
-    fn json(&self) -> Value {
+    fn json(&self, caps: &Caps) -> Value {
         json!({
             "id": self.id, "name": self.name, "framework_id": self.framework_id,
             "slave_id": self.agent_id, "state": self.state,
-            "resources": {"cpus": self.cpus, "mem": self.mem},
+            "resources": {"cpus": caps.scalar(self.cpus), "mem": caps.scalar(self.mem)},
         })
     }
 }
@@ -121,6 +246,22 @@ struct Offer {
     cpus: f64,
     mem: f64,
     created: Instant,
+}
+
+#[derive(Debug, Clone)]
+struct InverseOffer {
+    id: String,
+    framework_id: String,
+    agent_id: String,
+    created: Instant,
+}
+
+/// A framework's answer to the inverse offers for an agent
+/// (`InverseOfferStatus`): UNKNOWN until it answers.
+#[derive(Debug, Clone)]
+struct InverseStatus {
+    status: &'static str,
+    timestamp: f64,
 }
 
 pub fn is_terminal(state: &str) -> bool {
@@ -142,17 +283,24 @@ struct State {
     tasks: BTreeMap<(String, String), Task>,
     completed: VecDeque<Task>,
     offers: BTreeMap<String, Offer>,
-    removed_frameworks: BTreeSet<String>,
+    inverse_offers: BTreeMap<String, InverseOffer>,
+    /// By (agent id, framework id).
+    inverse_statuses: BTreeMap<(String, String), InverseStatus>,
+    /// Inverse offer filters by (agent id, framework id).
+    inverse_filters: BTreeMap<(String, String), Instant>,
+    maintenance: Maintenance,
+    /// Removed frameworks: id → `FrameworkInfo`.
+    removed_frameworks: BTreeMap<String, Value>,
     next_agent: u64,
     next_framework: u64,
     next_offer: u64,
     round_robin: usize,
-    counters: BTreeMap<&'static str, u64>,
+    counters: BTreeMap<String, u64>,
 }
 
 impl State {
-    fn count(&mut self, key: &'static str) {
-        *self.counters.entry(key).or_default() += 1;
+    fn count(&mut self, key: &str) {
+        *self.counters.entry(key.to_string()).or_default() += 1;
     }
     fn counter(&self, key: &str) -> u64 {
         self.counters.get(key).copied().unwrap_or(0)
@@ -169,13 +317,18 @@ impl State {
             .filter(|o| o.agent_id == agent_id)
             .fold((0.0, 0.0), |(c, m), o| (c + o.cpus, m + o.mem))
     }
-    /// Forgets everything learnt as a leader (counters stay).
+    /// Forgets everything learnt as a leader (counters stay). Dropping the
+    /// frameworks ends their event streams.
     fn reset(&mut self) {
         self.agents.clear();
         self.frameworks.clear();
         self.tasks.clear();
         self.completed.clear();
         self.offers.clear();
+        self.inverse_offers.clear();
+        self.inverse_statuses.clear();
+        self.inverse_filters.clear();
+        self.maintenance = Maintenance::default();
         self.removed_frameworks.clear();
     }
     fn complete(&mut self, mut t: Task, state: &str) {
@@ -193,6 +346,27 @@ impl State {
             self.completed.pop_front();
         }
     }
+    /// The agent's machine when it is in the maintenance schedule.
+    fn machine_of(
+        &self,
+        a: &Agent,
+    ) -> Option<(maintenance::MachineId, Mode, maintenance::Unavailability)> {
+        self.maintenance.machine_of(&a.hostname, &a.ip)
+    }
+    fn offer_ids_where(&self, f: impl Fn(&Offer) -> bool) -> Vec<String> {
+        self.offers
+            .values()
+            .filter(|o| f(o))
+            .map(|o| o.id.clone())
+            .collect()
+    }
+    fn inverse_ids_where(&self, f: impl Fn(&InverseOffer) -> bool) -> Vec<String> {
+        self.inverse_offers
+            .values()
+            .filter(|o| f(o))
+            .map(|o| o.id.clone())
+            .collect()
+    }
 }
 
 pub struct Master {
@@ -206,23 +380,35 @@ pub struct Master {
     election: Mutex<Option<Arc<Election>>>,
 }
 
-fn resolve_ip(host: &str, port: u16) -> u32 {
+fn resolve(host: &str, port: u16) -> Option<std::net::Ipv4Addr> {
     (host, port)
         .to_socket_addrs()
         .ok()
         .and_then(|mut a| a.find(|a| a.is_ipv4()))
-        .map(|a| match a.ip() {
-            std::net::IpAddr::V4(v4) => MasterInfo::ip_from_octets(v4.octets()),
-            std::net::IpAddr::V6(_) => 0,
+        .and_then(|a| match a.ip() {
+            std::net::IpAddr::V4(v4) => Some(v4),
+            std::net::IpAddr::V6(_) => None,
         })
+}
+
+fn resolve_ip(host: &str, port: u16) -> u32 {
+    resolve(host, port)
+        .map(|v4| MasterInfo::ip_from_octets(v4.octets()))
         .unwrap_or(0)
 }
 
-fn lost_update(fw: &str, agent: &str, task: &str, message: &str) -> Value {
+/// A status update the master generates itself (no uuid: the framework
+/// does not acknowledge it).
+fn master_update(fw: &str, agent: &str, task: &str, state: &str, message: &str) -> Value {
     json!({
         "framework_id": fw, "slave_id": agent, "task_id": task,
-        "state": "TASK_LOST", "message": message, "uuid": "", "timestamp": now_secs(),
+        "state": state, "message": message, "uuid": "", "timestamp": now_secs(),
+        "source": "SOURCE_MASTER",
     })
+}
+
+fn lost_update(fw: &str, agent: &str, task: &str, message: &str) -> Value {
+    master_update(fw, agent, task, "TASK_LOST", message)
 }
 
 impl Master {
@@ -347,6 +533,33 @@ impl Master {
         self.outbox.send(to, name, body);
     }
 
+    /// Tells a framework something, through its pid or its event stream
+    /// (a closed stream's sender fails quietly: its connection thread has
+    /// already reported it closed, see [`Master::stream_closed`]).
+    fn deliver(&self, f: &Framework, ev: Event) {
+        match &f.conn {
+            Conn::Pid(pid) => {
+                if let Some((name, body)) = ev.message(&self.caps) {
+                    self.send(pid, name, body);
+                }
+            }
+            Conn::Http(h) => {
+                let _ = h.tx.send(ev.record(&self.caps));
+            }
+        }
+    }
+
+    fn deliver_to(&self, st: &State, framework_id: &str, ev: Event) {
+        if let Some(f) = st.frameworks.get(framework_id) {
+            self.deliver(f, ev);
+        }
+    }
+
+    /// The leading master's hostname and port, for redirects.
+    fn leader_address(st: &State) -> Option<(String, u32)> {
+        st.leader.as_ref().map(|l| (l.hostname.clone(), l.port))
+    }
+
     /// A message to `pid` could not be delivered: deactivate the agent or
     /// framework there at once (pings reactivate it when it answers again).
     fn link_broken(&self, pid: &Pid, name: &str) {
@@ -368,31 +581,62 @@ impl Master {
         let fw = st
             .frameworks
             .values()
-            .find(|f| f.pid == *pid && f.active)
+            .find(|f| f.conn.is(pid) && f.active)
             .map(|f| f.id.clone());
         if let Some(id) = fw {
             let f = st.frameworks.get_mut(&id).expect("found above");
             f.active = false;
             say!("Framework {id} at {pid} disconnected ('{name}' could not be delivered); deactivating it");
             st.offers.retain(|_, o| o.framework_id != id);
+            st.inverse_offers.retain(|_, o| o.framework_id != id);
         }
     }
 
+    /// An HTTP framework's event stream ended (a write failed: the
+    /// scheduler went away). As Mesos does when the connection closes, the
+    /// framework is deactivated, loses its offers, and is removed after its
+    /// `failover_timeout` unless it re-subscribes.
+    fn stream_closed(&self, framework_id: &str, stream_id: &str) {
+        let mut st = self.state.lock().unwrap();
+        let Some(f) = st.frameworks.get_mut(framework_id) else {
+            return;
+        };
+        let same = matches!(&f.conn, Conn::Http(h) if h.stream_id == stream_id);
+        if !same || !f.active {
+            return;
+        }
+        f.active = false;
+        f.disconnected_at = Some(Instant::now());
+        say!(
+            "Framework {framework_id} ({}) disconnected: its event stream closed; removing it in {}s unless it re-subscribes",
+            f.name,
+            f.failover_timeout
+        );
+        st.count("framework_disconnections");
+        st.offers.retain(|_, o| o.framework_id != framework_id);
+        st.inverse_offers
+            .retain(|_, o| o.framework_id != framework_id);
+    }
+
     fn rescind_agent_offers(&self, st: &mut State, agent_id: &str) {
-        let offers: Vec<String> = st
-            .offers
-            .values()
-            .filter(|o| o.agent_id == agent_id)
-            .map(|o| o.id.clone())
-            .collect();
-        for o in offers {
+        for o in st.offer_ids_where(|o| o.agent_id == agent_id) {
             self.rescind(st, &o);
         }
     }
 
     // ---- HTTP -----------------------------------------------------------
 
-    fn http(&self, req: &Request) -> Reply {
+    /// The endpoint a path names: Mesos serves the master's routes under
+    /// `/master/...` and, through libprocess's delegation, without the
+    /// prefix; both work for the endpoints added from 0.24 on.
+    fn route<'a>(&self, path: &'a str) -> &'a str {
+        match path.strip_prefix("/master") {
+            Some(rest) if !self.caps.master_serves(path) && self.caps.master_serves(rest) => rest,
+            _ => path,
+        }
+    }
+
+    fn http(self: &Arc<Self>, req: &Request) -> Reply {
         if let Some(m) = message_of(req, "master") {
             match m {
                 Ok(m) => self.receive(m),
@@ -400,16 +644,14 @@ impl Master {
             }
             return Reply::accepted();
         }
-        if !self.caps.master_serves(&req.path) {
+        let path = self.route(&req.path);
+        if !self.caps.master_serves(path) {
             return Reply::not_found(&req.path, self.caps.release);
         }
-        match req.path.as_str() {
+        match path {
             "/health" | "/master/health" => Reply::text(200, ""),
-            "/version" => Reply::json(&json!({
-                "version": self.caps.version(), "release": self.caps.release,
-                "build_user": "tinymesos",
-            })),
-            "/master/state.json" => Reply::json(&self.state_json()),
+            "/version" => Reply::json(&self.version_json(true)),
+            "/master/state.json" | "/master/state" => Reply::json(&self.state_json()),
             "/master/stats.json" => Reply::json(&self.stats_json()),
             "/metrics/snapshot" => Reply::json(&self.metrics()),
             "/master/redirect" => {
@@ -425,6 +667,11 @@ impl Master {
                 }
             }
             "/master/shutdown" | "/master/teardown" => self.teardown(req),
+            "/api/v1/scheduler" => scheduler_api::handle(self, req),
+            "/api/v1" => operator::handle(self, req),
+            "/maintenance/schedule" | "/maintenance/status" | "/machine/down" | "/machine/up" => {
+                maintenance_api::handle(self, path, req)
+            }
             _ => Reply::not_found(&req.path, self.caps.release),
         }
     }
@@ -444,8 +691,43 @@ impl Master {
             return Reply::text(400, "No framework found with specified ID");
         }
         say!("Removing framework {id} on request of {}", req.path);
-        self.remove_framework(&mut st, &id, "Framework removed by the operator");
+        self.remove_framework(&mut st, &id, "Framework removed by the operator", true);
         Reply::text(200, "")
+    }
+
+    /// `/version` (0.28+), as Mesos shapes it (a tinymesos build has no
+    /// build date: its start time stands in); `release` is a tinymesos
+    /// addition.
+    fn version_json(&self, with_release: bool) -> Value {
+        let secs = self.start_time as i64;
+        let (days, rem) = (secs.div_euclid(86400), secs.rem_euclid(86400));
+        // Civil date from days since the epoch (Howard Hinnant's algorithm).
+        let z = days + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z - era * 146_097;
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let d = doy - (153 * mp + 2) / 5 + 1;
+        let m = if mp < 10 { mp + 3 } else { mp - 9 };
+        let y = yoe + era * 400 + i64::from(m <= 2);
+        let date = format!(
+            "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
+            rem / 3600,
+            (rem / 60) % 60,
+            rem % 60
+        );
+        let mut v = json!({
+            "version": self.caps.version(),
+            "build_date": date,
+            "build_time": secs as f64,
+            "build_user": "tinymesos",
+            "git_tag": self.caps.version(),
+        });
+        if with_release {
+            v["release"] = json!(self.caps.release);
+        }
+        v
     }
 
     fn leader_fields(&self, st: &State) -> (Value, Value) {
@@ -461,18 +743,22 @@ impl Master {
 
     fn state_json(&self) -> Value {
         let st = self.state.lock().unwrap();
+        let caps = &self.caps;
+        let res = |c: f64, m: f64| json!({"cpus": caps.scalar(c), "mem": caps.scalar(m)});
         let (leader, leader_info) = self.leader_fields(&st);
         let slaves: Vec<Value> = st
             .agents
             .values()
             .map(|a| {
                 let (uc, um) = st.used(&a.id);
+                let (oc, om) = st.offered(&a.id);
                 json!({
                     "id": a.id, "pid": a.pid.to_string(), "hostname": a.hostname,
                     "active": a.active, "registered_time": a.registered_time,
-                    "reregistered": a.reregistered,
-                    "resources": {"cpus": a.cpus, "mem": a.mem},
-                    "used_resources": {"cpus": uc, "mem": um},
+                    "reregistered": a.reregistered, "version": a.version,
+                    "resources": res(a.cpus, a.mem),
+                    "used_resources": res(uc, um),
+                    "offered_resources": res(oc, om),
                 })
             })
             .collect();
@@ -484,31 +770,41 @@ impl Master {
                     .tasks
                     .values()
                     .filter(|t| t.framework_id == f.id)
-                    .map(Task::json)
+                    .map(|t| t.json(caps))
                     .collect();
                 let completed: Vec<Value> = st
                     .completed
                     .iter()
                     .filter(|t| t.framework_id == f.id)
-                    .map(Task::json)
+                    .map(|t| t.json(caps))
                     .collect();
                 let offers = st
                     .offers
                     .values()
                     .filter(|o| o.framework_id == f.id)
                     .count();
-                json!({
-                    "id": f.id, "name": f.name, "pid": f.pid.to_string(), "active": f.active,
+                let mut v = json!({
+                    "id": f.id, "name": f.name, "active": f.active,
                     "registered_time": f.registered_time, "tasks": tasks,
                     "completed_tasks": completed, "offers": offers,
-                })
+                    "failover_timeout": f.failover_timeout,
+                    "user": f.info.get("user").cloned().unwrap_or(json!("")),
+                });
+                // As Mesos: no pid for HTTP frameworks.
+                if let Some(pid) = f.conn.pid() {
+                    v["pid"] = json!(pid.to_string());
+                }
+                if let Some(t) = f.reregistered_time {
+                    v["reregistered_time"] = json!(t);
+                }
+                v
             })
             .collect();
         let orphans: Vec<Value> = st
             .tasks
             .values()
             .filter(|t| !st.frameworks.contains_key(&t.framework_id))
-            .map(Task::json)
+            .map(|t| t.json(caps))
             .collect();
         let active = st.agents.values().filter(|a| a.active).count();
         json!({
@@ -528,7 +824,7 @@ impl Master {
             "deactivated_slaves": st.agents.len() - active,
             "slaves": slaves,
             "frameworks": frameworks,
-            "completed_frameworks": st.removed_frameworks.iter().collect::<Vec<_>>(),
+            "completed_frameworks": st.removed_frameworks.keys().collect::<Vec<_>>(),
             "orphan_tasks": orphans,
             "dropped_messages": st.counter("dropped_messages"),
         })
@@ -587,27 +883,75 @@ impl Master {
             (st.frameworks.len() - active_fws) as f64,
         );
         put("master/frameworks_connected", active_fws as f64);
+        put(
+            "master/frameworks_disconnected",
+            (st.frameworks.len() - active_fws) as f64,
+        );
+        put(
+            "master/frameworks_http",
+            st.frameworks
+                .values()
+                .filter(|f| f.active && f.is_http())
+                .count() as f64,
+        );
         put("master/tasks_staging", state_count("TASK_STAGING") as f64);
         put("master/tasks_starting", state_count("TASK_STARTING") as f64);
         put("master/tasks_running", state_count("TASK_RUNNING") as f64);
-        for (k, c) in [
-            ("master/tasks_finished", "tasks_finished"),
-            ("master/tasks_failed", "tasks_failed"),
-            ("master/tasks_killed", "tasks_killed"),
-            ("master/tasks_lost", "tasks_lost"),
-            ("master/tasks_error", "tasks_error"),
-            ("master/dropped_messages", "dropped_messages"),
-            ("master/valid_status_updates", "valid_status_updates"),
-            ("master/invalid_status_updates", "invalid_status_updates"),
-            ("master/slave_registrations", "slave_registrations"),
-            ("master/slave_reregistrations", "slave_reregistrations"),
-            ("master/slave_removals", "slave_removals"),
-            ("master/messages_launch_tasks", "messages_launch_tasks"),
-            ("master/messages_decline_offers", "messages_decline_offers"),
+        for key in [
+            "tasks_finished",
+            "tasks_failed",
+            "tasks_killed",
+            "tasks_lost",
+            "tasks_error",
+            "dropped_messages",
+            "valid_status_updates",
+            "invalid_status_updates",
+            "slave_registrations",
+            "slave_reregistrations",
+            "slave_removals",
+            "slave_shutdowns_machine_down",
+            "messages_launch_tasks",
+            "messages_decline_offers",
+            "messages_revive_offers",
+            "messages_suppress_offers",
+            "messages_kill_task",
+            "messages_status_update_acknowledgement",
+            "messages_reconcile_tasks",
+            "messages_framework_to_executor",
+            "messages_resource_request",
+            "messages_unregister_framework",
+            "framework_disconnections",
+            "framework_failover_removals",
+            "invalid_http_calls",
+            "http_calls",
+            "operator_calls",
+            "invalid_operator_calls",
+            "inverse_offers_sent",
+            "inverse_offers_accepted",
+            "inverse_offers_declined",
+            "inverse_offers_rescinded",
+            "maintenance_schedule_updates",
         ] {
-            put(k, st.counter(c) as f64);
+            put(&format!("master/{key}"), st.counter(key) as f64);
+        }
+        for (k, v) in &st.counters {
+            if k.starts_with("http_calls_") {
+                put(&format!("master/{k}"), *v as f64);
+            }
         }
         put("master/outstanding_offers", st.offers.len() as f64);
+        put(
+            "master/outstanding_inverse_offers",
+            st.inverse_offers.len() as f64,
+        );
+        put(
+            "master/machines_draining",
+            st.maintenance.count(Mode::Draining) as f64,
+        );
+        put(
+            "master/machines_down",
+            st.maintenance.count(Mode::Down) as f64,
+        );
         Value::Object(m)
     }
 
@@ -633,6 +977,15 @@ impl Master {
             .from
             .clone()
             .map_or_else(|| "(unknown)".to_string(), |p| p.to_string());
+        // An agent's address, resolved before taking the lock.
+        let agent_ip = match (m.name.as_str(), &m.from) {
+            (
+                "mesos.internal.RegisterSlaveMessage" | "mesos.internal.ReregisterSlaveMessage",
+                Some(p),
+            ) => resolve(&p.host, p.port).map(|ip| ip.to_string()),
+            _ => None,
+        }
+        .unwrap_or_default();
         let mut st = self.state.lock().unwrap();
         if !self.handles(&m.name) {
             say!(
@@ -657,8 +1010,12 @@ impl Master {
         };
         let b = &m.body;
         match m.name.as_str() {
-            "mesos.internal.RegisterSlaveMessage" => self.register_agent(&mut st, pid, b),
-            "mesos.internal.ReregisterSlaveMessage" => self.reregister_agent(&mut st, pid, b),
+            "mesos.internal.RegisterSlaveMessage" => {
+                self.register_agent(&mut st, pid, &agent_ip, b)
+            }
+            "mesos.internal.ReregisterSlaveMessage" => {
+                self.reregister_agent(&mut st, pid, &agent_ip, b)
+            }
             "mesos.internal.UnregisterSlaveMessage" => {
                 let id = b.s("slave_id");
                 say!("Asked to unregister agent {id}");
@@ -671,23 +1028,92 @@ impl Master {
             }
             "mesos.internal.UnregisterFrameworkMessage" => {
                 let id = b.s("framework_id");
-                if st.frameworks.get(&id).is_some_and(|f| f.pid == pid) {
-                    self.remove_framework(&mut st, &id, "Framework unregistered");
+                if st.frameworks.get(&id).is_some_and(|f| f.conn.is(&pid)) {
+                    st.count("messages_unregister_framework");
+                    self.remove_framework(&mut st, &id, "Framework unregistered", true);
                 }
             }
             "mesos.internal.LaunchTasksMessage" => {
                 st.count("messages_launch_tasks");
-                let offers = str_list(&b["offer_ids"]);
-                let tasks = b["tasks"].as_array().cloned().unwrap_or_default();
-                self.launch(&mut st, &pid, &b.s("framework_id"), &offers, &tasks);
+                let fw = b.s("framework_id");
+                if self.driver_sender_ok(&st, &fw, &pid) {
+                    let offers = str_list(&b["offer_ids"]);
+                    let tasks: Vec<Launch> = b["tasks"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .cloned()
+                        .map(Launch::Task)
+                        .collect();
+                    self.launch(&mut st, &fw, &offers, tasks, None);
+                }
             }
-            "mesos.internal.StatusUpdateAcknowledgementMessage" => self.forward_ack(&mut st, b),
-            "mesos.scheduler.Call" => self.call(&mut st, &pid, b),
+            "mesos.internal.StatusUpdateAcknowledgementMessage" => {
+                st.count("messages_status_update_acknowledgement");
+                self.forward_ack(&mut st, b)
+            }
+            "mesos.scheduler.Call" => {
+                let fw = b.s("framework_id");
+                match calls::parse_driver(b) {
+                    Some(call) => {
+                        if self.driver_sender_ok(&st, &fw, &pid) {
+                            self.apply_call(&mut st, &fw, call);
+                        }
+                    }
+                    None => say!(
+                        "Ignoring unsupported call type '{}' from {pid}",
+                        b.s("type")
+                    ),
+                }
+            }
             _ => unreachable!("handles() and receive() disagree"),
         }
     }
 
-    fn register_agent(&self, st: &mut State, pid: Pid, b: &Value) {
+    /// A driver call or launch must come from the framework's own pid.
+    fn driver_sender_ok(&self, st: &State, fw_id: &str, pid: &Pid) -> bool {
+        match st.frameworks.get(fw_id) {
+            None => {
+                say!("Ignoring call for unknown framework {fw_id} from {pid}");
+                false
+            }
+            Some(f) if !f.conn.is(pid) => {
+                say!(
+                    "Ignoring call for framework {fw_id} from {pid}: it is connected at {}",
+                    match &f.conn {
+                        Conn::Pid(p) => p.to_string(),
+                        Conn::Http(_) => "an HTTP event stream".to_string(),
+                    }
+                );
+                false
+            }
+            Some(_) => true,
+        }
+    }
+
+    /// An agent on a DOWN machine may not (re)register: it is told to shut
+    /// down, as Mesos does (`Machine is \`DOWN\``).
+    fn refuse_if_down(&self, st: &mut State, pid: &Pid, hostname: &str, ip: &str) -> bool {
+        match st.maintenance.machine_of(hostname, ip) {
+            Some((m, Mode::Down, _)) => {
+                say!("Refusing registration of agent at {pid} because the machine '{m}' that it is running on is `DOWN`");
+                st.count("slave_shutdowns_machine_down");
+                self.send(
+                    pid,
+                    "mesos.internal.ShutdownMessage",
+                    json!({"message": "Machine is `DOWN`"}),
+                );
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn register_agent(&self, st: &mut State, pid: Pid, ip: &str, b: &Value) {
+        let hostname = b.s("/slave/hostname");
+        if self.refuse_if_down(st, &pid, &hostname, ip) {
+            return;
+        }
         if let Some(a) = st.agents.values().find(|a| a.pid == pid) {
             let id = a.id.clone();
             self.send(
@@ -703,7 +1129,9 @@ impl Master {
         let id = format!("{}-S{}", self.info.id, st.next_agent);
         let a = Agent {
             id: id.clone(),
-            hostname: b.s("/slave/hostname"),
+            hostname,
+            ip: ip.to_string(),
+            version: b.s("version"),
             cpus: b.f("/slave/resources/cpus"),
             mem: b.f("/slave/resources/mem"),
             pid: pid.clone(),
@@ -729,10 +1157,14 @@ impl Master {
         );
     }
 
-    fn reregister_agent(&self, st: &mut State, pid: Pid, b: &Value) {
+    fn reregister_agent(&self, st: &mut State, pid: Pid, ip: &str, b: &Value) {
         let id = b.s("slave_id");
         if id.is_empty() {
             say!("Ignoring re-registration from {pid} without an agent id");
+            return;
+        }
+        let hostname = b.s("/slave/hostname");
+        if self.refuse_if_down(st, &pid, &hostname, ip) {
             return;
         }
         // An older incarnation at the same address with another id is gone.
@@ -784,7 +1216,9 @@ impl Master {
         let existed = st.agents.contains_key(&id);
         let a = Agent {
             id: id.clone(),
-            hostname: b.s("/slave/hostname"),
+            hostname,
+            ip: ip.to_string(),
+            version: b.s("version"),
             cpus: b.f("/slave/resources/cpus"),
             mem: b.f("/slave/resources/mem"),
             pid: pid.clone(),
@@ -820,15 +1254,14 @@ impl Master {
         };
         say!("Removing agent {id} at {} ({}): {why}", a.pid, a.hostname);
         st.count("slave_removals");
-        let offers: Vec<String> = st
-            .offers
-            .values()
-            .filter(|o| o.agent_id == id)
-            .map(|o| o.id.clone())
-            .collect();
-        for o in offers {
+        for o in st.offer_ids_where(|o| o.agent_id == id) {
             self.rescind(st, &o);
         }
+        for o in st.inverse_ids_where(|o| o.agent_id == id) {
+            self.rescind_inverse(st, &o);
+        }
+        st.inverse_statuses.retain(|(agent, _), _| agent != id);
+        st.inverse_filters.retain(|(agent, _), _| agent != id);
         let keys: Vec<(String, String)> = st
             .tasks
             .iter()
@@ -847,19 +1280,28 @@ impl Master {
                 st.complete(t, "TASK_LOST");
             }
         }
+        // As Mesos: every framework hears of the lost agent (FAILURE /
+        // LostSlaveMessage; a driver without a handler drops it).
+        for f in st.frameworks.values().filter(|f| f.active) {
+            self.deliver(
+                f,
+                Event::Failure {
+                    agent_id: id.to_string(),
+                },
+            );
+        }
     }
 
     fn rescind(&self, st: &mut State, offer_id: &str) {
         if let Some(o) = st.offers.remove(offer_id) {
-            if let Some(f) = st.frameworks.get(&o.framework_id) {
-                self.send(
-                    &f.pid,
-                    "mesos.internal.RescindResourceOfferMessage",
-                    json!({
-                        "offer_id": o.id,
-                    }),
-                );
-            }
+            self.deliver_to(st, &o.framework_id, Event::Rescind(o.id));
+        }
+    }
+
+    fn rescind_inverse(&self, st: &mut State, id: &str) {
+        if let Some(o) = st.inverse_offers.remove(id) {
+            st.count("inverse_offers_rescinded");
+            self.deliver_to(st, &o.framework_id, Event::RescindInverse(o.id));
         }
     }
 
@@ -904,14 +1346,14 @@ impl Master {
     fn forward_update(&self, st: &mut State, u: &Value, agent_pid: &str) {
         let fw = u.s("framework_id");
         if let Some(f) = st.frameworks.get(&fw).filter(|f| f.active) {
-            self.send(
-                &f.pid,
-                "mesos.internal.StatusUpdateMessage",
-                json!({
-                    "update": u, "pid": agent_pid,
-                }),
+            self.deliver(
+                f,
+                Event::Update {
+                    update: u.clone(),
+                    agent_pid: agent_pid.to_string(),
+                },
             );
-        } else if st.removed_frameworks.contains(&fw) && !u.s("uuid").is_empty() {
+        } else if st.removed_frameworks.contains_key(&fw) && !u.s("uuid").is_empty() {
             if let Some(a) = st.agents.get(&u.s("slave_id")) {
                 self.send(
                     &a.pid,
@@ -944,7 +1386,7 @@ impl Master {
     }
 
     fn register_framework(&self, st: &mut State, pid: Pid, b: &Value) {
-        if let Some(f) = st.frameworks.values().find(|f| f.pid == pid && f.active) {
+        if let Some(f) = st.frameworks.values().find(|f| f.conn.is(&pid) && f.active) {
             let id = f.id.clone();
             self.send(
                 &pid,
@@ -959,16 +1401,10 @@ impl Master {
         let id = format!("{}-{:04}", self.info.id, st.next_framework);
         let name = b.s("/framework/name");
         say!("Registered framework {id} ({name}) at {pid}");
+        let info = json!({"user": b.s("/framework/user"), "name": name, "id": {"value": id}});
         st.frameworks.insert(
             id.clone(),
-            Framework {
-                id: id.clone(),
-                name,
-                pid: pid.clone(),
-                active: true,
-                missed_pings: 0,
-                registered_time: now_secs(),
-            },
+            Framework::new(&id, &name, Conn::Pid(pid.clone()), info),
         );
         self.send(
             &pid,
@@ -985,7 +1421,7 @@ impl Master {
             say!("Ignoring re-registration from {pid} without a framework id");
             return;
         }
-        if st.removed_frameworks.contains(&id) {
+        if st.removed_frameworks.contains_key(&id) {
             say!("Refusing re-registration of removed framework {id} at {pid}");
             self.send(
                 &pid,
@@ -997,15 +1433,10 @@ impl Master {
             return;
         }
         let name = b.s("/framework/name");
-        let offers: Vec<String> = st
-            .offers
-            .values()
-            .filter(|o| o.framework_id == id)
-            .map(|o| o.id.clone())
-            .collect();
-        for o in offers {
+        for o in st.offer_ids_where(|o| o.framework_id == id) {
             st.offers.remove(&o);
         }
+        st.inverse_offers.retain(|_, o| o.framework_id != id);
         let known = st.frameworks.contains_key(&id);
         say!(
             "Re-registered framework {id} ({name}) at {pid}{}",
@@ -1015,17 +1446,15 @@ impl Master {
                 " (unknown to this master until now)"
             }
         );
-        st.frameworks.insert(
-            id.clone(),
-            Framework {
-                id: id.clone(),
-                name,
-                pid: pid.clone(),
-                active: true,
-                missed_pings: 0,
-                registered_time: now_secs(),
-            },
-        );
+        let info = json!({"user": b.s("/framework/user"), "name": name, "id": {"value": id}});
+        let mut f = Framework::new(&id, &name, Conn::Pid(pid.clone()), info);
+        if let Some(old) = st.frameworks.get(&id) {
+            f.registered_time = old.registered_time;
+            f.reregistered_time = Some(now_secs());
+        }
+        // Replacing an HTTP framework's entry drops its stream's sender:
+        // the stream ends.
+        st.frameworks.insert(id.clone(), f);
         self.send(
             &pid,
             "mesos.internal.FrameworkReregisteredMessage",
@@ -1035,21 +1464,94 @@ impl Master {
         );
     }
 
-    fn remove_framework(&self, st: &mut State, id: &str, why: &str) {
+    /// Subscribes an HTTP framework (SUBSCRIBE on `/api/v1/scheduler`):
+    /// a new one, a known one failing over to this stream (its old stream
+    /// gets ERROR `Framework failed over` and ends; a driver framework
+    /// upgrades to HTTP the same way), or one this master does not know
+    /// yet (after a master failover). Queues SUBSCRIBED and a first
+    /// HEARTBEAT on the stream. A removed framework is refused.
+    fn subscribe_http(
+        &self,
+        st: &mut State,
+        framework_id: Option<String>,
+        mut info: Value,
+        conn: HttpConn,
+    ) -> Result<String, String> {
+        st.count("http_calls");
+        st.count("http_calls_subscribe");
+        let name = info.s("name");
+        let given = framework_id.is_some();
+        let id = match framework_id {
+            Some(id) if st.removed_frameworks.contains_key(&id) => {
+                say!("Refusing subscription of removed framework {id} ({name})");
+                return Err("Framework has been removed".into());
+            }
+            Some(id) => id,
+            None => {
+                st.next_framework += 1;
+                format!("{}-{:04}", self.info.id, st.next_framework)
+            }
+        };
+        info["id"] = json!({ "value": id });
+        let mut f = Framework::new(&id, &name, Conn::Http(conn), info);
+        match st.frameworks.get(&id) {
+            Some(old) => {
+                if old.active {
+                    self.deliver(old, Event::Error("Framework failed over".into()));
+                }
+                f.registered_time = old.registered_time;
+                f.reregistered_time = Some(now_secs());
+                f.suppressed = old.suppressed;
+                say!(
+                    "Re-subscribed framework {id} ({name}) over HTTP (it failed over from {})",
+                    match &old.conn {
+                        Conn::Pid(p) => p.to_string(),
+                        Conn::Http(_) => "an older event stream".to_string(),
+                    }
+                );
+                for o in st.offer_ids_where(|o| o.framework_id == id) {
+                    st.offers.remove(&o);
+                }
+                st.inverse_offers.retain(|_, o| o.framework_id != id);
+            }
+            None if given => {
+                say!("Re-subscribed framework {id} ({name}) over HTTP (unknown to this master until now)");
+            }
+            None => say!("Subscribed framework {id} ({name}) over HTTP"),
+        }
+        self.deliver(
+            &f,
+            Event::Subscribed {
+                framework_id: id.clone(),
+                heartbeat_secs: self.opts.heartbeat_interval.as_secs_f64(),
+            },
+        );
+        self.deliver(&f, Event::Heartbeat);
+        st.frameworks.insert(id.clone(), f);
+        Ok(id)
+    }
+
+    /// Removes a framework: its tasks are killed on their agents, its
+    /// offers go, and (when `notify`) it is told why (ERROR).
+    fn remove_framework(&self, st: &mut State, id: &str, why: &str, notify: bool) {
         let Some(f) = st.frameworks.remove(id) else {
             return;
         };
-        say!("Removing framework {id} ({}) at {}: {why}", f.name, f.pid);
-        st.removed_frameworks.insert(id.to_string());
-        let offers: Vec<String> = st
-            .offers
-            .values()
-            .filter(|o| o.framework_id == id)
-            .map(|o| o.id.clone())
-            .collect();
-        for o in offers {
+        say!(
+            "Removing framework {id} ({}) at {}: {why}",
+            f.name,
+            match &f.conn {
+                Conn::Pid(p) => p.to_string(),
+                Conn::Http(_) => "an HTTP event stream".to_string(),
+            }
+        );
+        st.removed_frameworks.insert(id.to_string(), f.info.clone());
+        for o in st.offer_ids_where(|o| o.framework_id == id) {
             st.offers.remove(&o);
         }
+        st.inverse_offers.retain(|_, o| o.framework_id != id);
+        st.inverse_statuses.retain(|(_, fw), _| fw != id);
+        st.inverse_filters.retain(|(_, fw), _| fw != id);
         let keys: Vec<(String, String)> = st
             .tasks
             .keys()
@@ -1070,78 +1572,274 @@ impl Master {
                 }),
             );
         }
-        self.send(
-            &f.pid,
-            "mesos.internal.FrameworkErrorMessage",
-            json!({"message": why}),
-        );
+        if notify {
+            self.deliver(&f, Event::Error(why.to_string()));
+        }
+        // Dropping `f` ends an HTTP framework's stream.
     }
 
-    fn call(&self, st: &mut State, pid: &Pid, b: &Value) {
-        let fw = b.s("framework_id");
-        match b.s("type").as_str() {
-            "ACCEPT" => {
-                let offers = str_list(&b["accept"]["offer_ids"]);
-                let mut tasks = Vec::new();
-                for op in b["accept"]["operations"].as_array().into_iter().flatten() {
-                    if op.s("type") == "LAUNCH" {
-                        tasks.extend(
-                            op["launch"]["task_infos"]
-                                .as_array()
-                                .cloned()
-                                .unwrap_or_default(),
-                        );
-                    } else {
-                        say!("Ignoring unsupported offer operation {}", op.s("type"));
-                    }
-                }
+    /// Applies a scheduler call of framework `fw_id` (checked by the
+    /// caller: it exists and the call came through its connection).
+    fn apply_call(&self, st: &mut State, fw_id: &str, call: Call) {
+        let inside = self.caps.inverse_offers == InverseOfferEvent::InsideOffers;
+        match call {
+            Call::Subscribe { .. } => unreachable!("SUBSCRIBE is handled by scheduler_api"),
+            Call::Teardown => {
+                st.count("messages_unregister_framework");
+                self.remove_framework(st, fw_id, "Framework torn down (TEARDOWN call)", false);
+            }
+            Call::Accept {
+                offer_ids,
+                tasks,
+                refuse,
+            } => {
                 st.count("messages_launch_tasks");
-                self.launch(st, pid, &fw, &offers, &tasks);
+                // Before 1.0, inverse offers are answered with ACCEPT.
+                let offer_ids = if inside {
+                    self.answer_inverse(st, fw_id, &offer_ids, "ACCEPT", refuse)
+                } else {
+                    offer_ids
+                };
+                if offer_ids.is_empty() && tasks.is_empty() {
+                    return;
+                }
+                self.launch(st, fw_id, &offer_ids, tasks, refuse);
             }
-            "DECLINE" => {
+            Call::Decline { offer_ids, refuse } => {
                 st.count("messages_decline_offers");
-                for o in str_list(&b["decline"]["offer_ids"]) {
-                    if st.offers.get(&o).is_some_and(|x| x.framework_id == fw) {
-                        st.offers.remove(&o);
+                let offer_ids = if inside {
+                    self.answer_inverse(st, fw_id, &offer_ids, "DECLINE", refuse)
+                } else {
+                    offer_ids
+                };
+                for o in offer_ids {
+                    let Some(offer) = st.offers.get(&o).filter(|x| x.framework_id == fw_id) else {
+                        continue;
+                    };
+                    let agent = offer.agent_id.clone();
+                    st.offers.remove(&o);
+                    if let (Some(secs), Some(f)) = (refuse, st.frameworks.get_mut(fw_id)) {
+                        f.refused.insert(
+                            agent,
+                            Instant::now() + Duration::from_secs_f64(secs.clamp(0.0, 1e6)),
+                        );
                     }
                 }
             }
-            "ACKNOWLEDGE" => {
-                let a = &b["acknowledge"];
+            Call::AcceptInverse { ids, refuse } => {
+                for id in self.answer_inverse(st, fw_id, &ids, "ACCEPT", refuse) {
+                    say!("Ignoring ACCEPT_INVERSE_OFFERS of unknown inverse offer {id} from framework {fw_id}");
+                }
+            }
+            Call::DeclineInverse { ids, refuse } => {
+                for id in self.answer_inverse(st, fw_id, &ids, "DECLINE", refuse) {
+                    say!("Ignoring DECLINE_INVERSE_OFFERS of unknown inverse offer {id} from framework {fw_id}");
+                }
+            }
+            Call::Revive => {
+                st.count("messages_revive_offers");
+                if let Some(f) = st.frameworks.get_mut(fw_id) {
+                    f.refused.clear();
+                    f.suppressed = false;
+                }
+            }
+            Call::Suppress => {
+                st.count("messages_suppress_offers");
+                if let Some(f) = st.frameworks.get_mut(fw_id) {
+                    f.suppressed = true;
+                }
+            }
+            Call::Kill { task_id, agent_id } => {
+                st.count("messages_kill_task");
+                let key = (fw_id.to_string(), task_id.clone());
+                let agent = st
+                    .tasks
+                    .get(&key)
+                    .and_then(|t| st.agents.get(&t.agent_id))
+                    .map(|a| a.pid.clone());
+                match agent {
+                    Some(pid) => {
+                        say!("Telling agent {pid} to kill task {task_id} of framework {fw_id}");
+                        self.send(
+                            &pid,
+                            "mesos.internal.KillTaskMessage",
+                            json!({"framework_id": fw_id, "task_id": task_id}),
+                        );
+                    }
+                    None => {
+                        say!("Cannot kill task {task_id} of framework {fw_id} because it is unknown; performing reconciliation");
+                        self.reconcile(st, fw_id, &[(task_id, agent_id)]);
+                    }
+                }
+            }
+            Call::Shutdown {
+                executor_id,
+                agent_id,
+            } => match st.agents.get(&agent_id) {
+                Some(a) => self.send(
+                    &a.pid,
+                    "mesos.internal.ShutdownExecutorMessage",
+                    json!({"framework_id": fw_id, "executor_id": executor_id}),
+                ),
+                None => say!("Cannot shut down executor {executor_id} on unknown agent {agent_id}"),
+            },
+            Call::Acknowledge {
+                agent_id,
+                task_id,
+                uuid,
+            } => {
+                st.count("messages_status_update_acknowledgement");
                 let ack = json!({
-                    "slave_id": a.s("slave_id"), "framework_id": fw,
-                    "task_id": a.s("task_id"), "uuid": a.s("uuid"),
+                    "slave_id": agent_id, "framework_id": fw_id,
+                    "task_id": task_id, "uuid": uuid,
                 });
                 self.forward_ack(st, &ack);
             }
-            other => say!("Ignoring unsupported call type '{other}' from {pid}"),
+            Call::Reconcile { tasks } => {
+                st.count("messages_reconcile_tasks");
+                self.reconcile(st, fw_id, &tasks);
+            }
+            Call::Message {
+                agent_id,
+                executor_id,
+                data,
+            } => {
+                st.count("messages_framework_to_executor");
+                match st.agents.get(&agent_id) {
+                    Some(a) => self.send(
+                        &a.pid,
+                        "mesos.internal.FrameworkToExecutorMessage",
+                        json!({"slave_id": agent_id, "framework_id": fw_id,
+                               "executor_id": executor_id, "data": data}),
+                    ),
+                    None => say!("Dropping framework message for unknown agent {agent_id}"),
+                }
+            }
+            Call::Request => {
+                st.count("messages_resource_request");
+                say!("Ignoring resource request of framework {fw_id} (the allocator does not support requests)");
+            }
+        }
+    }
+
+    /// Records a framework's answer (ACCEPT/DECLINE) to those of `ids` that
+    /// are its inverse offers; the inverse offer for that agent is not sent
+    /// again for `refuse` seconds (5 s by default). Returns the other ids.
+    fn answer_inverse(
+        &self,
+        st: &mut State,
+        fw_id: &str,
+        ids: &[String],
+        status: &'static str,
+        refuse: Option<f64>,
+    ) -> Vec<String> {
+        let mut rest = Vec::new();
+        for id in ids {
+            let Some(o) = st
+                .inverse_offers
+                .get(id)
+                .filter(|o| o.framework_id == fw_id)
+                .cloned()
+            else {
+                rest.push(id.clone());
+                continue;
+            };
+            st.inverse_offers.remove(id);
+            say!(
+                "Framework {fw_id} answered inverse offer {id} for agent {}: {status}",
+                o.agent_id
+            );
+            st.count(if status == "ACCEPT" {
+                "inverse_offers_accepted"
+            } else {
+                "inverse_offers_declined"
+            });
+            let key = (o.agent_id.clone(), fw_id.to_string());
+            st.inverse_statuses.insert(
+                key.clone(),
+                InverseStatus {
+                    status,
+                    timestamp: now_secs(),
+                },
+            );
+            let secs = refuse.unwrap_or(DEFAULT_REFUSE_SECS).clamp(0.0, 1e6);
+            st.inverse_filters
+                .insert(key, Instant::now() + Duration::from_secs_f64(secs));
+        }
+        rest
+    }
+
+    /// Sends the latest state of a framework's tasks (all of them when
+    /// `tasks` is empty); tasks the master does not know are TASK_LOST.
+    fn reconcile(&self, st: &mut State, fw_id: &str, tasks: &[(String, Option<String>)]) {
+        let updates: Vec<Value> = if tasks.is_empty() {
+            st.tasks
+                .values()
+                .filter(|t| t.framework_id == fw_id)
+                .map(|t| {
+                    master_update(
+                        fw_id,
+                        &t.agent_id,
+                        &t.id,
+                        &t.state,
+                        "Reconciliation: Latest task state",
+                    )
+                })
+                .collect()
+        } else {
+            tasks
+                .iter()
+                .map(
+                    |(task, agent)| match st.tasks.get(&(fw_id.to_string(), task.clone())) {
+                        Some(t) => master_update(
+                            fw_id,
+                            &t.agent_id,
+                            task,
+                            &t.state,
+                            "Reconciliation: Latest task state",
+                        ),
+                        None => lost_update(
+                            fw_id,
+                            agent.as_deref().unwrap_or_default(),
+                            task,
+                            "Reconciliation: Task is unknown",
+                        ),
+                    },
+                )
+                .collect()
+        };
+        for u in updates {
+            self.deliver_to(
+                st,
+                fw_id,
+                Event::Update {
+                    update: u,
+                    agent_pid: String::new(),
+                },
+            );
         }
     }
 
     fn launch(
         &self,
         st: &mut State,
-        pid: &Pid,
         fw_id: &str,
         offer_ids: &[String],
-        tasks: &[Value],
+        tasks: Vec<Launch>,
+        refuse: Option<f64>,
     ) {
         let Some(fw) = st.frameworks.get(fw_id).cloned() else {
             say!(
-                "Ignoring launch of {} tasks for unknown framework {fw_id} from {pid}",
+                "Ignoring launch of {} tasks for unknown framework {fw_id}",
                 tasks.len()
             );
             return;
         };
-        if fw.pid != *pid {
-            say!(
-                "Ignoring launch for framework {fw_id} from {pid}: it is registered at {}",
-                fw.pid
-            );
-            return;
-        }
         let mut invalid = None;
         let mut agent_id: Option<String> = None;
+        if offer_ids.is_empty() {
+            invalid = Some("no offers specified".to_string());
+        }
         for o in offer_ids {
             match st.offers.get(o) {
                 Some(x) if x.framework_id == fw_id => match &agent_id {
@@ -1155,39 +1853,87 @@ impl Master {
         }
         let (mut cpus, mut mem) = (0.0, 0.0);
         for o in offer_ids {
-            if let Some(x) = st.offers.remove(o) {
+            if let Some(x) = st.offers.get(o).filter(|x| x.framework_id == fw_id) {
                 cpus += x.cpus;
                 mem += x.mem;
+                st.offers.remove(o);
+            }
+        }
+        if let (Some(secs), Some(a)) = (refuse, &agent_id) {
+            if let Some(f) = st.frameworks.get_mut(fw_id) {
+                f.refused.insert(
+                    a.clone(),
+                    Instant::now() + Duration::from_secs_f64(secs.clamp(0.0, 1e6)),
+                );
             }
         }
         if tasks.is_empty() {
             return;
         }
         let agent = agent_id.and_then(|a| st.agents.get(&a).cloned());
+        let aid = agent.as_ref().map(|a| a.id.clone()).unwrap_or_default();
         for t in tasks {
+            let t = match t {
+                Launch::Task(t) => t,
+                Launch::Invalid { task_id, why } => {
+                    say!("Refusing to launch task {task_id} of framework {fw_id}: {why}");
+                    let u = master_update(
+                        fw_id,
+                        &aid,
+                        &task_id,
+                        "TASK_ERROR",
+                        &format!("Task is invalid: {why}"),
+                    );
+                    self.deliver(
+                        &fw,
+                        Event::Update {
+                            update: u,
+                            agent_pid: String::new(),
+                        },
+                    );
+                    st.count("tasks_error");
+                    continue;
+                }
+            };
             let tid = t.s("task_id");
             let (tc, tm) = (t.f("/resources/cpus"), t.f("/resources/mem"));
+            // Offer problems are TASK_LOST, a task's own problems
+            // TASK_ERROR, as in Mesos.
             let problem = if let Some(why) = &invalid {
-                Some(format!("Task launched with invalid offers: {why}"))
+                Some((
+                    "TASK_LOST",
+                    format!("Task launched with invalid offers: {why}"),
+                ))
             } else if agent.is_none() {
-                Some("Task launched without offers or on an unknown agent".to_string())
+                Some((
+                    "TASK_LOST",
+                    "Task launched without offers or on an unknown agent".to_string(),
+                ))
             } else if tc > cpus + 1e-9 || tm > mem + 1e-9 {
-                Some("Task uses more resources than available in the offers".to_string())
+                Some((
+                    "TASK_ERROR",
+                    "Task uses more resources than available in the offers".to_string(),
+                ))
             } else if st.tasks.contains_key(&(fw_id.to_string(), tid.clone())) {
-                Some("Task has duplicate ID".to_string())
+                Some(("TASK_ERROR", "Task has duplicate ID".to_string()))
             } else {
                 None
             };
-            let aid = agent.as_ref().map(|a| a.id.clone()).unwrap_or_default();
-            if let Some(why) = problem {
+            if let Some((state, why)) = problem {
                 say!("Refusing to launch task {tid} of framework {fw_id}: {why}");
-                let u = lost_update(fw_id, &aid, &tid, &why);
-                self.send(
-                    &fw.pid,
-                    "mesos.internal.StatusUpdateMessage",
-                    json!({"update": u, "pid": ""}),
+                let u = master_update(fw_id, &aid, &tid, state, &why);
+                self.deliver(
+                    &fw,
+                    Event::Update {
+                        update: u,
+                        agent_pid: String::new(),
+                    },
                 );
-                st.count("tasks_lost");
+                st.count(if state == "TASK_LOST" {
+                    "tasks_lost"
+                } else {
+                    "tasks_error"
+                });
                 continue;
             }
             let a = agent.as_ref().expect("checked above");
@@ -1218,7 +1964,7 @@ impl Master {
                 json!({
                     "framework": {"id": fw_id, "name": fw.name},
                     "framework_id": fw_id,
-                    "pid": fw.pid.to_string(),
+                    "pid": fw.pid_string(),
                     "task": task,
                 }),
             );
@@ -1240,8 +1986,9 @@ impl Master {
         }
     }
 
-    /// Pings agents and frameworks; deactivates after 3 misses and removes
-    /// agents after `agent_ping_timeout`.
+    /// Pings agents and driver frameworks; deactivates after 3 misses and
+    /// removes agents after `agent_ping_timeout`. HTTP frameworks are
+    /// watched through their streams instead.
     fn health_checks(&self) {
         type Peers = Vec<(String, Pid, bool)>;
         let (agents, fws): (Peers, Peers) = {
@@ -1253,7 +2000,7 @@ impl Master {
                     .collect(),
                 st.frameworks
                     .values()
-                    .map(|f| (f.id.clone(), f.pid.clone(), f.active))
+                    .filter_map(|f| f.conn.pid().map(|p| (f.id.clone(), p.clone(), f.active)))
                     .collect(),
             )
         };
@@ -1308,15 +2055,7 @@ impl Master {
                     "Agent {id} at {pid} ({}) disconnected; deactivating it",
                     a.hostname
                 );
-                let offers: Vec<String> = st
-                    .offers
-                    .values()
-                    .filter(|o| o.agent_id == *id)
-                    .map(|o| o.id.clone())
-                    .collect();
-                for o in offers {
-                    self.rescind(&mut st, &o);
-                }
+                self.rescind_agent_offers(&mut st, id);
             } else if a.missed_pings >= max_missed {
                 remove.push(id.clone());
             }
@@ -1326,7 +2065,7 @@ impl Master {
             self.remove_agent(&mut st, &id, &why);
         }
         for ((id, pid, _), ok) in fws.iter().zip(fw_ok) {
-            let Some(f) = st.frameworks.get_mut(id).filter(|f| f.pid == *pid) else {
+            let Some(f) = st.frameworks.get_mut(id).filter(|f| f.conn.is(pid)) else {
                 continue;
             };
             if ok {
@@ -1344,15 +2083,8 @@ impl Master {
                     "Framework {id} ({}) at {pid} disconnected; deactivating it",
                     f.name
                 );
-                let offers: Vec<String> = st
-                    .offers
-                    .values()
-                    .filter(|o| o.framework_id == *id)
-                    .map(|o| o.id.clone())
-                    .collect();
-                for o in offers {
-                    st.offers.remove(&o);
-                }
+                st.offers.retain(|_, o| o.framework_id != *id);
+                st.inverse_offers.retain(|_, o| o.framework_id != *id);
             }
         }
     }
@@ -1362,24 +2094,44 @@ impl Master {
         if !st.elected {
             return;
         }
-        // Rescind offers nobody answered.
+        // Disconnected HTTP frameworks past their failover timeout go.
         let expired: Vec<String> = st
-            .offers
+            .frameworks
             .values()
-            .filter(|o| o.created.elapsed() >= self.opts.offer_timeout)
-            .map(|o| o.id.clone())
+            .filter(|f| {
+                f.disconnected_at
+                    .is_some_and(|t| t.elapsed().as_secs_f64() >= f.failover_timeout)
+                    && !f.active
+            })
+            .map(|f| f.id.clone())
             .collect();
-        for o in expired {
-            say!(
-                "Rescinding offer {o}: not answered within {:?}",
-                self.opts.offer_timeout
-            );
+        for id in expired {
+            st.count("framework_failover_removals");
+            self.remove_framework(&mut st, &id, "Framework failover timeout", false);
+        }
+        // Rescind offers nobody answered.
+        let timeout = self.opts.offer_timeout;
+        for o in st.offer_ids_where(|o| o.created.elapsed() >= timeout) {
+            say!("Rescinding offer {o}: not answered within {timeout:?}");
             self.rescind(&mut st, &o);
         }
+        for o in st.inverse_ids_where(|o| o.created.elapsed() >= timeout) {
+            say!("Rescinding inverse offer {o}: not answered within {timeout:?}");
+            self.rescind_inverse(&mut st, &o);
+        }
+        self.allocate_offers(&mut st);
+        self.allocate_inverse_offers(&mut st);
+    }
+
+    /// Offers each active agent's free resources to one framework (round
+    /// robin over active, unsuppressed frameworks not filtering the agent
+    /// and without an offer of it already).
+    fn allocate_offers(&self, st: &mut State) {
+        let now = Instant::now();
         let fws: Vec<Framework> = st
             .frameworks
             .values()
-            .filter(|f| f.active)
+            .filter(|f| f.active && !f.suppressed)
             .cloned()
             .collect();
         if fws.is_empty() {
@@ -1399,6 +2151,7 @@ impl Master {
                 .offers
                 .values()
                 .any(|o| o.framework_id == f.id && o.agent_id == a.id)
+                || f.refused.get(&a.id).is_some_and(|until| *until > now)
             {
                 continue;
             }
@@ -1412,20 +2165,92 @@ impl Master {
                     agent_id: a.id.clone(),
                     cpus,
                     mem,
-                    created: Instant::now(),
+                    created: now,
                 },
             );
-            self.send(
-                &f.pid,
-                "mesos.internal.ResourceOffersMessage",
-                json!({
-                    "offers": [{
-                        "id": id, "framework_id": f.id, "slave_id": a.id, "hostname": a.hostname,
-                        "resources": {"cpus": cpus, "mem": mem},
-                    }],
-                    "pids": [a.pid.to_string()],
-                }),
+            let unavailability = st.machine_of(&a).map(|(_, _, u)| u);
+            self.deliver(
+                f,
+                Event::Offers(vec![OfferOut {
+                    id,
+                    framework_id: f.id.clone(),
+                    agent: a.at(),
+                    cpus,
+                    mem,
+                    unavailability,
+                }]),
             );
+        }
+    }
+
+    /// Maintenance: every active framework with tasks on an agent of a
+    /// DRAINING machine gets an inverse offer for that agent, unless one is
+    /// outstanding or its last answer is still filtering (kept simple: the
+    /// allocator re-sends after `filters.refuse_seconds`, 5 s by default,
+    /// whatever the answer; an unanswered one is rescinded after
+    /// `--offer_timeout` and sent again).
+    fn allocate_inverse_offers(&self, st: &mut State) {
+        if !self.caps.maintenance {
+            return;
+        }
+        let now = Instant::now();
+        let draining: Vec<(Agent, maintenance::Unavailability)> = st
+            .agents
+            .values()
+            .filter_map(|a| match st.machine_of(a) {
+                Some((_, Mode::Draining, u)) => Some((a.clone(), u)),
+                _ => None,
+            })
+            .collect();
+        let mut out: BTreeMap<String, Vec<InverseOut>> = BTreeMap::new();
+        for (a, u) in draining {
+            let fws: BTreeSet<String> = st
+                .tasks
+                .values()
+                .filter(|t| t.agent_id == a.id)
+                .map(|t| t.framework_id.clone())
+                .filter(|fw| st.frameworks.get(fw).is_some_and(|f| f.active))
+                .collect();
+            for fw in fws {
+                let key = (a.id.clone(), fw.clone());
+                let outstanding = st
+                    .inverse_offers
+                    .values()
+                    .any(|o| o.agent_id == a.id && o.framework_id == fw);
+                if outstanding || st.inverse_filters.get(&key).is_some_and(|t| *t > now) {
+                    continue;
+                }
+                st.next_offer += 1;
+                let id = format!("{}-O{}", self.info.id, st.next_offer);
+                st.inverse_offers.insert(
+                    id.clone(),
+                    InverseOffer {
+                        id: id.clone(),
+                        framework_id: fw.clone(),
+                        agent_id: a.id.clone(),
+                        created: now,
+                    },
+                );
+                st.inverse_statuses.entry(key).or_insert(InverseStatus {
+                    status: "UNKNOWN",
+                    timestamp: now_secs(),
+                });
+                st.count("inverse_offers_sent");
+                say!(
+                    "Sending inverse offer {id} for agent {} ({}) to framework {fw}",
+                    a.id,
+                    a.hostname
+                );
+                out.entry(fw.clone()).or_default().push(InverseOut {
+                    id,
+                    framework_id: fw,
+                    agent: a.at(),
+                    unavailability: u.clone(),
+                });
+            }
+        }
+        for (fw, list) in out {
+            self.deliver_to(st, &fw, Event::InverseOffers(list));
         }
     }
 }

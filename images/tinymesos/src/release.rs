@@ -26,7 +26,10 @@
 //! | 1.0     | served                       | 307 → leader       | required          | v1 HTTP          | served, v1 HTTP                   | `agent` | INVERSE_OFFERS events        | 3 decimals | operator `POST /api/v1` |
 //!
 //! Driver-based (libprocess) schedulers of every release ignore inverse
-//! offers, as Mesos's scheduler driver does.
+//! offers, as Mesos's scheduler driver does. v1 scheduler call types per
+//! release: [`Caps::v1_scheduler_calls`] (SUPPRESS from 0.25, the inverse
+//! offer calls from 1.0; before 1.0 inverse offers are answered with
+//! ACCEPT / DECLINE, see [`InverseOfferEvent`]).
 
 use std::cmp::Ordering;
 use std::fmt;
@@ -115,12 +118,20 @@ pub enum ExecutorApi {
     V1Http,
 }
 
-/// Where inverse offers travel to v1 HTTP frameworks.
+/// Where inverse offers travel to v1 HTTP frameworks, and how they are
+/// answered and rescinded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum InverseOfferEvent {
-    /// In the `inverse_offers` field of the OFFERS event (0.25–0.28).
+    /// In the `inverse_offers` field of the OFFERS event (0.25–0.28; to
+    /// driver frameworks in `ResourceOffersMessage.inverse_offers`). The
+    /// framework answers with ACCEPT / DECLINE naming the inverse offer's id
+    /// among its `offer_ids`; a rescinded one is a RESCIND
+    /// (`RescindResourceOfferMessage`).
     InsideOffers,
-    /// As their own INVERSE_OFFERS event (1.0).
+    /// As their own INVERSE_OFFERS event (1.0; `InverseOffersMessage` to
+    /// driver frameworks), answered with ACCEPT_INVERSE_OFFERS /
+    /// DECLINE_INVERSE_OFFERS and rescinded with RESCIND_INVERSE_OFFER
+    /// (`RescindInverseOfferMessage`).
     Separate,
 }
 
@@ -164,7 +175,56 @@ pub struct Caps {
     /// Decimal places scalar resources are rounded to (0.28: fixed point
     /// with three decimals); `None` keeps them as given.
     pub scalar_decimals: Option<u32>,
+    /// The `Call.Type` values of the release's v1 scheduler API (what
+    /// `/api/v1/scheduler` accepts): SUPPRESS from 0.25,
+    /// ACCEPT_INVERSE_OFFERS / DECLINE_INVERSE_OFFERS from 1.0. Any other
+    /// type is not in the release's enum (400). Empty without the API.
+    pub v1_scheduler_calls: &'static [&'static str],
 }
+
+const V1_CALLS_0_24: &[&str] = &[
+    "SUBSCRIBE",
+    "TEARDOWN",
+    "ACCEPT",
+    "DECLINE",
+    "REVIVE",
+    "KILL",
+    "SHUTDOWN",
+    "ACKNOWLEDGE",
+    "RECONCILE",
+    "MESSAGE",
+    "REQUEST",
+];
+const V1_CALLS_0_25: &[&str] = &[
+    "SUBSCRIBE",
+    "TEARDOWN",
+    "ACCEPT",
+    "DECLINE",
+    "REVIVE",
+    "SUPPRESS",
+    "KILL",
+    "SHUTDOWN",
+    "ACKNOWLEDGE",
+    "RECONCILE",
+    "MESSAGE",
+    "REQUEST",
+];
+const V1_CALLS_1_0: &[&str] = &[
+    "SUBSCRIBE",
+    "TEARDOWN",
+    "ACCEPT",
+    "DECLINE",
+    "ACCEPT_INVERSE_OFFERS",
+    "DECLINE_INVERSE_OFFERS",
+    "REVIVE",
+    "SUPPRESS",
+    "KILL",
+    "SHUTDOWN",
+    "ACKNOWLEDGE",
+    "RECONCILE",
+    "MESSAGE",
+    "REQUEST",
+];
 
 const MASTER_0_22: &[&str] = &[
     "/health",
@@ -290,6 +350,7 @@ impl Caps {
                 maintenance: false,
                 inverse_offers: InverseOfferEvent::InsideOffers,
                 scalar_decimals: None,
+                v1_scheduler_calls: &[],
             },
             "0.23" => Caps {
                 release: "0.23",
@@ -309,6 +370,7 @@ impl Caps {
                 maintenance: false,
                 inverse_offers: InverseOfferEvent::InsideOffers,
                 scalar_decimals: None,
+                v1_scheduler_calls: &[],
             },
             "0.24" => Caps {
                 release: "0.24",
@@ -328,6 +390,7 @@ impl Caps {
                 maintenance: false,
                 inverse_offers: InverseOfferEvent::InsideOffers,
                 scalar_decimals: None,
+                v1_scheduler_calls: V1_CALLS_0_24,
             },
             "0.25" => Caps {
                 release: "0.25",
@@ -347,6 +410,7 @@ impl Caps {
                 maintenance: true,
                 inverse_offers: InverseOfferEvent::InsideOffers,
                 scalar_decimals: None,
+                v1_scheduler_calls: V1_CALLS_0_25,
             },
             "0.28" => Caps {
                 release: "0.28",
@@ -366,6 +430,7 @@ impl Caps {
                 maintenance: true,
                 inverse_offers: InverseOfferEvent::InsideOffers,
                 scalar_decimals: Some(3),
+                v1_scheduler_calls: V1_CALLS_0_25,
             },
             "1.0" => Caps {
                 release: "1.0",
@@ -385,6 +450,7 @@ impl Caps {
                 maintenance: true,
                 inverse_offers: InverseOfferEvent::Separate,
                 scalar_decimals: Some(3),
+                v1_scheduler_calls: V1_CALLS_1_0,
             },
             _ => return None,
         };
@@ -561,6 +627,11 @@ mod tests {
         assert_eq!(c("0.28").inverse_offers, InverseOfferEvent::InsideOffers);
         assert_eq!(c("1.0").inverse_offers, InverseOfferEvent::Separate);
         assert!(c("1.0").master_serves("/api/v1") && !c("0.28").master_serves("/api/v1"));
+        let calls = |r| c(r).v1_scheduler_calls;
+        assert!(calls("0.23").is_empty() && calls("0.24").contains(&"ACCEPT"));
+        assert!(!calls("0.24").contains(&"SUPPRESS") && calls("0.25").contains(&"SUPPRESS"));
+        assert!(!calls("0.28").contains(&"ACCEPT_INVERSE_OFFERS"));
+        assert!(calls("1.0").contains(&"DECLINE_INVERSE_OFFERS"));
     }
 
     #[test]

@@ -4,40 +4,67 @@
 //! task every `--short_every`, acknowledges status updates, and serves its
 //! view on `GET /status`.
 //!
-//! How it launches and acknowledges depends on its release
-//! ([`Caps::launch`], [`Caps::ack`]): 0.22 sends `LaunchTasksMessage` and
-//! acknowledges straight to the agent; 0.23+ sends `mesos.scheduler.Call`
-//! (ACCEPT / DECLINE / ACKNOWLEDGE) to the master.
+//! What it is written against depends on its release
+//! ([`Caps::scheduler_api`]):
+//!
+//! * **driver** (0.22–0.25, this module): libprocess messages. How it
+//!   launches and acknowledges comes from [`Caps::launch`] and
+//!   [`Caps::ack`]: 0.22 sends `LaunchTasksMessage` and acknowledges
+//!   straight to the agent; 0.23+ sends `mesos.scheduler.Call` (ACCEPT /
+//!   DECLINE / ACKNOWLEDGE) to the master. Inverse offers a master puts in
+//!   `ResourceOffersMessage` are ignored, as Mesos's scheduler driver
+//!   ignores them.
+//! * **v1 HTTP** (0.28, 1.0, [`crate::scheduler_v1`]): `POST
+//!   /api/v1/scheduler`, a RecordIO event stream, and maintenance awareness
+//!   (offers with `unavailability`, inverse offers).
+//!
+//! The bookkeeping both share (which tasks to launch on an offer, what a
+//! status update means, the `/status` document) is [`State`], here.
 
 use crate::election::{Election, MasterInfo};
 use crate::flags::Flags;
 use crate::http::Request;
 use crate::master::is_terminal;
 use crate::process::{self, message_of, Get, Message, Outbox, Pid, Reply};
-use crate::release::{AckProtocol, Caps, LaunchProtocol};
+use crate::release::{AckProtocol, Caps, LaunchProtocol, SchedulerApi};
 use crate::zk::ZkUrl;
 use crate::{now_secs, say};
 use serde_json::{json, Value};
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 pub const USAGE: &str = "\
 usage:
   tinymesos-scheduler --master zk://HOST:PORT/PATH [--hostname NAME] [--port 8080]
-                      [--name tinymesos-test] [--long 2] [--short_every 1secs]
+                      [--name tinymesos-test] [--long 2] [--long_per_agent 0] [--short_every 1secs]
                       [--short_duration 2secs] [--task_cpus 0.25] [--task_mem 16]
                       [--launch_timeout 30secs] [--zk_session_timeout 10secs]
-  (--zk is accepted as a synonym of --master; --short_every 0 launches no short tasks)
+  (--zk is accepted as a synonym of --master; --short_every 0 launches no short tasks;
+   v1 HTTP schedulers (0.28+) also take --master HOST:PORT[,HOST:PORT...]: no ZooKeeper,
+   the first master that answers redirects to the leader)
   tinymesos-scheduler status [--addr 127.0.0.1:8080]
   tinymesos-scheduler version";
 
+/// Where the scheduler finds the leading master.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MasterSpec {
+    /// Detect the leader through ZooKeeper.
+    Zk(ZkUrl),
+    /// Ask these masters (`host:port`) in turn; a non-leader redirects
+    /// (v1 HTTP schedulers only).
+    Direct(Vec<String>),
+}
+
 pub struct Opts {
-    pub zk: ZkUrl,
+    pub master: MasterSpec,
     pub hostname: String,
     pub port: u16,
     pub name: String,
     pub long: u32,
+    /// At most this many long-running tasks on one agent (0: no limit), the way a framework spreads
+    /// replicas over machines (Marathon's `hostname:UNIQUE`).
+    pub long_per_agent: u32,
     pub short_every: Duration,
     pub short_duration: Duration,
     pub task_cpus: f64,
@@ -49,12 +76,25 @@ pub struct Opts {
 impl Opts {
     pub fn parse(args: &[String]) -> Result<Opts, String> {
         let mut f = Flags::parse(args)?;
-        let zk = f
+        let master = f
             .opt("master")
             .or_else(|| f.opt("zk"))
             .ok_or("--master zk://HOST:PORT/PATH is required")?;
+        let master = if master.starts_with("zk://") {
+            MasterSpec::Zk(ZkUrl::parse(&master)?)
+        } else {
+            let addrs = master
+                .split(',')
+                .map(|a| {
+                    crate::flags::host_port(a.trim().trim_start_matches("http://"))
+                        .map(|(h, p)| format!("{h}:{p}"))
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| format!("--master: {e} (expected zk://... or HOST:PORT)"))?;
+            MasterSpec::Direct(addrs)
+        };
         let o = Opts {
-            zk: ZkUrl::parse(&zk)?,
+            master,
             hostname: f
                 .opt("hostname")
                 .or_else(|| std::env::var("HOSTNAME").ok())
@@ -62,6 +102,7 @@ impl Opts {
             port: f.num("port", 8080u16)?,
             name: f.string("name", "tinymesos-test"),
             long: f.num("long", 2u32)?,
+            long_per_agent: f.num("long_per_agent", 0u32)?,
             short_every: f.duration("short_every", Duration::from_secs(1))?,
             short_duration: f.duration("short_duration", Duration::from_secs(2))?,
             task_cpus: f.num("task_cpus", 0.25)?,
@@ -75,67 +116,144 @@ impl Opts {
         }
         Ok(o)
     }
+
+    /// The short tasks, for the start-up line.
+    pub fn short_text(&self) -> String {
+        if self.short_every.is_zero() {
+            "no short tasks".to_string()
+        } else {
+            format!(
+                "a {:?} task every {:?}",
+                self.short_duration, self.short_every
+            )
+        }
+    }
+
+    /// How the master is named in the start-up line.
+    pub fn master_text(&self) -> String {
+        match &self.master {
+            MasterSpec::Zk(zk) => format!("zk://{}{}", zk.hosts.join(","), zk.path),
+            MasterSpec::Direct(a) => a.join(","),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
+pub(crate) enum Kind {
     Long(u32),
     Short,
 }
 
 #[derive(Debug, Clone)]
-struct SchedTask {
-    kind: Kind,
-    state: String,
-    launched_at: Instant,
-    agent_id: String,
-    got_update: bool,
+pub(crate) struct SchedTask {
+    pub kind: Kind,
+    pub state: String,
+    pub launched_at: Instant,
+    pub agent_id: String,
+    pub got_update: bool,
+    /// Killed on purpose to move it off an agent going into maintenance:
+    /// its end is a move, not a long task ending.
+    pub moving: bool,
+    /// When the last KILL for it was sent.
+    pub kill_sent: Option<Instant>,
 }
 
 impl SchedTask {
-    fn active(&self) -> bool {
+    pub fn active(&self) -> bool {
         !is_terminal(&self.state) && self.state != "LAUNCH_TIMEOUT"
     }
 }
 
 #[derive(Default)]
-struct Counts {
-    launched: u64,
-    finished: u64,
-    failed: u64,
-    lost: u64,
-    killed: u64,
-    launch_timeouts: u64,
-    long_ended: u64,
-    offers: u64,
-    declined: u64,
-    updates: u64,
-    acks: u64,
+pub(crate) struct Counts {
+    pub launched: u64,
+    pub finished: u64,
+    pub failed: u64,
+    pub lost: u64,
+    pub killed: u64,
+    pub launch_timeouts: u64,
+    pub long_ended: u64,
+    pub offers: u64,
+    pub declined: u64,
+    pub updates: u64,
+    pub acks: u64,
+    pub inverse_received: u64,
+    pub inverse_accepted: u64,
+    pub moved: u64,
 }
 
-struct State {
-    subscribed: bool,
-    aborted: bool,
-    framework_id: Option<String>,
-    leader: Option<MasterInfo>,
-    detect_error: Option<String>,
-    reg_next: Instant,
-    reg_backoff: Duration,
-    reg_attempts: u32,
-    registrations: u64,
-    reregistrations: u64,
-    tasks: BTreeMap<String, SchedTask>,
-    done: VecDeque<String>,
-    next_task: u64,
-    last_short: Option<Instant>,
-    counts: Counts,
-    errors: VecDeque<String>,
-    last_error: Option<String>,
-    first_running_after: Option<f64>,
+/// An inverse offer being honoured: the long tasks on its agent are being
+/// moved elsewhere; it is accepted once they are.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct PendingInverse {
+    /// The inverse offer to answer (`None` after it was rescinded: the
+    /// moves go on, the next inverse offer for the agent is answered).
+    pub id: Option<String>,
+    /// Long-task slots moved off the agent.
+    pub moved_slots: BTreeSet<u32>,
+}
+
+/// One task to launch.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Launch {
+    pub id: String,
+    pub kind: Kind,
+    /// Seconds; 0 runs until killed.
+    pub duration: f64,
+}
+
+pub(crate) struct State {
+    pub subscribed: bool,
+    pub aborted: bool,
+    pub framework_id: Option<String>,
+    pub leader: Option<MasterInfo>,
+    pub detect_error: Option<String>,
+    pub reg_next: Instant,
+    pub reg_backoff: Duration,
+    pub reg_attempts: u32,
+    pub registrations: u64,
+    pub reregistrations: u64,
+    pub tasks: BTreeMap<String, SchedTask>,
+    pub done: VecDeque<String>,
+    pub next_task: u64,
+    pub last_short: Option<Instant>,
+    pub counts: Counts,
+    pub errors: VecDeque<String>,
+    pub last_error: Option<String>,
+    pub first_running_after: Option<f64>,
+    /// Inverse offers being honoured, by agent id (v1 schedulers).
+    pub inverse: BTreeMap<String, PendingInverse>,
+    /// The driver logged that it ignores inverse offers.
+    pub told_ignoring_inverse: bool,
 }
 
 impl State {
-    fn error(&mut self, msg: String) {
+    pub fn new() -> State {
+        State {
+            subscribed: false,
+            aborted: false,
+            framework_id: None,
+            leader: None,
+            detect_error: None,
+            reg_next: Instant::now(),
+            reg_backoff: Duration::from_secs(1),
+            reg_attempts: 0,
+            registrations: 0,
+            reregistrations: 0,
+            tasks: BTreeMap::new(),
+            done: VecDeque::new(),
+            next_task: 0,
+            last_short: None,
+            counts: Counts::default(),
+            errors: VecDeque::new(),
+            last_error: None,
+            first_running_after: None,
+            inverse: BTreeMap::new(),
+            told_ignoring_inverse: false,
+        }
+    }
+
+    pub fn error(&mut self, msg: String) {
         say!("error: {msg}");
         self.errors
             .push_back(format!("{} {msg}", crate::timestamp()));
@@ -144,6 +262,266 @@ impl State {
         }
         self.last_error = Some(msg);
     }
+
+    /// The tasks to launch on an offer of `cpus` and `mem` from `agent`:
+    /// every free long slot (at most `--long_per_agent` long tasks on the
+    /// agent), then a short task if one is due, as far as the resources go.
+    /// Nothing at all on an agent that is not `available` (its machine is
+    /// scheduled for maintenance): a task there would be lost when it goes
+    /// down.
+    pub fn plan_offer(
+        &mut self,
+        opts: &Opts,
+        run: &str,
+        agent: &str,
+        mut cpus: f64,
+        mut mem: f64,
+        available: bool,
+    ) -> Vec<Launch> {
+        let (tc, tm) = (opts.task_cpus, opts.task_mem);
+        let fits = |c: f64, m: f64| c >= tc - 1e-9 && m >= tm - 1e-9;
+        let mut launch = Vec::new();
+        if !available {
+            return launch;
+        }
+        let mut long_here = self
+            .tasks
+            .values()
+            .filter(|t| matches!(t.kind, Kind::Long(_)) && t.active() && !t.moving)
+            .filter(|t| t.agent_id == agent)
+            .count() as u32;
+        for slot in 0..opts.long {
+            if opts.long_per_agent > 0 && long_here >= opts.long_per_agent {
+                break;
+            }
+            let busy = self
+                .tasks
+                .values()
+                .any(|t| t.kind == Kind::Long(slot) && t.active() && !t.moving);
+            if !busy && fits(cpus, mem) {
+                long_here += 1;
+                self.next_task += 1;
+                launch.push(Launch {
+                    id: format!("long-{slot}-{}-{run}", self.next_task),
+                    kind: Kind::Long(slot),
+                    duration: 0.0,
+                });
+                cpus -= tc;
+                mem -= tm;
+            }
+        }
+        let due = !opts.short_every.is_zero()
+            && self.last_short.is_none_or(|t| {
+                t.elapsed() >= opts.short_every.saturating_sub(Duration::from_millis(100))
+            });
+        if due && fits(cpus, mem) {
+            self.next_task += 1;
+            launch.push(Launch {
+                id: format!("short-{}-{run}", self.next_task),
+                kind: Kind::Short,
+                duration: opts.short_duration.as_secs_f64(),
+            });
+            self.last_short = Some(Instant::now());
+        }
+        launch
+    }
+
+    /// Records a launch about to be sent.
+    pub fn record_launch(&mut self, l: &Launch, agent: &str, offer_id: &str) {
+        say!(
+            "Launching task {} ({}) on agent {agent} with offer {offer_id}",
+            l.id,
+            if l.duration > 0.0 {
+                format!("short, {}s", l.duration)
+            } else {
+                "long-running".to_string()
+            }
+        );
+        self.counts.launched += 1;
+        self.tasks.insert(
+            l.id.clone(),
+            SchedTask {
+                kind: l.kind,
+                state: "TASK_STAGING".into(),
+                launched_at: Instant::now(),
+                agent_id: agent.to_string(),
+                got_update: false,
+                moving: false,
+                kill_sent: None,
+            },
+        );
+    }
+
+    /// Records a status update (counted once per task and state). A long
+    /// task that ends counts in `long_ended`, unless it was killed to move
+    /// it (then it counts in `tasks_moved`).
+    pub fn record_update(
+        &mut self,
+        start: Instant,
+        id: &str,
+        state: &str,
+        agent: &str,
+        message: &str,
+    ) {
+        self.counts.updates += 1;
+        let seen_done = self.done.iter().any(|d| d == id);
+        let prev = self.tasks.get(id).map(|t| t.state.clone());
+        if seen_done || prev.as_deref() == Some(state) {
+            return;
+        }
+        say!(
+            "Status update: task {id} is now {state} (agent {agent}){}",
+            if message.is_empty() {
+                String::new()
+            } else {
+                format!(": {message}")
+            }
+        );
+        if state == "TASK_RUNNING" && self.first_running_after.is_none() {
+            self.first_running_after = Some(start.elapsed().as_secs_f64());
+        }
+        match state {
+            "TASK_FINISHED" => self.counts.finished += 1,
+            "TASK_FAILED" | "TASK_ERROR" => self.counts.failed += 1,
+            "TASK_LOST" => self.counts.lost += 1,
+            "TASK_KILLED" => self.counts.killed += 1,
+            _ => {}
+        }
+        if is_terminal(state) {
+            let moving = self.tasks.get(id).is_some_and(|t| t.moving);
+            if moving {
+                self.counts.moved += 1;
+                say!("Task {id} left agent {agent} ({state}); it is relaunched elsewhere");
+            } else if matches!(parse_kind(id), Kind::Long(_)) {
+                self.counts.long_ended += 1;
+            }
+            self.tasks.remove(id);
+            self.done.push_back(id.to_string());
+        } else {
+            let t = self
+                .tasks
+                .entry(id.to_string())
+                .or_insert_with(|| SchedTask {
+                    kind: parse_kind(id),
+                    state: state.to_string(),
+                    launched_at: Instant::now(),
+                    agent_id: agent.to_string(),
+                    got_update: true,
+                    moving: false,
+                    kill_sent: None,
+                });
+            t.state = state.to_string();
+            t.got_update = true;
+            if !agent.is_empty() {
+                t.agent_id = agent.to_string();
+            }
+        }
+    }
+
+    /// Gives up on launches that never got an update.
+    pub fn expire_launches(&mut self, timeout: Duration) {
+        let stuck: Vec<String> = self
+            .tasks
+            .iter()
+            .filter(|(_, t)| {
+                t.state == "TASK_STAGING" && !t.got_update && t.launched_at.elapsed() > timeout
+            })
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in stuck {
+            self.counts.launch_timeouts += 1;
+            self.error(format!(
+                "task {id}: no status update within {timeout:?} of launching it (the master may have dropped the launch)"
+            ));
+            self.done.push_back(id.clone());
+            self.tasks.remove(&id);
+        }
+        while self.done.len() > 2000 {
+            self.done.pop_front();
+        }
+    }
+
+    /// Long tasks in TASK_RUNNING, by agent id.
+    pub fn long_by_agent(&self) -> BTreeMap<String, u64> {
+        let mut m = BTreeMap::new();
+        for t in self.tasks.values() {
+            if matches!(t.kind, Kind::Long(_)) && t.state == "TASK_RUNNING" {
+                *m.entry(t.agent_id.clone()).or_insert(0) += 1;
+            }
+        }
+        m
+    }
+
+    /// The `/status` fields every scheduler has.
+    pub fn status_json(&self, caps: &Caps, opts: &Opts, pid: &str, start_time: f64) -> Value {
+        let n = |s: &str| self.tasks.values().filter(|t| t.state == s).count();
+        let long_running = self
+            .tasks
+            .values()
+            .filter(|t| matches!(t.kind, Kind::Long(_)) && t.state == "TASK_RUNNING")
+            .count();
+        let c = &self.counts;
+        json!({
+            "release": caps.release,
+            "version": caps.version(),
+            "api": match caps.scheduler_api {
+                SchedulerApi::Driver => "driver",
+                SchedulerApi::V1Http => "v1",
+            },
+            "pid": pid,
+            "subscribed": self.subscribed,
+            "aborted": self.aborted,
+            "framework_id": self.framework_id,
+            "leader": self.leader.as_ref().map(|l| l.hostname.clone()),
+            "leader_pid": self.leader.as_ref().map(|l| l.pid.clone()),
+            "launch_protocol": match (caps.scheduler_api, caps.launch) {
+                (SchedulerApi::V1Http, _) => "v1/ACCEPT",
+                (_, LaunchProtocol::LaunchTasksMessage) => "LaunchTasksMessage",
+                (_, LaunchProtocol::AcceptCall) => "Call/ACCEPT",
+            },
+            "tasks": {
+                "running": n("TASK_RUNNING"),
+                "staging": n("TASK_STAGING"),
+                "finished": c.finished,
+                "failed": c.failed,
+                "lost": c.lost,
+                "killed": c.killed,
+                "launched": c.launched,
+                "launch_timeouts": c.launch_timeouts,
+            },
+            "long_running": long_running,
+            "long_ended": c.long_ended,
+            "long_target": opts.long,
+            "long_by_agent": self.long_by_agent(),
+            "tasks_moved": c.moved,
+            "inverse_offers": {
+                "received": c.inverse_received,
+                "accepted": c.inverse_accepted,
+                "pending": self.inverse.values().filter(|p| p.id.is_some()).count(),
+            },
+            "offers_received": c.offers,
+            "offers_declined": c.declined,
+            "updates_received": c.updates,
+            "acknowledgements_sent": c.acks,
+            "registrations": self.registrations,
+            "reregistrations": self.reregistrations,
+            "first_task_running_after_secs": self.first_running_after,
+            "uptime_secs": now_secs() - start_time,
+            "detector_error": self.detect_error,
+            "errors": self.errors,
+            "last_error": self.last_error,
+        })
+    }
+}
+
+/// A launch as an internal task description (what [`crate::v1::task_info`]
+/// and the libprocess messages take).
+pub(crate) fn internal_task(opts: &Opts, l: &Launch, agent: &str) -> Value {
+    json!({
+        "task_id": l.id, "name": format!("{} {}", opts.name, l.id), "slave_id": agent,
+        "resources": {"cpus": opts.task_cpus, "mem": opts.task_mem},
+        "command": {"duration": l.duration},
+    })
 }
 
 pub struct Scheduler {
@@ -163,41 +541,27 @@ pub struct Scheduler {
 impl Scheduler {
     pub fn run(opts: Opts) -> i32 {
         let caps = Caps::built();
+        let MasterSpec::Zk(zk) = opts.master.clone() else {
+            say!(
+                "The scheduler driver of release {} needs --master zk://HOST:PORT/PATH",
+                caps.release
+            );
+            return 64;
+        };
         let me = Pid::new("scheduler(1)", &opts.hostname, opts.port);
         say!(
-            "tinymesos scheduler {} starting: framework '{}', master zk://{}{}, {} long tasks, a {:?} task every {:?}",
+            "tinymesos scheduler {} starting (scheduler driver): framework '{}', master {}, {} long tasks, {}",
             caps.version(),
             opts.name,
-            opts.zk.hosts.join(","),
-            opts.zk.path,
+            opts.master_text(),
             opts.long,
-            opts.short_duration,
-            opts.short_every
+            opts.short_text()
         );
         let s = Arc::new(Scheduler {
             outbox: Outbox::new(me.clone()),
             caps: caps.clone(),
             me,
-            state: Mutex::new(State {
-                subscribed: false,
-                aborted: false,
-                framework_id: None,
-                leader: None,
-                detect_error: None,
-                reg_next: Instant::now(),
-                reg_backoff: Duration::from_secs(1),
-                reg_attempts: 0,
-                registrations: 0,
-                reregistrations: 0,
-                tasks: BTreeMap::new(),
-                done: VecDeque::new(),
-                next_task: 0,
-                last_short: None,
-                counts: Counts::default(),
-                errors: VecDeque::new(),
-                last_error: None,
-                first_running_after: None,
-            }),
+            state: Mutex::new(State::new()),
             run: crate::uuid()[..8].to_string(),
             start: Instant::now(),
             start_time: now_secs(),
@@ -209,7 +573,7 @@ impl Scheduler {
             return 1;
         }
         say!("scheduler listening on {} as {}", s.opts.port, s.me);
-        let election = Election::start(s.opts.zk.clone(), caps, None, s.opts.zk_session_timeout);
+        let election = Election::start(zk, caps, None, s.opts.zk_session_timeout);
         let e2 = Arc::clone(&election);
         crate::install_shutdown(move || e2.close(Duration::from_secs(1)));
         s.main_loop(&election)
@@ -252,30 +616,7 @@ impl Scheduler {
                     st.reg_backoff = (st.reg_backoff * 2).min(Duration::from_secs(8));
                 }
             }
-            // Launches that never got an update.
-            let stuck: Vec<String> = st
-                .tasks
-                .iter()
-                .filter(|(_, t)| {
-                    t.state == "TASK_STAGING"
-                        && !t.got_update
-                        && t.launched_at.elapsed() > self.opts.launch_timeout
-                })
-                .map(|(id, _)| id.clone())
-                .collect();
-            for id in stuck {
-                st.tasks.get_mut(&id).expect("listed").state = "LAUNCH_TIMEOUT".into();
-                st.counts.launch_timeouts += 1;
-                st.error(format!(
-                    "task {id}: no status update within {:?} of launching it (the master may have dropped the launch)",
-                    self.opts.launch_timeout
-                ));
-                st.done.push_back(id.clone());
-                st.tasks.remove(&id);
-            }
-            while st.done.len() > 2000 {
-                st.done.pop_front();
-            }
+            st.expire_launches(self.opts.launch_timeout);
         }
     }
 
@@ -333,51 +674,14 @@ impl Scheduler {
 
     fn status(&self) -> Value {
         let st = self.state.lock().unwrap();
-        let n = |s: &str| st.tasks.values().filter(|t| t.state == s).count();
-        let long_running = st
-            .tasks
-            .values()
-            .filter(|t| matches!(t.kind, Kind::Long(_)) && t.state == "TASK_RUNNING")
-            .count();
-        let c = &st.counts;
-        json!({
-            "release": self.caps.release,
-            "version": self.caps.version(),
-            "pid": self.me.to_string(),
-            "subscribed": st.subscribed,
-            "aborted": st.aborted,
-            "framework_id": st.framework_id,
-            "leader": st.leader.as_ref().map(|l| l.hostname.clone()),
-            "leader_pid": st.leader.as_ref().map(|l| l.pid.clone()),
-            "launch_protocol": match self.caps.launch {
-                LaunchProtocol::LaunchTasksMessage => "LaunchTasksMessage",
-                LaunchProtocol::AcceptCall => "Call/ACCEPT",
-            },
-            "tasks": {
-                "running": n("TASK_RUNNING"),
-                "staging": n("TASK_STAGING"),
-                "finished": c.finished,
-                "failed": c.failed,
-                "lost": c.lost,
-                "killed": c.killed,
-                "launched": c.launched,
-                "launch_timeouts": c.launch_timeouts,
-            },
-            "long_running": long_running,
-            "long_ended": c.long_ended,
-            "long_target": self.opts.long,
-            "offers_received": c.offers,
-            "offers_declined": c.declined,
-            "updates_received": c.updates,
-            "acknowledgements_sent": c.acks,
-            "registrations": st.registrations,
-            "reregistrations": st.reregistrations,
-            "first_task_running_after_secs": st.first_running_after,
-            "uptime_secs": now_secs() - self.start_time,
-            "detector_error": st.detect_error,
-            "errors": st.errors,
-            "last_error": st.last_error,
-        })
+        let mut v = st.status_json(
+            &self.caps,
+            &self.opts,
+            &self.me.to_string(),
+            self.start_time,
+        );
+        v["stream_id"] = json!(false);
+        v
     }
 
     fn receive(&self, m: Message) {
@@ -421,6 +725,16 @@ impl Scheduler {
                 st.framework_id = Some(id);
             }
             "mesos.internal.ResourceOffersMessage" => {
+                // Mesos's scheduler driver never hands inverse offers to
+                // the scheduler: they are dropped here.
+                let inverse = b["inverse_offers"].as_array().map_or(0, Vec::len);
+                if inverse > 0 {
+                    st.counts.inverse_received += inverse as u64;
+                    if !st.told_ignoring_inverse {
+                        st.told_ignoring_inverse = true;
+                        say!("Ignoring {inverse} inverse offer(s) from {from_s}: the scheduler driver does not support inverse offers (logged once)");
+                    }
+                }
                 if !from_master || !st.subscribed {
                     // Offers are for the framework, which may be this
                     // scheduler's from before a restart: give them back at
@@ -471,76 +785,26 @@ impl Scheduler {
             self.decline(st, master, &offer_fw, &offer_id);
             return;
         }
-        let (mut cpus, mut mem) = (o.f("/resources/cpus"), o.f("/resources/mem"));
-        let (tc, tm) = (self.opts.task_cpus, self.opts.task_mem);
-        let mut launch: Vec<(String, Kind, f64)> = Vec::new();
-        for slot in 0..self.opts.long {
-            let busy = st
-                .tasks
-                .values()
-                .any(|t| t.kind == Kind::Long(slot) && t.active());
-            if !busy && cpus >= tc - 1e-9 && mem >= tm - 1e-9 {
-                st.next_task += 1;
-                launch.push((
-                    format!("long-{slot}-{}-{}", st.next_task, self.run),
-                    Kind::Long(slot),
-                    0.0,
-                ));
-                cpus -= tc;
-                mem -= tm;
-            }
-        }
-        let due = !self.opts.short_every.is_zero()
-            && st.last_short.is_none_or(|t| {
-                t.elapsed()
-                    >= self
-                        .opts
-                        .short_every
-                        .saturating_sub(Duration::from_millis(100))
-            });
-        if due && cpus >= tc - 1e-9 && mem >= tm - 1e-9 {
-            st.next_task += 1;
-            launch.push((
-                format!("short-{}-{}", st.next_task, self.run),
-                Kind::Short,
-                self.opts.short_duration.as_secs_f64(),
-            ));
-            st.last_short = Some(Instant::now());
-        }
+        // The driver knows nothing of maintenance: `unavailability` is not
+        // looked at.
+        let launch = st.plan_offer(
+            &self.opts,
+            &self.run,
+            &o.s("slave_id"),
+            o.f("/resources/cpus"),
+            o.f("/resources/mem"),
+            true,
+        );
         if launch.is_empty() {
             self.decline(st, master, &fw, &offer_id);
             return;
         }
         let infos: Vec<Value> = launch
             .iter()
-            .map(|(id, _, d)| {
-                json!({
-                    "task_id": id, "name": format!("{} {id}", self.opts.name), "slave_id": agent,
-                    "resources": {"cpus": tc, "mem": tm},
-                    "command": {"duration": d},
-                })
-            })
+            .map(|l| internal_task(&self.opts, l, &agent))
             .collect();
-        for (id, kind, d) in &launch {
-            say!(
-                "Launching task {id} ({}) on agent {agent} with offer {offer_id}",
-                if *d > 0.0 {
-                    format!("short, {d}s")
-                } else {
-                    "long-running".to_string()
-                }
-            );
-            st.counts.launched += 1;
-            st.tasks.insert(
-                id.clone(),
-                SchedTask {
-                    kind: *kind,
-                    state: "TASK_STAGING".into(),
-                    launched_at: Instant::now(),
-                    agent_id: agent.clone(),
-                    got_update: false,
-                },
-            );
+        for l in &launch {
+            st.record_launch(l, &agent, &offer_id);
         }
         match self.caps.launch {
             LaunchProtocol::LaunchTasksMessage => self.outbox.send(
@@ -591,48 +855,7 @@ impl Scheduler {
     fn status_update(&self, st: &mut State, b: &Value, master: Option<&Pid>) {
         let u = &b["update"];
         let (id, state, uuid, agent) = (u.s("task_id"), u.s("state"), u.s("uuid"), u.s("slave_id"));
-        st.counts.updates += 1;
-        let seen_done = st.done.iter().any(|d| *d == id);
-        let prev = st.tasks.get(&id).map(|t| t.state.clone());
-        if !seen_done && prev.as_deref() != Some(state.as_str()) {
-            let msg = u.s("message");
-            say!(
-                "Status update: task {id} is now {state} (agent {agent}){}",
-                if msg.is_empty() {
-                    String::new()
-                } else {
-                    format!(": {msg}")
-                }
-            );
-            if state == "TASK_RUNNING" && st.first_running_after.is_none() {
-                st.first_running_after = Some(self.start.elapsed().as_secs_f64());
-            }
-            match state.as_str() {
-                "TASK_FINISHED" => st.counts.finished += 1,
-                "TASK_FAILED" | "TASK_ERROR" => st.counts.failed += 1,
-                "TASK_LOST" => st.counts.lost += 1,
-                "TASK_KILLED" => st.counts.killed += 1,
-                _ => {}
-            }
-            if is_terminal(&state) {
-                if matches!(parse_kind(&id), Kind::Long(_)) {
-                    st.counts.long_ended += 1;
-                }
-                st.tasks.remove(&id);
-                st.done.push_back(id.clone());
-            } else {
-                let t = st.tasks.entry(id.clone()).or_insert_with(|| SchedTask {
-                    kind: parse_kind(&id),
-                    state: state.clone(),
-                    launched_at: Instant::now(),
-                    agent_id: agent.clone(),
-                    got_update: true,
-                });
-                t.state = state.clone();
-                t.got_update = true;
-                t.agent_id = agent.clone();
-            }
-        }
+        st.record_update(self.start, &id, &state, &agent, &u.s("message"));
         if uuid.is_empty() {
             return; // Generated by the master: nothing to acknowledge.
         }
@@ -666,7 +889,7 @@ impl Scheduler {
 }
 
 /// Long tasks are named `long-SLOT-N-RUN`, short ones `short-N-RUN`.
-fn parse_kind(id: &str) -> Kind {
+pub(crate) fn parse_kind(id: &str) -> Kind {
     id.strip_prefix("long-")
         .and_then(|r| r.split('-').next())
         .and_then(|s| s.parse().ok())
@@ -691,7 +914,10 @@ pub fn main(args: &[String]) -> i32 {
             0
         }
         _ => match Opts::parse(args) {
-            Ok(o) => Scheduler::run(o),
+            Ok(o) => match Caps::built().scheduler_api {
+                SchedulerApi::Driver => Scheduler::run(o),
+                SchedulerApi::V1Http => crate::scheduler_v1::V1Scheduler::run(o),
+            },
             Err(e) => {
                 eprintln!("error: {e}\n{USAGE}");
                 64
@@ -704,11 +930,97 @@ pub fn main(args: &[String]) -> i32 {
 mod tests {
     use super::*;
 
+    fn args(a: &[&str]) -> Vec<String> {
+        a.iter().map(|s| s.to_string()).collect()
+    }
+
+    fn opts(long: u32) -> Opts {
+        let mut o = Opts::parse(&args(&["--master", "m:5050", "--hostname", "s"])).unwrap();
+        o.long = long;
+        o
+    }
+
     #[test]
     fn task_kinds() {
         assert_eq!(parse_kind("long-1-17"), Kind::Long(1));
         assert_eq!(parse_kind("short-3"), Kind::Short);
         assert_eq!(parse_kind("long-0-4-1a2b3c4d"), Kind::Long(0));
         assert_eq!(parse_kind("short-5-1a2b3c4d"), Kind::Short);
+    }
+
+    #[test]
+    fn master_flag_forms() {
+        let o = Opts::parse(&args(&["--master", "zk://z:2181/mesos"])).unwrap();
+        assert!(matches!(o.master, MasterSpec::Zk(ref z) if z.path == "/mesos"));
+        let o = Opts::parse(&args(&["--zk", "zk://z:2181/mesos"])).unwrap();
+        assert!(matches!(o.master, MasterSpec::Zk(_)));
+        let o = Opts::parse(&args(&["--master", "master-0:5050,http://master-1:5050"])).unwrap();
+        assert_eq!(
+            o.master,
+            MasterSpec::Direct(vec!["master-0:5050".into(), "master-1:5050".into()])
+        );
+        assert!(Opts::parse(&args(&["--master", "master-0"])).is_err());
+        assert!(Opts::parse(&args(&[])).is_err());
+    }
+
+    #[test]
+    fn plans_long_slots_then_a_short_task() {
+        let o = opts(2);
+        let mut st = State::new();
+        let l = st.plan_offer(&o, "r", "A", 1.0, 100.0, true);
+        let kinds: Vec<Kind> = l.iter().map(|l| l.kind).collect();
+        assert_eq!(kinds, [Kind::Long(0), Kind::Long(1), Kind::Short]);
+        for x in &l {
+            st.record_launch(x, "A", "o1");
+        }
+        // Slots busy, short not due yet: nothing.
+        assert!(st.plan_offer(&o, "r", "A", 1.0, 100.0, true).is_empty());
+        // Not enough resources for two.
+        let mut st = State::new();
+        assert_eq!(st.plan_offer(&o, "r", "A", 0.3, 100.0, true).len(), 1);
+        // Nothing on an agent about to go down.
+        let mut st = State::new();
+        assert!(st.plan_offer(&o, "r", "A", 1.0, 100.0, false).is_empty());
+    }
+
+    #[test]
+    fn spreads_long_tasks_when_asked() {
+        let mut o = opts(2);
+        o.long_per_agent = 1;
+        o.short_every = Duration::ZERO;
+        let mut st = State::new();
+        let l = st.plan_offer(&o, "r", "A", 1.0, 100.0, true);
+        assert_eq!(l.len(), 1, "one long task on A");
+        st.record_launch(&l[0], "A", "o1");
+        assert!(st.plan_offer(&o, "r", "A", 1.0, 100.0, true).is_empty());
+        let l = st.plan_offer(&o, "r", "B", 1.0, 100.0, true);
+        assert_eq!(l.len(), 1, "the other on B");
+        assert_eq!(l[0].kind, Kind::Long(1));
+    }
+
+    #[test]
+    fn updates_count_once_and_moves_are_not_endings() {
+        let o = opts(2);
+        let mut st = State::new();
+        let start = Instant::now();
+        let l = st.plan_offer(&o, "r", "A", 1.0, 100.0, true);
+        for x in &l {
+            st.record_launch(x, "A", "o1");
+        }
+        let (a, b) = (l[0].id.clone(), l[1].id.clone());
+        st.record_update(start, &a, "TASK_RUNNING", "A", "");
+        st.record_update(start, &a, "TASK_RUNNING", "A", "");
+        st.record_update(start, &b, "TASK_RUNNING", "A", "");
+        assert_eq!(st.counts.updates, 3);
+        assert_eq!(st.long_by_agent().get("A"), Some(&2));
+        st.tasks.get_mut(&a).unwrap().moving = true;
+        st.record_update(start, &a, "TASK_KILLED", "A", "");
+        st.record_update(start, &b, "TASK_LOST", "A", "");
+        assert_eq!(st.counts.moved, 1);
+        assert_eq!(st.counts.long_ended, 1);
+        assert_eq!((st.counts.killed, st.counts.lost), (1, 1));
+        // A late duplicate of a terminal update changes nothing.
+        st.record_update(start, &a, "TASK_KILLED", "A", "");
+        assert_eq!(st.counts.killed, 1);
     }
 }
