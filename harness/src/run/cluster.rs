@@ -16,6 +16,8 @@ use crate::runtime::{ContainerSpec, Engine};
 
 /// Lines of a container's log kept in a failure's evidence.
 pub(crate) const LAST_LOG_LINES: usize = 25;
+/// How long teardown waits for the engine to release a trial network's endpoints.
+const NETWORK_RELEASE_WAIT: Duration = Duration::from_secs(15);
 /// How long a step waits for a replica it expects to exit (`exits`).
 pub(crate) const EXPECTED_EXIT_WAIT: Duration = Duration::from_secs(30);
 
@@ -450,7 +452,23 @@ impl Cluster {
         for r in futures_util::future::join_all(removals).await {
             r?;
         }
-        self.engine.remove_network(&self.network).await?;
+        // A container of the trial the table does not know (a start whose answer was lost) would
+        // keep the network busy: remove whatever still carries the trial's label.
+        let strays = self.engine.containers_labelled(&self.label_filter).await?;
+        for c in strays {
+            self.engine.remove_container(&c.id).await?;
+        }
+        // The engine may release a removed container's endpoint a moment later ("active
+        // endpoints", 403): wait for the network to become removable, with a deadline.
+        let deadline = Instant::now() + NETWORK_RELEASE_WAIT;
+        loop {
+            match self.engine.remove_network(&self.network).await {
+                Err(e) if e.is_busy() && Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(200)).await
+                }
+                r => break r?,
+            }
+        }
         let volumes = self.volumes.lock().expect("volumes lock").clone();
         let removals = volumes.iter().map(|v| self.engine.remove_volume(v));
         for r in futures_util::future::join_all(removals).await {
