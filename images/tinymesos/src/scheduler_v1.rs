@@ -470,12 +470,9 @@ pub(crate) fn inverse_step(st: &mut State, agent: &str, now: Instant) -> Inverse
         .tasks
         .values()
         .any(|t| matches!(t.kind, Kind::Long(_)) && t.agent_id == agent && t.active());
-    let replaced = |slot: u32| {
-        st.tasks
-            .values()
-            .any(|t| t.kind == Kind::Long(slot) && t.agent_id != agent && t.state == "TASK_RUNNING")
-    };
-    if !still_there && pending.moved_slots.iter().all(|s| replaced(*s)) {
+    // Once nothing of ours runs there the machine is free: accept, whether or not the moved tasks
+    // found room elsewhere yet (with `--long_per_agent` they may wait for the machine to come back).
+    if !still_there {
         if let Some(id) = pending.id.take() {
             step.accept = Some(id);
         }
@@ -1566,24 +1563,18 @@ mod tests {
         // Asked again soon: no second KILL; later: again.
         assert!(inverse_step(&mut st, "A", now).kill.is_empty());
         assert_eq!(inverse_step(&mut st, "A", now + KILL_RETRY).kill.len(), 2);
-        // The killed tasks end: moves, not endings; not accepted before
-        // the replacements run elsewhere.
+        // The killed tasks end: moves, not endings; accepted once nothing
+        // of ours runs there, before the replacements found room elsewhere.
         for x in &l {
             st.record_update(start, &x.id, "TASK_KILLED", "A", "");
         }
         assert_eq!((st.counts.moved, st.counts.long_ended), (2, 0));
-        assert_eq!(inverse_step(&mut st, "A", now).accept, None);
-        let r = st.plan_offer(&o, "r", "B", 0.5, 32.0, true);
-        assert_eq!(r.len(), 2);
-        for x in &r {
-            st.record_launch(x, "B", "o2");
-        }
-        st.record_update(start, &r[0].id, "TASK_RUNNING", "B", "");
-        assert_eq!(inverse_step(&mut st, "A", now).accept, None);
-        st.record_update(start, &r[1].id, "TASK_RUNNING", "B", "");
         let step = inverse_step(&mut st, "A", now);
         assert_eq!(step.accept.as_deref(), Some("I1"));
         assert!(st.inverse.is_empty());
+        // The slots are free for replacements elsewhere.
+        let r = st.plan_offer(&o, "r", "B", 0.5, 32.0, true);
+        assert_eq!(r.len(), 2);
     }
 
     #[test]
