@@ -225,18 +225,17 @@ fn connect(addr: &str, timeout: Duration) -> io::Result<TcpStream> {
     Err(last)
 }
 
-/// Performs one request. `timeout` bounds the connect, and separately the
-/// whole exchange after it (send + read until the server closes).
-pub fn request(
+/// Connects and sends one request (`Connection: close`); `timeout` bounds
+/// the connect and, separately, the send.
+fn send(
     addr: &str,
     method: &str,
     path: &str,
     headers: &[(&str, &str)],
     body: Option<&[u8]>,
     timeout: Duration,
-) -> io::Result<Response> {
+) -> io::Result<TcpStream> {
     let mut s = connect(addr, timeout)?;
-    let deadline = Instant::now() + timeout;
     s.set_write_timeout(Some(timeout))?;
     let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
     for (n, v) in headers {
@@ -252,6 +251,21 @@ pub fn request(
         io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => timed_out("send", timeout),
         _ => e,
     })?;
+    Ok(s)
+}
+
+/// Performs one request. `timeout` bounds the connect, and separately the
+/// whole exchange after it (send + read until the server closes).
+pub fn request(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&[u8]>,
+    timeout: Duration,
+) -> io::Result<Response> {
+    let mut s = send(addr, method, path, headers, body, timeout)?;
+    let deadline = Instant::now() + timeout;
 
     let mut buf = Vec::new();
     let mut chunk = [0u8; 8192];
@@ -492,19 +506,7 @@ pub fn open(
     timeout: Duration,
     idle: Duration,
 ) -> io::Result<Streaming> {
-    let mut s = connect(addr, timeout)?;
-    s.set_write_timeout(Some(timeout))?;
-    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
-    for (n, v) in headers {
-        req.push_str(&format!("{n}: {v}\r\n"));
-    }
-    if let Some(b) = body {
-        req.push_str(&format!("Content-Length: {}\r\n", b.len()));
-    }
-    req.push_str("\r\n");
-    let mut out = req.into_bytes();
-    out.extend_from_slice(body.unwrap_or_default());
-    s.write_all(&out)?;
+    let mut s = send(addr, method, path, headers, body, timeout)?;
     s.set_read_timeout(Some(timeout))?;
     // Byte by byte up to the end of the head, so nothing of the body is
     // consumed here (heads are small).

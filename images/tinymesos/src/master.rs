@@ -560,6 +560,20 @@ impl Master {
         st.leader.as_ref().map(|l| (l.hostname.clone(), l.port))
     }
 
+    /// How a master that does not lead answers a v1 or maintenance request
+    /// (503, or a 307 to the leader: [`v1_http::non_leader`]); `None` when it leads.
+    fn not_leading(&self, st: &State, req: &Request) -> Option<Reply> {
+        if st.elected {
+            return None;
+        }
+        let leader = Master::leader_address(st);
+        Some(v1_http::non_leader(
+            &self.caps,
+            leader.as_ref().map(|(h, p)| (h.as_str(), *p)),
+            &req.path,
+        ))
+    }
+
     /// A message to `pid` could not be delivered: deactivate the agent or
     /// framework there at once (pings reactivate it when it answers again).
     fn link_broken(&self, pid: &Pid, name: &str) {

@@ -33,13 +33,8 @@ use std::sync::Arc;
 
 pub fn handle(m: &Arc<Master>, path: &str, req: &Request) -> Reply {
     let mut st = m.state.lock().unwrap();
-    if !st.elected {
-        let leader = Master::leader_address(&st);
-        return v1_http::non_leader(
-            &m.caps,
-            leader.as_ref().map(|(h, p)| (h.as_str(), *p)),
-            &req.path,
-        );
+    if let Some(r) = m.not_leading(&st, req) {
+        return r;
     }
     let allowed: &[&str] = match path {
         "/maintenance/schedule" => &["GET", "POST"],

@@ -129,13 +129,8 @@ pub fn handle(m: &Arc<Master>, req: &Request) -> Reply {
 fn answer(m: &Arc<Master>, req: &Request) -> Reply {
     {
         let st = m.state.lock().unwrap();
-        if !st.elected {
-            let leader = Master::leader_address(&st);
-            return v1_http::non_leader(
-                &m.caps,
-                leader.as_ref().map(|(h, p)| (h.as_str(), *p)),
-                &req.path,
-            );
+        if let Some(r) = m.not_leading(&st, req) {
+            return r;
         }
     }
     if let Err(r) = v1_http::method(req, &["POST"]) {

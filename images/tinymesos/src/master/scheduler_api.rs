@@ -47,13 +47,8 @@ pub fn handle(m: &Arc<Master>, req: &Request) -> Reply {
 fn answer(m: &Arc<Master>, req: &Request) -> Reply {
     {
         let st = m.state.lock().unwrap();
-        if !st.elected {
-            let leader = Master::leader_address(&st);
-            return v1_http::non_leader(
-                &m.caps,
-                leader.as_ref().map(|(h, p)| (h.as_str(), *p)),
-                &req.path,
-            );
+        if let Some(r) = m.not_leading(&st, req) {
+            return r;
         }
     }
     if let Err(r) = v1_http::method(req, &["POST"]) {
@@ -84,13 +79,8 @@ fn answer(m: &Arc<Master>, req: &Request) -> Reply {
         call => {
             let fw_id = parsed.framework_id.expect("validated: not SUBSCRIBE");
             let mut st = m.state.lock().unwrap();
-            if !st.elected {
-                let leader = Master::leader_address(&st);
-                return v1_http::non_leader(
-                    &m.caps,
-                    leader.as_ref().map(|(h, p)| (h.as_str(), *p)),
-                    &req.path,
-                );
+            if let Some(r) = m.not_leading(&st, req) {
+                return r;
             }
             let Some(f) = st.frameworks.get(&fw_id) else {
                 return Reply::text(400, "Framework cannot be found");
@@ -135,13 +125,8 @@ fn subscribe(m: &Arc<Master>, req: &Request, framework_id: Option<String>, info:
     let (tx, rx) = mpsc::channel::<Vec<u8>>();
     let result = {
         let mut st = m.state.lock().unwrap();
-        if !st.elected {
-            let leader = Master::leader_address(&st);
-            return v1_http::non_leader(
-                &m.caps,
-                leader.as_ref().map(|(h, p)| (h.as_str(), *p)),
-                &req.path,
-            );
+        if let Some(r) = m.not_leading(&st, req) {
+            return r;
         }
         let conn = HttpConn {
             stream_id: stream_id.clone(),
