@@ -720,7 +720,26 @@ async fn build_one(
                 info.error_detail.and_then(|e| e.message)
             }
             Err(BollardError::DockerStreamError { error }) => Some(error),
-            Err(e) => Some(e.to_string()),
+            Err(e) => {
+                // The answer's stream broke (seen once in CI: "bytes remaining on stream" after
+                // "Successfully tagged"). The engine may still have finished the build: if the tag
+                // now carries this build's hash, it did.
+                let built = engine
+                    .image_labels(&image)
+                    .await
+                    .ok()
+                    .flatten()
+                    .is_some_and(|l| l.get(LABEL_BUILD_HASH) == Some(&job.hash));
+                if built {
+                    emit(
+                        &format!("(the build's answer broke off: {e}; the engine has the image with this build's hash)\n"),
+                        &mut tail,
+                        &mut partial,
+                    );
+                    break;
+                }
+                Some(e.to_string())
+            }
         };
         if let Some(message) = failure {
             if !partial.is_empty() {
