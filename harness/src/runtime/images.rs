@@ -832,6 +832,9 @@ async fn import_rootfs(engine: &Engine, tag: &str, rootfs: &Path) -> Result<(), 
         let sink = ChannelWriter(tx.clone());
         let mut ar = tar::Builder::new(io::BufWriter::with_capacity(1 << 20, sink));
         ar.follow_symlinks(false);
+        // Plain entries only: the engine's importer rejects GNU sparse headers ("unhandled tar header
+        // type 83"), which the tar crate writes by default for files with holes (bullseye has some).
+        ar.sparse(false);
         let result = ar
             .append_dir_all(".", &root)
             .and_then(|()| ar.into_inner())
@@ -1502,6 +1505,7 @@ fn tar_context(
 ) -> io::Result<Vec<u8>> {
     let mut ar = tar::Builder::new(Vec::new());
     ar.follow_symlinks(false);
+    ar.sparse(false);
     for e in entries {
         ar.append_path_with_name(context.join(&e.rel), &e.rel)?;
     }
