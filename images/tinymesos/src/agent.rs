@@ -1723,34 +1723,7 @@ fn should_know(sent: Option<&(String, u64)>, run: &str, seen: Option<u64>) -> bo
 }
 
 pub fn main(args: &[String]) -> i32 {
-    match args.first().map(String::as_str) {
-        Some("get") => {
-            let Some(path) = args.get(1) else {
-                eprintln!("{USAGE}");
-                return 64;
-            };
-            let addr = match args.get(2..4) {
-                Some([flag, a]) if flag == "--addr" => a.clone(),
-                _ => "127.0.0.1:5051".to_string(),
-            };
-            crate::get_command(&addr, path)
-        }
-        Some("version") => {
-            println!("{}", Caps::built().version());
-            0
-        }
-        Some("-h" | "--help" | "help") => {
-            println!("{USAGE}");
-            0
-        }
-        _ => match Opts::parse(args) {
-            Ok(o) => Agent::run(o),
-            Err(e) => {
-                eprintln!("error: {e}\n{USAGE}");
-                64
-            }
-        },
-    }
+    crate::cli_main(args, USAGE, 5051, |a| Opts::parse(a).map(Agent::run))
 }
 
 #[cfg(test)]

@@ -1037,33 +1037,8 @@ pub fn task_main(args: &[String]) -> i32 {
 }
 
 pub fn main(args: &[String]) -> i32 {
-    match args.first().map(String::as_str) {
-        Some("task") => task_main(&args[1..]),
-        Some("get") => {
-            let Some(path) = args.get(1) else {
-                eprintln!("{USAGE}");
-                return 64;
-            };
-            let addr = match args.get(2..4) {
-                Some([flag, a]) if flag == "--addr" => a.clone(),
-                _ => "127.0.0.1:5052".to_string(),
-            };
-            crate::get_command(&addr, path)
-        }
-        Some("version") => {
-            println!("{}", Caps::built().version());
-            0
-        }
-        Some("-h" | "--help" | "help") => {
-            println!("{USAGE}");
-            0
-        }
-        _ => match Opts::parse(args) {
-            Ok(o) => Executor::run(o),
-            Err(e) => {
-                eprintln!("error: {e}\n{USAGE}");
-                64
-            }
-        },
+    if args.first().map(String::as_str) == Some("task") {
+        return task_main(&args[1..]);
     }
+    crate::cli_main(args, USAGE, 5052, |a| Opts::parse(a).map(Executor::run))
 }

@@ -166,6 +166,42 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(n * mult))
 }
 
+/// The command line every binary shares: `get PATH [--addr HOST:PORT]` (default the role's own port
+/// on 127.0.0.1), `version`, `help`; anything else is the role's flags, which `run` parses and runs.
+/// Bad flags print the error and `usage` and exit 64.
+pub fn cli_main(
+    args: &[String],
+    usage: &str,
+    port: u16,
+    run: impl FnOnce(&[String]) -> Result<i32, String>,
+) -> i32 {
+    match args.first().map(String::as_str) {
+        Some("get") => {
+            let Some(path) = args.get(1) else {
+                eprintln!("{usage}");
+                return 64;
+            };
+            let addr = match args.get(2..4) {
+                Some([flag, a]) if flag == "--addr" => a.clone(),
+                _ => format!("127.0.0.1:{port}"),
+            };
+            get_command(&addr, path)
+        }
+        Some("version") => {
+            println!("{}", release::Caps::built().version());
+            0
+        }
+        Some("-h" | "--help" | "help") => {
+            println!("{usage}");
+            0
+        }
+        _ => run(args).unwrap_or_else(|e| {
+            eprintln!("error: {e}\n{usage}");
+            64
+        }),
+    }
+}
+
 /// The `get` subcommand every binary has (for exec actions in `FROM
 /// scratch` images): GETs a path and prints the body. Exit 0 on 2xx, 1 on
 /// another status, 2 when unreachable.

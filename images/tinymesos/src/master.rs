@@ -2278,32 +2278,5 @@ fn str_list(v: &Value) -> Vec<String> {
 }
 
 pub fn main(args: &[String]) -> i32 {
-    match args.first().map(String::as_str) {
-        Some("get") => {
-            let Some(path) = args.get(1) else {
-                eprintln!("{USAGE}");
-                return 64;
-            };
-            let addr = match args.get(2..4) {
-                Some([flag, a]) if flag == "--addr" => a.clone(),
-                _ => "127.0.0.1:5050".to_string(),
-            };
-            crate::get_command(&addr, path)
-        }
-        Some("version") => {
-            println!("{}", Caps::built().version());
-            0
-        }
-        Some("-h" | "--help" | "help") => {
-            println!("{USAGE}");
-            0
-        }
-        _ => match Opts::parse(args) {
-            Ok(o) => Master::run(o),
-            Err(e) => {
-                eprintln!("error: {e}\n{USAGE}");
-                64
-            }
-        },
-    }
+    crate::cli_main(args, USAGE, 5050, |a| Opts::parse(a).map(Master::run))
 }

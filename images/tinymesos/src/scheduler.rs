@@ -897,33 +897,21 @@ pub(crate) fn parse_kind(id: &str) -> Kind {
 }
 
 pub fn main(args: &[String]) -> i32 {
-    match args.first().map(String::as_str) {
-        Some("status") => {
-            let addr = match args.get(1..3) {
-                Some([flag, a]) if flag == "--addr" => a.clone(),
-                _ => "127.0.0.1:8080".to_string(),
-            };
-            crate::get_command(&addr, "/status")
-        }
-        Some("version") => {
-            println!("{}", Caps::built().version());
-            0
-        }
-        Some("-h" | "--help" | "help") => {
-            println!("{USAGE}");
-            0
-        }
-        _ => match Opts::parse(args) {
-            Ok(o) => match Caps::built().scheduler_api {
-                SchedulerApi::Driver => Scheduler::run(o),
-                SchedulerApi::V1Http => crate::scheduler_v1::V1Scheduler::run(o),
-            },
-            Err(e) => {
-                eprintln!("error: {e}\n{USAGE}");
-                64
-            }
-        },
-    }
+    // `status [--addr A]` is `get /status [--addr A]`.
+    let args: Vec<String> = match args.first().map(String::as_str) {
+        Some("status") => ["get", "/status"]
+            .iter()
+            .map(|s| s.to_string())
+            .chain(args[1..].iter().cloned())
+            .collect(),
+        _ => args.to_vec(),
+    };
+    crate::cli_main(&args, USAGE, 8080, |a| {
+        Opts::parse(a).map(|o| match Caps::built().scheduler_api {
+            SchedulerApi::Driver => Scheduler::run(o),
+            SchedulerApi::V1Http => crate::scheduler_v1::V1Scheduler::run(o),
+        })
+    })
 }
 
 #[cfg(test)]
