@@ -60,6 +60,9 @@ struct FilterArgs {
     /// Run only this scenario (repeatable).
     #[arg(long = "scenario")]
     scenarios: Vec<String>,
+    /// Run only the trials of the matrix's `[subsets.NAME]` (e.g. `quick`, what the tests run).
+    #[arg(long)]
+    subset: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -123,10 +126,13 @@ enum Command {
 
 #[derive(Subcommand)]
 enum ImagesCommand {
-    /// Build every image of the matrix that is missing or out of date (by content hash).
+    /// Build the images the matrix's trials run (those the filters select), when missing or out of date
+    /// (by content hash).
     Build {
         #[command(flatten)]
         m: MatrixArg,
+        #[command(flatten)]
+        filter: FilterArgs,
         /// Rebuild even when up to date.
         #[arg(long)]
         force: bool,
@@ -176,7 +182,9 @@ async fn dispatch(cli: Cli) -> u8 {
             cmd_run(&m.matrix, &filter, opts).await
         }
         Command::Images { command } => match command {
-            ImagesCommand::Build { m, force } => cmd_images_build(&m.matrix, force).await,
+            ImagesCommand::Build { m, filter, force } => {
+                cmd_images_build(&m.matrix, &filter, force).await
+            }
             ImagesCommand::List { m } => cmd_images_list(&m.matrix).await,
         },
         Command::Gc { all } => cmd_gc(all).await,
@@ -187,10 +195,12 @@ async fn dispatch(cli: Cli) -> u8 {
 
 /// Loads the matrix, printing every problem with its position.
 fn load(path: &Path) -> Result<Matrix, u8> {
-    model::load(path).map_err(|e| {
-        eprintln!("{:?}", miette::Report::new(e));
-        EXIT_BAD_INPUT
-    })
+    model::load(path)
+        .and_then(|m| plan::expand_checked(&m).map(|_| m))
+        .map_err(|e| {
+            eprintln!("{:?}", miette::Report::new(e));
+            EXIT_BAD_INPUT
+        })
 }
 
 /// The plan, filtered; a filter that names nothing is bad input.
@@ -226,6 +236,13 @@ fn planned(m: &Matrix, f: &FilterArgs) -> Result<Plan, u8> {
             return Err(EXIT_BAD_INPUT);
         }
     }
+    let full = match &f.subset {
+        Some(name) => full.subset(m, name).map_err(|e| {
+            eprintln!("{:?}", miette::Report::new(e));
+            EXIT_BAD_INPUT
+        })?,
+        None => full,
+    };
     let plan = full.filtered(&filter);
     if plan.trials.is_empty() {
         eprintln!("error: the filters select no trial");
@@ -472,15 +489,33 @@ async fn cmd_gc(all: bool) -> u8 {
     }
 }
 
-async fn cmd_images_build(path: &Path, force: bool) -> u8 {
+async fn cmd_images_build(path: &Path, f: &FilterArgs, force: bool) -> u8 {
     let (m, engine) = match load_and_connect(path).await {
         Ok(x) => x,
         Err(c) => return c,
     };
-    let opts = runtime::BuildOptions {
-        force,
-        only: vec![],
+    let plan = match planned(&m, f) {
+        Ok(p) => p,
+        Err(c) => return c,
     };
+    // What the trials run, not every release an [[image]] could make: a matrix may declare releases
+    // its cells and paths do not use (and its `prepare` may not make their binaries). An image no
+    // [[image]] makes is the user's to provide; the run says so if it is missing.
+    let defined = runtime::defined_images(&m);
+    let mut only: Vec<String> = Vec::new();
+    for image in plan.trials.iter().flat_map(|t| t.images(&m)) {
+        if defined.contains(&image) && !only.contains(&image) {
+            only.push(image);
+        }
+    }
+    if only.is_empty() {
+        println!(
+            "nothing to build: no [[image]] of {} makes the images these trials run",
+            m.file.display()
+        );
+        return EXIT_OK;
+    }
+    let opts = runtime::BuildOptions { force, only };
     let mut progress = |e: runtime::BuildEvent| print_build_event(&e);
     match runtime::build_images(&engine, &m, &opts, &mut progress).await {
         Ok(r) => {
@@ -545,12 +580,12 @@ async fn cmd_doctor(path: &Path) -> u8 {
             None
         }
     };
-    let m = model::load(path);
+    let m = model::load(path).and_then(|m| plan::expand_checked(&m).map(|p| (m, p)));
     match &m {
-        Ok(m) => println!(
+        Ok((_, p)) => println!(
             "matrix    ok: {} ({} trials)",
             path.display(),
-            plan::expand(m).trials.len()
+            p.trials.len()
         ),
         Err(e) => {
             println!("matrix    INVALID: {e}");
@@ -558,7 +593,7 @@ async fn cmd_doctor(path: &Path) -> u8 {
         }
     }
     if let Some(engine) = &engine {
-        if let Ok(m) = &m {
+        if let Ok((m, _)) = &m {
             match runtime::image_status(engine, m).await {
                 Ok(list) => {
                     let missing: Vec<_> = list.iter().filter(|(_, p)| !p).collect();

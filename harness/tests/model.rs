@@ -389,3 +389,86 @@ fn a_run_step_may_expect_a_replica_to_exit() {
     );
     assert_error(&errs, "upgrade.toml", "16:18", "unknown role `nope`");
 }
+
+#[test]
+fn a_subset_selects_trials_and_its_unknown_or_repeated_ids_are_pointed_at() {
+    let with = |trials: &str| {
+        format!("{GOOD}\n[subsets.quick]\nabout = \"a few\"\ntrials = [\n{trials}\n]\n")
+    };
+    let good = with("  \"demo/upgrade/1.0-to-1.10\",\n  \"demo/basic/node=1.9,client=1.0\",");
+    let (_d, p) = setup(&good, &good_scenarios());
+    let m = model::load(&p).unwrap();
+    let plan = plan::expand_checked(&m).unwrap();
+    let ids: Vec<String> = plan
+        .subset(&m, "quick")
+        .unwrap()
+        .trials
+        .into_iter()
+        .map(|t| t.id)
+        .collect();
+    // In plan order (cells, then paths), whatever the file's order.
+    assert_eq!(
+        ids,
+        ["demo/basic/node=1.9,client=1.0", "demo/upgrade/1.0-to-1.10"]
+    );
+    let e = plan::expand(&m).subset(&m, "slow").unwrap_err();
+    assert!(
+        e.errors[0].to_string().contains("no subset `slow`"),
+        "{e:?}"
+    );
+    assert_eq!(e.errors[0].help.as_deref(), Some("its subsets: quick"));
+
+    // An id the plan does not have: found after loading, still pointed at, with a near id.
+    let typo =
+        with("  \"demo/basic/node=1.9,client=1.0\",\n  \"demo/basic/node=1.9,client=1.11\",");
+    let (_d, p) = setup(&typo, &good_scenarios());
+    let m = model::load(&p).unwrap();
+    let e = plan::expand_checked(&m).unwrap_err();
+    let line = GOOD.lines().count() + 6;
+    let errs: Vec<String> = e.errors.iter().map(|e| e.to_string()).collect();
+    assert_error(
+        &errs,
+        "matrix.toml",
+        &format!("{line}:3"),
+        "lists `demo/basic/node=1.9,client=1.11`, which is not a trial",
+    );
+    assert!(
+        e.errors[0]
+            .help
+            .as_deref()
+            .unwrap()
+            .contains("did you mean `demo/basic/node=1.9,client=1.10`?"),
+        "{e:?}"
+    );
+    // The CLI refuses it with code 2 before anything runs.
+    let out = Command::new(env!("CARGO_BIN_EXE_crossgrade"))
+        .args(["run", "-f"])
+        .arg(&p)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+
+    // A repeated id, an empty list and a bad name, while loading.
+    let errs = errors(
+        &format!(
+            "{}\n[subsets.Bad]\ntrials = []\n",
+            with("  \"demo/upgrade/1.0-to-1.10\",\n  \"demo/upgrade/1.0-to-1.10\",")
+        ),
+        &good_scenarios(),
+    );
+    assert_error(
+        &errs,
+        "matrix.toml",
+        &format!("{}:3", GOOD.lines().count() + 6),
+        "listed twice",
+    );
+    assert!(
+        errs.iter().any(|e| e.contains("subset name `Bad`")),
+        "{errs:#?}"
+    );
+    assert!(
+        errs.iter()
+            .any(|e| e.contains("subset `Bad` lists no trials")),
+        "{errs:#?}"
+    );
+}

@@ -94,11 +94,61 @@ fn listing_is_one_test_per_trial_and_nothing_else_without_docker() {
         .unwrap();
         assert!(listed(&out).is_empty());
     }
-    // Without CROSSGRADE_MATRIX: the workspace's matrix.toml.
+    // Without CROSSGRADE_MATRIX: the workspace's matrix.toml, then the `quick` subsets of the Redis
+    // and etcd matrices.
     let out = trials(None, false, &["--list", "--format", "terse"])
         .output()
         .unwrap();
-    assert_eq!(listed(&out), plan_ids(&workspace().join("matrix.toml")));
+    let mut expected = plan_ids(&workspace().join("matrix.toml"));
+    for m in ["etcd.toml", "redis.toml"] {
+        let ids = subset_ids(&workspace().join(m), "quick");
+        assert!(ids.len() >= 3, "{m}: {ids:?}");
+        expected.extend(ids);
+    }
+    assert_eq!(listed(&out), expected);
+}
+
+fn subset_ids(matrix: &Path, subset: &str) -> Vec<String> {
+    let out = crossgrade()
+        .args(["plan", "--ids", "--subset", subset, "-f"])
+        .arg(matrix)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn crossgrade_matrix_lists_several_matrices_and_subsets() {
+    let list = |value: &str| {
+        let mut cmd = trials(None, false, &["--list", "--format", "terse"]);
+        cmd.env("CROSSGRADE_MATRIX", value);
+        cmd.output().unwrap()
+    };
+    let out = list("fixture.toml, etcd.toml:quick");
+    let mut expected = plan_ids(&fixture_matrix());
+    expected.extend(subset_ids(&workspace().join("etcd.toml"), "quick"));
+    assert_eq!(listed(&out), expected);
+
+    // An unknown subset, and a trial listed twice, are bad input: exit 2, nothing listed.
+    for (value, says) in [
+        ("etcd.toml:slow", "no subset `slow`"),
+        ("fixture.toml,fixture.toml", "is in both"),
+    ] {
+        let out = list(value);
+        assert_eq!(out.status.code(), Some(2), "{value}");
+        assert!(out.stdout.is_empty(), "{value}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(says), "{value}: {err}");
+    }
 }
 
 #[test]

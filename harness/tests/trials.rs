@@ -1,15 +1,17 @@
 //! Every trial of a matrix as a test, for `cargo nextest` (and `cargo test`).
 //!
-//! Lists one test per trial of `matrix.toml` at the workspace root, or of the matrix named by
-//! `CROSSGRADE_MATRIX`, named by its stable trial id, so that `cargo nextest list`, `-E
-//! 'test(/scheduler=0.22/)'`, `--partition`, retries and `--exact` work. Listing reads the matrix files
-//! only: it never touches Docker and prints nothing but the list on stdout.
+//! Lists one test per trial, named by its stable trial id, so that `cargo nextest list`, `-E
+//! 'test(/scheduler=0.22/)'`, `--partition`, retries and `--exact` work. Which trials: those of the
+//! matrices `CROSSGRADE_MATRIX` names, a comma-separated list of `FILE` (every trial) or `FILE:SUBSET`
+//! (the trials of its `[subsets.SUBSET]`), relative to the workspace root; by default [`DEFAULT_SUITE`]:
+//! the default matrix whole and the `quick` subsets of the Redis and etcd matrices. Listing reads the
+//! matrix files only: it never touches Docker and prints nothing but the list on stdout.
 //!
 //! Running a test builds the images the trial needs (skipped when up to date), runs the trial through
 //! the same runner as `crossgrade run`, records it in the run's report folder
-//! (`reports/nextest-<run>/`, shared by every test process of one nextest run) and holds its verdict
-//! against the baseline snapshot under `reports/snapshots/` with insta. The test fails exactly when
-//! `crossgrade run` would count the trial red: a regression, a changed or new failure, or an error.
+//! (`reports/nextest-<run>-<system>/`, shared by every test process of one nextest run) and holds its
+//! verdict against the baseline snapshot under `reports/snapshots/` with insta. The test fails exactly
+//! when `crossgrade run` would count the trial red: a regression, a changed or new failure, or an error.
 //! A fixed or new passing trial passes, leaving a `.snap.new` for `cargo insta review`.
 
 use std::panic::AssertUnwindSafe;
@@ -31,6 +33,10 @@ use tokio_util::sync::CancellationToken;
 const SNAPSHOTS_ENV: &str = "CROSSGRADE_SNAPSHOTS";
 /// Where run reports go instead of `reports/` beside the matrix.
 const REPORTS_ENV: &str = "CROSSGRADE_REPORTS";
+/// What the tests hold when `CROSSGRADE_MATRIX` is not set: the default matrix, and of each real
+/// system's matrix the subset its file chose for the test command (the full runs take longer; the
+/// README gives their commands).
+const DEFAULT_SUITE: &str = "matrix.toml,etcd.toml:quick,redis.toml:quick";
 
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -41,52 +47,91 @@ fn workspace() -> PathBuf {
 
 /// Everything the tests of one process share.
 struct Setup {
-    matrix: Arc<Matrix>,
-    /// The matrix as the user named it (`None`: the default).
-    matrix_arg: Option<String>,
-    trials: Vec<Trial>,
-    store: Store,
-    report_dir: PathBuf,
-    report_name: String,
+    suites: Vec<Suite>,
     runtime: tokio::runtime::Runtime,
     cancel: CancellationToken,
 }
 
+/// One matrix's share of the tests.
+struct Suite {
+    matrix: Arc<Matrix>,
+    /// The matrix as the user would name it to rerun a trial (`None`: the default `matrix.toml`).
+    matrix_arg: Option<String>,
+    /// The trials listed, in plan order.
+    trials: Vec<Trial>,
+    store: Store,
+    report_dir: PathBuf,
+    report_name: String,
+}
+
 fn load() -> Result<Setup, String> {
-    let matrix_arg = std::env::var(MATRIX_ENV).ok().filter(|s| !s.is_empty());
-    let path = match &matrix_arg {
-        Some(p) if Path::new(p).is_absolute() => PathBuf::from(p),
-        Some(p) => workspace().join(p),
-        None => workspace().join("matrix.toml"),
-    };
-    let matrix = model::load(&path).map_err(|e| format!("{:?}", miette::Report::new(e)))?;
-    let trials = plan::expand(&matrix).trials;
+    let list = std::env::var(MATRIX_ENV)
+        .ok()
+        .filter(|s| !s.trim().is_empty())
+        .unwrap_or_else(|| DEFAULT_SUITE.to_string());
     let env_path = |name: &str| {
         std::env::var_os(name)
             .filter(|v| !v.is_empty())
             .map(PathBuf::from)
     };
-    let store =
-        Store::new(env_path(SNAPSHOTS_ENV).unwrap_or_else(|| baseline::default_dir(&matrix.root)));
-    // One report folder per nextest run (its test processes share NEXTEST_RUN_ID), else per process.
-    let report_name = match std::env::var("NEXTEST_RUN_ID") {
+    // One report folder per nextest run and matrix (its test processes share NEXTEST_RUN_ID), else
+    // per process.
+    let run_name = match std::env::var("NEXTEST_RUN_ID") {
         Ok(id) if !id.is_empty() => format!("nextest-{}", &id[..id.len().min(8)]),
         _ => format!("test-{}", run::new_run_id()),
     };
-    let report_dir = env_path(REPORTS_ENV)
-        .unwrap_or_else(|| matrix.root.join("reports"))
-        .join(&report_name);
+    let mut suites: Vec<Suite> = Vec::new();
+    for entry in list.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        let (file, subset) = match entry.rsplit_once(':') {
+            Some((f, s)) if !s.contains('/') => (f, Some(s)),
+            _ => (entry, None),
+        };
+        let path = if Path::new(file).is_absolute() {
+            PathBuf::from(file)
+        } else {
+            workspace().join(file)
+        };
+        let bad = |e: model::LoadError| format!("{:?}", miette::Report::new(e));
+        let matrix = model::load(&path).map_err(bad)?;
+        let mut plan = plan::expand_checked(&matrix).map_err(bad)?;
+        if let Some(name) = subset {
+            plan = plan.subset(&matrix, name).map_err(bad)?;
+        }
+        for t in &plan.trials {
+            if let Some(other) = suites
+                .iter()
+                .find(|s| s.trials.iter().any(|x| x.id == t.id))
+            {
+                return Err(format!(
+                    "{MATRIX_ENV}: trial `{}` is in both {} and {}; their systems need different names",
+                    t.id,
+                    other.matrix.file.display(),
+                    path.display()
+                ));
+            }
+        }
+        let store = Store::new(
+            env_path(SNAPSHOTS_ENV).unwrap_or_else(|| baseline::default_dir(&matrix.root)),
+        );
+        let report_name = format!("{run_name}-{}", matrix.system);
+        let report_dir = env_path(REPORTS_ENV)
+            .unwrap_or_else(|| matrix.root.join("reports"))
+            .join(&report_name);
+        suites.push(Suite {
+            matrix_arg: (file != "matrix.toml").then(|| file.to_string()),
+            matrix: Arc::new(matrix),
+            trials: plan.trials,
+            store,
+            report_dir,
+            report_name,
+        });
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the async runtime: {e}"))?;
     Ok(Setup {
-        matrix: Arc::new(matrix),
-        matrix_arg,
-        trials,
-        store,
-        report_dir,
-        report_name,
+        suites,
         runtime,
         cancel: CancellationToken::new(),
     })
@@ -109,36 +154,38 @@ fn main() -> ExitCode {
             .spawn(run::cancel_on_signals(setup.cancel.clone()));
     }
     let tests = setup
-        .trials
+        .suites
         .iter()
-        .map(|t| {
-            let id = t.id.clone();
-            libtest_mimic::Trial::test(t.id.clone(), move || run_test(setup, &id))
+        .flat_map(|suite| {
+            suite.trials.iter().map(move |t| {
+                let id = t.id.clone();
+                libtest_mimic::Trial::test(t.id.clone(), move || run_test(setup, suite, &id))
+            })
         })
         .collect();
     libtest_mimic::run(&args, tests).exit_code()
 }
 
-fn run_test(setup: &'static Setup, id: &str) -> Result<(), Failed> {
-    let trial = setup
+fn run_test(setup: &'static Setup, suite: &'static Suite, id: &str) -> Result<(), Failed> {
+    let trial = suite
         .trials
         .iter()
         .find(|t| t.id == id)
         .expect("listed from the plan")
         .clone();
-    setup.runtime.block_on(ensure_images(setup, &trial))?;
-    let report = setup.runtime.block_on(run_trial(setup, trial))?;
-    check_baseline(setup, &report)
+    setup.runtime.block_on(ensure_images(suite, &trial))?;
+    let report = setup.runtime.block_on(run_trial(setup, suite, trial))?;
+    check_baseline(suite, &report)
 }
 
 /// Builds the images the trial needs, once per process and one process at a time (by a file lock),
 /// skipping those that are up to date.
-async fn ensure_images(setup: &Setup, trial: &Trial) -> Result<(), Failed> {
+async fn ensure_images(suite: &Suite, trial: &Trial) -> Result<(), Failed> {
     let engine = Engine::connect()
         .await
         .map_err(|e| format!("Docker engine unreachable: {e}"))?;
-    let only = trial.images(&setup.matrix);
-    let status = runtime::image_status(&engine, &setup.matrix)
+    let only = trial.images(&suite.matrix);
+    let status = runtime::image_status(&engine, &suite.matrix)
         .await
         .map_err(|e| format!("cannot list images: {e}"))?;
     if status
@@ -154,19 +201,23 @@ async fn ensure_images(setup: &Setup, trial: &Trial) -> Result<(), Failed> {
     lock.lock()?;
     let opts = runtime::BuildOptions { force: false, only };
     let mut progress = |e: runtime::BuildEvent| eprintln!("images: {e:?}");
-    runtime::build_images(&engine, &setup.matrix, &opts, &mut progress)
+    runtime::build_images(&engine, &suite.matrix, &opts, &mut progress)
         .await
         .map_err(|e| format!("building the images failed: {e}"))?;
     Ok(())
 }
 
-async fn run_trial(setup: &Setup, trial: Trial) -> Result<report::TrialReport, Failed> {
-    let matrix_arg = setup.matrix_arg.clone();
+async fn run_trial(
+    setup: &Setup,
+    suite: &Suite,
+    trial: Trial,
+) -> Result<report::TrialReport, Failed> {
+    let matrix_arg = suite.matrix_arg.clone();
     let opts = RunOptions {
         // Docker labels are per process (its own sweep must not touch other tests'); the report
         // folder is shared by the whole nextest run.
         run_id: run::new_run_id(),
-        report_dir: setup.report_dir.clone(),
+        report_dir: suite.report_dir.clone(),
         jobs: 1,
         keep: false,
         reproduce: Arc::new(move |t| report::reproduce(matrix_arg.as_deref(), &t.id)),
@@ -197,7 +248,7 @@ async fn run_trial(setup: &Setup, trial: Trial) -> Result<report::TrialReport, F
         }
     });
     let outcomes = run::run_trials(
-        setup.matrix.clone(),
+        suite.matrix.clone(),
         vec![trial],
         opts,
         Events::new(tx),
@@ -208,13 +259,13 @@ async fn run_trial(setup: &Setup, trial: Trial) -> Result<report::TrialReport, F
     let outcome = outcomes.into_iter().next().expect("one trial, one outcome");
 
     let meta = RunMeta::of(
-        &setup.matrix,
-        &setup.report_name,
-        setup.matrix_arg.as_deref().unwrap_or("matrix.toml"),
-        setup.store.dir(),
+        &suite.matrix,
+        &suite.report_name,
+        suite.matrix_arg.as_deref().unwrap_or("matrix.toml"),
+        suite.store.dir(),
     );
-    let order = setup.trials.iter().map(|t| t.id.clone()).collect();
-    let recorder = Recorder::new(&setup.report_dir, meta, setup.store.clone(), order);
+    let order = suite.trials.iter().map(|t| t.id.clone()).collect();
+    let recorder = Recorder::new(&suite.report_dir, meta, suite.store.clone(), order);
     let t = recorder.finished(&outcome)?;
     eprintln!(
         "{}: {} ({}){}\nreport: {}",
@@ -226,7 +277,7 @@ async fn run_trial(setup: &Setup, trial: Trial) -> Result<report::TrialReport, F
             .as_ref()
             .map(|r| format!("\nreason: {r}"))
             .unwrap_or_default(),
-        setup.report_dir.join("index.html").display()
+        suite.report_dir.join("index.html").display()
     );
     if setup.cancel.is_cancelled() {
         return Err("interrupted; the trial's containers, network and volumes were removed".into());
@@ -236,7 +287,7 @@ async fn run_trial(setup: &Setup, trial: Trial) -> Result<report::TrialReport, F
 
 /// Holds the trial's snapshot against the baseline with insta: a changed snapshot shows as insta's
 /// diff (and a `.snap.new` to review); the test fails only when the trial is red.
-fn check_baseline(setup: &Setup, t: &report::TrialReport) -> Result<(), Failed> {
+fn check_baseline(suite: &Suite, t: &report::TrialReport) -> Result<(), Failed> {
     let o = &t.outcome;
     if o.verdict == Verdict::Error {
         return Err(format!(
@@ -246,7 +297,7 @@ fn check_baseline(setup: &Setup, t: &report::TrialReport) -> Result<(), Failed> 
         )
         .into());
     }
-    let (folder, name) = setup.store.location(&o.id);
+    let (folder, name) = suite.store.location(&o.id);
     let mut settings = insta::Settings::clone_current();
     settings.set_snapshot_path(folder);
     settings.set_prepend_module_to_snapshot(false);

@@ -210,6 +210,12 @@ impl Loader<'_> {
             }
         };
 
+        let subsets = raw
+            .subsets
+            .iter()
+            .map(|(name, s)| self.subset(name, s))
+            .collect();
+
         Some(Matrix {
             file: path.to_path_buf(),
             root: root.to_path_buf(),
@@ -222,7 +228,38 @@ impl Loader<'_> {
             cells,
             paths,
             scenarios,
+            subsets,
         })
+    }
+
+    fn subset(&mut self, name: &str, raw: &Spanned<RawSubset>) -> Subset {
+        if !is_name(name) {
+            self.err(
+                raw.span(),
+                format!("subset name `{name}` must be lowercase letters, digits, `-` or `_`"),
+            );
+        }
+        let r = raw.get_ref();
+        if r.trials.get_ref().is_empty() {
+            self.err_help(
+                r.trials.span(),
+                format!("subset `{name}` lists no trials"),
+                "list trial ids as `crossgrade plan --ids` prints them",
+            );
+        }
+        let mut trials: Vec<Located<String>> = Vec::new();
+        for t in r.trials.get_ref() {
+            if trials.iter().any(|x| &x.value == t.get_ref()) {
+                self.err(t.span(), format!("trial `{}` is listed twice", t.get_ref()));
+            } else {
+                trials.push(Located::new(t.get_ref().clone(), self.file, t.span()));
+            }
+        }
+        Subset {
+            name: name.to_string(),
+            about: r.about.clone(),
+            trials,
+        }
     }
 
     fn role(

@@ -19,6 +19,17 @@ pub struct RawMatrix {
     #[serde(default)]
     pub services: IndexMap<String, S<RawRole>>,
     pub matrix: Option<S<RawCells>>,
+    #[serde(default)]
+    pub subsets: IndexMap<String, S<RawSubset>>,
+}
+
+/// `[subsets.NAME]`: a named selection of trials.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSubset {
+    #[serde(default)]
+    pub about: String,
+    pub trials: S<Vec<S<String>>>,
 }
 
 #[derive(Debug, Deserialize)]

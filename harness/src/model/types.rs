@@ -8,6 +8,7 @@ use indexmap::IndexMap;
 use regex::Regex;
 
 use super::condition::Condition;
+use super::diag::{ModelError, SourceFile};
 use super::release::Release;
 use super::template::Template;
 
@@ -31,6 +32,41 @@ pub struct Matrix {
     pub cells: CellSpec,
     pub paths: Vec<PathSpec>,
     pub scenarios: Vec<Scenario>,
+    /// Named selections of trials (`[subsets.quick]`), in file order.
+    pub subsets: Vec<Subset>,
+}
+
+/// A named selection of trials, e.g. the few that the test command holds of a large matrix. Its ids are
+/// checked against the plan (`plan::check_subsets`), which is what knows the trials.
+#[derive(Debug, Clone)]
+pub struct Subset {
+    pub name: String,
+    /// Why these trials, in the file's words.
+    pub about: String,
+    pub trials: Vec<Located<String>>,
+}
+
+/// A value and where the file says it, for problems only a later stage can see.
+#[derive(Debug, Clone)]
+pub struct Located<T> {
+    pub value: T,
+    file: SourceFile,
+    span: std::ops::Range<usize>,
+}
+
+impl<T> Located<T> {
+    pub(crate) fn new(value: T, file: &SourceFile, span: std::ops::Range<usize>) -> Located<T> {
+        Located {
+            value,
+            file: file.clone(),
+            span,
+        }
+    }
+
+    /// An error pointing at where the value is written.
+    pub fn error(&self, message: impl Into<String>) -> ModelError {
+        ModelError::at(&self.file, self.span.clone(), message)
+    }
 }
 
 impl Matrix {

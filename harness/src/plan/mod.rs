@@ -8,8 +8,8 @@ use std::time::Duration;
 use indexmap::IndexMap;
 
 use crate::model::{
-    format_duration, Expect, Matrix, Release, ReleaseRef, ReplicaOrder, ReplicaSel, Scenario, Step,
-    StepKind,
+    format_duration, Expect, LoadError, Matrix, ModelError, Release, ReleaseRef, ReplicaOrder,
+    ReplicaSel, Scenario, Step, StepKind,
 };
 
 /// Every trial of a matrix, in a stable order: cell trials (by scenario, then cell), then path trials.
@@ -383,6 +383,86 @@ impl Plan {
         self.trials.retain(|t| f.matches(t));
         self
     }
+
+    /// The trials of the matrix's subset `name`, in plan order.
+    pub fn subset(mut self, m: &Matrix, name: &str) -> Result<Plan, LoadError> {
+        let Some(subset) = m.subsets.iter().find(|s| s.name == name) else {
+            let known: Vec<&str> = m.subsets.iter().map(|s| s.name.as_str()).collect();
+            let help = if known.is_empty() {
+                "it has no [subsets.NAME] table".to_string()
+            } else {
+                format!("its subsets: {}", known.join(", "))
+            };
+            return Err(LoadError {
+                file: m.file.display().to_string(),
+                errors: vec![ModelError::in_file(
+                    &m.file.display().to_string(),
+                    format!("no subset `{name}`"),
+                )
+                .help(help)],
+            });
+        };
+        self.trials
+            .retain(|t| subset.trials.iter().any(|s| s.value == t.id));
+        Ok(self)
+    }
+}
+
+/// The plan of a loaded matrix, with its subsets checked against it: what every command that takes a
+/// matrix starts from.
+pub fn expand_checked(m: &Matrix) -> Result<Plan, LoadError> {
+    let plan = expand(m);
+    check_subsets(m, &plan)?;
+    Ok(plan)
+}
+
+/// Checks that every trial a subset of the matrix lists is a trial of its plan, pointing at the ones
+/// that are not (the plan is what knows the trial ids, so the model cannot check this itself).
+pub fn check_subsets(m: &Matrix, plan: &Plan) -> Result<(), LoadError> {
+    let mut errors = Vec::new();
+    for subset in &m.subsets {
+        for t in &subset.trials {
+            if !plan.trials.iter().any(|x| x.id == t.value) {
+                let near = closest(&t.value, plan.trials.iter().map(|x| x.id.as_str()));
+                let mut e = t.error(format!(
+                    "subset `{}` lists `{}`, which is not a trial of this matrix",
+                    subset.name, t.value
+                ));
+                e = e.help(match near {
+                    Some(n) => format!("did you mean `{n}`? `crossgrade plan --ids` lists them"),
+                    None => "`crossgrade plan --ids` lists the trials".to_string(),
+                });
+                errors.push(e);
+            }
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(LoadError {
+            file: m.file.display().to_string(),
+            errors,
+        })
+    }
+}
+
+/// The id sharing the longest prefix with `id` (a typo is usually late in an id), if any shares the
+/// system and scenario.
+fn closest<'a>(id: &str, ids: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    let common = |a: &str| {
+        id.chars()
+            .zip(a.chars())
+            .take_while(|(x, y)| x == y)
+            .count()
+    };
+    let scenario_len = id
+        .match_indices('/')
+        .nth(1)
+        .map_or(id.len(), |(i, _)| i + 1);
+    ids.map(|x| (common(x), x))
+        .filter(|(n, _)| *n >= scenario_len)
+        .max_by_key(|(n, _)| *n)
+        .map(|(_, x)| x)
 }
 
 impl fmt::Display for Op {

@@ -228,6 +228,23 @@ pub fn wanted_images(m: &Matrix) -> Vec<WantedImage> {
     out
 }
 
+/// The names the matrix's `[[image]]` definitions make, each once.
+pub fn defined_images(m: &Matrix) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for def in &m.images {
+        for release in &def.releases {
+            let name = def.name.render(&ReleaseScope(release.as_str()));
+            if !out
+                .iter()
+                .any(|o| normalize_image(o) == normalize_image(&name))
+            {
+                out.push(name);
+            }
+        }
+    }
+    out
+}
+
 /// Each wanted image and whether the engine has it. Never pulls.
 pub async fn image_status(
     engine: &Engine,
@@ -1781,6 +1798,7 @@ FROM \\
             },
             paths: vec![],
             scenarios: vec![],
+            subsets: vec![],
         }
     }
 

@@ -10,6 +10,6 @@ pub use cleanup::{
 };
 pub use engine::{ContainerSpec, ContainerStatus, Engine, EngineError, ExecOutput, Labelled};
 pub use images::{
-    build_images, image_status, wanted_images, BuildError, BuildEvent, BuildOptions, BuildReport,
-    WantedImage, LABEL_BUILD_HASH, LABEL_SYSTEM,
+    build_images, defined_images, image_status, wanted_images, BuildError, BuildEvent,
+    BuildOptions, BuildReport, WantedImage, LABEL_BUILD_HASH, LABEL_SYSTEM,
 };
