@@ -86,6 +86,11 @@ fn component_crashing_at_start_fails_with_exit_code_and_logs() {
         reason.contains("node-0") && reason.contains("exited with code 3 before it was ready"),
         "{reason}"
     );
+    // Its own words, from its log, not only the code.
+    assert!(
+        reason.contains("it logged: fatal: refusing to start: simulated crash"),
+        "{reason}"
+    );
     let evidence = &o.steps[0].observations[0];
     assert_eq!(evidence.exit_code, Some(3));
     assert!(evidence.output.contains("simulated crash"), "{evidence:?}");
@@ -161,6 +166,35 @@ fn a_step_may_expect_a_component_to_exit_with_a_code() {
         reason.contains("node-2 exited with code 0, expected 3"),
         "{reason}"
     );
+    assert!(
+        reason.contains("it logged: shutdown requested: exiting with code 0"),
+        "{reason}"
+    );
+    assert_eq!(leftovers_of_run(&run_id), 0);
+}
+
+#[test]
+fn a_failed_check_names_a_crash_that_happened_during_it() {
+    let (run_id, out, _r) = run(&fixture("edge.toml"), &["edge/crash-then-check/node=1.0"]);
+    let o = &out[0];
+    assert_eq!(o.verdict, Verdict::Fail, "{o:#?}");
+    assert_eq!(o.failed_step, Some(2), "{o:#?}");
+    let reason = o.reason.as_deref().unwrap();
+    // The check's own failure first, then the crash, with node-1's words.
+    assert!(reason.contains("not true within 3s"), "{reason}");
+    assert!(
+        reason.contains(
+            "; and node-1 exited unexpectedly with code 3; it logged: shutdown requested: exiting with code 3"
+        ),
+        "{reason}"
+    );
+    let crash = o.steps[1]
+        .observations
+        .iter()
+        .find(|ob| ob.what == "node-1")
+        .expect("the crash is evidence of the step");
+    assert_eq!(crash.exit_code, Some(3), "{crash:?}");
+    assert!(o.last_logs.contains_key("node-1"), "{o:#?}");
     assert_eq!(leftovers_of_run(&run_id), 0);
 }
 

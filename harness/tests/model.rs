@@ -472,3 +472,13 @@ fn a_subset_selects_trials_and_its_unknown_or_repeated_ids_are_pointed_at() {
         "{errs:#?}"
     );
 }
+
+#[test]
+fn a_role_s_error_lines_must_be_a_regex() {
+    let bad = GOOD.replace(
+        "replicas = 2",
+        "replicas = 2\nerror_lines = \"( # |unclosed\"",
+    );
+    let errs = errors(&bad, &good_scenarios());
+    assert_error(&errs, "matrix.toml", "10:15", "bad regex");
+}

@@ -116,6 +116,18 @@ pub fn verdict_of(snapshot: &str) -> Option<Verdict> {
 pub fn normalize(text: &str) -> String {
     static RULES: LazyLock<Vec<(Regex, &'static str)>> = LazyLock::new(|| {
         [
+            // Timestamps in quoted log lines: ISO 8601 (etcd, zap, most), Redis's `21 Nov 2026
+            // 10:00:00.123`, a bare time of day, Unix seconds (zap's numeric `"ts"`).
+            (
+                r"\b\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}([.,]\d+)?(Z|[+-]\d{2}:?\d{2})?",
+                "<time>",
+            ),
+            (
+                r"\b\d{1,2} (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4} \d{2}:\d{2}:\d{2}(\.\d+)?",
+                "<time>",
+            ),
+            (r"\b\d{2}:\d{2}:\d{2}(\.\d+)?\b", "<time>"),
+            (r"\b1[5-9]\d{8}(\.\d+)?\b", "<time>"),
             // Run ids: 20261121-223501-3fa2.
             (r"\b\d{8}-\d{6}-[0-9a-f]{4}\b", "<run>"),
             // UUIDs, then container/image ids and digests (12+ hex digits).
@@ -159,6 +171,28 @@ mod tests {
             normalize(raw),
             "step 4 (check node.leader) did not finish within <duration> after <duration>; \
              GET http://<addr>/leader from <id>, run <run>: <n>% (<n>/<n>) and <n> ms"
+        );
+    }
+
+    #[test]
+    fn normalize_removes_log_timestamps() {
+        assert_eq!(
+            normalize(
+                "it logged: 1:S 21 Nov 2026 10:00:00.003 # Can't handle RDB format version 10"
+            ),
+            "it logged: 1:S <time> # Can't handle RDB format version 10"
+        );
+        assert_eq!(
+            normalize("2026-11-21 10:00:00.100000 C | etcdserver: cluster cannot be downgraded"),
+            "<time> C | etcdserver: cluster cannot be downgraded"
+        );
+        assert_eq!(
+            normalize(r#"{"level":"fatal","ts":"2026-11-21T10:00:00.123Z","msg":"x"} at 10:00:01"#),
+            r#"{"level":"fatal","ts":"<time>","msg":"x"} at <time>"#
+        );
+        assert_eq!(
+            normalize(r#"{"level":"fatal","ts":1763719200.123,"msg":"x"}"#),
+            r#"{"level":"fatal","ts":<time>,"msg":"x"}"#
         );
     }
 

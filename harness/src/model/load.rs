@@ -394,6 +394,11 @@ impl Loader<'_> {
             leader,
             actions,
             stop_timeout: self.duration(&r.stop_timeout, DEFAULT_STOP_TIMEOUT),
+            error_lines: r.error_lines.as_ref().and_then(|p| {
+                Regex::new(p.get_ref())
+                    .map_err(|err| self.err(p.span(), format!("bad regex: {err}")))
+                    .ok()
+            }),
             fixed_release,
         }
     }

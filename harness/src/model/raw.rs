@@ -74,6 +74,8 @@ pub struct RawRole {
     #[serde(default)]
     pub actions: IndexMap<String, S<RawAction>>,
     pub stop_timeout: Option<S<String>>,
+    /// A regex for the component's error lines in its log (quoted when it exits).
+    pub error_lines: Option<S<String>>,
     /// Services only: the release they run at.
     pub release: Option<S<String>>,
 }

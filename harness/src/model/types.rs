@@ -148,6 +148,9 @@ pub struct Role {
     pub leader: Option<LeaderSpec>,
     pub actions: IndexMap<String, Action>,
     pub stop_timeout: Duration,
+    /// Which lines of its log are the component's error lines, when the default reading would miss the
+    /// cause (its last two are quoted when it exits where it should not).
+    pub error_lines: Option<Regex>,
     /// Set for services: the one release they run at.
     pub fixed_release: Option<Release>,
 }

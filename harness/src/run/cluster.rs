@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use indexmap::IndexMap;
 
+use super::last_words::it_logged;
 use super::step::StepError;
 use crate::model::{ExpectedExit, Matrix, Probe, Release, Role, Scope};
 use crate::outcome::Observation;
@@ -91,6 +92,12 @@ pub(crate) struct Cluster {
 impl Cluster {
     pub fn role(&self, name: &str) -> &Role {
         self.matrix.role(name).expect("validated role")
+    }
+
+    /// The role (or service) of a replica (`node-1` → `node`).
+    pub fn role_of(&self, replica: &str) -> &Role {
+        let role = self.replica(replica).role;
+        self.role(&role)
     }
 
     pub fn snapshot(&self) -> IndexMap<String, Replica> {
@@ -234,24 +241,26 @@ impl Cluster {
                     output: logs,
                     ..Default::default()
                 };
-                let msg = if status.running {
-                    format!(
+                if status.running {
+                    let msg = format!(
                         "{name} ({image}) was not ready within {}: {}",
                         crate::model::format_duration(timeout),
                         describe_probe(probe)
-                    )
+                    );
+                    Err(StepError::fail(msg).with(obs))
                 } else {
-                    format!(
-                        "{name} ({image}) exited with code {} before it was ready{}",
+                    let msg = format!(
+                        "{name} ({image}) exited with code {} before it was ready{}{}",
                         status.exit_code.unwrap_or(-1),
                         if status.oom_killed {
                             " (out of memory)"
                         } else {
                             ""
-                        }
-                    )
-                };
-                Err(StepError::fail(msg).with(obs))
+                        },
+                        it_logged(&obs.output, self.role_of(name).error_lines.as_ref())
+                    );
+                    Err(StepError::fail(msg).with(obs).exited(name))
+                }
             }
         }
     }
@@ -404,7 +413,8 @@ impl Cluster {
         self.update(&name, |r| r.stopped = true);
         match (x.code, status.exit_code) {
             (Some(want), Some(got)) if want != got => Err(StepError::fail(format!(
-                "{name} exited with code {got}, expected {want}"
+                "{name} exited with code {got}, expected {want}{}",
+                it_logged(&obs.output, self.role_of(&name).error_lines.as_ref())
             ))
             .with(obs)),
             _ => Ok(obs),

@@ -3,6 +3,7 @@
 
 mod cluster;
 mod events;
+mod last_words;
 mod step;
 mod trial;
 mod workload;

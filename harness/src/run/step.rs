@@ -18,6 +18,8 @@ pub(crate) struct StepError {
     pub status: StepStatus,
     pub message: String,
     pub observations: Vec<Observation>,
+    /// Replicas whose exit this error already reports (the crash check does not report them again).
+    pub exited: Vec<String>,
 }
 
 impl StepError {
@@ -26,6 +28,7 @@ impl StepError {
             status: StepStatus::Fail,
             message: message.into(),
             observations: vec![],
+            exited: vec![],
         }
     }
 
@@ -34,11 +37,18 @@ impl StepError {
             status: StepStatus::Error,
             message: message.into(),
             observations: vec![],
+            exited: vec![],
         }
     }
 
     pub fn with(mut self, o: Observation) -> StepError {
         self.observations.push(o);
+        self
+    }
+
+    /// Says that this error reports `replica`'s exit.
+    pub fn exited(mut self, replica: &str) -> StepError {
+        self.exited.push(replica.to_string());
         self
     }
 }

@@ -8,6 +8,7 @@ use indexmap::IndexMap;
 
 use super::cluster::{Cluster, Replica, LAST_LOG_LINES};
 use super::events::{Event, Events};
+use super::last_words::it_logged;
 use super::step::{eventually, invoke, judge, next_to_move, select, StepError};
 use super::workload::{Spec, Workload};
 use crate::model::{format_duration, Matrix, StepKind};
@@ -343,30 +344,29 @@ async fn run_steps(
                 format_duration(deadline)
             ))),
         };
-        // A component that died during the step fails it, even if the step's own check passed.
-        if result.is_ok() {
-            match running.cluster.crashed().await {
-                Ok(crashed) if !crashed.is_empty() => {
-                    let (name, code, _) = &crashed[0];
-                    let mut e = StepError::fail(format!(
-                        "{name} exited unexpectedly with code {}",
-                        code.unwrap_or(-1)
-                    ));
-                    for (n, c, l) in &crashed {
-                        outcome.last_logs.insert(n.clone(), lines(l));
-                        e = e.with(Observation {
-                            what: n.clone(),
-                            exit_code: *c,
-                            output: l.clone(),
-                            ..Default::default()
-                        });
-                    }
-                    result = Err(e);
+        // A component that died during the step fails it, even if the step's own check passed; a
+        // step that failed names such a death too (it is likely why), unless it reports it already.
+        result = match (result, running.cluster.crashed().await) {
+            (Ok(obs), Ok(crashed)) if crashed.is_empty() => Ok(obs),
+            (Ok(_), Ok(crashed)) => Err(crash_error(&running.cluster, &crashed, outcome)),
+            (Ok(_), Err(e)) => Err(e),
+            (Err(e), Ok(crashed)) => {
+                let crashed: Vec<_> = crashed
+                    .into_iter()
+                    .filter(|(n, ..)| !e.exited.contains(n))
+                    .collect();
+                if crashed.is_empty() {
+                    Err(e)
+                } else {
+                    let also = crash_error(&running.cluster, &crashed, outcome);
+                    let mut e = e;
+                    e.message = format!("{}; and {}", e.message, also.message);
+                    e.observations.extend(also.observations);
+                    Err(e)
                 }
-                Ok(_) => {}
-                Err(e) => result = Err(e),
             }
-        }
+            (Err(e), Err(_)) => Err(e),
+        };
         let (status, message, observations) = match result {
             Ok(obs) => (StepStatus::Pass, None, obs),
             Err(e) => (e.status, Some(e.message), e.observations),
@@ -404,6 +404,31 @@ async fn run_steps(
             failpoint("panic-after-start");
         }
     }
+}
+
+/// The failure of a step during which replicas that should run exited: the first one's exit code and
+/// own words, and every one's last lines as evidence.
+fn crash_error(
+    cluster: &Cluster,
+    crashed: &[(String, Option<i64>, String)],
+    outcome: &mut TrialOutcome,
+) -> StepError {
+    let (name, code, log) = &crashed[0];
+    let mut e = StepError::fail(format!(
+        "{name} exited unexpectedly with code {}{}",
+        code.unwrap_or(-1),
+        it_logged(log, cluster.role_of(name).error_lines.as_ref())
+    ));
+    for (n, c, l) in crashed {
+        outcome.last_logs.insert(n.clone(), lines(l));
+        e = e.with(Observation {
+            what: n.clone(),
+            exit_code: *c,
+            output: l.clone(),
+            ..Default::default()
+        });
+    }
+    e
 }
 
 fn skipped(s: &PlannedStep, running: &Running) -> StepOutcome {

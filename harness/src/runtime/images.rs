@@ -1737,6 +1737,7 @@ FROM \\
             leader: None,
             actions: IndexMap::new(),
             stop_timeout: std::time::Duration::from_secs(1),
+            error_lines: None,
             fixed_release: fixed.map(|r| Release::parse(r).unwrap()),
         };
         let mut m = matrix(Path::new("/x"), vec![], None);
