@@ -42,12 +42,27 @@ fn trials(matrix: Option<&Path>, docker: bool, args: &[&str]) -> Command {
 }
 
 fn plan_ids(matrix: &Path) -> Vec<String> {
+    ids_of(matrix, &[])
+}
+
+fn subset_ids(matrix: &Path, subset: &str) -> Vec<String> {
+    ids_of(matrix, &["--subset", subset])
+}
+
+/// `crossgrade plan --ids` of `matrix`, with `filters`.
+fn ids_of(matrix: &Path, filters: &[&str]) -> Vec<String> {
     let out = crossgrade()
-        .args(["plan", "--ids", "-f"])
+        .args(["plan", "--ids"])
+        .args(filters)
+        .arg("-f")
         .arg(matrix)
         .output()
         .unwrap();
-    assert!(out.status.success());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout)
         .unwrap()
         .lines()
@@ -106,24 +121,6 @@ fn listing_is_one_test_per_trial_and_nothing_else_without_docker() {
         expected.extend(ids);
     }
     assert_eq!(listed(&out), expected);
-}
-
-fn subset_ids(matrix: &Path, subset: &str) -> Vec<String> {
-    let out = crossgrade()
-        .args(["plan", "--ids", "--subset", subset, "-f"])
-        .arg(matrix)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(str::to_string)
-        .collect()
 }
 
 #[test]
