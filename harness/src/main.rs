@@ -137,7 +137,7 @@ enum ImagesCommand {
         #[arg(long)]
         force: bool,
     },
-    /// List the images the matrix needs and whether the engine has them.
+    /// List the images the matrix's trials run and whether the engine has them.
     List {
         #[command(flatten)]
         m: MatrixArg,
@@ -498,16 +498,12 @@ async fn cmd_images_build(path: &Path, f: &FilterArgs, force: bool) -> u8 {
         Ok(p) => p,
         Err(c) => return c,
     };
-    // What the trials run, not every release an [[image]] could make: a matrix may declare releases
-    // its cells and paths do not use (and its `prepare` may not make their binaries). An image no
-    // [[image]] makes is the user's to provide; the run says so if it is missing.
+    // An image no [[image]] makes is the user's to provide; the run says so if it is missing.
     let defined = runtime::defined_images(&m);
-    let mut only: Vec<String> = Vec::new();
-    for image in plan.trials.iter().flat_map(|t| t.images(&m)) {
-        if defined.contains(&image) && !only.contains(&image) {
-            only.push(image);
-        }
-    }
+    let only: Vec<String> = trial_images(&m, &plan)
+        .into_iter()
+        .filter(|i| defined.contains(i))
+        .collect();
     if only.is_empty() {
         println!(
             "nothing to build: no [[image]] of {} makes the images these trials run",
@@ -542,12 +538,37 @@ fn print_build_event(e: &runtime::BuildEvent) {
     }
 }
 
+/// The images the plan's trials run, each once: what a matrix needs, rather than every release an
+/// [[image]] could make (a matrix may declare releases its cells and paths do not use, and its
+/// `prepare` may not make their binaries).
+fn trial_images(m: &Matrix, plan: &Plan) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for image in plan.trials.iter().flat_map(|t| t.images(m)) {
+        if !out.contains(&image) {
+            out.push(image);
+        }
+    }
+    out
+}
+
+/// Whether the engine has each image the plan's trials run.
+async fn needed_status(
+    engine: &Engine,
+    m: &Matrix,
+    plan: &Plan,
+) -> Result<Vec<(runtime::WantedImage, bool)>, runtime::EngineError> {
+    let needed = trial_images(m, plan);
+    let mut list = runtime::image_status(engine, m).await?;
+    list.retain(|(w, _)| needed.contains(&w.name));
+    Ok(list)
+}
+
 async fn cmd_images_list(path: &Path) -> u8 {
     let (m, engine) = match load_and_connect(path).await {
         Ok(x) => x,
         Err(c) => return c,
     };
-    match runtime::image_status(&engine, &m).await {
+    match needed_status(&engine, &m, &plan::expand(&m)).await {
         Ok(list) => {
             for (img, present) in list {
                 println!(
@@ -593,8 +614,8 @@ async fn cmd_doctor(path: &Path) -> u8 {
         }
     }
     if let Some(engine) = &engine {
-        if let Ok((m, _)) = &m {
-            match runtime::image_status(engine, m).await {
+        if let Ok((m, plan)) = &m {
+            match needed_status(engine, m, plan).await {
                 Ok(list) => {
                     let missing: Vec<_> = list.iter().filter(|(_, p)| !p).collect();
                     if missing.is_empty() {

@@ -345,7 +345,7 @@ async fn run_steps(
             ))),
         };
         // A component that died during the step fails it, even if the step's own check passed; a
-        // step that failed names such a death too (it is likely why), unless it reports it already.
+        // step that failed names such a death too (it is likely why), unless its failure is an exit.
         result = match (result, running.cluster.crashed().await) {
             (Ok(obs), Ok(crashed)) if crashed.is_empty() => Ok(obs),
             (Ok(_), Ok(crashed)) => Err(crash_error(&running.cluster, &crashed, outcome)),
@@ -360,7 +360,11 @@ async fn run_steps(
                 } else {
                     let also = crash_error(&running.cluster, &crashed, outcome);
                     let mut e = e;
-                    e.message = format!("{}; and {}", e.message, also.message);
+                    // A failure that is itself an exit has its cause; more exits it set off (and
+                    // that may or may not have happened yet) are evidence, not the reason.
+                    if e.exited.is_empty() {
+                        e.message = format!("{}; and {}", e.message, also.message);
+                    }
                     e.observations.extend(also.observations);
                     Err(e)
                 }
