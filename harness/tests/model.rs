@@ -91,6 +91,15 @@ fn errors(matrix: &str, scenarios: &[(&str, &str)]) -> Vec<String> {
     e.errors.iter().map(|e| e.to_string()).collect()
 }
 
+/// `crossgrade run -f matrix`.
+fn crossgrade_run(matrix: &Path) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_crossgrade"))
+        .args(["run", "-f"])
+        .arg(matrix)
+        .output()
+        .unwrap()
+}
+
 fn assert_error(errs: &[String], file: &str, line_col: &str, words: &str) {
     assert!(
         errs.iter()
@@ -247,11 +256,7 @@ fn an_empty_matrix_is_an_error() {
 fn cli_exits_2_on_bad_input_and_names_file_line_and_column() {
     let bad = GOOD.replace("replicas = 2", "replicas = \"two\"");
     let (_d, p) = setup(&bad, &good_scenarios());
-    let out = Command::new(env!("CARGO_BIN_EXE_crossgrade"))
-        .args(["run", "-f"])
-        .arg(&p)
-        .output()
-        .unwrap();
+    let out = crossgrade_run(&p);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("matrix.toml:9:12"), "{err}");
@@ -441,11 +446,7 @@ fn a_subset_selects_trials_and_its_unknown_or_repeated_ids_are_pointed_at() {
         "{e:?}"
     );
     // The CLI refuses it with code 2 before anything runs.
-    let out = Command::new(env!("CARGO_BIN_EXE_crossgrade"))
-        .args(["run", "-f"])
-        .arg(&p)
-        .output()
-        .unwrap();
+    let out = crossgrade_run(&p);
     assert_eq!(out.status.code(), Some(2));
 
     // A repeated id, an empty list and a bad name, while loading.
