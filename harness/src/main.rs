@@ -126,8 +126,8 @@ enum Command {
 
 #[derive(Subcommand)]
 enum ImagesCommand {
-    /// Build the images the matrix's trials run (those the filters select), when missing or out of date
-    /// (by content hash).
+    /// Build the matrix's images (with filters: those the selected trials run), when missing or out of
+    /// date (by content hash).
     Build {
         #[command(flatten)]
         m: MatrixArg,
@@ -137,7 +137,7 @@ enum ImagesCommand {
         #[arg(long)]
         force: bool,
     },
-    /// List the images the matrix's trials run and whether the engine has them.
+    /// List the images the matrix needs and whether the engine has them.
     List {
         #[command(flatten)]
         m: MatrixArg,
@@ -494,17 +494,27 @@ async fn cmd_images_build(path: &Path, f: &FilterArgs, force: bool) -> u8 {
         Ok(x) => x,
         Err(c) => return c,
     };
-    let plan = match planned(&m, f) {
-        Ok(p) => p,
-        Err(c) => return c,
+    // Without filters, every image the matrix's [[image]] tables make (some matrices exist only to
+    // build images); with filters, those the selected trials run. An image no [[image]] makes is the
+    // user's to provide; the run says so if it is missing.
+    let filtered = !(f.trials.is_empty()
+        && f.cells.is_empty()
+        && f.scenarios.is_empty()
+        && f.subset.is_none());
+    let only: Vec<String> = if filtered {
+        let plan = match planned(&m, f) {
+            Ok(p) => p,
+            Err(c) => return c,
+        };
+        let defined = runtime::defined_images(&m);
+        trial_images(&m, &plan)
+            .into_iter()
+            .filter(|i| defined.contains(i))
+            .collect()
+    } else {
+        vec![]
     };
-    // An image no [[image]] makes is the user's to provide; the run says so if it is missing.
-    let defined = runtime::defined_images(&m);
-    let only: Vec<String> = trial_images(&m, &plan)
-        .into_iter()
-        .filter(|i| defined.contains(i))
-        .collect();
-    if only.is_empty() {
+    if filtered && only.is_empty() {
         println!(
             "nothing to build: no [[image]] of {} makes the images these trials run",
             m.file.display()
@@ -538,9 +548,7 @@ fn print_build_event(e: &runtime::BuildEvent) {
     }
 }
 
-/// The images the plan's trials run, each once: what a matrix needs, rather than every release an
-/// [[image]] could make (a matrix may declare releases its cells and paths do not use, and its
-/// `prepare` may not make their binaries).
+/// The images the plan's trials run, each once.
 fn trial_images(m: &Matrix, plan: &Plan) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for image in plan.trials.iter().flat_map(|t| t.images(m)) {
@@ -551,24 +559,12 @@ fn trial_images(m: &Matrix, plan: &Plan) -> Vec<String> {
     out
 }
 
-/// Whether the engine has each image the plan's trials run.
-async fn needed_status(
-    engine: &Engine,
-    m: &Matrix,
-    plan: &Plan,
-) -> Result<Vec<(runtime::WantedImage, bool)>, runtime::EngineError> {
-    let needed = trial_images(m, plan);
-    let mut list = runtime::image_status(engine, m).await?;
-    list.retain(|(w, _)| needed.contains(&w.name));
-    Ok(list)
-}
-
 async fn cmd_images_list(path: &Path) -> u8 {
     let (m, engine) = match load_and_connect(path).await {
         Ok(x) => x,
         Err(c) => return c,
     };
-    match needed_status(&engine, &m, &plan::expand(&m)).await {
+    match runtime::image_status(&engine, &m).await {
         Ok(list) => {
             for (img, present) in list {
                 println!(
@@ -614,8 +610,8 @@ async fn cmd_doctor(path: &Path) -> u8 {
         }
     }
     if let Some(engine) = &engine {
-        if let Ok((m, plan)) = &m {
-            match needed_status(engine, m, plan).await {
+        if let Ok((m, _)) = &m {
+            match runtime::image_status(engine, m).await {
                 Ok(list) => {
                     let missing: Vec<_> = list.iter().filter(|(_, p)| !p).collect();
                     if missing.is_empty() {
