@@ -164,6 +164,9 @@ impl SchedTask {
     }
 }
 
+/// How recent a finished task must be for `/status` to call the framework progressing.
+pub(crate) const PROGRESS_WINDOW: Duration = Duration::from_secs(10);
+
 #[derive(Default)]
 pub(crate) struct Counts {
     pub launched: u64,
@@ -221,6 +224,9 @@ pub(crate) struct State {
     pub errors: VecDeque<String>,
     pub last_error: Option<String>,
     pub first_running_after: Option<f64>,
+    /// When a task last reached TASK_FINISHED: whether the framework makes progress, not only stays
+    /// subscribed.
+    pub last_finished: Option<Instant>,
     /// Inverse offers being honoured, by agent id (v1 schedulers).
     pub inverse: BTreeMap<String, PendingInverse>,
     /// The driver logged that it ignores inverse offers.
@@ -248,6 +254,7 @@ impl State {
             errors: VecDeque::new(),
             last_error: None,
             first_running_after: None,
+            last_finished: None,
             inverse: BTreeMap::new(),
             told_ignoring_inverse: false,
         }
@@ -381,7 +388,10 @@ impl State {
             self.first_running_after = Some(start.elapsed().as_secs_f64());
         }
         match state {
-            "TASK_FINISHED" => self.counts.finished += 1,
+            "TASK_FINISHED" => {
+                self.counts.finished += 1;
+                self.last_finished = Some(Instant::now());
+            }
             "TASK_FAILED" | "TASK_ERROR" => self.counts.failed += 1,
             "TASK_LOST" => self.counts.lost += 1,
             "TASK_KILLED" => self.counts.killed += 1,
@@ -489,6 +499,12 @@ impl State {
                 "launched": c.launched,
                 "launch_timeouts": c.launch_timeouts,
             },
+            // Progress: a task finished within PROGRESS_WINDOW (short tasks finish every
+            // `--short_every` while offers, launches and updates all work).
+            "finished_recently": self
+                .last_finished
+                .is_some_and(|t| t.elapsed() <= PROGRESS_WINDOW),
+            "seconds_since_finished": self.last_finished.map(|t| t.elapsed().as_secs_f64()),
             "long_running": long_running,
             "long_ended": c.long_ended,
             "long_target": opts.long,
