@@ -574,6 +574,20 @@ impl Master {
         ))
     }
 
+    /// The prologue of the master's v1 endpoints that take a call: it leads
+    /// (else 503/307), the method is `POST` (else 405) and the body is JSON
+    /// (else 400/415); the call's JSON when all hold.
+    fn v1_call_body(&self, req: &Request) -> Result<serde_json::Value, Reply> {
+        {
+            let st = self.state.lock().unwrap();
+            if let Some(r) = self.not_leading(&st, req) {
+                return Err(r);
+            }
+        }
+        v1_http::method(req, &["POST"])?;
+        v1_http::json_body(req)
+    }
+
     /// A message to `pid` could not be delivered: deactivate the agent or
     /// framework there at once (pings reactivate it when it answers again).
     fn link_broken(&self, pid: &Pid, name: &str) {

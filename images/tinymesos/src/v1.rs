@@ -19,6 +19,19 @@ use base64::Engine as _;
 use serde_json::{json, Value};
 
 /// `{"value": s}`, the JSON of `TaskID`, `FrameworkID`, `OfferID`, ...
+/// A JSON value's type, as Mesos's JSON parser names it in its errors ("Expecting a JSON object, got
+/// a JSON string").
+pub fn json_kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
 pub fn id(s: &str) -> Value {
     json!({ "value": s })
 }

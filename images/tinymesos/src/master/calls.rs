@@ -132,17 +132,6 @@ fn convert<T>(m: String) -> R<T> {
     Err(CallError::Convert(m))
 }
 
-fn kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "boolean",
-        Value::Number(_) => "number",
-        Value::String(_) => "string",
-        Value::Array(_) => "array",
-        Value::Object(_) => "object",
-    }
-}
-
 /// Reads protobuf-shaped JSON, naming fields by their path in errors.
 struct Msg<'a> {
     v: &'a Value,
@@ -152,7 +141,10 @@ struct Msg<'a> {
 impl<'a> Msg<'a> {
     fn root(v: &'a Value) -> R<Msg<'a>> {
         if !v.is_object() {
-            return convert(format!("Expecting a JSON object, got a JSON {}", kind(v)));
+            return convert(format!(
+                "Expecting a JSON object, got a JSON {}",
+                v1::json_kind(v)
+            ));
         }
         Ok(Msg {
             v,
@@ -175,7 +167,7 @@ impl<'a> Msg<'a> {
     fn wrong(&self, field: &str, v: &Value) -> CallError {
         CallError::Convert(format!(
             "Not expecting a JSON {} for field '{}'",
-            kind(v),
+            v1::json_kind(v),
             self.name(field)
         ))
     }
@@ -238,7 +230,7 @@ impl<'a> Msg<'a> {
                     } else {
                         convert(format!(
                             "Not expecting a JSON {} for field '{path}'",
-                            kind(v)
+                            v1::json_kind(v)
                         ))
                     }
                 })

@@ -15,6 +15,7 @@
 //! machines by container hostname and do not know container IPs).
 //! Hostnames are not case-sensitive (lower-cased on input, as Mesos does).
 
+use crate::v1;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use std::fmt;
@@ -66,7 +67,7 @@ impl MachineId {
                 Some(Value::String(s)) => Ok(s.clone()),
                 Some(other) => Err(format!(
                     "Not expecting a JSON {} for field '{path}.{k}'",
-                    kind(other)
+                    v1::json_kind(other)
                 )),
             }
         };
@@ -94,17 +95,6 @@ impl fmt::Display for MachineId {
     }
 }
 
-fn kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "boolean",
-        Value::Number(_) => "number",
-        Value::String(_) => "string",
-        Value::Array(_) => "array",
-        Value::Object(_) => "object",
-    }
-}
-
 /// An `int64` field: a JSON number or a string of digits (protobuf's JSON
 /// writes 64-bit integers either way).
 fn int64(v: &Value, path: &str) -> Result<i64, String> {
@@ -118,7 +108,7 @@ fn int64(v: &Value, path: &str) -> Result<i64, String> {
             .map_err(|_| format!("Field '{path}' is not a 64-bit integer: {s:?}")),
         other => Err(format!(
             "Not expecting a JSON {} for field '{path}'",
-            kind(other)
+            v1::json_kind(other)
         )),
     }
 }
@@ -155,7 +145,7 @@ impl Unavailability {
         if !v.is_object() {
             return Err(format!(
                 "Not expecting a JSON {} for field '{path}'",
-                kind(v)
+                v1::json_kind(v)
             ));
         }
         let start =
@@ -201,7 +191,7 @@ pub fn parse_schedule(v: &Value) -> Result<Vec<Window>, String> {
         Some(other) => {
             return Err(format!(
                 "Not expecting a JSON {} for field 'windows'",
-                kind(other)
+                v1::json_kind(other)
             ))
         }
     };
@@ -220,7 +210,7 @@ pub fn parse_schedule(v: &Value) -> Result<Vec<Window>, String> {
                 Some(other) => {
                     return Err(format!(
                         "Not expecting a JSON {} for field '{path}.machine_ids'",
-                        kind(other)
+                        v1::json_kind(other)
                     ))
                 }
             };

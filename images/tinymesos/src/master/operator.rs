@@ -127,16 +127,7 @@ pub fn handle(m: &Arc<Master>, req: &Request) -> Reply {
 }
 
 fn answer(m: &Arc<Master>, req: &Request) -> Reply {
-    {
-        let st = m.state.lock().unwrap();
-        if let Some(r) = m.not_leading(&st, req) {
-            return r;
-        }
-    }
-    if let Err(r) = v1_http::method(req, &["POST"]) {
-        return r;
-    }
-    let call = match v1_http::json_body(req) {
+    let call = match m.v1_call_body(req) {
         Ok(v) => v,
         Err(r) => return r,
     };
