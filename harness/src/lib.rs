@@ -12,4 +12,6 @@ pub mod plan;
 pub mod report;
 pub mod run;
 pub mod runtime;
+pub mod session;
+pub mod step;
 pub use atomic::write_atomic;

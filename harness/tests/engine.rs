@@ -7,16 +7,21 @@ use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crossgrade::baseline::Store;
 use crossgrade::model::{self, Matrix};
 use crossgrade::outcome::{StepStatus, TrialOutcome, Verdict};
 use crossgrade::plan;
-use crossgrade::run::{self, Events, RunOptions};
+use crossgrade::report::Display;
+use crossgrade::run;
+use crossgrade::runtime::{Backend, Engine};
+use crossgrade::session::{ReportTarget, Session};
 use tokio_util::sync::CancellationToken;
 
 mod common;
 use common::*;
 
-/// Runs the trials of `matrix` selected by `ids` through the same runner as `crossgrade run`.
+/// Runs the trials of `matrix` selected by `ids` through the same pipeline as `crossgrade run`;
+/// their outcomes in the order of `ids`.
 fn run(matrix: &Path, ids: &[&str]) -> (String, Vec<TrialOutcome>, tempfile::TempDir) {
     ensure_fixture_images();
     let m: Matrix = model::load(matrix).unwrap_or_else(|e| panic!("{e:?}"));
@@ -28,20 +33,41 @@ fn run(matrix: &Path, ids: &[&str]) -> (String, Vec<TrialOutcome>, tempfile::Tem
     assert_eq!(trials.len(), ids.len(), "unknown trial id among {ids:?}");
     let reports = tempfile::tempdir().unwrap();
     let run_id = run::new_run_id();
-    let opts = RunOptions {
+    let session = Session {
+        matrix: Arc::new(m),
+        trials,
         run_id: run_id.clone(),
-        report_dir: reports.path().to_path_buf(),
         jobs: 4,
         keep: false,
-        reproduce: Arc::new(|t| crossgrade::report::reproduce(None, &t.id)),
+        report: ReportTarget {
+            dir: reports.path().to_path_buf(),
+            name: run_id.clone(),
+            order: ids.iter().map(|s| s.to_string()).collect(),
+            matrix_arg: None,
+            store: Store::new(reports.path().join("snapshots")),
+        },
     };
-    let outcomes = rt().block_on(run::run_trials(
-        Arc::new(m),
-        trials,
-        opts,
-        Events::none(),
-        CancellationToken::new(),
-    ));
+    let done = rt()
+        .block_on(async {
+            let backend = Engine::connect()
+                .await
+                .map(|e| Arc::new(e) as Arc<dyn Backend>);
+            session
+                .run(backend, Display::Silent, CancellationToken::new())
+                .await
+        })
+        .expect("the report is written");
+    let outcomes = ids
+        .iter()
+        .map(|id| {
+            done.trials
+                .iter()
+                .find(|t| t.outcome.id == *id)
+                .expect("every trial is reported")
+                .outcome
+                .clone()
+        })
+        .collect();
     (run_id, outcomes, reports)
 }
 

@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crossgrade::model;
-use crossgrade::plan::{self, Op};
+use crossgrade::plan;
+use crossgrade::step::Op;
 
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -163,7 +164,7 @@ fn a_path_moves_replicas_one_by_one_with_each_state_checks() {
             "check client.get on client-0: exit 0",
         ]
     );
-    assert!(matches!(t.steps[1].op, Op::Move { .. }));
+    assert!(matches!(t.steps[1].op, Op::Move(_)));
     assert!(t.steps[2].each_state);
 }
 

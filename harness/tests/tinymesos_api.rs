@@ -28,10 +28,10 @@
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crossgrade::runtime::{labels, ContainerSpec, Engine, SweepGuard, LABEL_RUN};
+use crossgrade::runtime::{labels, Backend, ContainerSpec, Engine, SweepGuard, LABEL_RUN};
 use serde_json::{json, Value};
 
 mod common;
@@ -91,11 +91,11 @@ impl Env {
             .unwrap()
             .subsec_nanos();
         let run_id = format!("tmapi-{}-{nanos:08x}-{tag}", std::process::id());
-        let sweep = SweepGuard::new(format!("{LABEL_RUN}={run_id}"));
         let rt = rt();
         let engine = rt
             .block_on(Engine::connect())
             .expect("connecting to Docker");
+        let sweep = SweepGuard::new(Arc::new(engine.clone()), format!("{LABEL_RUN}={run_id}"));
         let labels = labels(&run_id, None);
         let net = format!("{run_id}-net");
         rt.block_on(engine.create_network(&net, &labels))

@@ -23,9 +23,10 @@ use crossgrade::baseline::{self, Store};
 use crossgrade::model::{self, Matrix};
 use crossgrade::outcome::Verdict;
 use crossgrade::plan::{self, Trial};
-use crossgrade::report::{self, Recorder, RunMeta, MATRIX_ENV};
-use crossgrade::run::{self, Event, Events, RunOptions};
-use crossgrade::runtime::{self, Engine};
+use crossgrade::report::{self, Display, MATRIX_ENV};
+use crossgrade::run;
+use crossgrade::runtime::{self, Backend, Engine};
+use crossgrade::session::{self, ReportTarget, Session};
 use libtest_mimic::{Arguments, Failed};
 use tokio_util::sync::CancellationToken;
 
@@ -151,7 +152,7 @@ fn main() -> ExitCode {
         // nextest stops a test that runs too long with SIGTERM: cancel, clean up, then exit.
         setup
             .runtime
-            .spawn(run::cancel_on_signals(setup.cancel.clone()));
+            .spawn(session::cancel_on_signals(setup.cancel.clone()));
     }
     let tests = setup
         .suites
@@ -184,15 +185,15 @@ async fn ensure_images(suite: &Suite, trial: &Trial) -> Result<(), Failed> {
     let engine = Engine::connect()
         .await
         .map_err(|e| format!("Docker engine unreachable: {e}"))?;
-    let only = trial.images(&suite.matrix);
-    let status = runtime::image_status(&engine, &suite.matrix)
-        .await
-        .map_err(|e| format!("cannot list images: {e}"))?;
-    if status
-        .iter()
-        .filter(|(w, _)| only.contains(&w.name))
-        .all(|(_, present)| *present)
-    {
+    let only = plan::images(&suite.matrix, [trial]);
+    let mut all_present = true;
+    for image in &only {
+        all_present &= engine
+            .image_exists(image)
+            .await
+            .map_err(|e| format!("cannot inspect images: {e}"))?;
+    }
+    if all_present {
         return Ok(());
     }
     let lock_path = workspace().join("target").join(".crossgrade-images.lock");
@@ -207,66 +208,42 @@ async fn ensure_images(suite: &Suite, trial: &Trial) -> Result<(), Failed> {
     Ok(())
 }
 
+/// Runs the trial through the same pipeline as `crossgrade run`, into the report folder the test
+/// processes of this nextest run share.
 async fn run_trial(
     setup: &Setup,
     suite: &Suite,
     trial: Trial,
 ) -> Result<report::TrialReport, Failed> {
-    let matrix_arg = suite.matrix_arg.clone();
-    let opts = RunOptions {
+    let session = Session {
+        matrix: suite.matrix.clone(),
+        trials: vec![trial],
         // Docker labels are per process (its own sweep must not touch other tests'); the report
         // folder is shared by the whole nextest run.
         run_id: run::new_run_id(),
-        report_dir: suite.report_dir.clone(),
         jobs: 1,
         keep: false,
-        reproduce: Arc::new(move |t| report::reproduce(matrix_arg.as_deref(), &t.id)),
+        report: ReportTarget {
+            dir: suite.report_dir.clone(),
+            name: suite.report_name.clone(),
+            order: suite.trials.iter().map(|t| t.id.clone()).collect(),
+            matrix_arg: suite.matrix_arg.clone(),
+            store: suite.store.clone(),
+        },
     };
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let backend = Engine::connect()
+        .await
+        .map(|e| Arc::new(e) as Arc<dyn Backend>);
     // Step by step on stderr: nextest shows it when the test fails.
-    let printer = tokio::spawn(async move {
-        while let Some(e) = rx.recv().await {
-            match e {
-                Event::StepStarted {
-                    number,
-                    of,
-                    description,
-                    ..
-                } => eprintln!("step {number}/{of} {description}"),
-                Event::StepFinished { outcome, .. } => eprintln!(
-                    "step {} {:?} in {:.1}s{}",
-                    outcome.number,
-                    outcome.status,
-                    outcome.duration_ms as f64 / 1000.0,
-                    outcome
-                        .message
-                        .map(|m| format!(": {m}"))
-                        .unwrap_or_default()
-                ),
-                _ => {}
-            }
-        }
-    });
-    let outcomes = run::run_trials(
-        suite.matrix.clone(),
-        vec![trial],
-        opts,
-        Events::new(tx),
-        setup.cancel.clone(),
-    )
-    .await;
-    let _ = printer.await;
-    let outcome = outcomes.into_iter().next().expect("one trial, one outcome");
-
-    let meta = RunMeta::of(
-        &suite.matrix,
-        &suite.report_name,
-        suite.matrix_arg.as_deref().unwrap_or("matrix.toml"),
-        suite.store.dir(),
-    );
-    let order = suite.trials.iter().map(|t| t.id.clone()).collect();
-    let recorder = Recorder::new(&suite.report_dir, meta, suite.store.clone(), order);
-    let t = recorder.finished(&outcome)?;
+    let done = session
+        .run(backend, Display::StepLog, setup.cancel.clone())
+        .await?;
+    let t = done
+        .trials
+        .into_iter()
+        .next()
+        .expect("one trial, one report");
+    let outcome = &t.outcome;
     eprintln!(
         "{}: {} ({}){}\nreport: {}",
         outcome.id,
@@ -279,7 +256,7 @@ async fn run_trial(
             .unwrap_or_default(),
         suite.report_dir.join("index.html").display()
     );
-    if setup.cancel.is_cancelled() {
+    if done.cancelled {
         return Err("interrupted; the trial's containers, network and volumes were removed".into());
     }
     Ok(t)

@@ -41,6 +41,34 @@ pub fn judge(store: &Store, outcome: &TrialOutcome) -> Result<Judgement, StoreEr
     })
 }
 
+/// What recording a run as the new baseline did.
+#[derive(Debug, Default)]
+pub struct Accepted {
+    /// Snapshots written.
+    pub written: usize,
+    /// Trials not recorded because they ended in an error (ours or the engine's, not a behaviour of
+    /// the system); they keep the run red.
+    pub errors: Vec<String>,
+}
+
+/// Records every changed verdict of a run as the new baseline (`crossgrade run --accept`). An
+/// `error` is never recorded.
+pub fn accept<'a>(
+    store: &Store,
+    trials: impl IntoIterator<Item = (&'a TrialOutcome, &'a Judgement)>,
+) -> Result<Accepted, StoreError> {
+    let mut done = Accepted::default();
+    for (outcome, judgement) in trials {
+        if outcome.verdict == crate::outcome::Verdict::Error {
+            done.errors.push(outcome.id.clone());
+        } else if acceptable(outcome.verdict, judgement.change) {
+            store.write(&outcome.id, &judgement.snapshot)?;
+            done.written += 1;
+        }
+    }
+    Ok(done)
+}
+
 /// Where a matrix's baseline lives: `reports/snapshots/` beside the matrix file.
 pub fn default_dir(matrix_root: &std::path::Path) -> std::path::PathBuf {
     matrix_root.join("reports").join("snapshots")

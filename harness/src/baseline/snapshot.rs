@@ -243,6 +243,7 @@ mod tests {
                 duration_ms: 0,
                 message: Some("master-2 exited with code 1; agent-0 saw it".into()),
                 observations: vec![],
+                targets: vec![],
                 releases,
             }],
             workloads: vec![],

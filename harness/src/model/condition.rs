@@ -3,7 +3,7 @@
 use std::cmp::Ordering;
 use std::fmt;
 
-use super::release::Release;
+use super::release::{Release, ReleaseError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Op {
@@ -39,6 +39,21 @@ impl Op {
     }
 }
 
+/// Why a `when` condition is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConditionError {
+    #[error("`{0}` is not a comparison like `master >= 0.25` (operators: == != < <= > >=)")]
+    NotAComparison(String),
+    #[error("`{role}` in condition `{condition}` is not a role; roles are: {}", .roles.join(", "))]
+    NotARole {
+        role: String,
+        condition: String,
+        roles: Vec<String>,
+    },
+    #[error(transparent)]
+    Release(#[from] ReleaseError),
+}
+
 /// One comparison `ROLE OP RELEASE`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Comparison {
@@ -55,23 +70,22 @@ pub struct Condition {
 }
 
 impl Condition {
-    pub fn parse(s: &str, roles: &[&str]) -> Result<Condition, String> {
+    pub fn parse(s: &str, roles: &[&str]) -> Result<Condition, ConditionError> {
         let mut all = Vec::new();
         for clause in s.split(" and ") {
             let clause = clause.trim();
             let (pos, op) = ["<=", ">=", "==", "!=", "<", ">"]
                 .iter()
                 .find_map(|o| clause.find(o).map(|p| (p, *o)))
-                .ok_or_else(|| {
-                    format!("`{clause}` is not a comparison like `master >= 0.25` (operators: == != < <= > >=)")
-                })?;
+                .ok_or_else(|| ConditionError::NotAComparison(clause.to_string()))?;
             let role = clause[..pos].trim();
             let rel = clause[pos + op.len()..].trim();
             if !roles.contains(&role) {
-                return Err(format!(
-                    "`{role}` in condition `{s}` is not a role; roles are: {}",
-                    roles.join(", ")
-                ));
+                return Err(ConditionError::NotARole {
+                    role: role.to_string(),
+                    condition: s.to_string(),
+                    roles: roles.iter().map(|r| r.to_string()).collect(),
+                });
             }
             let op = match op {
                 "<=" => Op::Le,
@@ -139,9 +153,11 @@ mod tests {
     fn rejects_unknown_role_and_missing_operator() {
         assert!(Condition::parse("mastr >= 1", &["master"])
             .unwrap_err()
+            .to_string()
             .contains("not a role"));
         assert!(Condition::parse("master 1.0", &["master"])
             .unwrap_err()
+            .to_string()
             .contains("not a comparison"));
     }
 }

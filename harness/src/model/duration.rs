@@ -2,30 +2,39 @@
 
 use std::time::Duration;
 
+/// Why a duration as written is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DurationError {
+    #[error("`{0}` has no unit (write e.g. `500ms`, `10s`, `2m`)")]
+    NoUnit(String),
+    #[error("`{0}` does not start with a number")]
+    NotANumber(String),
+    #[error("`{0}` is not a duration unit (use ms, s, m or h)")]
+    UnknownUnit(String),
+    #[error("`{0}` must be longer than zero")]
+    NotPositive(String),
+}
+
 /// Parses a human duration. A bare number is rejected so that `timeout = "10"` is not silently ten
 /// seconds or ten milliseconds.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
+pub fn parse_duration(s: &str) -> Result<Duration, DurationError> {
     let t = s.trim();
     let split = t
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .ok_or_else(|| format!("`{s}` has no unit (write e.g. `500ms`, `10s`, `2m`)"))?;
+        .ok_or_else(|| DurationError::NoUnit(s.to_string()))?;
     let (num, unit) = t.split_at(split);
     let value: f64 = num
         .parse()
-        .map_err(|_| format!("`{s}` does not start with a number"))?;
+        .map_err(|_| DurationError::NotANumber(s.to_string()))?;
     let secs = match unit.trim() {
         "ms" => value / 1000.0,
         "s" => value,
         "m" | "min" => value * 60.0,
         "h" => value * 3600.0,
-        other => {
-            return Err(format!(
-                "`{other}` is not a duration unit (use ms, s, m or h)"
-            ))
-        }
+        other => return Err(DurationError::UnknownUnit(other.to_string())),
     };
     if !secs.is_finite() || secs <= 0.0 {
-        return Err(format!("`{s}` must be longer than zero"));
+        return Err(DurationError::NotPositive(s.to_string()));
     }
     Ok(Duration::from_secs_f64(secs))
 }
@@ -57,9 +66,13 @@ mod tests {
 
     #[test]
     fn rejects_missing_unit_unknown_unit_and_zero() {
-        assert!(parse_duration("10").unwrap_err().contains("no unit"));
+        assert!(parse_duration("10")
+            .unwrap_err()
+            .to_string()
+            .contains("no unit"));
         assert!(parse_duration("10 parsecs")
             .unwrap_err()
+            .to_string()
             .contains("not a duration unit"));
         assert!(parse_duration("0s").is_err());
     }

@@ -2,20 +2,23 @@
 //! every error (with file, line and column) before anything can run.
 
 use std::collections::HashSet;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use indexmap::IndexMap;
 use regex::Regex;
+use serde::Deserialize;
+use toml::de::{DeTable, DeValue};
 use toml::Spanned;
 
-use super::condition::Condition;
 use super::diag::{Errors, LoadError, ModelError, SourceFile};
 use super::duration::parse_duration;
 use super::raw::*;
 use super::release::Release;
 use super::template::Template;
 use super::types::*;
+use crate::step::{load_step, ScenarioCx};
 
 const DEFAULT_READY_TIMEOUT: Duration = Duration::from_secs(30);
 const DEFAULT_ACTION_TIMEOUT: Duration = Duration::from_secs(10);
@@ -60,9 +63,10 @@ pub fn load(path: &Path) -> Result<Matrix, LoadError> {
     }
 }
 
-struct Loader<'a> {
-    file: &'a SourceFile,
-    errors: &'a mut Errors,
+/// Where errors go while one file loads, and the checks every part of a file shares.
+pub(crate) struct Loader<'a> {
+    pub file: &'a SourceFile,
+    pub errors: &'a mut Errors,
 }
 
 fn is_name(s: &str) -> bool {
@@ -72,11 +76,16 @@ fn is_name(s: &str) -> bool {
 }
 
 impl Loader<'_> {
-    fn err(&mut self, span: std::ops::Range<usize>, msg: impl Into<String>) {
+    /// A TOML syntax or type error, at its position.
+    pub fn toml(&mut self, e: toml::de::Error) {
+        self.errors.toml(self.file, e);
+    }
+
+    pub fn err(&mut self, span: std::ops::Range<usize>, msg: impl Into<String>) {
         self.errors.at(self.file, span, msg);
     }
 
-    fn err_help(
+    pub fn err_help(
         &mut self,
         span: std::ops::Range<usize>,
         msg: impl Into<String>,
@@ -85,20 +94,20 @@ impl Loader<'_> {
         self.errors.at_help(self.file, span, msg, help);
     }
 
-    fn duration(&mut self, d: &Option<Spanned<String>>, default: Duration) -> Duration {
+    pub fn duration(&mut self, d: &Option<Spanned<String>>, default: Duration) -> Duration {
         match d {
             None => default,
             Some(s) => parse_duration(s.get_ref()).unwrap_or_else(|e| {
-                self.err(s.span(), e);
+                self.err(s.span(), e.to_string());
                 default
             }),
         }
     }
 
-    fn release(&mut self, s: &Spanned<String>, known: &[Release]) -> Option<Release> {
+    pub fn release(&mut self, s: &Spanned<String>, known: &[Release]) -> Option<Release> {
         match Release::parse(s.get_ref()) {
             Err(e) => {
-                self.err(s.span(), e);
+                self.err(s.span(), e.to_string());
                 None
             }
             Ok(r) if !known.is_empty() && !known.contains(&r) => {
@@ -115,7 +124,7 @@ impl Loader<'_> {
 
     fn template(&mut self, s: &Spanned<String>, roles: &[&str]) -> Template {
         Template::parse(s.get_ref(), roles).unwrap_or_else(|e| {
-            self.err(s.span(), e);
+            self.err(s.span(), e.to_string());
             Template::literal(s.get_ref())
         })
     }
@@ -280,7 +289,7 @@ impl Loader<'_> {
         }
         let fixed_release = match (&r.release, service) {
             (Some(rel), true) => Release::parse(rel.get_ref())
-                .map_err(|e| self.err(rel.span(), e))
+                .map_err(|e| self.err(rel.span(), e.to_string()))
                 .ok(),
             (Some(rel), false) => {
                 self.err_help(
@@ -727,14 +736,7 @@ fn load_scenarios(
             }
         };
         let file = SourceFile::new(&path, text);
-        let raw: RawScenario = match toml::from_str(&file.text) {
-            Ok(r) => r,
-            Err(e) => {
-                errors.toml(&file, e);
-                continue;
-            }
-        };
-        let mut sl = ScenarioLoader {
+        let mut sc = ScenarioCx {
             l: Loader {
                 file: &file,
                 errors: &mut *errors,
@@ -742,584 +744,124 @@ fn load_scenarios(
             roles,
             services,
             releases,
+            kind: ScenarioKind::Cell,
+            workloads: HashSet::new(),
         };
-        if let Some(sc) = sl.scenario(raw, &path) {
-            if let Some(prev) = out.iter().find(|s| s.name == sc.name) {
+        if let Some(scenario) = scenario(&mut sc, &path) {
+            if let Some(prev) = out.iter().find(|s| s.name == scenario.name) {
                 errors.push(ModelError::in_file(
                     &path.display().to_string(),
                     format!(
                         "scenario name `{}` is already used by {}",
-                        sc.name,
+                        scenario.name,
                         prev.file.display()
                     ),
                 ));
             } else {
-                out.push(sc);
+                out.push(scenario);
             }
         }
     }
     out
 }
 
-struct ScenarioLoader<'a> {
-    l: Loader<'a>,
-    roles: &'a [Role],
-    services: &'a [Role],
-    releases: &'a [Release],
-}
-
-impl<'a> ScenarioLoader<'a> {
-    fn scenario(&mut self, raw: RawScenario, path: &Path) -> Option<Scenario> {
-        let name = match &raw.name {
-            Some(n) => n.get_ref().clone(),
-            None => path.file_stem()?.to_string_lossy().into_owned(),
-        };
-        if !is_name(&name) {
-            let span = raw.name.as_ref().map_or(0..0, |n| n.span());
-            self.l.err(
+/// One scenario file. Its steps are kept out of serde's reading of the file, which would stop at the
+/// first bad step: each `[[step]]` and `[[each_state]]` table is loaded on its own by its kind
+/// ([`crate::step`]), so that every bad step is reported.
+fn scenario(sc: &mut ScenarioCx<'_>, path: &Path) -> Option<Scenario> {
+    let file = sc.l.file;
+    let mut doc = match DeTable::parse(&file.text) {
+        Ok(d) => d,
+        Err(e) => {
+            sc.l.toml(e);
+            return None;
+        }
+    };
+    let mut take_steps = |key: &str| -> Result<Vec<Spanned<DeValue<'_>>>, Range<usize>> {
+        match doc.get_mut().remove(key) {
+            None => Ok(vec![]),
+            Some(v) => {
+                let span = v.span();
+                match v.into_inner() {
+                    DeValue::Array(items) => Ok(items.into_iter().collect()),
+                    _ => Err(span),
+                }
+            }
+        }
+    };
+    let (steps, each_state) = match (take_steps("step"), take_steps("each_state")) {
+        (Ok(s), Ok(e)) => (s, e),
+        (Err(span), _) | (_, Err(span)) => {
+            sc.l.err(
                 span,
-                format!("scenario name `{name}` must be lowercase letters, digits, `-` or `_`"),
+                "steps are tables: write [[step]] (or [[each_state]]) before each",
             );
+            return None;
         }
-        let kind = match raw.kind.get_ref().as_str() {
-            "cell" => ScenarioKind::Cell,
-            "path" => ScenarioKind::Path,
-            other => {
-                self.l.err_help(
-                    raw.kind.span(),
-                    format!("unknown scenario kind `{other}`"),
-                    "`cell` runs in one mixed-version state; `path` runs along an upgrade path",
-                );
-                ScenarioKind::Cell
-            }
-        };
-        if raw.step.is_empty() {
-            self.l.err(
+    };
+    let raw: RawScenario = match RawScenario::deserialize(toml::de::Deserializer::from(doc)) {
+        Ok(r) => r,
+        Err(e) => {
+            sc.l.toml(e);
+            return None;
+        }
+    };
+    let name = match &raw.name {
+        Some(n) => n.get_ref().clone(),
+        None => path.file_stem()?.to_string_lossy().into_owned(),
+    };
+    if !is_name(&name) {
+        let span = raw.name.as_ref().map_or(0..0, |n| n.span());
+        sc.l.err(
+            span,
+            format!("scenario name `{name}` must be lowercase letters, digits, `-` or `_`"),
+        );
+    }
+    sc.kind = match raw.kind.get_ref().as_str() {
+        "cell" => ScenarioKind::Cell,
+        "path" => ScenarioKind::Path,
+        other => {
+            sc.l.err_help(
                 raw.kind.span(),
-                format!("scenario `{name}` has no [[step]]"),
+                format!("unknown scenario kind `{other}`"),
+                "`cell` runs in one mixed-version state; `path` runs along an upgrade path",
             );
+            ScenarioKind::Cell
         }
-        if kind == ScenarioKind::Cell && !raw.each_state.is_empty() {
-            self.l.err(
-                raw.each_state[0].span(),
-                "[[each_state]] checks belong to path scenarios",
-            );
-        }
-        let mut workloads = HashSet::new();
-        let steps = raw
-            .step
-            .iter()
-            .filter_map(|s| self.step(s, kind, &mut workloads))
-            .collect();
-        let each_state = raw
-            .each_state
-            .iter()
-            .filter_map(|s| self.step(s, kind, &mut workloads))
-            .collect();
-        Some(Scenario {
-            name,
-            kind,
-            description: raw.description.trim().to_string(),
-            file: path.to_path_buf(),
-            steps,
-            each_state,
-            timeout: self.l.duration(&raw.timeout, DEFAULT_TRIAL_TIMEOUT),
-        })
+    };
+    if steps.is_empty() {
+        sc.l.err(
+            raw.kind.span(),
+            format!("scenario `{name}` has no [[step]]"),
+        );
     }
-
-    fn role_names(&self) -> Vec<&'a str> {
-        self.roles
-            .iter()
-            .chain(self.services)
-            .map(|r| r.name.as_str())
-            .collect()
+    if sc.kind == ScenarioKind::Cell && !each_state.is_empty() {
+        sc.l.err(
+            each_state[0].span(),
+            "[[each_state]] checks belong to path scenarios",
+        );
     }
-
-    fn role(&mut self, s: &Spanned<String>) -> Option<&'a Role> {
-        let found = self
-            .roles
-            .iter()
-            .chain(self.services)
-            .find(|r| &r.name == s.get_ref());
-        if found.is_none() {
-            let names = self.role_names().join(", ");
-            self.l.err_help(
-                s.span(),
-                format!("unknown role `{}`", s.get_ref()),
-                format!("roles are: {names}"),
-            );
-        }
-        found
-    }
-
-    fn action_ref(&mut self, s: &Spanned<String>) -> Option<ActionRef> {
-        let Some((role, action)) = s.get_ref().split_once('.') else {
-            self.l.err_help(
-                s.span(),
-                format!("`{}` does not name an action", s.get_ref()),
-                "write ROLE.ACTION, e.g. `master.health`",
-            );
-            return None;
-        };
-        let r = self.role(&Spanned::new(s.span(), role.to_string()))?;
-        if !r.actions.contains_key(action) {
-            let known = keys(&r.actions);
-            self.l.err_help(
-                s.span(),
-                format!("role `{role}` has no action `{action}`"),
-                format!("its actions are: {known}"),
-            );
-            return None;
-        }
-        Some(ActionRef {
-            role: role.into(),
-            action: action.into(),
-        })
-    }
-
-    fn replica(&mut self, v: &Option<Spanned<toml::Value>>, role: Option<&Role>) -> ReplicaSel {
-        let Some(v) = v else {
-            return ReplicaSel::All;
-        };
-        match v.get_ref() {
-            toml::Value::String(s) if s == "leader" => {
-                if let Some(r) = role {
-                    if r.leader.is_none() {
-                        self.l.err_help(
-                            v.span(),
-                            format!("role `{}` does not say how to find its leader", r.name),
-                            "add `leader = { action = \"NAME\", pointer = \"/leader\" }` to the role",
-                        );
-                    }
-                }
-                ReplicaSel::Leader
-            }
-            toml::Value::String(s) if s == "all" => ReplicaSel::All,
-            toml::Value::Integer(i) => {
-                let max = role.map_or(u32::MAX, |r| r.replicas);
-                if *i < 0 || *i >= max as i64 {
-                    self.l.err(
-                        v.span(),
-                        format!("replica {i} does not exist (the role has {max})"),
-                    );
-                }
-                ReplicaSel::Index((*i).max(0) as u32)
-            }
-            _ => {
-                self.l
-                    .err(v.span(), "`replica` is an index, \"leader\" or \"all\"");
-                ReplicaSel::All
-            }
-        }
-    }
-
-    fn step(
-        &mut self,
-        raw: &Spanned<RawStep>,
-        kind: ScenarioKind,
-        workloads: &mut HashSet<String>,
-    ) -> Option<Step> {
-        let s = raw.get_ref();
-        let (line, _) = self.l.file.line_col(raw.span().start);
-        let origin = format!("{}:{line}", self.l.file.name);
-        let what = s.do_.get_ref().as_str();
-        // Which keys each step kind accepts, beyond `do`, `when` and `timeout`.
-        let allowed: &[&str] = match what {
-            "start" => &["roles"],
-            "upgrade" | "downgrade" => &["role", "to", "order", "count"],
-            "restart" => &["role", "replica"],
-            "stop" => &["role", "replica", "kill"],
-            "run" | "check" => &["action", "replica", "expect", "eventually", "exits"],
-            "workload" => &[
-                "name",
-                "action",
-                "every",
-                "expect",
-                "min_success",
-                "max_unavailable",
-            ],
-            "stop-workload" => &["name"],
-            other => {
-                self.l.err_help(
-                    s.do_.span(),
-                    format!("unknown step `{other}`"),
-                    "steps are: start, upgrade, downgrade, restart, stop, run, check, workload, stop-workload",
-                );
-                return None;
-            }
-        };
-        let given: [(&str, Option<std::ops::Range<usize>>); 15] = [
-            ("exits", s.exits.as_ref().map(|v| v.span())),
-            ("count", s.count.as_ref().map(|v| v.span())),
-            ("roles", s.roles.as_ref().map(|v| v.span())),
-            ("role", s.role.as_ref().map(|v| v.span())),
-            ("replica", s.replica.as_ref().map(|v| v.span())),
-            ("to", s.to.as_ref().map(|v| v.span())),
-            ("order", s.order.as_ref().map(|v| v.span())),
-            ("action", s.action.as_ref().map(|v| v.span())),
-            ("expect", s.expect.as_ref().map(|v| v.span())),
-            ("eventually", s.eventually.as_ref().map(|v| v.span())),
-            ("name", s.name.as_ref().map(|v| v.span())),
-            ("every", s.every.as_ref().map(|v| v.span())),
-            ("min_success", s.min_success.as_ref().map(|v| v.span())),
-            (
-                "max_unavailable",
-                s.max_unavailable.as_ref().map(|v| v.span()),
-            ),
-            ("kill", s.kill.as_ref().map(|v| v.span())),
-        ];
-        for (key, span) in given {
-            if let Some(span) = span {
-                if !allowed.contains(&key) {
-                    self.l.err_help(
-                        span,
-                        format!("`{key}` does not apply to a `{what}` step"),
-                        format!("a `{what}` step takes: {}", allowed.join(", ")),
-                    );
-                }
-            }
-        }
-        let names = self.role_names();
-        let when = s.when.as_ref().and_then(|w| {
-            Condition::parse(w.get_ref(), &names)
-                .map_err(|e| self.l.err(w.span(), e))
-                .ok()
-        });
-        let timeout = s
-            .timeout
-            .as_ref()
-            .map(|t| self.l.duration(&Some(t.clone()), Duration::ZERO));
-        let missing =
-            |l: &mut Loader, key: &str| l.err(raw.span(), format!("a `{what}` step needs `{key}`"));
-        let step_kind = match what {
-            "start" => {
-                let roles = match &s.roles {
-                    None => vec![],
-                    Some(v) => v
-                        .get_ref()
-                        .iter()
-                        .filter_map(|r| self.role(r).map(|r| r.name.clone()))
-                        .collect(),
-                };
-                StepKind::Start { roles }
-            }
-            "upgrade" | "downgrade" => {
-                let role = match &s.role {
-                    Some(r) => self.role(r).cloned(),
-                    None => {
-                        missing(&mut self.l, "role");
-                        None
-                    }
-                }?;
-                if role.fixed_release.is_some() {
-                    self.l.err(
-                        s.role.as_ref().map_or(raw.span(), |r| r.span()),
-                        format!("`{}` is a service: its release is fixed", role.name),
-                    );
-                }
-                let to = match (&s.to, kind) {
-                    (None, ScenarioKind::Path) if what == "upgrade" => ReleaseRef::Target,
-                    (None, ScenarioKind::Path) => ReleaseRef::Source,
-                    (None, ScenarioKind::Cell) => {
-                        missing(&mut self.l, "to");
-                        ReleaseRef::Target
-                    }
-                    (Some(t), _) if t.get_ref() == "target" || t.get_ref() == "source" => {
-                        if kind == ScenarioKind::Cell {
-                            self.l.err(
-                                t.span(),
-                                format!("`{}` only has a meaning in a path scenario", t.get_ref()),
-                            );
-                        }
-                        if t.get_ref() == "target" {
-                            ReleaseRef::Target
-                        } else {
-                            ReleaseRef::Source
-                        }
-                    }
-                    (Some(t), _) => ReleaseRef::Exact(self.l.release(t, self.releases)?),
-                };
-                let order = match s.order.as_ref().map(|o| (o.get_ref().as_str(), o.span())) {
-                    None | Some(("index", _)) => ReplicaOrder::ByIndex,
-                    Some(("leader-first", sp)) | Some(("leader-last", sp)) => {
-                        if role.leader.is_none() {
-                            self.l.err_help(
-                                sp,
-                                format!("role `{}` does not say how to find its leader", role.name),
-                                "add `leader = { action = \"NAME\", pointer = \"/leader\" }` to the role",
-                            );
-                        }
-                        if s.order
-                            .as_ref()
-                            .is_some_and(|o| o.get_ref() == "leader-first")
-                        {
-                            ReplicaOrder::LeaderFirst
-                        } else {
-                            ReplicaOrder::LeaderLast
-                        }
-                    }
-                    Some((other, sp)) => {
-                        self.l.err_help(
-                            sp,
-                            format!("unknown order `{other}`"),
-                            "orders are: index, leader-first, leader-last",
-                        );
-                        ReplicaOrder::ByIndex
-                    }
-                };
-                let count = s.count.as_ref().and_then(|c| {
-                    let n = *c.get_ref();
-                    if n < 1 || n > i64::from(role.replicas) {
-                        self.l.err(
-                            c.span(),
-                            format!(
-                                "count must be between 1 and {} (the replicas of `{}`)",
-                                role.replicas, role.name
-                            ),
-                        );
-                        None
-                    } else {
-                        Some(n as u32)
-                    }
-                });
-                StepKind::Upgrade {
-                    role: role.name.clone(),
-                    to,
-                    order,
-                    count,
-                }
-            }
-            "restart" | "stop" => {
-                let role = match &s.role {
-                    Some(r) => self.role(r).cloned(),
-                    None => {
-                        missing(&mut self.l, "role");
-                        None
-                    }
-                }?;
-                let replica = self.replica(&s.replica, Some(&role));
-                if what == "restart" {
-                    StepKind::Restart {
-                        role: role.name,
-                        replica,
-                    }
-                } else {
-                    StepKind::Stop {
-                        role: role.name,
-                        replica,
-                        kill: s.kill.as_ref().is_some_and(|k| *k.get_ref()),
-                    }
-                }
-            }
-            "run" | "check" => {
-                let action = match &s.action {
-                    Some(a) => self.action_ref(a),
-                    None => {
-                        missing(&mut self.l, "action");
-                        None
-                    }
-                }?;
-                let role = self
-                    .roles
-                    .iter()
-                    .chain(self.services)
-                    .find(|r| r.name == action.role);
-                let replica = match self.replica(&s.replica, role) {
-                    ReplicaSel::All => ReplicaSel::Index(0),
-                    r => r,
-                };
-                let expect = s.expect.as_ref().map(|e| Box::new(self.expect(e)));
-                if what == "check" && expect.is_none() {
-                    self.l.err_help(
-                        raw.span(),
-                        "a `check` step needs `expect`",
-                        "e.g. expect = { exit = 0, contains = \"ok\" }; use `run` to only run the action",
-                    );
-                }
-                let eventually = s
-                    .eventually
-                    .as_ref()
-                    .map(|e| self.l.duration(&Some(e.clone()), Duration::ZERO));
-                let exits = s.exits.as_ref().and_then(|x| self.exits(x));
-                StepKind::Run {
-                    action,
-                    replica,
-                    expect,
-                    eventually,
-                    exits,
-                }
-            }
-            "workload" => {
-                let name = match &s.name {
-                    Some(n) => n.get_ref().clone(),
-                    None => {
-                        missing(&mut self.l, "name");
-                        return None;
-                    }
-                };
-                if !workloads.insert(name.clone()) {
-                    self.l.err(
-                        s.name.as_ref().map_or(raw.span(), |n| n.span()),
-                        format!("workload `{name}` is started twice"),
-                    );
-                }
-                let action = match &s.action {
-                    Some(a) => self.action_ref(a),
-                    None => {
-                        missing(&mut self.l, "action");
-                        None
-                    }
-                }?;
-                let every = match &s.every {
-                    Some(e) => self
-                        .l
-                        .duration(&Some(e.clone()), Duration::from_millis(500)),
-                    None => Duration::from_millis(500),
-                };
-                if let Some(m) = &s.min_success {
-                    if !(0.0..=1.0).contains(m.get_ref()) {
-                        self.l
-                            .err(m.span(), "min_success is a ratio between 0 and 1");
-                    }
-                }
-                let expect = s.expect.as_ref().map(|e| Box::new(self.expect(e)));
-                StepKind::Workload {
-                    name,
-                    action,
-                    every,
-                    expect,
-                    min_success: s.min_success.as_ref().map(|m| *m.get_ref()),
-                    max_unavailable: s
-                        .max_unavailable
-                        .as_ref()
-                        .map(|d| self.l.duration(&Some(d.clone()), Duration::ZERO)),
-                }
-            }
-            "stop-workload" => {
-                let name = match &s.name {
-                    Some(n) => n,
-                    None => {
-                        missing(&mut self.l, "name");
-                        return None;
-                    }
-                };
-                if !workloads.contains(name.get_ref()) {
-                    self.l.err(
-                        name.span(),
-                        format!(
-                            "no workload `{}` was started before this step",
-                            name.get_ref()
-                        ),
-                    );
-                }
-                StepKind::StopWorkload {
-                    name: name.get_ref().clone(),
-                }
-            }
-            _ => unreachable!("checked above"),
-        };
-        Some(Step {
-            kind: step_kind,
-            when,
-            timeout,
-            origin,
-        })
-    }
-
-    /// `exits`: a replica of a role (not a service: services are not the system under test).
-    fn exits(&mut self, x: &Spanned<RawExits>) -> Option<Box<ExpectedExit>> {
-        let r = x.get_ref();
-        let role = self.role(&r.role).cloned()?;
-        if role.fixed_release.is_some() {
-            self.l.err(
-                r.role.span(),
-                format!(
-                    "`{}` is a service: only a role's replica can be expected to exit",
-                    role.name
-                ),
-            );
-            return None;
-        }
-        let replica = match self.replica(&r.replica, Some(&role)) {
-            ReplicaSel::Index(i) => i,
-            ReplicaSel::All if r.replica.is_none() && role.replicas == 1 => 0,
-            _ => {
-                let span = r.replica.as_ref().map_or(x.span(), |v| v.span());
-                self.l.err(
-                    span,
-                    "`exits` names one replica by its index (e.g. `replica = 0`)",
-                );
-                return None;
-            }
-        };
-        Some(Box::new(ExpectedExit {
-            role: role.name.clone(),
-            replica,
-            code: r.code,
-        }))
-    }
-
-    fn expect(&mut self, e: &Spanned<RawExpect>) -> Expect {
-        let r = e.get_ref();
-        let matches = r.matches.as_ref().and_then(|m| {
-            Regex::new(m.get_ref())
-                .map_err(|err| self.l.err(m.span(), format!("bad regex: {err}")))
-                .ok()
-        });
-        if let Some(p) = &r.pointer {
-            if !p.get_ref().is_empty() && !p.get_ref().starts_with('/') {
-                self.l
-                    .err(p.span(), "a JSON pointer starts with `/` (e.g. `/leader`)");
-            }
-        }
-        let has_value_check = r.equals.is_some()
-            || r.gt.is_some()
-            || r.ge.is_some()
-            || r.lt.is_some()
-            || r.le.is_some();
-        if r.pointer.is_some() && !has_value_check {
-            self.l.err(
-                e.span(),
-                "`pointer` needs `equals` or a comparison (gt, ge, lt, le)",
-            );
-        }
-        let status = r.status.as_ref().map(|s| {
-            if !(100..=599).contains(s.get_ref()) {
-                self.l
-                    .err(s.span(), "an HTTP status is between 100 and 599");
-            }
-            *s.get_ref() as u16
-        });
-        let compare = [
-            (NumOp::Gt, r.gt),
-            (NumOp::Ge, r.ge),
-            (NumOp::Lt, r.lt),
-            (NumOp::Le, r.le),
-        ]
+    let steps = steps.into_iter().filter_map(|s| load_step(s, sc)).collect();
+    let each_state = each_state
         .into_iter()
-        .filter_map(|(op, v)| v.map(|v| (op, v)))
+        .filter_map(|s| load_step(s, sc))
         .collect();
-        Expect {
-            exit: r.exit,
-            status,
-            contains: r.contains.clone(),
-            not_contains: r.not_contains.clone(),
-            matches,
-            pointer: r.pointer.as_ref().map(|p| p.get_ref().clone()),
-            equals: r
-                .equals
-                .as_ref()
-                .map(|v| serde_json::to_value(v).unwrap_or(serde_json::Value::Null)),
-            compare,
-        }
-    }
+    Some(Scenario {
+        name,
+        kind: sc.kind,
+        description: raw.description.trim().to_string(),
+        file: path.to_path_buf(),
+        steps,
+        each_state,
+        timeout: sc.l.duration(&raw.timeout, DEFAULT_TRIAL_TIMEOUT),
+    })
 }
 
 fn join(r: &[Release]) -> String {
     r.iter().map(Release::as_str).collect::<Vec<_>>().join(", ")
 }
 
-fn keys<V>(m: &IndexMap<String, V>) -> String {
+pub(crate) fn keys<V>(m: &IndexMap<String, V>) -> String {
     if m.is_empty() {
         "(none)".into()
     } else {

@@ -145,6 +145,8 @@ pub struct RawPath {
     pub scenarios: Vec<S<String>>,
 }
 
+/// A scenario file but its `[[step]]` and `[[each_state]]` tables, which each step kind reads on
+/// its own (`crate::step`).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawScenario {
@@ -153,58 +155,4 @@ pub struct RawScenario {
     #[serde(default)]
     pub description: String,
     pub timeout: Option<S<String>>,
-    #[serde(default)]
-    pub step: Vec<S<RawStep>>,
-    #[serde(default)]
-    pub each_state: Vec<S<RawStep>>,
-}
-
-/// Every step key; which ones a step may use depends on its `do`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawStep {
-    #[serde(rename = "do")]
-    pub do_: S<String>,
-    pub roles: Option<S<Vec<S<String>>>>,
-    pub role: Option<S<String>>,
-    pub replica: Option<S<toml::Value>>,
-    pub to: Option<S<String>>,
-    pub order: Option<S<String>>,
-    pub count: Option<S<i64>>,
-    pub action: Option<S<String>>,
-    pub expect: Option<S<RawExpect>>,
-    pub eventually: Option<S<String>>,
-    pub name: Option<S<String>>,
-    pub every: Option<S<String>>,
-    pub min_success: Option<S<f64>>,
-    pub max_unavailable: Option<S<String>>,
-    pub kill: Option<S<bool>>,
-    pub exits: Option<S<RawExits>>,
-    pub when: Option<S<String>>,
-    pub timeout: Option<S<String>>,
-}
-
-/// `exits = { role = "agent", replica = 0, code = 0 }`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawExits {
-    pub role: S<String>,
-    pub replica: Option<S<toml::Value>>,
-    pub code: Option<i64>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawExpect {
-    pub exit: Option<i64>,
-    pub status: Option<S<i64>>,
-    pub contains: Option<String>,
-    pub not_contains: Option<String>,
-    pub matches: Option<S<String>>,
-    pub pointer: Option<S<String>>,
-    pub equals: Option<toml::Value>,
-    pub gt: Option<f64>,
-    pub ge: Option<f64>,
-    pub lt: Option<f64>,
-    pub le: Option<f64>,
 }

@@ -23,6 +23,22 @@ enum Var {
     RoleRelease(String),
 }
 
+/// Why a template is refused, found when the file is loaded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TemplateError {
+    #[error("unclosed `{{` in template `{0}`")]
+    Unclosed(String),
+    #[error("lone `}}` in template `{0}` (write `}}}}`)")]
+    LoneBrace(String),
+    #[error("`{{{var}}}` names no role; roles are: {}", .roles.join(", "))]
+    UnknownRole { var: String, roles: Vec<String> },
+    #[error(
+        "unknown template variable `{{{0}}}`; known: {{release}}, {{role}}, {{index}}, \
+         {{name}}, {{replicas.ROLE}}, {{release.ROLE}}"
+    )]
+    UnknownVariable(String),
+}
+
 /// A parsed template.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Template {
@@ -41,7 +57,7 @@ pub trait Scope {
 
 impl Template {
     /// Parses `source`; `known_roles` are the role names `{replicas.X}`/`{release.X}` may name.
-    pub fn parse(source: &str, known_roles: &[&str]) -> Result<Template, String> {
+    pub fn parse(source: &str, known_roles: &[&str]) -> Result<Template, TemplateError> {
         let mut pieces = Vec::new();
         let mut text = String::new();
         let mut chars = source.char_indices().peekable();
@@ -59,7 +75,7 @@ impl Template {
                     let rest = &source[i + 1..];
                     let end = rest
                         .find('}')
-                        .ok_or_else(|| format!("unclosed `{{` in template `{source}`"))?;
+                        .ok_or_else(|| TemplateError::Unclosed(source.to_string()))?;
                     let name = &rest[..end];
                     let var = parse_var(name, known_roles)?;
                     for _ in 0..=end {
@@ -70,7 +86,7 @@ impl Template {
                     }
                     pieces.push(Piece::Var(var));
                 }
-                '}' => return Err(format!("lone `}}` in template `{source}` (write `}}}}`)")),
+                '}' => return Err(TemplateError::LoneBrace(source.to_string())),
                 c => text.push(c),
             }
         }
@@ -120,15 +136,15 @@ impl Template {
     }
 }
 
-fn parse_var(name: &str, known_roles: &[&str]) -> Result<Var, String> {
+fn parse_var(name: &str, known_roles: &[&str]) -> Result<Var, TemplateError> {
     let role_ref = |role: &str, make: fn(String) -> Var| {
         if known_roles.contains(&role) {
             Ok(make(role.to_string()))
         } else {
-            Err(format!(
-                "`{{{name}}}` names no role; roles are: {}",
-                known_roles.join(", ")
-            ))
+            Err(TemplateError::UnknownRole {
+                var: name.to_string(),
+                roles: known_roles.iter().map(|r| r.to_string()).collect(),
+            })
         }
     };
     match name {
@@ -142,10 +158,7 @@ fn parse_var(name: &str, known_roles: &[&str]) -> Result<Var, String> {
             } else if let Some(role) = name.strip_prefix("release.") {
                 role_ref(role, Var::RoleRelease)
             } else {
-                Err(format!(
-                    "unknown template variable `{{{name}}}`; known: {{release}}, {{role}}, {{index}}, \
-                     {{name}}, {{replicas.ROLE}}, {{release.ROLE}}"
-                ))
+                Err(TemplateError::UnknownVariable(name.to_string()))
             }
         }
     }
@@ -198,10 +211,12 @@ mod tests {
     fn rejects_unknown_variables_and_roles() {
         assert!(Template::parse("{relase}", &[])
             .unwrap_err()
+            .to_string()
             .contains("unknown template variable `{relase}`"));
         assert!(Template::parse("{replicas.mastr}", &["master"])
             .unwrap_err()
-            .contains("names no role"));
+            .to_string()
+            .contains("`{replicas.mastr}` names no role; roles are: master"));
         assert!(Template::parse("{release", &[]).is_err());
         assert!(Template::parse("a}b", &[]).is_err());
     }

@@ -7,10 +7,10 @@ use std::time::Duration;
 use indexmap::IndexMap;
 use regex::Regex;
 
-use super::condition::Condition;
 use super::diag::{ModelError, SourceFile};
 use super::release::Release;
 use super::template::Template;
+use crate::step::ScenarioStep;
 
 /// A loaded `matrix.toml` with its scenarios.
 #[derive(Debug, Clone)]
@@ -250,162 +250,9 @@ pub struct Scenario {
     pub kind: ScenarioKind,
     pub description: String,
     pub file: PathBuf,
-    pub steps: Vec<Step>,
+    pub steps: Vec<ScenarioStep>,
     /// Checks run in every intermediate state of a path: after each replica moves.
-    pub each_state: Vec<Step>,
+    pub each_state: Vec<ScenarioStep>,
     /// Deadline of the whole trial.
     pub timeout: Duration,
-}
-
-#[derive(Debug, Clone)]
-pub struct Step {
-    pub kind: StepKind,
-    pub when: Option<Condition>,
-    pub timeout: Option<Duration>,
-    /// `file:line` of the step, for reports.
-    pub origin: String,
-}
-
-#[derive(Debug, Clone)]
-pub enum StepKind {
-    /// Start the named roles (all roles when empty), replicas in parallel, roles in order.
-    Start {
-        roles: Vec<String>,
-    },
-    /// Move a role's replicas to another release, one at a time, keeping their data volumes.
-    Upgrade {
-        role: String,
-        to: ReleaseRef,
-        order: ReplicaOrder,
-        /// Move only this many replicas (in `order`); a later upgrade of the role moves the rest.
-        count: Option<u32>,
-    },
-    Restart {
-        role: String,
-        replica: ReplicaSel,
-    },
-    Stop {
-        role: String,
-        replica: ReplicaSel,
-        kill: bool,
-    },
-    /// Run an action; with `expect`, check its result (once, or until it holds within `eventually`).
-    Run {
-        action: ActionRef,
-        replica: ReplicaSel,
-        /// Boxed, like a workload's: it is large.
-        expect: Option<Box<Expect>>,
-        eventually: Option<Duration>,
-        /// A replica the action makes exit (e.g. an agent the master shuts down): the step waits for
-        /// that exit, and it is not a crash. Boxed: rare, and it would make every step larger.
-        exits: Option<Box<ExpectedExit>>,
-    },
-    /// Start repeating an action in the background across the following steps.
-    Workload {
-        name: String,
-        action: ActionRef,
-        every: Duration,
-        /// What a successful attempt must show, beyond the action succeeding (boxed: it is large and
-        /// rare).
-        expect: Option<Box<Expect>>,
-        min_success: Option<f64>,
-        max_unavailable: Option<Duration>,
-    },
-    /// Stop a background workload and judge it.
-    StopWorkload {
-        name: String,
-    },
-}
-
-/// A replica that a step's action makes exit on its own.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ExpectedExit {
-    pub role: String,
-    pub replica: u32,
-    /// The exit code it must exit with, if given.
-    pub code: Option<i64>,
-}
-
-impl ExpectedExit {
-    /// The replica's name (`agent-0`).
-    pub fn name(&self) -> String {
-        format!("{}-{}", self.role, self.replica)
-    }
-}
-
-/// Where an upgrade goes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ReleaseRef {
-    /// The path's destination release.
-    Target,
-    /// The path's source release (for rollbacks).
-    Source,
-    Exact(Release),
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ReplicaOrder {
-    ByIndex,
-    LeaderFirst,
-    LeaderLast,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ReplicaSel {
-    All,
-    Index(u32),
-    Leader,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ActionRef {
-    pub role: String,
-    pub action: String,
-}
-
-impl std::fmt::Display for ActionRef {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}.{}", self.role, self.action)
-    }
-}
-
-/// What an action's result must show. Every field given must hold.
-#[derive(Debug, Clone, Default)]
-pub struct Expect {
-    pub exit: Option<i64>,
-    pub status: Option<u16>,
-    pub contains: Option<String>,
-    pub not_contains: Option<String>,
-    pub matches: Option<Regex>,
-    pub pointer: Option<String>,
-    pub equals: Option<serde_json::Value>,
-    pub compare: Vec<(NumOp, f64)>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NumOp {
-    Gt,
-    Ge,
-    Lt,
-    Le,
-}
-
-impl NumOp {
-    pub fn symbol(self) -> &'static str {
-        match self {
-            NumOp::Gt => ">",
-            NumOp::Ge => ">=",
-            NumOp::Lt => "<",
-            NumOp::Le => "<=",
-        }
-    }
-
-    pub fn holds(self, a: f64, b: f64) -> bool {
-        match self {
-            NumOp::Gt => a > b,
-            NumOp::Ge => a >= b,
-            NumOp::Lt => a < b,
-            NumOp::Le => a <= b,
-        }
-    }
 }

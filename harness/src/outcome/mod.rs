@@ -67,6 +67,10 @@ pub struct StepOutcome {
     pub message: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub observations: Vec<Observation>,
+    /// The replicas the step acted on, as chosen when it ran (the leader it bounced, the replica an
+    /// upgrade order moved next).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub targets: Vec<String>,
     /// Release of every replica when the step ended (`node-0` → `1.0`).
     pub releases: IndexMap<String, String>,
 }

@@ -7,10 +7,8 @@ use std::time::Duration;
 
 use indexmap::IndexMap;
 
-use crate::model::{
-    format_duration, Expect, LoadError, Matrix, ModelError, Release, ReleaseRef, ReplicaOrder,
-    ReplicaSel, Scenario, Step, StepKind,
-};
+use crate::model::{format_duration, LoadError, Matrix, ModelError, Release, Scenario};
+use crate::step::{Op, ScenarioStep, StepSpec};
 
 /// Every trial of a matrix, in a stable order: cell trials (by scenario, then cell), then path trials.
 #[derive(Debug, Clone)]
@@ -32,25 +30,27 @@ pub struct Trial {
     pub timeout: Duration,
 }
 
-impl Trial {
-    /// Every image the trial will run: each role and service at its starting release, and each
-    /// release a replica moves to. Known before anything starts, so a missing one is caught first.
-    pub fn images(&self, m: &Matrix) -> Vec<String> {
-        let mut wanted = indexmap::IndexSet::new();
-        for (role, rel) in &self.start {
+/// Every image `trials` will run, each once, in the order first needed: each role and service at
+/// its starting release, and each release a replica moves to. Known before anything starts, so a
+/// missing image is caught first. The one answer to "which images does this selection need", for
+/// the run's preflight, `images build` with filters, and the test binary.
+pub fn images<'a>(m: &Matrix, trials: impl IntoIterator<Item = &'a Trial>) -> Vec<String> {
+    let mut wanted = indexmap::IndexSet::new();
+    for t in trials {
+        for (role, rel) in &t.start {
             if let Some(r) = m.role(role) {
                 wanted.insert(m.image_of(r, rel));
             }
         }
-        for s in &self.steps {
-            if let Op::Move { role, to, .. } = &s.op {
+        for s in &t.steps {
+            if let Some((role, to)) = s.op.moves_to() {
                 if let Some(r) = m.role(role) {
                     wanted.insert(m.image_of(r, to));
                 }
             }
         }
-        wanted.into_iter().collect()
     }
+    wanted.into_iter().collect()
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,22 +74,6 @@ pub struct PlannedStep {
     pub origin: String,
     /// Whether it was added as an `each_state` check after a move.
     pub each_state: bool,
-}
-
-/// A concrete step: a scenario step as written, or one replica's move that an `upgrade` expands into.
-#[derive(Debug, Clone)]
-pub enum Op {
-    /// Move one replica of `role` to `to`: the next one, in `order`, that is not there yet.
-    Move {
-        role: String,
-        to: Release,
-        order: ReplicaOrder,
-        /// 1-based position of this move among the role's replicas, for display.
-        nth: u32,
-        of: u32,
-    },
-    /// Any other step. Never an `Upgrade`: the plan expands those into moves.
-    Step(StepKind),
 }
 
 /// Expands the matrix into its trials.
@@ -186,7 +170,7 @@ fn cells(m: &Matrix) -> Vec<IndexMap<String, Release>> {
 struct State(IndexMap<String, Vec<Release>>);
 
 impl State {
-    fn holds(&self, step: &Step) -> bool {
+    fn holds(&self, step: &ScenarioStep) -> bool {
         step.when.as_ref().is_none_or(|c| {
             c.holds(|role| {
                 self.0
@@ -196,56 +180,22 @@ impl State {
             })
         })
     }
-}
 
-/// In a path scenario, `{from}` and `{to}` in what a check expects (`equals` strings, `contains`,
-/// `not_contains`) stand for the path's releases, e.g. "the leader runs {to}".
-fn with_path_releases(kind: StepKind, from: &Release, to: &Release) -> StepKind {
-    let fill = |s: &str| {
-        s.replace("{from}", from.as_str())
-            .replace("{to}", to.as_str())
-    };
-    let fill_expect = |mut e: Expect| {
-        if let Some(serde_json::Value::String(v)) = &e.equals {
-            e.equals = Some(serde_json::Value::String(fill(v)));
+    /// The first replica of `role` not at `to` moves there (which one really moves is the runner's
+    /// choice, by its order; the releases a role's replicas are at is what the plan tracks).
+    fn move_one(&mut self, role: &str, to: &Release) {
+        if let Some(slot) = self
+            .0
+            .get_mut(role)
+            .and_then(|v| v.iter_mut().find(|r| *r != to))
+        {
+            *slot = to.clone();
         }
-        e.contains = e.contains.as_deref().map(fill);
-        e.not_contains = e.not_contains.as_deref().map(fill);
-        e
-    };
-    match kind {
-        StepKind::Run {
-            action,
-            replica,
-            expect,
-            eventually,
-            exits,
-        } => StepKind::Run {
-            action,
-            replica,
-            expect: expect.map(|e| Box::new(fill_expect(*e))),
-            eventually,
-            exits,
-        },
-        StepKind::Workload {
-            name,
-            action,
-            every,
-            expect,
-            min_success,
-            max_unavailable,
-        } => StepKind::Workload {
-            name,
-            action,
-            every,
-            expect: expect.map(|e| Box::new(fill_expect(*e))),
-            min_success,
-            max_unavailable,
-        },
-        other => other,
     }
 }
 
+/// Builds a trial's steps: the scenario's steps whose `when` holds in the state reached so far, each
+/// `upgrade` expanded into one move per replica with the `each_state` checks after every move.
 fn trial(
     m: &Matrix,
     sc: &Scenario,
@@ -264,11 +214,7 @@ fn trial(
             .collect(),
     );
     let mut steps: Vec<PlannedStep> = Vec::new();
-    let push = |steps: &mut Vec<PlannedStep>, op: Op, step: &Step, each_state: bool| {
-        let op = match (op, path) {
-            (Op::Step(kind), Some((from, to))) => Op::Step(with_path_releases(kind, from, to)),
-            (op, _) => op,
-        };
+    let push = |steps: &mut Vec<PlannedStep>, op: Op, step: &ScenarioStep, each_state: bool| {
         steps.push(PlannedStep {
             number: steps.len() + 1,
             op,
@@ -281,54 +227,23 @@ fn trial(
         if !state.holds(step) {
             continue;
         }
-        match &step.kind {
-            StepKind::Upgrade {
-                role,
-                to,
-                order,
-                count,
-            } => {
-                let to = match (to, path) {
-                    (ReleaseRef::Exact(r), _) => r.clone(),
-                    (ReleaseRef::Target, Some((_, t))) => t.clone(),
-                    (ReleaseRef::Source, Some((f, _))) => f.clone(),
-                    (_, None) => unreachable!("validated: target/source only in path scenarios"),
-                };
-                let replicas = state.0.get(role).map_or(0, |v| v.len());
-                let pending = state
-                    .0
-                    .get(role)
-                    .map_or(0, |v| v.iter().filter(|r| **r != to).count());
-                let moving = pending.min(count.map_or(usize::MAX, |c| c as usize));
-                for k in 0..moving {
-                    let nth = (replicas - pending + k + 1) as u32;
-                    push(
-                        &mut steps,
-                        Op::Move {
-                            role: role.clone(),
-                            to: to.clone(),
-                            order: *order,
-                            nth,
-                            of: replicas as u32,
-                        },
-                        step,
-                        false,
-                    );
-                    if let Some(slot) = state
-                        .0
-                        .get_mut(role)
-                        .and_then(|v| v.iter_mut().find(|r| **r != to))
-                    {
-                        *slot = to.clone();
-                    }
-                    for check in &sc.each_state {
-                        if state.holds(check) {
-                            push(&mut steps, Op::Step(check.kind.clone()), check, true);
-                        }
+        let StepSpec::Upgrade(upgrade) = &step.spec else {
+            if let Some(op) = step.spec.op(path) {
+                push(&mut steps, op, step, false);
+            }
+            continue;
+        };
+        let replicas = state.0.get(&upgrade.role).cloned().unwrap_or_default();
+        for mv in upgrade.moves(&replicas, path) {
+            state.move_one(&mv.role, &mv.to);
+            push(&mut steps, Op::Move(mv), step, false);
+            for check in &sc.each_state {
+                if state.holds(check) {
+                    if let Some(op) = check.spec.op(path) {
+                        push(&mut steps, op, check, true);
                     }
                 }
             }
-            other => push(&mut steps, Op::Step(other.clone()), step, false),
         }
     }
     Trial {
@@ -463,140 +378,6 @@ fn closest<'a>(id: &str, ids: impl Iterator<Item = &'a str>) -> Option<&'a str> 
         .filter(|(n, _)| *n >= scenario_len)
         .max_by_key(|(n, _)| *n)
         .map(|(_, x)| x)
-}
-
-impl fmt::Display for Op {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Op::Move {
-                role,
-                to,
-                order,
-                nth,
-                of,
-            } => {
-                let how = match order {
-                    ReplicaOrder::ByIndex => "",
-                    ReplicaOrder::LeaderFirst => ", leader first",
-                    ReplicaOrder::LeaderLast => ", leader last",
-                };
-                write!(f, "move {role} replica {nth}/{of} to {to}{how}")
-            }
-            Op::Step(kind) => describe_step(f, kind),
-        }
-    }
-}
-
-fn describe_step(f: &mut fmt::Formatter<'_>, kind: &StepKind) -> fmt::Result {
-    match kind {
-        StepKind::Start { roles } if roles.is_empty() => f.write_str("start all roles"),
-        StepKind::Start { roles } => write!(f, "start {}", roles.join(", ")),
-        StepKind::Upgrade { role, to, .. } => write!(f, "upgrade {role} to {to:?}"),
-        StepKind::Restart { role, replica } => {
-            write!(f, "restart {}", replica_label(role, replica))
-        }
-        StepKind::Stop {
-            role,
-            replica,
-            kill,
-        } => write!(
-            f,
-            "{} {}",
-            if *kill { "kill" } else { "stop" },
-            replica_label(role, replica)
-        ),
-        StepKind::Run {
-            action,
-            replica,
-            expect,
-            eventually,
-            exits,
-        } => {
-            let on = replica_label(&action.role, replica);
-            match expect {
-                None => write!(f, "run {action} on {on}")?,
-                Some(e) => {
-                    write!(f, "check {action} on {on}")?;
-                    if let Some(d) = eventually {
-                        write!(f, " within {}", format_duration(*d))?;
-                    }
-                    write!(f, ": {}", describe_expect(e))?;
-                }
-            }
-            if let Some(x) = exits {
-                write!(f, "; then {} exits", x.name())?;
-                if let Some(code) = x.code {
-                    write!(f, " with code {code}")?;
-                }
-            }
-            Ok(())
-        }
-        StepKind::Workload {
-            name,
-            action,
-            every,
-            expect,
-            min_success,
-            max_unavailable,
-        } => {
-            write!(
-                f,
-                "workload {name}: {action} every {}",
-                format_duration(*every)
-            )?;
-            if let Some(e) = expect {
-                write!(f, " expecting {}", describe_expect(e))?;
-            }
-            if let Some(m) = min_success {
-                write!(f, ", success >= {:.0}%", m * 100.0)?;
-            }
-            if let Some(d) = max_unavailable {
-                write!(f, ", unavailable <= {}", format_duration(*d))?;
-            }
-            Ok(())
-        }
-        StepKind::StopWorkload { name } => write!(f, "stop workload {name} and judge it"),
-    }
-}
-
-fn replica_label(role: &str, r: &ReplicaSel) -> String {
-    match r {
-        ReplicaSel::All => format!("all {role}"),
-        ReplicaSel::Index(i) => format!("{role}-{i}"),
-        ReplicaSel::Leader => format!("the {role} leader"),
-    }
-}
-
-/// One line saying what an expectation requires.
-pub fn describe_expect(e: &Expect) -> String {
-    let mut parts = Vec::new();
-    if let Some(x) = e.exit {
-        parts.push(format!("exit {x}"));
-    }
-    if let Some(s) = e.status {
-        parts.push(format!("status {s}"));
-    }
-    if let Some(c) = &e.contains {
-        parts.push(format!("contains {c:?}"));
-    }
-    if let Some(c) = &e.not_contains {
-        parts.push(format!("lacks {c:?}"));
-    }
-    if let Some(r) = &e.matches {
-        parts.push(format!("matches /{}/", r.as_str()));
-    }
-    let p = e.pointer.as_deref().unwrap_or("");
-    if let Some(v) = &e.equals {
-        parts.push(format!("{p} == {v}"));
-    }
-    for (op, v) in &e.compare {
-        parts.push(format!("{p} {} {v}", op.symbol()));
-    }
-    if parts.is_empty() {
-        "succeeds".into()
-    } else {
-        parts.join(", ")
-    }
 }
 
 impl fmt::Display for Trial {

@@ -7,6 +7,7 @@ mod grid;
 mod html;
 mod junit;
 mod recorder;
+mod reporter;
 mod reproduce;
 mod results;
 mod summary;
@@ -18,6 +19,7 @@ pub use files::{
 };
 pub use html::escape as escape_html;
 pub use recorder::Recorder;
+pub use reporter::{Display, Reporter};
 pub use reproduce::{reproduce, shell_quote, MATRIX_ENV};
 pub use results::{ChangeCounts, Counts, Results, RunMeta, TrialReport, SCHEMA};
 pub use terminal::{table, Terminal};

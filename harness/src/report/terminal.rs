@@ -83,6 +83,10 @@ impl Terminal {
             Event::StepFinished { .. } => {}
             // Finished trials are shown by `trial_finished`, once held against the baseline.
             Event::TrialFinished { .. } => {}
+            Event::Cancelling => self.println("crossgrade: stopping, cleaning up…".into()),
+            Event::CleanupFailed { error } => self.println(format!(
+                "crossgrade: {error}; `crossgrade gc` removes what is left"
+            )),
         }
     }
 

@@ -1,19 +1,21 @@
 //! The live cluster of one trial: which container each replica runs in, at which release, and the
 //! operations on it (start, stop, move to another release on the same data volume, collect logs).
 
-use std::collections::HashMap;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use indexmap::IndexMap;
 
+use super::error::StepError;
 use super::last_words::it_logged;
-use super::step::StepError;
-use crate::model::{ExpectedExit, Matrix, Probe, Release, Role, Scope};
+use crate::model::{Action, Matrix, Probe, Release, Role, Scope};
 use crate::outcome::Observation;
-use crate::runtime::{ContainerSpec, Engine};
+use crate::runtime::{Backend, ContainerSpec, Endpoint, EngineError, HttpCall, Labels};
+use crate::step::{ActionRef, ExpectedExit};
 
 /// Lines of a container's log kept in a failure's evidence.
 pub(crate) const LAST_LOG_LINES: usize = 25;
@@ -73,25 +75,56 @@ impl Scope for ReplicaScope<'_> {
     }
 }
 
+/// What reaches a trial's replicas: the backend and the table of where each replica runs. Cheap to
+/// clone; background workloads hold one.
+#[derive(Clone)]
+pub(crate) struct Reach {
+    pub backend: Arc<dyn Backend>,
+    pub table: Table,
+}
+
+impl Reach {
+    pub fn snapshot(&self) -> IndexMap<String, Replica> {
+        self.table.lock().expect("table lock").clone()
+    }
+}
+
 pub(crate) struct Cluster {
-    pub engine: Engine,
+    pub backend: Arc<dyn Backend>,
     pub matrix: Arc<Matrix>,
     pub table: Table,
     /// Name of the trial's network, and prefix of its container and volume names: `cg-<run>-t<n>`.
     pub network: String,
-    pub labels: HashMap<String, String>,
-    /// Docker label filter that selects exactly this trial's objects (`run=…&trial=…`).
+    pub labels: Labels,
+    /// Label filter that selects exactly this trial's objects (`run=…&trial=…`).
     pub label_filter: String,
-    /// The run's HTTP client, for probes.
-    pub http: reqwest::Client,
     pub logs_dir: PathBuf,
     /// Data volumes created so far (one per replica with a `data` path, kept across incarnations).
     pub volumes: Mutex<Vec<String>>,
 }
 
 impl Cluster {
+    pub fn reach(&self) -> Reach {
+        Reach {
+            backend: self.backend.clone(),
+            table: self.table.clone(),
+        }
+    }
+
     pub fn role(&self, name: &str) -> &Role {
         self.matrix.role(name).expect("validated role")
+    }
+
+    /// The action a step names (validated when the scenario loaded).
+    pub fn action(&self, a: &ActionRef) -> &Action {
+        &self.role(&a.role).actions[&a.action]
+    }
+
+    /// How long a replica of `role` may take to stop and come back ready: what a step that bounces
+    /// or moves it allows per replica.
+    pub fn bounce_time(&self, role: &str) -> Duration {
+        let r = self.role(role);
+        r.ready.as_ref().map_or(Duration::ZERO, |x| x.timeout) + r.stop_timeout
     }
 
     /// The role (or service) of a replica (`node-1` → `node`).
@@ -156,7 +189,7 @@ impl Cluster {
         if let Some((v, _)) = &volume {
             let known = self.volumes.lock().expect("volumes lock").contains(v);
             if !known {
-                self.engine.create_volume(v, &self.labels).await?;
+                self.backend.create_volume(v, &self.labels).await?;
                 self.volumes.lock().expect("volumes lock").push(v.clone());
             }
         }
@@ -178,9 +211,9 @@ impl Cluster {
             volume,
             labels: self.labels.clone(),
         };
-        let id = self.engine.start_container(&spec).await?;
+        let id = self.backend.start_container(&spec).await?;
         // The address is assigned at start; probes and HTTP actions use it from here on.
-        let ip = self.engine.ip_on(&id, &self.network).await?;
+        let ip = self.backend.ip_on(&id, &self.network).await?;
         self.update(name, |r| {
             r.container = Some(id.clone());
             r.container_name = Some(container_name.clone());
@@ -207,7 +240,7 @@ impl Cluster {
         let deadline = Instant::now() + timeout;
         let waited = match probe {
             Probe::Log(needle) => {
-                match tokio::time::timeout(timeout, self.engine.wait_for_log(id, needle)).await {
+                match tokio::time::timeout(timeout, self.backend.wait_for_log(id, needle)).await {
                     Ok(r) => Some(r?),
                     Err(_) => None,
                 }
@@ -218,7 +251,7 @@ impl Cluster {
                 let mut result = None;
                 while Instant::now() < deadline {
                     tick.tick().await;
-                    if !self.engine.status(id).await?.running {
+                    if !self.backend.status(id).await?.running {
                         result = Some(false);
                         break;
                     }
@@ -233,8 +266,8 @@ impl Cluster {
         match waited {
             Some(true) => Ok(()),
             Some(false) | None => {
-                let status = self.engine.status(id).await?;
-                let logs = self.engine.logs(id, Some(LAST_LOG_LINES)).await?;
+                let status = self.backend.status(id).await?;
+                let logs = self.backend.logs(id, Some(LAST_LOG_LINES)).await?;
                 let obs = Observation {
                     what: format!("{name} ({image})"),
                     exit_code: status.exit_code.filter(|_| !status.running),
@@ -279,15 +312,15 @@ impl Cluster {
                     table: &table,
                 };
                 let argv: Vec<String> = argv.iter().map(|t| t.render(&scope)).collect();
-                matches!(self.engine.exec(&id, &argv).await, Ok(o) if o.exit_code == Some(0))
+                matches!(self.backend.exec(&id, &argv).await, Ok(o) if o.exit_code == Some(0))
             }
             Probe::Tcp(port) => match rep.ip {
-                Some(ip) => tokio::time::timeout(
-                    Duration::from_millis(500),
-                    tokio::net::TcpStream::connect((ip, *port)),
-                )
-                .await
-                .is_ok_and(|r| r.is_ok()),
+                Some(ip) => {
+                    let to = Endpoint { container: id, ip };
+                    self.backend
+                        .tcp_accepts(&to, *port, Duration::from_millis(500))
+                        .await
+                }
                 None => false,
             },
             Probe::Http(req) => match rep.ip {
@@ -297,12 +330,17 @@ impl Cluster {
                         name,
                         table: &table,
                     };
-                    let url = format!("http://{ip}:{}{}", req.port, req.path.render(&scope));
-                    let method = reqwest::Method::from_bytes(req.method.as_bytes())
-                        .unwrap_or(reqwest::Method::GET);
+                    let call = HttpCall {
+                        method: req.method.clone(),
+                        port: req.port,
+                        path: req.path.render(&scope),
+                        body: None,
+                        timeout: Duration::from_secs(1),
+                    };
+                    let to = Endpoint { container: id, ip };
                     matches!(
-                        self.http.request(method, url).timeout(Duration::from_secs(1)).send().await,
-                        Ok(r) if r.status().as_u16() == req.status
+                        self.backend.http(&to, &call).await,
+                        Ok(a) if a.status == req.status
                     )
                 }
                 None => false,
@@ -318,12 +356,29 @@ impl Cluster {
         };
         self.update(name, |r| r.stopped = true);
         if kill {
-            self.engine.kill(&id).await?;
+            self.backend.kill(&id).await?;
         } else {
             let grace = self.role(&rep.role).stop_timeout;
-            self.engine.stop(&id, grace).await?;
+            self.backend.stop(&id, grace).await?;
         }
         Ok(())
+    }
+
+    /// Sends `signal` to a replica's main process. A replica that is not running is the system's
+    /// state, not the engine's failure.
+    pub async fn signal(&self, name: &str, signal: &str) -> Result<(), StepError> {
+        let rep = self.replica(name);
+        let Some(id) = rep.container.filter(|_| !rep.stopped) else {
+            return Err(StepError::fail(format!(
+                "cannot send {signal} to {name}: it is not running"
+            )));
+        };
+        match self.backend.signal(&id, signal).await {
+            Err(e) if e.is_conflict() || e.is_not_found() => Err(StepError::fail(format!(
+                "cannot send {signal} to {name}: it is not running ({e})"
+            ))),
+            r => Ok(r?),
+        }
     }
 
     /// Saves the container's log and removes it; the data volume stays.
@@ -333,7 +388,7 @@ impl Cluster {
             return Ok(());
         };
         self.save_log(name, &rep, &id).await;
-        self.engine.remove_container(&id).await?;
+        self.backend.remove_container(&id).await?;
         self.update(name, |r| {
             r.container = None;
             r.ip = None;
@@ -351,11 +406,11 @@ impl Cluster {
 
     /// Appends the container's whole log to `logs/<replica>.log`, with a header per incarnation.
     async fn save_log(&self, name: &str, rep: &Replica, id: &str) {
-        let text = match self.engine.logs(id, None).await {
+        let text = match self.backend.logs(id, None).await {
             Ok(t) => t,
             Err(e) => format!("(logs unavailable: {e})\n"),
         };
-        let status = self.engine.status(id).await.ok();
+        let status = self.backend.status(id).await.ok();
         let header = format!(
             "===== {name} incarnation {} at release {} ({}), exit code {} =====\n",
             rep.incarnation,
@@ -390,13 +445,13 @@ impl Cluster {
         };
         let deadline = Instant::now() + EXPECTED_EXIT_WAIT;
         let status = loop {
-            let status = self.engine.status(&id).await?;
+            let status = self.backend.status(&id).await?;
             if !status.running || Instant::now() >= deadline {
                 break status;
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         };
-        let logs = self.engine.logs(&id, Some(LAST_LOG_LINES)).await?;
+        let logs = self.backend.logs(&id, Some(LAST_LOG_LINES)).await?;
         let obs = Observation {
             what: format!("exit of {name}"),
             exit_code: status.exit_code.filter(|_| !status.running),
@@ -423,7 +478,7 @@ impl Cluster {
 
     /// Replicas that should be running but whose container has exited: (name, exit code, last log lines).
     pub async fn crashed(&self) -> Result<Vec<(String, Option<i64>, String)>, StepError> {
-        let listed = self.engine.containers_labelled(&self.label_filter).await?;
+        let listed = self.backend.containers_labelled(&self.label_filter).await?;
         let mut out = Vec::new();
         for (name, rep) in self.snapshot() {
             let Some(id) = &rep.container else { continue };
@@ -435,11 +490,11 @@ impl Cluster {
                 .find(|c| &c.id == id)
                 .map(|c| c.state.as_str());
             if state != Some("running") {
-                let status = self.engine.status(id).await?;
+                let status = self.backend.status(id).await?;
                 if status.running {
                     continue;
                 }
-                let logs = self.engine.logs(id, Some(LAST_LOG_LINES)).await?;
+                let logs = self.backend.logs(id, Some(LAST_LOG_LINES)).await?;
                 out.push((name, status.exit_code, logs));
             }
         }
@@ -447,7 +502,7 @@ impl Cluster {
     }
 
     /// Saves every container's log and removes containers, the network and the volumes.
-    pub async fn teardown(&self) -> Result<(), crate::runtime::EngineError> {
+    pub async fn teardown(&self) -> Result<(), EngineError> {
         let snapshot = self.snapshot();
         let saves = snapshot.iter().filter_map(|(name, rep)| {
             rep.container
@@ -458,21 +513,21 @@ impl Cluster {
         let removals = snapshot
             .values()
             .filter_map(|r| r.container.as_ref())
-            .map(|id| self.engine.remove_container(id));
+            .map(|id| self.backend.remove_container(id));
         for r in futures_util::future::join_all(removals).await {
             r?;
         }
         // A container of the trial the table does not know (a start whose answer was lost) would
         // keep the network busy: remove whatever still carries the trial's label.
-        let strays = self.engine.containers_labelled(&self.label_filter).await?;
+        let strays = self.backend.containers_labelled(&self.label_filter).await?;
         for c in strays {
-            self.engine.remove_container(&c.id).await?;
+            self.backend.remove_container(&c.id).await?;
         }
         // The engine may release a removed container's endpoint a moment later ("active
         // endpoints", 403): wait for the network to become removable, with a deadline.
         let deadline = Instant::now() + NETWORK_RELEASE_WAIT;
         loop {
-            match self.engine.remove_network(&self.network).await {
+            match self.backend.remove_network(&self.network).await {
                 Err(e) if e.is_busy() && Instant::now() < deadline => {
                     tokio::time::sleep(Duration::from_millis(200)).await
                 }
@@ -480,7 +535,7 @@ impl Cluster {
             }
         }
         let volumes = self.volumes.lock().expect("volumes lock").clone();
-        let removals = volumes.iter().map(|v| self.engine.remove_volume(v));
+        let removals = volumes.iter().map(|v| self.backend.remove_volume(v));
         for r in futures_util::future::join_all(removals).await {
             r?;
         }

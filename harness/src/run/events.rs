@@ -25,6 +25,13 @@ pub enum Event {
     TrialFinished {
         outcome: Box<TrialOutcome>,
     },
+    /// The run was asked to stop (SIGINT, SIGTERM): it is removing what it created.
+    Cancelling,
+    /// A cleanup that runs when a trial is dropped (panic, cancellation) failed; what was left can
+    /// be removed with `crossgrade gc`.
+    CleanupFailed {
+        error: String,
+    },
 }
 
 /// Where events go. Sending never blocks and never fails the run: a reporter that went away is ignored.

@@ -1,12 +1,13 @@
-//! Running trials against the engine: bounded parallelism, cancellation, panics turned into `error`
-//! verdicts, and the run-level cleanup. Emits [`Event`]s; never prints.
+//! Running trials against a [`Backend`](crate::runtime::Backend): bounded parallelism,
+//! cancellation, panics turned into `error` verdicts, and the run-level cleanup. Emits [`Event`]s;
+//! never prints. Each step kind executes itself ([`crate::step`]) against the trial's [`Cluster`].
 
+mod action;
 mod cluster;
+mod error;
 mod events;
 mod last_words;
-mod step;
 mod trial;
-mod workload;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -15,13 +16,17 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+pub(crate) use action::{eventually, invoke, next_to_move, select, Invocation, LEADER_WAIT};
+pub(crate) use cluster::{Cluster, Reach, EXPECTED_EXIT_WAIT};
+pub(crate) use error::StepError;
 pub use events::{Event, Events};
+pub(crate) use trial::{blank_outcome, Live};
 pub use trial::{keep_hint, trial_dir};
 
 use crate::model::Matrix;
 use crate::outcome::{TrialOutcome, Verdict};
 use crate::plan::Trial;
-use crate::runtime::{gc, sweep, Engine, LABEL_RUN, LABEL_TRIAL};
+use crate::runtime::{sweep, Backend, LABEL_RUN, LABEL_TRIAL};
 
 /// How to run.
 #[derive(Clone)]
@@ -35,24 +40,6 @@ pub struct RunOptions {
     pub keep: bool,
     /// The command line that reruns exactly one trial.
     pub reproduce: Arc<dyn Fn(&Trial) -> crate::outcome::Reproduce + Send + Sync>,
-}
-
-/// Cancels `cancel` on SIGINT or SIGTERM (Ctrl-C, and how nextest stops a test that ran too long),
-/// after saying so on stderr. The run then removes what it created and returns.
-pub async fn cancel_on_signals(cancel: CancellationToken) {
-    use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut int), Ok(mut term)) = (
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::terminate()),
-    ) else {
-        return;
-    };
-    tokio::select! {
-        _ = int.recv() => {}
-        _ = term.recv() => {}
-    }
-    eprintln!("crossgrade: stopping, cleaning up…");
-    cancel.cancel();
 }
 
 /// A default for `-j`: Docker trials mostly wait (on the engine and on the system under test), so four
@@ -75,50 +62,29 @@ pub fn new_run_id() -> String {
     )
 }
 
-fn errored(t: &Trial, reason: String, opts: &RunOptions) -> TrialOutcome {
-    let mut o = trial::blank_outcome(t, &*opts.reproduce);
+/// The outcome of a trial that could not run: an `error` with its reason.
+pub(crate) fn errored(t: &Trial, reason: String, opts: &RunOptions) -> TrialOutcome {
+    let mut o = blank_outcome(t, &*opts.reproduce);
     o.verdict = Verdict::Error;
     o.reason = Some(reason);
     o
 }
 
-/// Runs `trials`, at most `opts.jobs` at once, until done or `cancel` fires. Returns one outcome per
-/// trial, in plan order. Whatever happens, nothing labelled with this run is left in the engine (unless
-/// `keep` asked for failed trials to stay).
-pub async fn run_trials(
+/// Runs `trials` on `backend`, at most `opts.jobs` at once, until done or `cancel` fires. Returns
+/// one outcome per trial, in plan order, each also emitted as [`Event::TrialFinished`]. Whatever
+/// happens, nothing labelled with this run is left in the engine (unless `keep` asked for failed
+/// trials to stay).
+pub(crate) async fn run_trials(
+    backend: Arc<dyn Backend>,
     matrix: Arc<Matrix>,
     trials: Vec<Trial>,
     opts: RunOptions,
     events: Events,
     cancel: CancellationToken,
 ) -> Vec<TrialOutcome> {
-    events.emit(Event::RunStarted {
-        run_id: opts.run_id.clone(),
-        trials: trials.len(),
-    });
-    let engine = match Engine::connect().await {
-        Ok(e) => e,
-        Err(e) => {
-            let reason = format!("Docker engine unreachable: {e}");
-            return trials
-                .iter()
-                .map(|t| {
-                    let o = errored(t, reason.clone(), &opts);
-                    events.emit(Event::TrialFinished {
-                        outcome: Box::new(o.clone()),
-                    });
-                    o
-                })
-                .collect();
-        }
-    };
-    // Leftovers of runs whose process is gone (killed with SIGKILL, say).
-    let _ = gc(&engine, false, Some(&opts.run_id)).await;
-
     let ctx = Arc::new(trial::TrialContext {
-        engine: engine.clone(),
+        backend: backend.clone(),
         matrix,
-        http: reqwest::Client::new(),
         run_id: opts.run_id.clone(),
         report_dir: opts.report_dir.clone(),
         events: events.clone(),
@@ -150,6 +116,7 @@ pub async fn run_trials(
     loop {
         let next = tokio::select! {
             _ = cancel.cancelled() => {
+                events.emit(Event::Cancelling);
                 // Dropping the trial futures runs their guards, which sweep their objects.
                 set.abort_all();
                 while set.join_next().await.is_some() {}
@@ -193,11 +160,16 @@ pub async fn run_trials(
         .filter(|o| opts.keep && o.verdict != Verdict::Pass)
         .map(|o| o.id.clone())
         .collect();
-    let _ = sweep(&engine, &format!("{LABEL_RUN}={}", opts.run_id), |obj| {
+    if let Err(e) = sweep(&*backend, &format!("{LABEL_RUN}={}", opts.run_id), |obj| {
         obj.labels
             .get(LABEL_TRIAL)
             .is_some_and(|t| kept.contains(t))
     })
-    .await;
+    .await
+    {
+        events.emit(Event::CleanupFailed {
+            error: e.to_string(),
+        });
+    }
     result
 }

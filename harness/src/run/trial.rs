@@ -1,26 +1,27 @@
-//! Executing one trial: set up its network, run its steps with deadlines, judge, tear down.
+//! Executing one trial: set up its network, run its steps with deadlines, judge, tear down. Every
+//! step kind executes itself ([`crate::step`]); this loop owns what is common to all of them: the
+//! step's deadline, the crash check after it, the events, and the trial's verdict.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 use indexmap::IndexMap;
+use tokio::time::Instant;
 
 use super::cluster::{Cluster, Replica, LAST_LOG_LINES};
+use super::error::StepError;
 use super::events::{Event, Events};
 use super::last_words::it_logged;
-use super::step::{eventually, invoke, judge, next_to_move, select, StepError};
-use super::workload::{Spec, Workload};
-use crate::model::{format_duration, Matrix, StepKind};
+use crate::model::{format_duration, Matrix};
 use crate::outcome::{Observation, StepOutcome, StepStatus, TrialOutcome, Verdict};
-use crate::plan::{Op, PlannedStep, Trial, TrialKind};
-use crate::runtime::{labels, Engine, SweepGuard, LABEL_RUN, LABEL_TRIAL};
+use crate::plan::{PlannedStep, Trial, TrialKind};
+use crate::runtime::{labels, Backend, SweepGuard, LABEL_RUN, LABEL_TRIAL};
+use crate::step::{workload_failure, Op, RunningWorkload};
 
 /// What every trial of a run shares.
 pub(crate) struct TrialContext {
-    pub engine: Engine,
+    pub backend: Arc<dyn Backend>,
     pub matrix: Arc<Matrix>,
-    pub http: reqwest::Client,
     pub run_id: String,
     pub report_dir: PathBuf,
     pub events: Events,
@@ -35,47 +36,6 @@ pub fn trial_dir(t: &Trial) -> String {
     format!("trials/{}/{}", t.scenario, rest)
 }
 
-/// The default deadline of a step that sets none: generous enough for its own inner timeouts.
-fn default_deadline(c: &Cluster, op: &Op) -> Duration {
-    let ready = |role: &str| {
-        let r = c.role(role);
-        r.ready.as_ref().map_or(Duration::ZERO, |x| x.timeout) + r.stop_timeout
-    };
-    let slack = Duration::from_secs(60);
-    match op {
-        Op::Step(StepKind::Start { .. }) => {
-            c.matrix
-                .roles
-                .iter()
-                .chain(&c.matrix.services)
-                .map(|r| ready(&r.name))
-                .sum::<Duration>()
-                + slack
-        }
-        Op::Move { role, .. }
-        | Op::Step(StepKind::Upgrade { role, .. })
-        | Op::Step(StepKind::Restart { role, .. })
-        | Op::Step(StepKind::Stop { role, .. }) => ready(role) * c.role(role).replicas + slack,
-        Op::Step(StepKind::Run {
-            action,
-            eventually,
-            exits,
-            ..
-        }) => {
-            eventually.unwrap_or_default()
-                + c.role(&action.role).actions[&action.action].timeout * 2
-                + Duration::from_secs(10)
-                + if exits.is_some() {
-                    super::cluster::EXPECTED_EXIT_WAIT
-                } else {
-                    Duration::ZERO
-                }
-        }
-        Op::Step(StepKind::Workload { .. }) => Duration::from_secs(10),
-        Op::Step(StepKind::StopWorkload { .. }) => Duration::from_secs(60),
-    }
-}
-
 /// Test hook: `CROSSGRADE_FAILPOINT=panic-after-start` panics after a trial's first `start` step, so
 /// the cleanup of a panicking trial can be tested against the real engine.
 fn failpoint(name: &str) {
@@ -84,10 +44,12 @@ fn failpoint(name: &str) {
     }
 }
 
-struct Running {
-    cluster: Cluster,
-    workloads: IndexMap<String, Workload>,
-    reports: Vec<crate::outcome::WorkloadReport>,
+/// A trial while it runs: its cluster and its background workloads. What a step executes against.
+pub(crate) struct Live {
+    pub cluster: Cluster,
+    pub workloads: IndexMap<String, RunningWorkload>,
+    /// Reports of the workloads stopped so far.
+    pub reports: Vec<crate::outcome::WorkloadReport>,
 }
 
 pub(crate) async fn run_trial(ctx: &TrialContext, trial: &Trial, slot: usize) -> TrialOutcome {
@@ -103,17 +65,11 @@ pub(crate) async fn run_trial(ctx: &TrialContext, trial: &Trial, slot: usize) ->
         return outcome;
     }
 
-    // Every image the trial will need, before anything is created: a missing one is our side's error.
-    if let Err(reason) = preflight(ctx, trial).await {
-        outcome.verdict = Verdict::Error;
-        outcome.reason = Some(reason);
-        outcome.duration_ms = started.elapsed().as_millis() as u64;
-        return outcome;
-    }
-
     let label_filter = format!("{LABEL_RUN}={}&{LABEL_TRIAL}={}", ctx.run_id, trial.id);
     // If this future is dropped (panic, Ctrl-C) the guard removes the trial's objects.
-    let mut guard = SweepGuard::new(label_filter.clone());
+    let events = ctx.events.clone();
+    let mut guard = SweepGuard::new(ctx.backend.clone(), label_filter.clone())
+        .on_failure(move |error| events.emit(Event::CleanupFailed { error }));
     let table: IndexMap<String, Replica> = trial
         .start
         .iter()
@@ -136,15 +92,14 @@ pub(crate) async fn run_trial(ctx: &TrialContext, trial: &Trial, slot: usize) ->
             })
         })
         .collect();
-    let mut running = Running {
+    let mut live = Live {
         cluster: Cluster {
-            engine: ctx.engine.clone(),
+            backend: ctx.backend.clone(),
             matrix: ctx.matrix.clone(),
             table: Arc::new(Mutex::new(table)),
             network: format!("cg-{}-t{slot}", ctx.run_id),
             labels: labels(&ctx.run_id, Some(&trial.id)),
             label_filter,
-            http: ctx.http.clone(),
             logs_dir,
             volumes: Mutex::new(vec![]),
         },
@@ -152,7 +107,7 @@ pub(crate) async fn run_trial(ctx: &TrialContext, trial: &Trial, slot: usize) ->
         reports: vec![],
     };
 
-    let body = run_steps(ctx, trial, &mut running, started, &mut outcome);
+    let body = run_steps(ctx, trial, &mut live, started, &mut outcome);
     if tokio::time::timeout(trial.timeout, body).await.is_err() {
         outcome.verdict = Verdict::Fail;
         let at = outcome.steps.len() + 1;
@@ -164,24 +119,24 @@ pub(crate) async fn run_trial(ctx: &TrialContext, trial: &Trial, slot: usize) ->
     }
 
     // Workloads still running at the end are stopped and judged.
-    for (_, w) in running.workloads.drain(..) {
+    for (_, w) in live.workloads.drain(..) {
         if let Some(r) = w.finish().await {
-            running.reports.push(r);
+            live.reports.push(r);
         }
     }
-    for r in &running.reports {
+    for r in &live.reports {
         if !r.passed && outcome.verdict == Verdict::Pass {
             outcome.verdict = Verdict::Fail;
             outcome.reason = Some(workload_failure(r));
         }
     }
-    outcome.workloads = std::mem::take(&mut running.reports);
+    outcome.workloads = std::mem::take(&mut live.reports);
 
     // Evidence for a failure: the last lines of every container still there.
     if outcome.verdict != Verdict::Pass && outcome.last_logs.is_empty() {
-        for (name, rep) in running.cluster.snapshot() {
+        for (name, rep) in live.cluster.snapshot() {
             if let Some(id) = rep.container {
-                if let Ok(l) = ctx.engine.logs(&id, Some(LAST_LOG_LINES)).await {
+                if let Ok(l) = ctx.backend.logs(&id, Some(LAST_LOG_LINES)).await {
                     outcome.last_logs.insert(name, lines(&l));
                 }
             }
@@ -192,7 +147,7 @@ pub(crate) async fn run_trial(ctx: &TrialContext, trial: &Trial, slot: usize) ->
     if keep {
         guard.disarm();
     } else {
-        match running.cluster.teardown().await {
+        match live.cluster.teardown().await {
             Ok(()) => guard.disarm(),
             Err(e) => {
                 if outcome.verdict == Verdict::Pass {
@@ -257,56 +212,20 @@ fn lines(s: &str) -> Vec<String> {
     s.lines().map(str::to_string).collect()
 }
 
-fn workload_failure(r: &crate::outcome::WorkloadReport) -> String {
-    format!(
-        "workload {} ({}) saw {:.1}% success ({}/{}) and {} ms of unavailability{}",
-        r.name,
-        r.action,
-        r.success_ratio * 100.0,
-        r.successes,
-        r.attempts,
-        r.longest_unavailable_ms,
-        r.last_error
-            .as_ref()
-            .map(|e| format!("; last error: {}", e.trim()))
-            .unwrap_or_default()
-    )
-}
-
-async fn preflight(ctx: &TrialContext, trial: &Trial) -> Result<(), String> {
-    let mut missing = Vec::new();
-    for image in trial.images(&ctx.matrix) {
-        match ctx.engine.image_exists(&image).await {
-            Ok(true) => {}
-            Ok(false) => missing.push(image),
-            Err(e) => return Err(format!("Docker engine: {e}")),
-        }
-    }
-    if missing.is_empty() {
-        Ok(())
-    } else {
-        Err(format!(
-            "image {} missing: build with `crossgrade images build -f {}` (images are never pulled)",
-            missing.join(", "),
-            ctx.matrix.file.display()
-        ))
-    }
-}
-
 async fn run_steps(
     ctx: &TrialContext,
     trial: &Trial,
-    running: &mut Running,
+    live: &mut Live,
     started: Instant,
     outcome: &mut TrialOutcome,
 ) {
     if let Err(e) = ctx
-        .engine
-        .create_network(&running.cluster.network, &running.cluster.labels)
+        .backend
+        .create_network(&live.cluster.network, &live.cluster.labels)
         .await
     {
         outcome.verdict = Verdict::Error;
-        outcome.reason = Some(format!("Docker engine: {e}"));
+        outcome.reason = Some(StepError::from(e).message());
         return;
     }
     // Services come up first, before any step, at their fixed release.
@@ -317,9 +236,9 @@ async fn run_steps(
         .flat_map(|s| s.replica_names())
         .collect();
     for name in services {
-        if let Err(e) = running.cluster.start(&name).await {
-            outcome.verdict = verdict_of(e.status);
-            outcome.reason = Some(format!("service {name}: {}", e.message));
+        if let Err(e) = live.cluster.start(&name).await {
+            outcome.verdict = verdict_of(e.status());
+            outcome.reason = Some(format!("service {name}: {}", e.message()));
             return;
         }
     }
@@ -335,8 +254,8 @@ async fn run_steps(
         let step_start = Instant::now();
         let deadline = step
             .timeout
-            .unwrap_or_else(|| default_deadline(&running.cluster, &step.op));
-        let mut result = match tokio::time::timeout(deadline, exec(ctx, running, step)).await {
+            .unwrap_or_else(|| step.op.deadline(&live.cluster));
+        let result = match tokio::time::timeout(deadline, step.op.exec(live)).await {
             Ok(r) => r,
             Err(_) => Err(StepError::fail(format!(
                 "step {} ({description}) did not finish within its deadline of {}",
@@ -344,36 +263,10 @@ async fn run_steps(
                 format_duration(deadline)
             ))),
         };
-        // A component that died during the step fails it, even if the step's own check passed; a
-        // step that failed names such a death too (it is likely why), unless its failure is an exit.
-        result = match (result, running.cluster.crashed().await) {
-            (Ok(obs), Ok(crashed)) if crashed.is_empty() => Ok(obs),
-            (Ok(_), Ok(crashed)) => Err(crash_error(&running.cluster, &crashed, outcome)),
-            (Ok(_), Err(e)) => Err(e),
-            (Err(e), Ok(crashed)) => {
-                let crashed: Vec<_> = crashed
-                    .into_iter()
-                    .filter(|(n, ..)| !e.exited.contains(n))
-                    .collect();
-                if crashed.is_empty() {
-                    Err(e)
-                } else {
-                    let also = crash_error(&running.cluster, &crashed, outcome);
-                    let mut e = e;
-                    // A failure that is itself an exit has its cause; more exits it set off (and
-                    // that may or may not have happened yet) are evidence, not the reason.
-                    if e.exited.is_empty() {
-                        e.message = format!("{}; and {}", e.message, also.message);
-                    }
-                    e.observations.extend(also.observations);
-                    Err(e)
-                }
-            }
-            (Err(e), Err(_)) => Err(e),
-        };
-        let (status, message, observations) = match result {
-            Ok(obs) => (StepStatus::Pass, None, obs),
-            Err(e) => (e.status, Some(e.message), e.observations),
+        let result = with_crashes(result, &live.cluster, outcome).await;
+        let (status, message, observations, targets) = match result {
+            Ok(done) => (StepStatus::Pass, None, done.observations, done.targets),
+            Err(e) => (e.status(), Some(e.message()), e.observations, vec![]),
         };
         let so = StepOutcome {
             number: step.number,
@@ -384,7 +277,8 @@ async fn run_steps(
             duration_ms: step_start.elapsed().as_millis() as u64,
             message: message.clone(),
             observations,
-            releases: running.cluster.releases(),
+            targets,
+            releases: live.cluster.releases(),
         };
         ctx.events.emit(Event::StepFinished {
             trial: trial.id.clone(),
@@ -400,13 +294,44 @@ async fn run_steps(
                 message.unwrap_or_default()
             ));
             for rest in &trial.steps[i + 1..] {
-                outcome.steps.push(skipped(rest, running));
+                outcome.steps.push(skipped(rest, live));
             }
             return;
         }
-        if matches!(step.op, Op::Step(StepKind::Start { .. })) {
+        if matches!(step.op, Op::Start(_)) {
             failpoint("panic-after-start");
         }
+    }
+}
+
+/// A component that died during the step fails it, even if the step's own check passed; a step
+/// that failed names such a death too (it is likely why), unless its failure is itself an exit:
+/// then further exits it set off (which may or may not have happened yet) are evidence, not the
+/// reason.
+async fn with_crashes(
+    result: Result<crate::step::Done, StepError>,
+    cluster: &Cluster,
+    outcome: &mut TrialOutcome,
+) -> Result<crate::step::Done, StepError> {
+    match (result, cluster.crashed().await) {
+        (Ok(done), Ok(crashed)) if crashed.is_empty() => Ok(done),
+        (Ok(_), Ok(crashed)) => Err(crash_error(cluster, &crashed, outcome)),
+        (Ok(_), Err(e)) => Err(e),
+        (Err(mut e), Ok(crashed)) => {
+            let crashed: Vec<_> = crashed
+                .into_iter()
+                .filter(|(n, ..)| !e.exited.contains(n))
+                .collect();
+            if !crashed.is_empty() {
+                let also = crash_error(cluster, &crashed, outcome);
+                if e.exited.is_empty() {
+                    e.also.push(also.message());
+                }
+                e.observations.extend(also.observations);
+            }
+            Err(e)
+        }
+        (Err(e), Err(_)) => Err(e),
     }
 }
 
@@ -435,7 +360,7 @@ fn crash_error(
     e
 }
 
-fn skipped(s: &PlannedStep, running: &Running) -> StepOutcome {
+fn skipped(s: &PlannedStep, live: &Live) -> StepOutcome {
     StepOutcome {
         number: s.number,
         description: s.op.to_string(),
@@ -445,7 +370,8 @@ fn skipped(s: &PlannedStep, running: &Running) -> StepOutcome {
         duration_ms: 0,
         message: None,
         observations: vec![],
-        releases: running.cluster.releases(),
+        targets: vec![],
+        releases: live.cluster.releases(),
     }
 }
 
@@ -454,168 +380,6 @@ fn verdict_of(s: StepStatus) -> Verdict {
         StepStatus::Error => Verdict::Error,
         StepStatus::Pass | StepStatus::Skipped => Verdict::Pass,
         StepStatus::Fail => Verdict::Fail,
-    }
-}
-
-/// Executes one step; returns what it observed.
-async fn exec(
-    ctx: &TrialContext,
-    running: &mut Running,
-    step: &PlannedStep,
-) -> Result<Vec<Observation>, StepError> {
-    let c = &running.cluster;
-    match &step.op {
-        Op::Step(StepKind::Start { roles }) => {
-            let roles: Vec<String> = if roles.is_empty() {
-                ctx.matrix.roles.iter().map(|r| r.name.clone()).collect()
-            } else {
-                roles.clone()
-            };
-            // Roles in order; a role's replicas in parallel.
-            for role in roles {
-                let snapshot = c.snapshot();
-                let names: Vec<String> = c
-                    .replicas_of(&role)
-                    .into_iter()
-                    .filter(|n| snapshot[n].container.is_none() || snapshot[n].stopped)
-                    .collect();
-                for n in &names {
-                    if snapshot[n].container.is_some() {
-                        c.remove(n).await?;
-                    }
-                }
-                let starts = names.iter().map(|n| c.start(n));
-                for r in futures_util::future::join_all(starts).await {
-                    r?;
-                }
-            }
-            Ok(vec![])
-        }
-        Op::Move {
-            role, to, order, ..
-        } => {
-            let name = next_to_move(c, &ctx.http, role, to, *order).await?;
-            let from = c.replica(&name).release;
-            c.replace(&name, to).await?;
-            Ok(vec![Observation {
-                what: name.clone(),
-                note: Some(format!("moved {name} from {from} to {to}")),
-                ..Default::default()
-            }])
-        }
-        Op::Step(StepKind::Upgrade { .. }) => Err(StepError::error(
-            "an upgrade step reached the runner unexpanded (a planner bug)",
-        )),
-        Op::Step(StepKind::Restart { role, replica }) => {
-            let names = select(c, &ctx.http, role, replica).await?;
-            for n in &names {
-                let rel = c.replica(n).release;
-                c.replace(n, &rel).await?;
-            }
-            Ok(vec![Observation {
-                what: names.join(", "),
-                note: Some(format!("restarted {}", names.join(", "))),
-                ..Default::default()
-            }])
-        }
-        Op::Step(StepKind::Stop {
-            role,
-            replica,
-            kill,
-        }) => {
-            let names = select(c, &ctx.http, role, replica).await?;
-            for n in &names {
-                c.stop(n, *kill).await?;
-            }
-            Ok(vec![])
-        }
-        Op::Step(StepKind::Run {
-            action,
-            replica,
-            expect,
-            eventually: within,
-            exits,
-        }) => {
-            let act = &c.role(&action.role).actions[&action.action];
-            let expect = expect.as_deref().cloned().unwrap_or_default();
-            // Ok(Ok(obs)): the check holds; Ok(Err(e)): it does not (yet); Err(e): engine error.
-            let attempt = || async {
-                // Chosen on every attempt: the leader may change (or be unknown for a moment) while
-                // a check waits for its condition.
-                let name = match select(c, &ctx.http, &action.role, replica).await {
-                    Ok(names) => names
-                        .into_iter()
-                        .next()
-                        .ok_or_else(|| StepError::error("no replica selected"))?,
-                    Err(e) if e.status == StepStatus::Fail => return Ok(Err(e)),
-                    Err(e) => return Err(e),
-                };
-                let inv = invoke(&c.engine, &ctx.http, &c.table, act, &name).await?;
-                Ok(match judge(&inv, &expect) {
-                    None => Ok(inv.observation),
-                    Some(why) => Err(StepError::fail(why).with(inv.observation)),
-                })
-            };
-            let observed = match within {
-                None => attempt().await??,
-                Some(d) => eventually(*d, Duration::from_millis(250), attempt).await?,
-            };
-            let mut observations = vec![observed];
-            if let Some(x) = exits {
-                observations.push(c.await_exit(x).await?);
-            }
-            Ok(observations)
-        }
-        Op::Step(StepKind::Workload {
-            name,
-            action,
-            every,
-            expect,
-            min_success,
-            max_unavailable,
-        }) => {
-            let act = c.role(&action.role).actions[&action.action].clone();
-            let w = Workload::start(
-                ctx.engine.clone(),
-                ctx.http.clone(),
-                c.table.clone(),
-                Spec {
-                    name: name.clone(),
-                    action_label: action.to_string(),
-                    action: act,
-                    replica: format!("{}-0", action.role),
-                    every: *every,
-                    expect: expect.as_deref().cloned(),
-                    min_success: *min_success,
-                    max_unavailable: *max_unavailable,
-                },
-            );
-            running.workloads.insert(name.clone(), w);
-            Ok(vec![])
-        }
-        Op::Step(StepKind::StopWorkload { name }) => {
-            let w = running
-                .workloads
-                .shift_remove(name)
-                .ok_or_else(|| StepError::error(format!("workload {name} is not running")))?;
-            let report = w
-                .finish()
-                .await
-                .ok_or_else(|| StepError::error(format!("workload {name} panicked")))?;
-            let passed = report.passed;
-            let note = workload_failure(&report);
-            running.reports.push(report);
-            let obs = Observation {
-                what: format!("workload {name}"),
-                note: Some(note.clone()),
-                ..Default::default()
-            };
-            if passed {
-                Ok(vec![obs])
-            } else {
-                Err(StepError::fail(note).with(obs))
-            }
-        }
     }
 }
 

@@ -10,7 +10,9 @@
 
 use std::collections::HashMap;
 
-use super::engine::{Engine, Labelled, Result};
+use std::sync::Arc;
+
+use super::backend::{Backend, Labelled, Result};
 
 pub const LABEL_RUN: &str = "crossgrade.run";
 pub const LABEL_TRIAL: &str = "crossgrade.trial";
@@ -104,7 +106,7 @@ impl std::fmt::Display for Swept {
 /// Removes every object matching `label` (`key=value`) for which `keep` is false: containers first
 /// (they hold the networks and volumes), then networks, then volumes.
 pub async fn sweep(
-    engine: &Engine,
+    engine: &dyn Backend,
     label: &str,
     keep: impl Fn(&Labelled) -> bool,
 ) -> Result<Swept> {
@@ -155,7 +157,7 @@ pub async fn sweep(
 
 /// Removes everything labelled by runs whose owner process is gone (or, with `all`, every run's objects
 /// but those of `except_run`).
-pub async fn gc(engine: &Engine, all: bool, except_run: Option<&str>) -> Result<Swept> {
+pub async fn gc(engine: &dyn Backend, all: bool, except_run: Option<&str>) -> Result<Swept> {
     let mut total = Swept::default();
     let swept = sweep(engine, LABEL_RUN, |o| {
         let run = o.labels.get(LABEL_RUN).map(String::as_str);
@@ -172,48 +174,53 @@ pub async fn gc(engine: &Engine, all: bool, except_run: Option<&str>) -> Result<
     Ok(total)
 }
 
-/// Sweeps `label` when dropped, unless disarmed. Runs the sweep on its own thread with its own runtime,
-/// so it works from `Drop` inside an async task, during a panic, or after the runtime is gone.
-#[derive(Debug)]
+/// Sweeps `label` when dropped, unless disarmed: the cleanup of a trial whose future is dropped
+/// (panic, cancellation). The sweep runs through [`Backend::sweep_blocking`], which works from `Drop`
+/// inside an async task, during a panic, or after the runtime is gone. A sweep that fails is handed
+/// to the guard's `on_failure`, if any: the library never prints.
 pub struct SweepGuard {
-    label: Option<String>,
+    armed: Option<(Arc<dyn Backend>, String)>,
+    on_failure: Option<Box<dyn Fn(String) + Send + Sync>>,
+}
+
+impl std::fmt::Debug for SweepGuard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SweepGuard")
+            .field("label", &self.armed.as_ref().map(|(_, l)| l))
+            .finish()
+    }
 }
 
 impl SweepGuard {
-    pub fn new(label: String) -> SweepGuard {
-        SweepGuard { label: Some(label) }
+    pub fn new(backend: Arc<dyn Backend>, label: String) -> SweepGuard {
+        SweepGuard {
+            armed: Some((backend, label)),
+            on_failure: None,
+        }
+    }
+
+    /// What to do with the error of a sweep on drop that failed.
+    pub fn on_failure(mut self, f: impl Fn(String) + Send + Sync + 'static) -> SweepGuard {
+        self.on_failure = Some(Box::new(f));
+        self
     }
 
     /// The owner cleaned up on its own; nothing to do on drop.
     pub fn disarm(&mut self) {
-        self.label = None;
+        self.armed = None;
     }
 }
 
 impl Drop for SweepGuard {
     fn drop(&mut self) {
-        if let Some(label) = self.label.take() {
-            blocking_sweep(label);
-        }
-    }
-}
-
-/// Sweeps `label` and waits for it, from any context.
-pub fn blocking_sweep(label: String) {
-    let worker = std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build();
-        let Ok(rt) = rt else { return };
-        rt.block_on(async {
-            if let Ok(engine) = Engine::connect().await {
-                if let Err(e) = sweep(&engine, &label, |_| false).await {
-                    eprintln!("crossgrade: cleanup of {label} failed: {e}");
+        if let Some((backend, label)) = self.armed.take() {
+            if let Err(e) = backend.sweep_blocking(&label) {
+                if let Some(f) = &self.on_failure {
+                    f(e);
                 }
             }
-        });
-    });
-    let _ = worker.join();
+        }
+    }
 }
 
 #[cfg(test)]

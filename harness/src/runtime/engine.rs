@@ -5,65 +5,38 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::time::Duration;
 
+use async_trait::async_trait;
 use bollard::errors::Error as BollardError;
 use bollard::models::{
-    ContainerCreateBody, EndpointSettings, ExecConfig, HostConfig, NetworkCreateRequest,
-    NetworkingConfig, VolumeCreateRequest,
+    ContainerCreateBody, EndpointSettings, ExecConfig, HostConfig, NetworkConnectRequest,
+    NetworkCreateRequest, NetworkDisconnectRequest, NetworkingConfig, VolumeCreateRequest,
 };
 use bollard::query_parameters::{
-    CreateContainerOptionsBuilder, ListContainersOptionsBuilder, ListNetworksOptionsBuilder,
-    ListVolumesOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
-    RemoveVolumeOptionsBuilder, StopContainerOptionsBuilder,
+    CreateContainerOptionsBuilder, KillContainerOptionsBuilder, ListContainersOptionsBuilder,
+    ListNetworksOptionsBuilder, ListVolumesOptionsBuilder, LogsOptionsBuilder,
+    RemoveContainerOptionsBuilder, RemoveVolumeOptionsBuilder, StopContainerOptionsBuilder,
 };
 use bollard::Docker;
 use futures_util::StreamExt;
 
-/// An engine call that failed, with what was being done.
-#[derive(Debug, thiserror::Error)]
-#[error("{doing}: {source}")]
-pub struct EngineError {
-    pub doing: String,
-    #[source]
-    pub source: BollardError,
+use super::backend::{
+    Backend, ContainerSpec, ContainerStatus, Endpoint, EngineError, EngineErrorKind, ExecOutput,
+    HttpAnswer, HttpCall, Labelled, Labels, Result, Unanswered,
+};
+
+/// Maps a bollard error to an [`EngineError`] saying what was being done.
+pub(crate) fn engine_error(doing: String, source: BollardError) -> EngineError {
+    let kind = match &source {
+        BollardError::DockerResponseServerError { status_code, .. } => match status_code {
+            404 => EngineErrorKind::NotFound,
+            409 => EngineErrorKind::Conflict,
+            403 => EngineErrorKind::InUse,
+            _ => EngineErrorKind::Other,
+        },
+        _ => EngineErrorKind::Other,
+    };
+    EngineError::new(doing, kind, source)
 }
-
-impl EngineError {
-    /// The engine answered 404 (no such image, container, ...).
-    pub fn is_not_found(&self) -> bool {
-        matches!(
-            self.source,
-            BollardError::DockerResponseServerError {
-                status_code: 404,
-                ..
-            }
-        )
-    }
-
-    /// The object is being removed by someone else, or still used by something being removed: 409
-    /// ("removal already in progress", "volume in use") or 403 ("network has active endpoints").
-    pub fn is_busy(&self) -> bool {
-        matches!(
-            self.source,
-            BollardError::DockerResponseServerError {
-                status_code: 409 | 403,
-                ..
-            }
-        )
-    }
-
-    /// The container named is not running (409 on exec, say).
-    pub fn is_conflict(&self) -> bool {
-        matches!(
-            self.source,
-            BollardError::DockerResponseServerError {
-                status_code: 409,
-                ..
-            }
-        )
-    }
-}
-
-pub type Result<T> = std::result::Result<T, EngineError>;
 
 /// Treats the engine's answer `codes` (e.g. 404 on removing what is already gone) as success.
 fn tolerate(
@@ -82,59 +55,16 @@ fn tolerate(
 }
 
 fn ctx<T>(r: std::result::Result<T, BollardError>, doing: impl FnOnce() -> String) -> Result<T> {
-    r.map_err(|source| EngineError {
-        doing: doing(),
-        source,
-    })
+    r.map_err(|source| engine_error(doing(), source))
 }
 
 /// A connection to the local engine, negotiated down to the engine's API version.
 #[derive(Debug, Clone)]
 pub struct Engine {
     docker: Docker,
-}
-
-/// What to start.
-#[derive(Debug, Clone, Default)]
-pub struct ContainerSpec {
-    pub name: String,
-    pub image: String,
-    pub hostname: String,
-    pub network: String,
-    /// Names other containers reach it by on the trial network.
-    pub aliases: Vec<String>,
-    pub entrypoint: Option<Vec<String>>,
-    pub cmd: Option<Vec<String>>,
-    pub env: Vec<String>,
-    /// (volume name, mount path).
-    pub volume: Option<(String, String)>,
-    pub labels: HashMap<String, String>,
-}
-
-/// The state of a container as far as the harness cares.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ContainerStatus {
-    pub running: bool,
-    pub exit_code: Option<i64>,
-    pub oom_killed: bool,
-}
-
-/// The result of running a command inside a container.
-#[derive(Debug, Clone)]
-pub struct ExecOutput {
-    pub exit_code: Option<i64>,
-    pub stdout: String,
-    pub stderr: String,
-}
-
-/// One labelled object, as listed for cleanup.
-#[derive(Debug, Clone)]
-pub struct Labelled {
-    pub id: String,
-    pub name: String,
-    pub labels: HashMap<String, String>,
-    /// Containers only: `running`, `exited`, ...
-    pub state: String,
+    /// For requests to replicas' ports (HTTP actions and probes), sent to their addresses on the
+    /// trial network.
+    http: reqwest::Client,
 }
 
 impl Engine {
@@ -147,7 +77,10 @@ impl Engine {
         let docker = ctx(docker.negotiate_version().await, || {
             "asking the Docker engine for its version (is it running? try `docker info`)".into()
         })?;
-        Ok(Engine { docker })
+        Ok(Engine {
+            docker,
+            http: reqwest::Client::new(),
+        })
     }
 
     pub fn api_version(&self) -> String {
@@ -165,19 +98,8 @@ impl Engine {
         ))
     }
 
-    /// Whether the image is in the engine. Never pulls.
-    pub async fn image_exists(&self, image: &str) -> Result<bool> {
-        match self.docker.inspect_image(image).await {
-            Ok(_) => Ok(true),
-            Err(BollardError::DockerResponseServerError {
-                status_code: 404, ..
-            }) => Ok(false),
-            Err(e) => ctx(Err(e), || format!("inspecting image {image}")),
-        }
-    }
-
     /// The labels of an image, if it exists.
-    pub async fn image_labels(&self, image: &str) -> Result<Option<HashMap<String, String>>> {
+    pub async fn image_labels(&self, image: &str) -> Result<Option<Labels>> {
         match self.docker.inspect_image(image).await {
             Ok(i) => Ok(Some(i.config.and_then(|c| c.labels).unwrap_or_default())),
             Err(BollardError::DockerResponseServerError {
@@ -190,8 +112,30 @@ impl Engine {
     pub fn docker(&self) -> &Docker {
         &self.docker
     }
+}
 
-    pub async fn create_network(&self, name: &str, labels: &HashMap<String, String>) -> Result<()> {
+/// `label` may hold several `key=value` filters separated by `&`; all must match.
+fn label_filter(label: &str) -> HashMap<String, Vec<String>> {
+    HashMap::from([(
+        "label".to_string(),
+        label.split('&').map(str::to_string).collect(),
+    )])
+}
+
+#[async_trait]
+impl Backend for Engine {
+    /// Whether the image is in the engine. Never pulls.
+    async fn image_exists(&self, image: &str) -> Result<bool> {
+        match self.docker.inspect_image(image).await {
+            Ok(_) => Ok(true),
+            Err(BollardError::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(false),
+            Err(e) => ctx(Err(e), || format!("inspecting image {image}")),
+        }
+    }
+
+    async fn create_network(&self, name: &str, labels: &Labels) -> Result<()> {
         let req = NetworkCreateRequest {
             name: name.to_string(),
             driver: Some("bridge".into()),
@@ -204,7 +148,7 @@ impl Engine {
         Ok(())
     }
 
-    pub async fn create_volume(&self, name: &str, labels: &HashMap<String, String>) -> Result<()> {
+    async fn create_volume(&self, name: &str, labels: &Labels) -> Result<()> {
         let req = VolumeCreateRequest {
             name: Some(name.to_string()),
             labels: Some(labels.clone()),
@@ -217,7 +161,7 @@ impl Engine {
     }
 
     /// Creates and starts a container; returns its id.
-    pub async fn start_container(&self, spec: &ContainerSpec) -> Result<String> {
+    async fn start_container(&self, spec: &ContainerSpec) -> Result<String> {
         let mut endpoints = HashMap::new();
         endpoints.insert(
             spec.network.clone(),
@@ -259,7 +203,7 @@ impl Engine {
     }
 
     /// Stops gracefully (SIGTERM, then SIGKILL after `grace`).
-    pub async fn stop(&self, id: &str, grace: Duration) -> Result<()> {
+    async fn stop(&self, id: &str, grace: Duration) -> Result<()> {
         let opts = StopContainerOptionsBuilder::default()
             .t(grace.as_secs().max(1) as i32)
             .build();
@@ -270,7 +214,7 @@ impl Engine {
         )
     }
 
-    pub async fn kill(&self, id: &str) -> Result<()> {
+    async fn kill(&self, id: &str) -> Result<()> {
         tolerate(
             self.docker.kill_container(id, None).await,
             &[409 /* not running */],
@@ -278,15 +222,8 @@ impl Engine {
         )
     }
 
-    /// Starts a stopped container again.
-    pub async fn restart_stopped(&self, id: &str) -> Result<()> {
-        ctx(self.docker.start_container(id, None).await, || {
-            format!("starting container {id} again")
-        })
-    }
-
     /// Removes a container (killing it if it runs); its volumes are kept.
-    pub async fn remove_container(&self, id: &str) -> Result<()> {
+    async fn remove_container(&self, id: &str) -> Result<()> {
         let opts = RemoveContainerOptionsBuilder::default().force(true).build();
         tolerate(
             self.docker.remove_container(id, Some(opts)).await,
@@ -295,13 +232,13 @@ impl Engine {
         )
     }
 
-    pub async fn remove_network(&self, name: &str) -> Result<()> {
+    async fn remove_network(&self, name: &str) -> Result<()> {
         tolerate(self.docker.remove_network(name).await, &[404], || {
             format!("removing network {name}")
         })
     }
 
-    pub async fn remove_volume(&self, name: &str) -> Result<()> {
+    async fn remove_volume(&self, name: &str) -> Result<()> {
         let opts = RemoveVolumeOptionsBuilder::default().force(true).build();
         tolerate(
             self.docker.remove_volume(name, Some(opts)).await,
@@ -310,7 +247,7 @@ impl Engine {
         )
     }
 
-    pub async fn status(&self, id: &str) -> Result<ContainerStatus> {
+    async fn status(&self, id: &str) -> Result<ContainerStatus> {
         let c = ctx(self.docker.inspect_container(id, None).await, || {
             format!("inspecting container {id}")
         })?;
@@ -323,7 +260,7 @@ impl Engine {
     }
 
     /// The container's address on `network`.
-    pub async fn ip_on(&self, id: &str, network: &str) -> Result<Option<IpAddr>> {
+    async fn ip_on(&self, id: &str, network: &str) -> Result<Option<IpAddr>> {
         let c = ctx(self.docker.inspect_container(id, None).await, || {
             format!("inspecting container {id}")
         })?;
@@ -335,7 +272,7 @@ impl Engine {
     }
 
     /// Runs `argv` in the container and collects its output.
-    pub async fn exec(&self, id: &str, argv: &[String]) -> Result<ExecOutput> {
+    async fn exec(&self, id: &str, argv: &[String]) -> Result<ExecOutput> {
         let exec = ctx(
             self.docker
                 .create_exec(
@@ -381,7 +318,7 @@ impl Engine {
     }
 
     /// The container's log (stdout and stderr interleaved), whole or its last `tail` lines.
-    pub async fn logs(&self, id: &str, tail: Option<usize>) -> Result<String> {
+    async fn logs(&self, id: &str, tail: Option<usize>) -> Result<String> {
         let tail = tail.map_or("all".to_string(), |n| n.to_string());
         let opts = LogsOptionsBuilder::default()
             .stdout(true)
@@ -401,7 +338,7 @@ impl Engine {
 
     /// Follows the container's log until a line contains `needle` (true) or the log ends because the
     /// container stopped (false).
-    pub async fn wait_for_log(&self, id: &str, needle: &str) -> Result<bool> {
+    async fn wait_for_log(&self, id: &str, needle: &str) -> Result<bool> {
         let opts = LogsOptionsBuilder::default()
             .stdout(true)
             .stderr(true)
@@ -423,19 +360,11 @@ impl Engine {
         Ok(false)
     }
 
-    /// `label` may hold several `key=value` filters separated by `&`; all must match.
-    fn label_filter(label: &str) -> HashMap<String, Vec<String>> {
-        HashMap::from([(
-            "label".to_string(),
-            label.split('&').map(str::to_string).collect(),
-        )])
-    }
-
     /// Containers (running or not) with the label (`key` or `key=value`).
-    pub async fn containers_labelled(&self, label: &str) -> Result<Vec<Labelled>> {
+    async fn containers_labelled(&self, label: &str) -> Result<Vec<Labelled>> {
         let opts = ListContainersOptionsBuilder::default()
             .all(true)
-            .filters(&Self::label_filter(label))
+            .filters(&label_filter(label))
             .build();
         let list = ctx(self.docker.list_containers(Some(opts)).await, || {
             format!("listing containers labelled {label}")
@@ -456,9 +385,9 @@ impl Engine {
             .collect())
     }
 
-    pub async fn networks_labelled(&self, label: &str) -> Result<Vec<Labelled>> {
+    async fn networks_labelled(&self, label: &str) -> Result<Vec<Labelled>> {
         let opts = ListNetworksOptionsBuilder::default()
-            .filters(&Self::label_filter(label))
+            .filters(&label_filter(label))
             .build();
         let list = ctx(self.docker.list_networks(Some(opts)).await, || {
             format!("listing networks labelled {label}")
@@ -474,9 +403,9 @@ impl Engine {
             .collect())
     }
 
-    pub async fn volumes_labelled(&self, label: &str) -> Result<Vec<Labelled>> {
+    async fn volumes_labelled(&self, label: &str) -> Result<Vec<Labelled>> {
         let opts = ListVolumesOptionsBuilder::default()
-            .filters(&Self::label_filter(label))
+            .filters(&label_filter(label))
             .build();
         let list = ctx(self.docker.list_volumes(Some(opts)).await, || {
             format!("listing volumes labelled {label}")
@@ -492,5 +421,97 @@ impl Engine {
                 state: String::new(),
             })
             .collect())
+    }
+
+    async fn signal(&self, id: &str, signal: &str) -> Result<()> {
+        let opts = KillContainerOptionsBuilder::default()
+            .signal(signal)
+            .build();
+        ctx(self.docker.kill_container(id, Some(opts)).await, || {
+            format!("sending {signal} to container {id}")
+        })
+    }
+
+    async fn pause(&self, id: &str) -> Result<()> {
+        ctx(self.docker.pause_container(id).await, || {
+            format!("pausing container {id}")
+        })
+    }
+
+    async fn unpause(&self, id: &str) -> Result<()> {
+        ctx(self.docker.unpause_container(id).await, || {
+            format!("unpausing container {id}")
+        })
+    }
+
+    async fn disconnect(&self, id: &str, network: &str) -> Result<()> {
+        let req = NetworkDisconnectRequest {
+            container: id.to_string(),
+            force: Some(true),
+        };
+        ctx(self.docker.disconnect_network(network, req).await, || {
+            format!("disconnecting container {id} from network {network}")
+        })
+    }
+
+    async fn connect(&self, id: &str, network: &str, aliases: &[String]) -> Result<()> {
+        let req = NetworkConnectRequest {
+            container: id.to_string(),
+            endpoint_config: Some(EndpointSettings {
+                aliases: Some(aliases.to_vec()),
+                ..Default::default()
+            }),
+        };
+        ctx(self.docker.connect_network(network, req).await, || {
+            format!("connecting container {id} to network {network}")
+        })
+    }
+
+    async fn http(
+        &self,
+        to: &Endpoint,
+        call: &HttpCall,
+    ) -> std::result::Result<HttpAnswer, Unanswered> {
+        let url = format!("http://{}:{}{}", to.ip, call.port, call.path);
+        let method =
+            reqwest::Method::from_bytes(call.method.as_bytes()).unwrap_or(reqwest::Method::GET);
+        let mut r = self.http.request(method, &url).timeout(call.timeout);
+        if let Some(b) = &call.body {
+            r = r.body(b.clone());
+        }
+        let resp = r.send().await.map_err(|e| Unanswered(e.to_string()))?;
+        let status = resp.status().as_u16();
+        let body = resp.text().await.unwrap_or_default();
+        Ok(HttpAnswer { status, body })
+    }
+
+    async fn tcp_accepts(&self, to: &Endpoint, port: u16, within: Duration) -> bool {
+        tokio::time::timeout(within, tokio::net::TcpStream::connect((to.ip, port)))
+            .await
+            .is_ok_and(|r| r.is_ok())
+    }
+
+    /// On a thread of its own with a runtime and a connection of its own: the caller may be a `Drop`
+    /// inside this engine's runtime, during a panic, or after that runtime is gone.
+    fn sweep_blocking(&self, label: &str) -> std::result::Result<(), String> {
+        let label = label.to_string();
+        let worker = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| format!("cannot start a runtime to clean up {label}: {e}"))?;
+            rt.block_on(async {
+                let engine = Engine::connect()
+                    .await
+                    .map_err(|e| format!("cleanup of {label}: {e}"))?;
+                super::cleanup::sweep(&engine, &label, |_| false)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| format!("cleanup of {label} failed: {e}"))
+            })
+        });
+        worker
+            .join()
+            .unwrap_or_else(|_| Err("the cleanup thread panicked".into()))
     }
 }

@@ -23,7 +23,8 @@ use indexmap::IndexMap;
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 
-use super::engine::{Engine, EngineError};
+use super::backend::{Backend as _, EngineError};
+use super::engine::{engine_error, Engine};
 use crate::model::{ImageDef, Matrix, Release, Scope};
 
 /// Label on built images: the content hash of everything the build read.
@@ -198,7 +199,7 @@ fn io_err(action: &'static str, path: &Path) -> impl FnOnce(io::Error) -> BuildE
 }
 
 fn engine_err(doing: String, source: BollardError) -> BuildError {
-    BuildError::Engine(EngineError { doing, source })
+    BuildError::Engine(engine_error(doing, source))
 }
 
 /// Every image the matrix's roles need (each role at each release) and its services (at their fixed

@@ -1,14 +1,21 @@
-//! The Docker engine side: containers, networks, volumes, images, and cleanup.
+//! The container engine side: the [`Backend`] trait the runner speaks, its Docker implementation
+//! ([`Engine`], the only code that uses bollard), images, and cleanup.
 
+mod backend;
 mod cleanup;
 mod engine;
 mod images;
 
-pub use cleanup::{
-    blocking_sweep, gc, labels, owner_alive, owner_id, sweep, SweepGuard, Swept, LABEL_OWNER,
-    LABEL_RUN, LABEL_TRIAL,
+pub use backend::{
+    Backend, ContainerSpec, ContainerStatus, Endpoint, EngineError, EngineErrorKind, ExecOutput,
+    HttpAnswer, HttpCall, Labelled, Labels, Unanswered,
 };
-pub use engine::{ContainerSpec, ContainerStatus, Engine, EngineError, ExecOutput, Labelled};
+pub use cleanup::{
+    gc, labels, owner_alive, owner_id, sweep, SweepGuard, Swept, LABEL_OWNER, LABEL_RUN,
+    LABEL_TRIAL,
+};
+pub(crate) use engine::engine_error;
+pub use engine::Engine;
 pub use images::{
     build_images, defined_images, image_status, wanted_images, BuildError, BuildEvent,
     BuildOptions, BuildReport, WantedImage, LABEL_BUILD_HASH, LABEL_SYSTEM,

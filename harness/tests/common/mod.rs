@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crossgrade::runtime::{Engine, LABEL_OWNER, LABEL_RUN, LABEL_TRIAL};
+use crossgrade::runtime::{Backend, Engine, LABEL_OWNER, LABEL_RUN, LABEL_TRIAL};
 
 pub fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

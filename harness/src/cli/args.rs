@@ -1,0 +1,142 @@
+//! The command line's arguments (clap), parsed and checked before anything runs.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use crossgrade::session::Selection;
+
+#[derive(Parser)]
+#[command(
+    name = "crossgrade",
+    version,
+    about = "Test cross-version upgrades of distributed systems on a real Docker engine"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(clap::Args, Clone)]
+pub struct MatrixArg {
+    /// The matrix file.
+    #[arg(
+        short = 'f',
+        long = "matrix",
+        default_value = "matrix.toml",
+        global = true
+    )]
+    pub matrix: PathBuf,
+}
+
+#[derive(clap::Args, Clone, Default)]
+pub struct FilterArgs {
+    /// Run only this trial (exact id; repeatable).
+    #[arg(long = "trial")]
+    pub trials: Vec<String>,
+    /// Run only cells matching this partial assignment, e.g. `master=0.23,scheduler=0.22` (repeatable).
+    #[arg(long = "cell")]
+    pub cells: Vec<String>,
+    /// Run only this scenario (repeatable).
+    #[arg(long = "scenario")]
+    pub scenarios: Vec<String>,
+    /// Run only the trials of the matrix's `[subsets.NAME]` (e.g. `quick`, what the tests run).
+    #[arg(long)]
+    pub subset: Option<String>,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Print the trials and their steps, without touching Docker.
+    Plan {
+        #[command(flatten)]
+        m: MatrixArg,
+        #[command(flatten)]
+        filter: FilterArgs,
+        /// Print only the trial ids.
+        #[arg(long)]
+        ids: bool,
+    },
+    /// Run trials on the local Docker engine.
+    Run {
+        #[command(flatten)]
+        m: MatrixArg,
+        #[command(flatten)]
+        filter: FilterArgs,
+        #[command(flatten)]
+        opts: RunArgs,
+    },
+    /// Rebuild a run's reports (results.json, junit.xml, summary.md, index.html) from its trial records,
+    /// e.g. after a nextest run whose trials ran in separate processes.
+    Report {
+        /// The run's report folder.
+        #[arg(default_value = "reports/latest")]
+        dir: PathBuf,
+    },
+    /// Build the system's images locally.
+    Images {
+        #[command(subcommand)]
+        command: ImagesCommand,
+    },
+    /// Remove containers, networks and volumes left by runs that are no longer alive.
+    Gc {
+        /// Remove every crossgrade object, even those of runs that look alive.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Check the engine, the images the matrix needs, and leftovers.
+    Doctor {
+        #[command(flatten)]
+        m: MatrixArg,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum ImagesCommand {
+    /// Build the matrix's images (with filters: those the selected trials run), when missing or out of
+    /// date (by content hash).
+    Build {
+        #[command(flatten)]
+        m: MatrixArg,
+        #[command(flatten)]
+        filter: FilterArgs,
+        /// Rebuild even when up to date.
+        #[arg(long)]
+        force: bool,
+    },
+    /// List the images the matrix needs and whether the engine has them.
+    List {
+        #[command(flatten)]
+        m: MatrixArg,
+    },
+}
+
+/// What `run` is asked besides the matrix and the filters.
+#[derive(clap::Args, Clone)]
+pub struct RunArgs {
+    /// Trials at once.
+    #[arg(short = 'j', long = "jobs")]
+    pub jobs: Option<usize>,
+    /// Leave the containers of trials that did not pass, and print how to reach them.
+    #[arg(long)]
+    pub keep: bool,
+    /// Where run reports go (default: `reports/` beside the matrix file).
+    #[arg(long)]
+    pub reports: Option<PathBuf>,
+    /// The baseline snapshots (default: `reports/snapshots/` beside the matrix file).
+    #[arg(long)]
+    pub snapshots: Option<PathBuf>,
+    /// Record this run's verdicts as the new baseline (errors are never recorded).
+    #[arg(long)]
+    pub accept: bool,
+}
+
+impl From<FilterArgs> for Selection {
+    fn from(f: FilterArgs) -> Selection {
+        Selection {
+            trials: f.trials,
+            cells: f.cells,
+            scenarios: f.scenarios,
+            subset: f.subset,
+        }
+    }
+}

@@ -1,0 +1,320 @@
+//! One function per subcommand: load, ask the library, print.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use crossgrade::baseline::{self, Store};
+use crossgrade::model::{self, Matrix};
+use crossgrade::outcome::Verdict;
+use crossgrade::plan::{self, Plan};
+use crossgrade::report::{self, Display, Results, Terminal};
+use crossgrade::run;
+use crossgrade::runtime::{self, Backend, Engine};
+use crossgrade::session::{ReportTarget, Selection, Session};
+use tokio_util::sync::CancellationToken;
+
+use super::args::RunArgs;
+use super::{out, Failure, Status};
+
+/// The matrix, loaded and its plan checked (subsets name real trials): bad input never touches the
+/// engine.
+fn load(path: &Path) -> Result<Matrix, Failure> {
+    let m = model::load(path)?;
+    plan::expand_checked(&m)?;
+    Ok(m)
+}
+
+async fn connect() -> Result<Engine, Failure> {
+    Ok(Engine::connect().await?)
+}
+
+pub fn plan(path: &Path, selection: &Selection, ids: bool) -> Result<Status, Failure> {
+    let m = load(path)?;
+    let plan = selection.select(&m)?;
+    if ids {
+        for t in &plan.trials {
+            out(&t.id)?;
+        }
+    } else {
+        out(&plan)?;
+    }
+    Ok(Status::Green)
+}
+
+pub async fn run(path: &Path, selection: &Selection, args: RunArgs) -> Result<Status, Failure> {
+    let m = load(path)?;
+    let plan = selection.select(&m)?;
+    let run_id = run::new_run_id();
+    let reports_root = args.reports.unwrap_or_else(|| m.root.join("reports"));
+    let store = Store::new(
+        args.snapshots
+            .unwrap_or_else(|| baseline::default_dir(&m.root)),
+    );
+    let session = Session {
+        trials: plan.trials.clone(),
+        run_id: run_id.clone(),
+        jobs: args.jobs.unwrap_or_else(run::default_jobs),
+        keep: args.keep,
+        report: ReportTarget {
+            dir: reports_root.join(&run_id),
+            name: run_id.clone(),
+            order: plan.trials.iter().map(|t| t.id.clone()).collect(),
+            // The default matrix needs no `-f` in the commands we print.
+            matrix_arg: (path != Path::new("matrix.toml")).then(|| path.display().to_string()),
+            store: store.clone(),
+        },
+        matrix: Arc::new(m),
+    };
+    let cancel = CancellationToken::new();
+    let signals = tokio::spawn(crossgrade::session::cancel_on_signals(cancel.clone()));
+    let backend = Engine::connect()
+        .await
+        .map(|e| Arc::new(e) as Arc<dyn Backend>);
+    let report_dir = session.report.dir.clone();
+    let done = session
+        .run(backend, Display::Terminal(Terminal::new()), cancel)
+        .await
+        .map_err(|source| Failure::Report {
+            dir: report_dir,
+            source,
+        })?;
+    signals.abort();
+
+    let results = &done.results;
+    print!("{}", report::table(results));
+    let (c, ch) = (results.counts, results.changes);
+    out(format_args!(
+        "{} trials: {} pass, {} fail, {} error · against the baseline: {} regressed, {} changed, {} new, {} fixed, {} unchanged",
+        c.total, c.pass, c.fail, c.error, ch.regressed, ch.changed, ch.new, ch.fixed, ch.unchanged
+    ))?;
+    out(format_args!("report: {}", done.paths.html.display()))?;
+    out(format_args!("        {}", done.paths.summary.display()))?;
+    let kept: Vec<_> = results
+        .trials
+        .iter()
+        .filter(|t| args.keep && t.outcome.verdict != Verdict::Pass)
+        .collect();
+    for t in &kept {
+        out(format_args!(
+            "kept: {}",
+            run::keep_hint(&run_id, &t.outcome.id)
+        ))?;
+    }
+    if !kept.is_empty() {
+        out("remove them with `crossgrade gc --all` when done")?;
+    }
+    if done.cancelled {
+        eprintln!("interrupted; everything this run created has been removed");
+        return Ok(Status::Interrupted);
+    }
+    if args.accept {
+        return accept(&store, results);
+    }
+    if ch.fixed > 0 || (ch.new > 0 && !results.red) {
+        out(format_args!(
+            "{} fixed and {} new trials are not in the baseline yet: record them with `crossgrade run --accept` (or `cargo insta review` after a nextest run)",
+            ch.fixed, ch.new
+        ))?;
+    }
+    Ok(Status::red_if(results.red))
+}
+
+/// `--accept`: records every changed verdict as the new baseline. Errors are never recorded, and keep
+/// the run red.
+fn accept(store: &Store, results: &Results) -> Result<Status, Failure> {
+    let trials = results.trials.iter().map(|t| (&t.outcome, &t.baseline));
+    let done = baseline::accept(store, trials).map_err(Failure::Baseline)?;
+    for id in &done.errors {
+        eprintln!(
+            "not recorded: {id} ended in an error (ours or the engine's), not a behaviour of the system"
+        );
+    }
+    out(format_args!(
+        "baseline: {} snapshots written to {}",
+        done.written,
+        store.dir().display()
+    ))?;
+    Ok(Status::red_if(!done.errors.is_empty()))
+}
+
+pub fn report(dir: &Path) -> Result<Status, Failure> {
+    let previous = std::fs::read(dir.join("results.json"))
+        .map_err(|e| e.to_string())
+        .and_then(|b| serde_json::from_slice::<Results>(&b).map_err(|e| e.to_string()));
+    let results = previous.map_err(|e| Failure::BadArgument {
+        message: format!(
+            "{} is not a run's report folder (its results.json: {e})",
+            dir.display()
+        ),
+        help: Some("name a folder under reports/, e.g. reports/latest".into()),
+    })?;
+    let order: Vec<String> = results
+        .trials
+        .iter()
+        .map(|t| t.outcome.id.clone())
+        .collect();
+    let (paths, r) = report::rebuild_from_records(dir, results.meta, &order, results.duration_ms)
+        .map_err(|source| Failure::Report {
+        dir: dir.to_path_buf(),
+        source,
+    })?;
+    print!("{}", report::table(&r));
+    out(format_args!("report: {}", paths.html.display()))?;
+    Ok(Status::red_if(r.red))
+}
+
+pub async fn gc(all: bool) -> Result<Status, Failure> {
+    let engine = connect().await?;
+    let swept = runtime::gc(&engine, all, None).await?;
+    out(format_args!("removed {swept}"))?;
+    Ok(Status::Green)
+}
+
+/// The images `selection` runs; every image the matrix's `[[image]]` tables make when it selects
+/// everything (some matrices exist only to build images).
+fn images_to_build(m: &Matrix, selection: &Selection) -> Result<Option<Vec<String>>, Failure> {
+    if selection.is_everything() {
+        return Ok(None);
+    }
+    let plan: Plan = selection.select(m)?;
+    let defined = runtime::defined_images(m);
+    Ok(Some(
+        plan::images(m, &plan.trials)
+            .into_iter()
+            .filter(|i| defined.contains(i))
+            .collect(),
+    ))
+}
+
+pub async fn images_build(
+    path: &Path,
+    selection: &Selection,
+    force: bool,
+) -> Result<Status, Failure> {
+    let m = load(path)?;
+    let only = images_to_build(&m, selection)?;
+    let engine = connect().await?;
+    if only.as_ref().is_some_and(|o| o.is_empty()) {
+        // An image no [[image]] makes is the user's to provide; the run says so if it is missing.
+        out(format_args!(
+            "nothing to build: no [[image]] of {} makes the images these trials run",
+            m.file.display()
+        ))?;
+        return Ok(Status::Green);
+    }
+    let opts = runtime::BuildOptions {
+        force,
+        only: only.unwrap_or_default(),
+    };
+    let mut progress = |e: runtime::BuildEvent| match e {
+        runtime::BuildEvent::Log { .. } => {}
+        other => eprintln!("  {other:?}"),
+    };
+    let r = runtime::build_images(&engine, &m, &opts, &mut progress)
+        .await
+        .map_err(Failure::Build)?;
+    out(format_args!(
+        "{} built, {} up to date, {} base images bootstrapped",
+        r.built.len(),
+        r.up_to_date.len(),
+        r.bootstrapped.len()
+    ))?;
+    Ok(Status::Green)
+}
+
+/// Every image the matrix's trials run, and whether the engine has it.
+async fn image_presence(engine: &Engine, m: &Matrix) -> Result<Vec<(String, bool)>, Failure> {
+    let mut list = vec![];
+    for image in plan::images(m, &plan::expand(m).trials) {
+        let present = engine.image_exists(&image).await?;
+        list.push((image, present));
+    }
+    Ok(list)
+}
+
+pub async fn images_list(path: &Path) -> Result<Status, Failure> {
+    let m = load(path)?;
+    let engine = connect().await?;
+    for (image, present) in image_presence(&engine, &m).await? {
+        let state = if present { "present" } else { "MISSING" };
+        out(format_args!("{state:<8} {image}"))?;
+    }
+    Ok(Status::Green)
+}
+
+pub async fn doctor(path: &Path) -> Result<Status, Failure> {
+    let mut ok = true;
+    let engine = match Engine::connect().await {
+        Ok(e) => {
+            let v = e.server_version().await.unwrap_or_else(|x| x.to_string());
+            out(format_args!(
+                "engine    ok: Docker {v}, speaking API {}",
+                e.api_version()
+            ))?;
+            Some(e)
+        }
+        Err(e) => {
+            out(format_args!("engine    UNREACHABLE: {e}"))?;
+            out("          start it (e.g. `dockerd &` as root) or set DOCKER_HOST")?;
+            ok = false;
+            None
+        }
+    };
+    let m = load(path);
+    match &m {
+        Ok(m) => out(format_args!(
+            "matrix    ok: {} ({} trials)",
+            path.display(),
+            plan::expand(m).trials.len()
+        ))?,
+        Err(e) => {
+            out(format_args!("matrix    INVALID: {e}"))?;
+            ok = false;
+        }
+    }
+    if let Some(engine) = &engine {
+        if let Ok(m) = &m {
+            match image_presence(engine, m).await {
+                Ok(list) => {
+                    let missing: Vec<_> = list.iter().filter(|(_, p)| !p).collect();
+                    if missing.is_empty() {
+                        out(format_args!("images    ok: all {} present", list.len()))?;
+                    } else {
+                        ok = false;
+                        out(format_args!(
+                            "images    {} of {} MISSING (build with `crossgrade images build -f {}`):",
+                            missing.len(),
+                            list.len(),
+                            path.display()
+                        ))?;
+                        for (i, _) in missing {
+                            out(format_args!("          {i}"))?;
+                        }
+                    }
+                }
+                Err(e) => out(format_args!("images    cannot list: {e}"))?,
+            }
+        }
+        let label = runtime::LABEL_RUN;
+        let c = engine.containers_labelled(label).await.map(|v| v.len());
+        let n = engine.networks_labelled(label).await.map(|v| v.len());
+        let v = engine.volumes_labelled(label).await.map(|v| v.len());
+        match (c, n, v) {
+            (Ok(0), Ok(0), Ok(0)) => out("leftovers none")?,
+            (Ok(c), Ok(n), Ok(v)) => out(format_args!(
+                "leftovers {c} containers, {n} networks, {v} volumes labelled {label} (`crossgrade gc` removes those of dead runs)"
+            ))?,
+            _ => out("leftovers cannot list")?,
+        }
+    }
+    if let Ok(o) = std::process::Command::new("df")
+        .args(["-h", "--output=avail", "."])
+        .output()
+    {
+        let text = String::from_utf8_lossy(&o.stdout);
+        if let Some(avail) = text.lines().nth(1) {
+            out(format_args!("disk      {} free here", avail.trim()))?;
+        }
+    }
+    Ok(Status::red_if(!ok))
+}

@@ -1,0 +1,98 @@
+//! The command line's own parts: its arguments and one function per subcommand. Everything they
+//! do is the library's; what they add is the printing.
+
+pub mod args;
+pub mod commands;
+
+use std::path::PathBuf;
+
+use crossgrade::baseline::StoreError;
+use crossgrade::model::LoadError;
+use crossgrade::runtime::{BuildError, EngineError};
+use crossgrade::session::SelectError;
+use miette::Diagnostic;
+
+/// How a command that ran to its end ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// Nothing red.
+    Green,
+    /// Something red (already shown).
+    Red,
+    /// Stopped by SIGINT/SIGTERM after cleaning up.
+    Interrupted,
+}
+
+impl Status {
+    pub fn red_if(red: bool) -> Status {
+        if red {
+            Status::Red
+        } else {
+            Status::Green
+        }
+    }
+}
+
+/// Why a command could not do its work. Printed once, with its causes, by `main`.
+#[derive(Debug, thiserror::Error, Diagnostic)]
+pub enum Failure {
+    /// Bad input: a matrix or scenario file.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Load(#[from] LoadError),
+    /// Bad input: a selection that names what the matrix does not have.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Select(#[from] SelectError),
+    /// Bad input: an argument.
+    #[error("{message}")]
+    BadArgument {
+        message: String,
+        #[help]
+        help: Option<String>,
+    },
+    #[error("the Docker engine cannot be used")]
+    #[diagnostic(help(
+        "start it (e.g. `dockerd &` as root) or set DOCKER_HOST; `crossgrade doctor` checks"
+    ))]
+    Engine(#[source] EngineError),
+    #[error("building the images failed")]
+    Build(#[source] BuildError),
+    #[error("writing the report to {}", .dir.display())]
+    Report {
+        dir: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("recording the baseline")]
+    Baseline(#[source] StoreError),
+    /// stdout was closed (`crossgrade plan | head`): stop quietly.
+    #[error("stdout is closed")]
+    BrokenPipe,
+}
+
+impl Failure {
+    /// Bad input, found before anything started: exit code 2.
+    pub fn is_bad_input(&self) -> bool {
+        matches!(
+            self,
+            Failure::Load(_) | Failure::Select(_) | Failure::BadArgument { .. }
+        )
+    }
+}
+
+impl From<EngineError> for Failure {
+    fn from(e: EngineError) -> Failure {
+        Failure::Engine(e)
+    }
+}
+
+/// Writes a line to stdout; a closed stdout ends the command quietly instead of panicking.
+pub fn out(line: impl std::fmt::Display) -> Result<(), Failure> {
+    use std::io::Write;
+    let mut o = std::io::stdout().lock();
+    match writeln!(o, "{line}") {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(Failure::BrokenPipe),
+        _ => Ok(()),
+    }
+}

@@ -1,0 +1,121 @@
+//! The fan-out of a run's events, as nextest's `Reporter::write_event` does it: every event goes to
+//! the display, and every finished trial to the recorder first (which holds it against the
+//! baseline and rewrites the report files), then to the display with its judgement. The runner
+//! never prints; this is where a run becomes visible.
+
+use std::io::Write as _;
+
+use super::recorder::Recorder;
+use super::results::TrialReport;
+use super::terminal::Terminal;
+use crate::run::Event;
+
+/// How a run shows itself while it goes: a closed set.
+pub enum Display {
+    /// `crossgrade run`: a live line per running trial on a terminal, a line per finished one.
+    Terminal(Terminal),
+    /// The trials test binary: each step on stderr, which nextest shows when the test fails.
+    StepLog,
+    /// Nothing (library callers that only want the results).
+    Silent,
+}
+
+impl Display {
+    fn event(&mut self, e: &Event) {
+        match self {
+            Display::Terminal(t) => t.handle(e),
+            Display::StepLog => step_log(e),
+            Display::Silent => {}
+        }
+    }
+
+    fn trial_finished(&mut self, t: &TrialReport) {
+        if let Display::Terminal(term) = self {
+            term.trial_finished(t);
+        }
+    }
+
+    /// Something went wrong that is neither a trial's verdict nor fatal to the run.
+    fn problem(&mut self, message: &str) {
+        match self {
+            Display::Silent => {}
+            _ => eprintln!("error: {message}"),
+        }
+    }
+
+    fn finish(&mut self) {
+        if let Display::Terminal(t) = self {
+            t.finish();
+        }
+    }
+}
+
+fn step_log(e: &Event) {
+    let mut err = std::io::stderr().lock();
+    let _ = match e {
+        Event::StepStarted {
+            number,
+            of,
+            description,
+            ..
+        } => writeln!(err, "step {number}/{of} {description}"),
+        Event::StepFinished { outcome, .. } => writeln!(
+            err,
+            "step {} {:?} in {:.1}s{}",
+            outcome.number,
+            outcome.status,
+            outcome.duration_ms as f64 / 1000.0,
+            outcome
+                .message
+                .as_ref()
+                .map(|m| format!(": {m}"))
+                .unwrap_or_default()
+        ),
+        Event::Cancelling => writeln!(err, "crossgrade: stopping, cleaning up…"),
+        Event::CleanupFailed { error } => writeln!(err, "crossgrade: {error}"),
+        _ => Ok(()),
+    };
+}
+
+/// Hands each event of a run to the recorder and the display.
+pub struct Reporter {
+    display: Display,
+    recorder: Recorder,
+    /// Finished trials as reported, in the order they finished.
+    finished: Vec<TrialReport>,
+}
+
+impl Reporter {
+    pub fn new(display: Display, recorder: Recorder) -> Reporter {
+        Reporter {
+            display,
+            recorder,
+            finished: vec![],
+        }
+    }
+
+    pub fn report(&mut self, e: &Event) {
+        self.display.event(e);
+        if let Event::TrialFinished { outcome } = e {
+            let t = match self.recorder.finished(outcome) {
+                Ok(t) => t,
+                Err(err) => {
+                    let msg = format!(
+                        "writing the report to {}: {err}",
+                        self.recorder.dir().display()
+                    );
+                    self.display.problem(&msg);
+                    self.recorder.judge(outcome)
+                }
+            };
+            self.display.trial_finished(&t);
+            self.finished.push(t);
+        }
+    }
+
+    /// Ends the display; the recorder and the trials reported, for the run's summary.
+    pub fn finish(mut self) -> (Recorder, Vec<TrialReport>) {
+        self.display.finish();
+        (self.recorder, self.finished)
+    }
+}

@@ -1,0 +1,260 @@
+//! Acting on replicas: running a role's action against one of them, finding a role's leader,
+//! choosing the replicas a step names, and waiting for a condition with a deadline.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::cluster::{Cluster, Reach, ReplicaScope};
+use super::error::StepError;
+use crate::model::{format_duration, Action, ActionKind};
+use crate::outcome::Observation;
+use crate::runtime::{Endpoint, HttpCall};
+use crate::step::{ReplicaOrder, ReplicaSel};
+
+/// Output kept per observation.
+const OUTPUT_LIMIT: usize = 4096;
+
+/// The result of one action invocation.
+#[derive(Debug, Clone)]
+pub(crate) struct Invocation {
+    pub observation: Observation,
+    /// Whether the action itself succeeded (exit 0, or a 2xx answer).
+    pub succeeded: bool,
+}
+
+fn excerpt(s: &str) -> String {
+    if s.len() <= OUTPUT_LIMIT {
+        return s.to_string();
+    }
+    let mut cut = OUTPUT_LIMIT;
+    while !s.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}… ({} bytes cut)", &s[..cut], s.len() - cut)
+}
+
+/// Runs `action` against replica `name`. A replica that is down or does not answer is an observation
+/// (the system's doing), not an error; only an engine failure is an error.
+pub(crate) async fn invoke(
+    reach: &Reach,
+    action: &Action,
+    name: &str,
+) -> Result<Invocation, StepError> {
+    let snapshot = reach.snapshot();
+    let rep = snapshot
+        .get(name)
+        .ok_or_else(|| StepError::harness(format!("no replica {name}")))?;
+    let what = format!("{}.{} on {name}", rep.role, action.name);
+    let scope = ReplicaScope {
+        name,
+        table: &snapshot,
+    };
+    let down = |note: String| {
+        Ok(Invocation {
+            observation: Observation {
+                what: what.clone(),
+                note: Some(note),
+                ..Default::default()
+            },
+            succeeded: false,
+        })
+    };
+    let Some(id) = rep.container.clone().filter(|_| !rep.stopped) else {
+        return down(format!("{name} is not running"));
+    };
+    match &action.kind {
+        ActionKind::Exec(argv) => {
+            let argv: Vec<String> = argv.iter().map(|t| t.render(&scope)).collect();
+            match tokio::time::timeout(action.timeout, reach.backend.exec(&id, &argv)).await {
+                Err(_) => down(format!(
+                    "`{}` did not finish within {}",
+                    argv.join(" "),
+                    format_duration(action.timeout)
+                )),
+                Ok(Err(e)) if e.is_conflict() || e.is_not_found() => {
+                    down(format!("{name} is not running: {e}"))
+                }
+                Ok(Err(e)) => Err(e.into()),
+                Ok(Ok(out)) => {
+                    let mut output = out.stdout;
+                    if !out.stderr.is_empty() {
+                        if !output.is_empty() && !output.ends_with('\n') {
+                            output.push('\n');
+                        }
+                        output.push_str(&out.stderr);
+                    }
+                    Ok(Invocation {
+                        succeeded: out.exit_code == Some(0),
+                        observation: Observation {
+                            what,
+                            exit_code: out.exit_code,
+                            output: excerpt(&output),
+                            ..Default::default()
+                        },
+                    })
+                }
+            }
+        }
+        ActionKind::Http(req) => {
+            let Some(ip) = rep.ip else {
+                return down(format!("{name} has no address on the trial network"));
+            };
+            let call = HttpCall {
+                method: req.method.clone(),
+                port: req.port,
+                path: req.path.render(&scope),
+                body: req.body.as_ref().map(|b| b.render(&scope)),
+                timeout: action.timeout,
+            };
+            let to = Endpoint { container: id, ip };
+            match reach.backend.http(&to, &call).await {
+                Err(e) => down(format!(
+                    "{} http://{ip}:{}{}: {e}",
+                    call.method, call.port, call.path
+                )),
+                Ok(answer) => Ok(Invocation {
+                    succeeded: (200..300).contains(&answer.status),
+                    observation: Observation {
+                        what,
+                        http_status: Some(answer.status),
+                        output: excerpt(&answer.body),
+                        ..Default::default()
+                    },
+                }),
+            }
+        }
+    }
+}
+
+/// How long a role may be without a known leader (an election under way) before "the leader" fails.
+pub(crate) const LEADER_WAIT: Duration = Duration::from_secs(15);
+
+/// Asks a role which replica leads, through its `leader` action, on each running replica in turn, until
+/// one names a replica: during a failover a replica may not know the leader for a moment. Fails after
+/// [`LEADER_WAIT`] with the last answer.
+pub(crate) async fn find_leader(cluster: &Cluster, role: &str) -> Result<String, StepError> {
+    let r = cluster.role(role);
+    let spec = r
+        .leader
+        .as_ref()
+        .ok_or_else(|| StepError::harness(format!("role {role} has no leader action")))?;
+    let action = &r.actions[&spec.action];
+    let names = cluster.replicas_of(role);
+    let reach = cluster.reach();
+    eventually(LEADER_WAIT, Duration::from_millis(200), || async {
+        let snapshot = cluster.snapshot();
+        let running: Vec<&String> = names
+            .iter()
+            .filter(|n| snapshot[*n].container.is_some() && !snapshot[*n].stopped)
+            .collect();
+        if running.is_empty() {
+            return Ok(Err(StepError::fail(format!(
+                "no {role} replica is running to ask for the leader"
+            ))));
+        }
+        let mut last = None;
+        for asked in running {
+            let inv = invoke(&reach, action, asked).await?;
+            if !inv.succeeded {
+                last = Some(
+                    StepError::fail(format!("could not learn the {role} leader from {asked}"))
+                        .with(inv.observation),
+                );
+                continue;
+            }
+            let out = inv.observation.output.trim();
+            let leader = match &spec.pointer {
+                None => out.to_string(),
+                Some(p) => serde_json::from_str::<Value>(out)
+                    .ok()
+                    .and_then(|v| v.pointer(p).cloned())
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default(),
+            };
+            if names.contains(&leader) {
+                return Ok(Ok(leader));
+            }
+            last = Some(
+                StepError::fail(format!(
+                    "the {role} leader action on {asked} answered {leader:?}, which is no {role} replica"
+                ))
+                .with(inv.observation),
+            );
+        }
+        Ok(Err(last.expect("at least one replica was asked")))
+    })
+    .await
+}
+
+/// The replicas a selection names.
+pub(crate) async fn select(
+    cluster: &Cluster,
+    role: &str,
+    sel: &ReplicaSel,
+) -> Result<Vec<String>, StepError> {
+    Ok(match sel {
+        ReplicaSel::All => cluster.replicas_of(role),
+        ReplicaSel::Index(i) => vec![format!("{role}-{i}")],
+        ReplicaSel::Leader => vec![find_leader(cluster, role).await?],
+    })
+}
+
+/// The next replica of `role` to move to `to`, in `order`.
+pub(crate) async fn next_to_move(
+    cluster: &Cluster,
+    role: &str,
+    to: &crate::model::Release,
+    order: ReplicaOrder,
+) -> Result<String, StepError> {
+    let snapshot = cluster.snapshot();
+    let pending: Vec<String> = cluster
+        .replicas_of(role)
+        .into_iter()
+        .filter(|n| &snapshot[n].release != to)
+        .collect();
+    let first = pending
+        .first()
+        .cloned()
+        .ok_or_else(|| StepError::harness(format!("every {role} replica is already at {to}")))?;
+    if order == ReplicaOrder::ByIndex || pending.len() == 1 {
+        return Ok(first);
+    }
+    let leader = find_leader(cluster, role).await?;
+    Ok(match order {
+        ReplicaOrder::LeaderFirst if pending.contains(&leader) => leader,
+        ReplicaOrder::LeaderLast => pending
+            .iter()
+            .find(|n| **n != leader)
+            .cloned()
+            .unwrap_or(first),
+        _ => first,
+    })
+}
+
+/// Repeats `f` every `every` until it yields `Ok(value)` or `within` passes; then the last failure,
+/// saying how long it was given.
+pub(crate) async fn eventually<T, F, Fut>(
+    within: Duration,
+    every: Duration,
+    mut f: F,
+) -> Result<T, StepError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<Result<T, StepError>, StepError>>,
+{
+    let deadline = tokio::time::Instant::now() + within;
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        match f().await? {
+            Ok(v) => return Ok(v),
+            Err(last) => {
+                if tokio::time::Instant::now() + every > deadline {
+                    return Err(last.not_true_within(within));
+                }
+            }
+        }
+    }
+}

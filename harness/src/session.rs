@@ -1,0 +1,295 @@
+//! One run pipeline for every front-end: selection → preflight (engine, images) → run → reporters.
+//! `crossgrade run` and the trials test binary (one trial per test process) both run through a
+//! [`Session`]; they differ only in what they select, how they display, and where the report goes.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use miette::Diagnostic;
+use tokio_util::sync::CancellationToken;
+
+use crate::baseline::Store;
+use crate::model::{LoadError, Matrix};
+use crate::outcome::TrialOutcome;
+use crate::plan::{self, Filter, Plan, Trial};
+use crate::report::{
+    self, Display, Recorder, ReportPaths, Reporter, Results, RunMeta, TrialReport,
+};
+use crate::run::{self, errored, Event, Events, RunOptions};
+use crate::runtime::{gc, Backend, EngineError};
+
+/// Which trials of a matrix to run: what `--trial`, `--cell`, `--scenario` and `--subset` say.
+#[derive(Debug, Clone, Default)]
+pub struct Selection {
+    /// Exact trial ids.
+    pub trials: Vec<String>,
+    /// Partial assignments, `master=0.23,scheduler=0.22`.
+    pub cells: Vec<String>,
+    pub scenarios: Vec<String>,
+    /// A `[subsets.NAME]` of the matrix.
+    pub subset: Option<String>,
+}
+
+/// A selection that names what the matrix does not have. Nothing runs.
+#[derive(Debug, thiserror::Error, Diagnostic)]
+pub enum SelectError {
+    #[error("`{part}` in --cell is not ROLE=RELEASE")]
+    #[diagnostic(help("e.g. --cell master=0.23,scheduler=0.22"))]
+    BadCell { part: String },
+    #[error("no trial `{id}` in {matrix}")]
+    #[diagnostic(help("list them with `crossgrade plan --ids -f {matrix}`"))]
+    UnknownTrial { id: String, matrix: String },
+    #[error("no scenario `{name}` in {matrix}")]
+    #[diagnostic(help("its scenarios: {known}"))]
+    UnknownScenario {
+        name: String,
+        matrix: String,
+        known: String,
+    },
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Subset(#[from] LoadError),
+    #[error("the filters select no trial")]
+    #[diagnostic(help("`crossgrade plan --ids -f {matrix}` lists the trials"))]
+    Empty { matrix: String },
+}
+
+impl Selection {
+    /// Whether it selects every trial (no filter at all).
+    pub fn is_everything(&self) -> bool {
+        self.trials.is_empty()
+            && self.cells.is_empty()
+            && self.scenarios.is_empty()
+            && self.subset.is_none()
+    }
+
+    /// The selected trials of `m`'s plan, in plan order.
+    pub fn select(&self, m: &Matrix) -> Result<Plan, SelectError> {
+        let matrix = m.file.display().to_string();
+        let mut filter = Filter {
+            trials: self.trials.clone(),
+            scenarios: self.scenarios.clone(),
+            cells: vec![],
+        };
+        for c in &self.cells {
+            let cell = Filter::parse_cell(c).map_err(|part| SelectError::BadCell { part })?;
+            filter.cells.push(cell);
+        }
+        let full = plan::expand(m);
+        if let Some(id) = self
+            .trials
+            .iter()
+            .find(|t| !full.trials.iter().any(|x| &x.id == *t))
+        {
+            return Err(SelectError::UnknownTrial {
+                id: id.clone(),
+                matrix,
+            });
+        }
+        if let Some(name) = self.scenarios.iter().find(|s| m.scenario(s).is_none()) {
+            let known: Vec<&str> = m.scenarios.iter().map(|s| s.name.as_str()).collect();
+            return Err(SelectError::UnknownScenario {
+                name: name.clone(),
+                matrix,
+                known: known.join(", "),
+            });
+        }
+        let full = match &self.subset {
+            Some(name) => full.subset(m, name)?,
+            None => full,
+        };
+        let plan = full.filtered(&filter);
+        if plan.trials.is_empty() {
+            return Err(SelectError::Empty { matrix });
+        }
+        Ok(plan)
+    }
+}
+
+/// Where a session's report goes.
+#[derive(Debug, Clone)]
+pub struct ReportTarget {
+    /// The report folder (`reports/<run id>`, or one folder shared by the processes of a nextest
+    /// run).
+    pub dir: PathBuf,
+    /// The run's name in `results.json`.
+    pub name: String,
+    /// Every trial the report covers, in plan order (more than this session runs when several
+    /// processes share the folder): orders the report and says when it is complete.
+    pub order: Vec<String>,
+    /// The matrix as the user named it (`None`: the default `matrix.toml`), for the commands that
+    /// rerun a trial.
+    pub matrix_arg: Option<String>,
+    pub store: Store,
+}
+
+/// One run of some trials of a matrix.
+pub struct Session {
+    pub matrix: Arc<Matrix>,
+    pub trials: Vec<Trial>,
+    /// Labels this run's objects in the engine (`crossgrade.run`).
+    pub run_id: String,
+    /// Trials at once.
+    pub jobs: usize,
+    /// Leave the containers of trials that did not pass.
+    pub keep: bool,
+    pub report: ReportTarget,
+}
+
+/// What a finished session leaves.
+pub struct Finished {
+    /// The whole report folder's results (with the trials of other processes, if any).
+    pub results: Results,
+    pub paths: ReportPaths,
+    /// This session's trials as reported, in the order they finished.
+    pub trials: Vec<TrialReport>,
+    /// Stopped by SIGINT/SIGTERM (everything it created has been removed).
+    pub cancelled: bool,
+}
+
+impl Session {
+    /// Runs the session on `backend` (or gives every trial an `error` when the engine could not be
+    /// reached), showing it on `display` and writing the report as trials finish.
+    pub async fn run(
+        self,
+        backend: Result<Arc<dyn Backend>, EngineError>,
+        display: Display,
+        cancel: CancellationToken,
+    ) -> std::io::Result<Finished> {
+        let target = &self.report;
+        let meta = RunMeta::of(
+            &self.matrix,
+            &target.name,
+            target.matrix_arg.as_deref().unwrap_or("matrix.toml"),
+            target.store.dir(),
+        );
+        let recorder = Recorder::new(
+            &target.dir,
+            meta,
+            target.store.clone(),
+            target.order.clone(),
+        );
+        let mut reporter = Reporter::new(display, recorder);
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let consumer = tokio::spawn(async move {
+            while let Some(e) = rx.recv().await {
+                reporter.report(&e);
+            }
+            reporter
+        });
+        let events = Events::new(tx);
+        let matrix_arg = target.matrix_arg.clone();
+        let opts = RunOptions {
+            run_id: self.run_id.clone(),
+            report_dir: target.dir.clone(),
+            jobs: self.jobs,
+            keep: self.keep,
+            reproduce: Arc::new(move |t| report::reproduce(matrix_arg.as_deref(), &t.id)),
+        };
+        events.emit(Event::RunStarted {
+            run_id: self.run_id.clone(),
+            trials: self.trials.len(),
+        });
+        match backend {
+            Err(e) => {
+                let reason = format!("Docker engine unreachable: {e}");
+                for t in &self.trials {
+                    events.emit(Event::TrialFinished {
+                        outcome: Box::new(errored(t, reason.clone(), &opts)),
+                    });
+                }
+            }
+            Ok(backend) => {
+                // Leftovers of runs whose process is gone (killed with SIGKILL, say).
+                let _ = gc(&*backend, false, Some(&self.run_id)).await;
+                let (ready, unready) = preflight(&*backend, &self.matrix, self.trials, &opts).await;
+                for o in unready {
+                    events.emit(Event::TrialFinished {
+                        outcome: Box::new(o),
+                    });
+                }
+                run::run_trials(
+                    backend,
+                    self.matrix.clone(),
+                    ready,
+                    opts,
+                    events.clone(),
+                    cancel.clone(),
+                )
+                .await;
+            }
+        }
+        drop(events);
+        let reporter = consumer.await.map_err(std::io::Error::other)?;
+        let (recorder, trials) = reporter.finish();
+        let (paths, results) = recorder.rebuild()?;
+        Ok(Finished {
+            results,
+            paths,
+            trials,
+            cancelled: cancel.is_cancelled(),
+        })
+    }
+}
+
+/// Splits `trials` into those whose images the engine has and the `error` outcomes of those it
+/// cannot run: a missing image is our side's error, caught before anything is created.
+async fn preflight(
+    backend: &dyn Backend,
+    m: &Matrix,
+    trials: Vec<Trial>,
+    opts: &RunOptions,
+) -> (Vec<Trial>, Vec<TrialOutcome>) {
+    let mut present: std::collections::HashMap<String, bool> = Default::default();
+    let (mut ready, mut unready) = (vec![], vec![]);
+    for t in trials {
+        let mut missing = vec![];
+        let mut failure = None;
+        for image in plan::images(m, [&t]) {
+            let known = match present.get(&image) {
+                Some(p) => *p,
+                None => match backend.image_exists(&image).await {
+                    Ok(p) => *present.entry(image.clone()).or_insert(p),
+                    Err(e) => {
+                        failure = Some(format!("Docker engine: {e}"));
+                        break;
+                    }
+                },
+            };
+            if !known {
+                missing.push(image);
+            }
+        }
+        let reason = failure.or_else(|| {
+            (!missing.is_empty()).then(|| {
+                format!(
+                    "image {} missing: build with `crossgrade images build -f {}` (images are never pulled)",
+                    missing.join(", "),
+                    m.file.display()
+                )
+            })
+        });
+        match reason {
+            Some(r) => unready.push(errored(&t, r, opts)),
+            None => ready.push(t),
+        }
+    }
+    (ready, unready)
+}
+
+/// Cancels `cancel` on SIGINT or SIGTERM (Ctrl-C, and how nextest stops a test that ran too long).
+/// The run then says so through its display, removes what it created and returns.
+pub async fn cancel_on_signals(cancel: CancellationToken) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut int), Ok(mut term)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        return;
+    };
+    tokio::select! {
+        _ = int.recv() => {}
+        _ = term.recv() => {}
+    }
+    cancel.cancel();
+}

@@ -1,0 +1,83 @@
+//! `stop-workload`: stops a background workload that an earlier step started, and judges it: the
+//! step fails when the workload saw less success or longer unavailability than it allows.
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::load::StepCx;
+use super::workload::workload_failure;
+use super::{Done, Exec, Kind};
+use crate::outcome::Observation;
+use crate::run::{Cluster, Live, StepError};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Raw {
+    name: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StopWorkload {
+    pub name: String,
+}
+
+impl Kind for StopWorkload {
+    const NAMES: &'static [&'static str] = &["stop-workload"];
+    type Raw = Raw;
+
+    fn load(raw: Raw, cx: &mut StepCx<'_, '_>) -> Option<StopWorkload> {
+        let name = cx.required(raw.name.as_ref(), "name")?;
+        if !cx.sc.workloads.contains(name.get_ref()) {
+            cx.err(
+                name.span(),
+                format!(
+                    "no workload `{}` was started before this step",
+                    name.get_ref()
+                ),
+            );
+        }
+        Some(StopWorkload {
+            name: name.get_ref().clone(),
+        })
+    }
+}
+
+impl fmt::Display for StopWorkload {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "stop workload {} and judge it", self.name)
+    }
+}
+
+impl Exec for StopWorkload {
+    fn deadline(&self, _: &Cluster) -> Duration {
+        Duration::from_secs(60)
+    }
+
+    async fn exec(&self, live: &mut Live) -> Result<Done, StepError> {
+        let name = &self.name;
+        let w = live
+            .workloads
+            .shift_remove(name)
+            .ok_or_else(|| StepError::harness(format!("workload {name} is not running")))?;
+        let report = w
+            .finish()
+            .await
+            .ok_or_else(|| StepError::harness(format!("workload {name} panicked")))?;
+        let passed = report.passed;
+        let note = workload_failure(&report);
+        live.reports.push(report);
+        let obs = Observation {
+            what: format!("workload {name}"),
+            note: Some(note.clone()),
+            ..Default::default()
+        };
+        if passed {
+            Ok(Done::observed(obs))
+        } else {
+            Err(StepError::fail(note).with(obs))
+        }
+    }
+}

@@ -1,0 +1,225 @@
+//! `upgrade` / `downgrade`: moves a role's replicas to another release one at a time, each on its
+//! own data volume (graceful stop, remove, start the other release's image, wait until ready).
+//! The planner expands it into one [`Move`] per replica, with `each_state` checks after each; the
+//! runner only ever sees moves, with their release resolved.
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::load::StepCx;
+use super::{Done, Exec, Kind};
+use crate::model::{Release, ScenarioKind};
+use crate::outcome::Observation;
+use crate::run::{next_to_move, Cluster, Live, StepError};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Raw {
+    role: Option<Spanned<String>>,
+    to: Option<Spanned<String>>,
+    order: Option<Spanned<String>>,
+    count: Option<Spanned<i64>>,
+}
+
+/// Where an upgrade goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReleaseRef {
+    /// The path's destination release.
+    Target,
+    /// The path's source release (for rollbacks).
+    Source,
+    Exact(Release),
+}
+
+/// Which replica moves next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplicaOrder {
+    ByIndex,
+    LeaderFirst,
+    LeaderLast,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Upgrade {
+    pub role: String,
+    pub to: ReleaseRef,
+    pub order: ReplicaOrder,
+    /// Move only this many replicas (in `order`); a later upgrade of the role moves the rest.
+    pub count: Option<u32>,
+}
+
+/// Move one replica of `role` to `to`: the next one, in `order`, that is not there yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Move {
+    pub role: String,
+    pub to: Release,
+    pub order: ReplicaOrder,
+    /// 1-based position of this move among the role's replicas, for display.
+    pub nth: u32,
+    pub of: u32,
+}
+
+impl Kind for Upgrade {
+    const NAMES: &'static [&'static str] = &["upgrade", "downgrade"];
+    type Raw = Raw;
+
+    fn load(raw: Raw, cx: &mut StepCx<'_, '_>) -> Option<Upgrade> {
+        let role = cx.role_key(&raw.role)?;
+        if role.fixed_release.is_some() {
+            let span = raw.role.as_ref().map_or(cx.span.clone(), |r| r.span());
+            cx.err(
+                span,
+                format!("`{}` is a service: its release is fixed", role.name),
+            );
+        }
+        let path = cx.scenario_kind() == ScenarioKind::Path;
+        let to = match &raw.to {
+            None if path && cx.what == "upgrade" => ReleaseRef::Target,
+            None if path => ReleaseRef::Source,
+            None => {
+                cx.missing("to");
+                ReleaseRef::Target
+            }
+            Some(t) if t.get_ref() == "target" || t.get_ref() == "source" => {
+                if !path {
+                    cx.err(
+                        t.span(),
+                        format!("`{}` only has a meaning in a path scenario", t.get_ref()),
+                    );
+                }
+                if t.get_ref() == "target" {
+                    ReleaseRef::Target
+                } else {
+                    ReleaseRef::Source
+                }
+            }
+            Some(t) => ReleaseRef::Exact(cx.release(t)?),
+        };
+        let order = match raw.order.as_ref().map(|o| (o.get_ref().as_str(), o.span())) {
+            None | Some(("index", _)) => ReplicaOrder::ByIndex,
+            Some((which @ ("leader-first" | "leader-last"), sp)) => {
+                if role.leader.is_none() {
+                    cx.err_help(
+                        sp,
+                        format!("role `{}` does not say how to find its leader", role.name),
+                        "add `leader = { action = \"NAME\", pointer = \"/leader\" }` to the role",
+                    );
+                }
+                if which == "leader-first" {
+                    ReplicaOrder::LeaderFirst
+                } else {
+                    ReplicaOrder::LeaderLast
+                }
+            }
+            Some((other, sp)) => {
+                cx.err_help(
+                    sp,
+                    format!("unknown order `{other}`"),
+                    "orders are: index, leader-first, leader-last",
+                );
+                ReplicaOrder::ByIndex
+            }
+        };
+        let count = raw.count.as_ref().and_then(|c| {
+            let n = *c.get_ref();
+            if n < 1 || n > i64::from(role.replicas) {
+                cx.err(
+                    c.span(),
+                    format!(
+                        "count must be between 1 and {} (the replicas of `{}`)",
+                        role.replicas, role.name
+                    ),
+                );
+                None
+            } else {
+                Some(n as u32)
+            }
+        });
+        Some(Upgrade {
+            role: role.name.clone(),
+            to,
+            order,
+            count,
+        })
+    }
+}
+
+impl Upgrade {
+    /// The release it goes to on `path` (`None` in a cell: `target` and `source` are refused
+    /// there when the scenario loads, so only an exact release reaches a cell's plan).
+    pub fn destination(&self, path: Option<(&Release, &Release)>) -> Option<Release> {
+        match (&self.to, path) {
+            (ReleaseRef::Exact(r), _) => Some(r.clone()),
+            (ReleaseRef::Target, Some((_, to))) => Some(to.clone()),
+            (ReleaseRef::Source, Some((from, _))) => Some(from.clone()),
+            (_, None) => None,
+        }
+    }
+
+    /// The moves it plans, given the releases the role's replicas are at: one per replica not yet
+    /// at the destination, at most `count`.
+    pub fn moves(&self, replicas: &[Release], path: Option<(&Release, &Release)>) -> Vec<Move> {
+        let Some(to) = self.destination(path) else {
+            return vec![];
+        };
+        let pending = replicas.iter().filter(|r| **r != to).count();
+        let moving = pending.min(self.count.map_or(usize::MAX, |c| c as usize));
+        (0..moving)
+            .map(|k| Move {
+                role: self.role.clone(),
+                to: to.clone(),
+                order: self.order,
+                nth: (replicas.len() - pending + k + 1) as u32,
+                of: replicas.len() as u32,
+            })
+            .collect()
+    }
+}
+
+impl fmt::Display for Upgrade {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let to = match &self.to {
+            ReleaseRef::Target => "the path's target".to_string(),
+            ReleaseRef::Source => "the path's source".to_string(),
+            ReleaseRef::Exact(r) => r.to_string(),
+        };
+        write!(f, "upgrade {} to {to}", self.role)
+    }
+}
+
+impl fmt::Display for Move {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let how = match self.order {
+            ReplicaOrder::ByIndex => "",
+            ReplicaOrder::LeaderFirst => ", leader first",
+            ReplicaOrder::LeaderLast => ", leader last",
+        };
+        write!(
+            f,
+            "move {} replica {}/{} to {}{how}",
+            self.role, self.nth, self.of, self.to
+        )
+    }
+}
+
+impl Exec for Move {
+    fn deadline(&self, c: &Cluster) -> Duration {
+        c.bounce_time(&self.role) * c.role(&self.role).replicas + Duration::from_secs(60)
+    }
+
+    async fn exec(&self, live: &mut Live) -> Result<Done, StepError> {
+        let c = &live.cluster;
+        let name = next_to_move(c, &self.role, &self.to, self.order).await?;
+        let from = c.replica(&name).release;
+        c.replace(&name, &self.to).await?;
+        Ok(Done::observed(Observation {
+            what: name.clone(),
+            note: Some(format!("moved {name} from {from} to {}", self.to)),
+            ..Default::default()
+        })
+        .on(vec![name]))
+    }
+}
