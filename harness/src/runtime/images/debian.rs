@@ -1,0 +1,325 @@
+//! Debian base images made locally, since nothing can be pulled: `debian:SUITE[-slim]` by
+//! `debootstrap` into a scratch directory, imported into the engine as a root filesystem.
+
+use std::fs;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use bollard::query_parameters::CreateImageOptionsBuilder;
+use futures_util::StreamExt;
+
+use super::build::BuildEvent;
+use super::error::{engine_err, exit_text, io_err, BuildError};
+use super::process::{find_tool, join_tail, run_streaming};
+use crate::runtime::engine::Engine;
+
+/// The Debian suite of `debian:SUITE` or `debian:SUITE-slim` (numeric versions too), if `image`
+/// is one.
+pub(super) fn debian_suite(image: &str) -> Option<String> {
+    let (repo, tag) = image.split_once(':')?;
+    if repo != "debian" && repo != "library/debian" {
+        return None;
+    }
+    let suite = tag.strip_suffix("-slim").unwrap_or(tag);
+    let suite = match suite {
+        "10" => "buster",
+        "11" => "bullseye",
+        "12" => "bookworm",
+        "13" => "trixie",
+        s => s,
+    };
+    const SUITES: &[&str] = &[
+        "buster",
+        "bullseye",
+        "bookworm",
+        "trixie",
+        "forky",
+        "sid",
+        "oldstable",
+        "stable",
+        "testing",
+        "unstable",
+    ];
+    SUITES.contains(&suite).then(|| suite.to_string())
+}
+
+/// Makes `debian:SUITE[-slim]` with `debootstrap` and imports it into the engine as `base`.
+pub(super) async fn bootstrap_debian(
+    engine: &Engine,
+    base: &str,
+    suite: &str,
+    progress: &mut (dyn FnMut(BuildEvent) + Send),
+) -> Result<(), BuildError> {
+    let tool = match find_tool("debootstrap") {
+        Some(t) => t,
+        None => install_debootstrap(progress).await?,
+    };
+    progress(BuildEvent::Bootstrapping {
+        base: base.to_string(),
+    });
+    let started = Instant::now();
+    let dir = ScratchDir::create(suite)?;
+
+    let mut cmd = tokio::process::Command::new(tool);
+    cmd.arg("--variant=minbase").arg(suite).arg(dir.path());
+    let (status, tail) = run_streaming(cmd, |line| {
+        progress(BuildEvent::Log {
+            image: base.to_string(),
+            line,
+        })
+    })
+    .await
+    .map_err(|e| BuildError::Bootstrap {
+        base: base.to_string(),
+        message: format!("cannot run debootstrap: {e}"),
+        output_tail: String::new(),
+    })?;
+    if !status.success() {
+        return Err(BuildError::Bootstrap {
+            base: base.to_string(),
+            message: format!(
+                "debootstrap {suite} ended with {}",
+                exit_text(status.code())
+            ),
+            output_tail: join_tail(&tail),
+        });
+    }
+    // The downloaded packages stay in the apt cache; they are not part of the image.
+    if let Ok(cache) = fs::read_dir(dir.path().join("var/cache/apt/archives")) {
+        for entry in cache.flatten() {
+            if entry.path().extension().is_some_and(|e| e == "deb") {
+                let _ = fs::remove_file(entry.path());
+            }
+        }
+    }
+
+    import_rootfs(engine, base, dir.path()).await?;
+    dir.remove().await;
+    progress(BuildEvent::Bootstrapped {
+        base: base.to_string(),
+        secs: started.elapsed().as_secs_f64(),
+    });
+    Ok(())
+}
+
+/// Streams a tar of `rootfs` into the engine as the image `tag` (like `docker import`).
+async fn import_rootfs(engine: &Engine, tag: &str, rootfs: &Path) -> Result<(), BuildError> {
+    let (repo, version) = split_tag(tag);
+    let (tx, rx) = tokio::sync::mpsc::channel::<io::Result<Vec<u8>>>(8);
+    let root = rootfs.to_path_buf();
+    let packer = tokio::task::spawn_blocking(move || {
+        let sink = ChannelWriter(tx.clone());
+        let mut ar = tar::Builder::new(io::BufWriter::with_capacity(1 << 20, sink));
+        ar.follow_symlinks(false);
+        // Plain entries only: the engine's importer rejects GNU sparse headers ("unhandled tar header
+        // type 83"), which the tar crate writes by default for files with holes (bullseye has some).
+        ar.sparse(false);
+        let result = ar
+            .append_dir_all(".", &root)
+            .and_then(|()| ar.into_inner())
+            .and_then(|mut w| w.flush());
+        if let Err(e) = &result {
+            // Fail the upload rather than import a truncated root filesystem.
+            let _ = tx.blocking_send(Err(io::Error::new(e.kind(), e.to_string())));
+        }
+        result
+    });
+    let body = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    })
+    .map(|item| item.map(Into::into));
+
+    let options = CreateImageOptionsBuilder::default()
+        .from_src("-")
+        .repo(repo)
+        .tag(version)
+        .changes(vec![r#"CMD ["bash"]"#.to_string()])
+        .build();
+    let mut stream =
+        engine
+            .docker()
+            .create_image(Some(options), Some(bollard::body_try_stream(body)), None);
+    let mut failure = None;
+    while let Some(item) = stream.next().await {
+        if let Err(e) = item {
+            failure = Some(e);
+            break;
+        }
+    }
+    drop(stream);
+    let packed = packer.await.expect("packing the root filesystem panicked");
+    if let Err(e) = packed {
+        return Err(BuildError::Io {
+            action: "packing the bootstrapped root filesystem",
+            path: rootfs.to_path_buf(),
+            source: e,
+        });
+    }
+    if let Some(e) = failure {
+        return Err(engine_err(
+            format!("importing {tag} from {}", rootfs.display()),
+            e,
+        ));
+    }
+    Ok(())
+}
+
+/// A `Write` that sends its chunks into a channel (read by the upload).
+struct ChannelWriter(tokio::sync::mpsc::Sender<io::Result<Vec<u8>>>);
+
+impl Write for ChannelWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0
+            .blocking_send(Ok(buf.to_vec()))
+            .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the engine stopped reading"))?;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A directory for a bootstrap, removed afterwards (also when the bootstrap fails).
+struct ScratchDir(Option<PathBuf>);
+
+impl ScratchDir {
+    fn create(suite: &str) -> Result<ScratchDir, BuildError> {
+        let parent = std::env::var_os("TMPDIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("/var/tmp"));
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        let path = parent.join(format!(
+            "crossgrade-debootstrap-{suite}-{}-{nanos}",
+            std::process::id()
+        ));
+        fs::create_dir_all(&path).map_err(io_err("creating the bootstrap directory", &path))?;
+        Ok(ScratchDir(Some(path)))
+    }
+
+    fn path(&self) -> &Path {
+        self.0.as_deref().expect("not removed yet")
+    }
+
+    async fn remove(mut self) {
+        if let Some(path) = self.0.take() {
+            let _ = tokio::task::spawn_blocking(move || remove_rootfs(&path)).await;
+        }
+    }
+}
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        if let Some(path) = self.0.take() {
+            remove_rootfs(&path);
+        }
+    }
+}
+
+/// Removes a bootstrap directory, unless something is still mounted inside it (an interrupted
+/// debootstrap can leave its `proc`/`sys` mounts behind; deleting through those is not safe).
+fn remove_rootfs(path: &Path) {
+    let mounted = fs::read_to_string("/proc/self/mountinfo")
+        .map(|info| {
+            info.lines().any(|l| {
+                l.split(' ')
+                    .nth(4)
+                    .is_some_and(|mp| Path::new(mp).starts_with(path))
+            })
+        })
+        .unwrap_or(false);
+    if !mounted {
+        let _ = fs::remove_dir_all(path);
+    }
+}
+
+/// On a Debian-family host where we are root, installs Debian's `debootstrap` package (the one tool the
+/// Debian bases need), so that a fresh machine needs no set-up by hand. Anywhere else, says how.
+async fn install_debootstrap(
+    progress: &mut (dyn FnMut(BuildEvent) + Send),
+) -> Result<PathBuf, BuildError> {
+    let missing = BuildError::MissingTool {
+        tool: "debootstrap",
+        hint: "install Debian's debootstrap package (apt-get install -y debootstrap)",
+    };
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let root = unsafe { libc::geteuid() } == 0;
+    let Some(apt) = find_tool("apt-get").filter(|_| root) else {
+        return Err(missing);
+    };
+    for args in [
+        &["update", "-qq"][..],
+        &[
+            "install",
+            "-y",
+            "-qq",
+            "--no-install-recommends",
+            "debootstrap",
+            "wget",
+        ][..],
+    ] {
+        let mut cmd = tokio::process::Command::new(&apt);
+        cmd.args(args).env("DEBIAN_FRONTEND", "noninteractive");
+        let (status, _) = run_streaming(cmd, |line| {
+            progress(BuildEvent::Log {
+                image: "debootstrap".into(),
+                line,
+            })
+        })
+        .await
+        .map_err(|_| BuildError::MissingTool {
+            tool: "debootstrap",
+            hint: "apt-get install -y debootstrap",
+        })?;
+        if !status.success() {
+            return Err(missing);
+        }
+    }
+    find_tool("debootstrap").ok_or(missing)
+}
+
+/// (`repo`, `tag`) of an image name; `latest` when it has none.
+fn split_tag(name: &str) -> (&str, &str) {
+    let slash = name.rfind('/').map_or(0, |i| i + 1);
+    match name[slash..].rfind(':') {
+        Some(i) => (&name[..slash + i], &name[slash + i + 1..]),
+        None => (name, "latest"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debian_bases_are_recognized() {
+        assert_eq!(
+            debian_suite("debian:bookworm-slim").as_deref(),
+            Some("bookworm")
+        );
+        assert_eq!(debian_suite("debian:bullseye").as_deref(), Some("bullseye"));
+        assert_eq!(
+            debian_suite("debian:trixie-slim").as_deref(),
+            Some("trixie")
+        );
+        assert_eq!(debian_suite("debian:12-slim").as_deref(), Some("bookworm"));
+        assert_eq!(debian_suite("debian"), None);
+        assert_eq!(debian_suite("debian:latest"), None);
+        assert_eq!(debian_suite("debian:bookworm-20240101-slim"), None);
+        assert_eq!(debian_suite("ubuntu:bookworm"), None);
+        assert_eq!(debian_suite("other/debian:bookworm"), None);
+    }
+
+    #[test]
+    fn image_tags() {
+        assert_eq!(
+            split_tag("debian:bookworm-slim"),
+            ("debian", "bookworm-slim")
+        );
+        assert_eq!(split_tag("a/b"), ("a/b", "latest"));
+        assert_eq!(split_tag("a/b:2"), ("a/b", "2"));
+    }
+}

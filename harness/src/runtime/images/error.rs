@@ -1,0 +1,107 @@
+//! What can go wrong making the matrix's images: one error type for the whole operation, each
+//! variant saying which step failed and for which image.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use bollard::errors::Error as BollardError;
+
+use crate::runtime::engine::EngineError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("{0}")]
+    Engine(#[from] EngineError),
+
+    #[error(
+        "cannot build `{image}`: the matrix defines no such image; it defines: {}",
+        .known.join(", ")
+    )]
+    UnknownImage { image: String, known: Vec<String> },
+
+    #[error("cannot start the prepare command `{command}`")]
+    PrepareSpawn {
+        command: String,
+        #[source]
+        source: io::Error,
+    },
+
+    #[error(
+        "the prepare command `{command}` failed ({}); its last output:\n{output_tail}",
+        exit_text(*.code)
+    )]
+    Prepare {
+        command: String,
+        code: Option<i32>,
+        output_tail: String,
+    },
+
+    #[error("{action} `{}`", .path.display())]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+
+    #[error("Dockerfile `{}` of image `{image}`: {message}", .path.display())]
+    Dockerfile {
+        image: String,
+        path: PathBuf,
+        message: String,
+    },
+
+    #[error("images are built FROM each other in a cycle: {}", .images.join(" -> "))]
+    Cycle { images: Vec<String> },
+
+    #[error(
+        "image `{image}` needs the base image `{base}`, which is not in the Docker engine: {hint}"
+    )]
+    MissingBase {
+        image: String,
+        base: String,
+        hint: String,
+    },
+
+    #[error("`{tool}` is needed but not installed; try `{hint}`")]
+    MissingTool {
+        tool: &'static str,
+        hint: &'static str,
+    },
+
+    #[error("bootstrapping base image `{base}` failed: {message}; last output:\n{output_tail}")]
+    Bootstrap {
+        base: String,
+        message: String,
+        output_tail: String,
+    },
+
+    #[error("building image `{image}` failed: {message}; last build output:\n{log_tail}")]
+    Build {
+        image: String,
+        message: String,
+        log_tail: String,
+    },
+}
+
+/// How a command ended, for messages.
+pub(super) fn exit_text(code: Option<i32>) -> String {
+    match code {
+        Some(c) => format!("exit code {c}"),
+        None => "killed by a signal".to_string(),
+    }
+}
+
+/// `map_err` for file system calls: what was being done, to which path.
+pub(super) fn io_err(action: &'static str, path: &Path) -> impl FnOnce(io::Error) -> BuildError {
+    let path = path.to_path_buf();
+    move |source| BuildError::Io {
+        action,
+        path,
+        source,
+    }
+}
+
+pub(super) fn engine_err(doing: String, source: BollardError) -> BuildError {
+    BuildError::Engine(EngineError { doing, source })
+}
