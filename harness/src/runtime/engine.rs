@@ -91,7 +91,7 @@ fn ctx<T>(r: std::result::Result<T, BollardError>, doing: impl FnOnce() -> Strin
 /// A connection to the local engine, negotiated down to the engine's API version.
 #[derive(Debug, Clone)]
 pub struct Engine {
-    docker: Docker,
+    pub(super) docker: Docker,
 }
 
 /// What to start.
@@ -185,10 +185,6 @@ impl Engine {
             }) => Ok(None),
             Err(e) => ctx(Err(e), || format!("inspecting image {image}")),
         }
-    }
-
-    pub fn docker(&self) -> &Docker {
-        &self.docker
     }
 
     pub async fn create_network(&self, name: &str, labels: &HashMap<String, String>) -> Result<()> {

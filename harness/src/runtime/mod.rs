@@ -2,6 +2,7 @@
 
 mod cleanup;
 mod engine;
+mod engine_images;
 mod images;
 
 pub use cleanup::{

@@ -5,9 +5,6 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::Instant;
 
-use bollard::errors::Error as BollardError;
-use bollard::query_parameters::{BuildImageOptionsBuilder, BuilderVersion};
-use futures_util::StreamExt;
 use indexmap::IndexMap;
 
 use super::catalog::{normalize_image, ReleaseScope};
@@ -19,6 +16,7 @@ use super::hash::image_hash;
 use super::process::{join_tail, push_tail, run_prepare};
 use crate::model::{ImageDef, Matrix};
 use crate::runtime::engine::Engine;
+use crate::runtime::engine_images::{ImageBuild, ImageBuildError};
 
 /// Label on built images: the content hash of everything the build read.
 pub const LABEL_BUILD_HASH: &str = "crossgrade.build-hash";
@@ -318,7 +316,7 @@ fn build_order(jobs: &[Job], included: &[bool]) -> Result<Vec<usize>, BuildError
     Ok(out)
 }
 
-/// Builds one image with the classic builder (never BuildKit, never a pull).
+/// Builds one image: its context packed, its build hash and the system as labels.
 async fn build_one(
     engine: &Engine,
     m: &Matrix,
@@ -346,91 +344,38 @@ async fn build_one(
         .expect("packing the context panicked")
         .map_err(io_err("packing the build context", &def.context))?;
 
-    let labels = HashMap::from([
-        (LABEL_BUILD_HASH.to_string(), job.hash.clone()),
-        (LABEL_SYSTEM.to_string(), m.system.clone()),
-    ]);
-    let buildargs: HashMap<String, String> = job
-        .args
-        .iter()
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    let options = BuildImageOptionsBuilder::default()
-        .dockerfile(&input.dockerfile.name_in_context)
-        .t(&image)
-        .buildargs(&buildargs)
-        .labels(&labels)
-        .rm(true)
-        .forcerm(true)
-        .version(BuilderVersion::BuilderV1)
-        .build();
-    let mut stream =
-        engine
-            .docker()
-            .build_image(options, None, Some(bollard::body_full(tar.into())));
-
-    let mut tail: VecDeque<String> = VecDeque::new();
-    let mut partial = String::new();
-    let mut emit = |text: &str, tail: &mut VecDeque<String>, partial: &mut String| {
-        partial.push_str(text);
-        while let Some(nl) = partial.find('\n') {
-            let line = partial[..nl].trim_end_matches('\r').to_string();
-            partial.drain(..=nl);
-            push_tail(tail, line.clone());
-            progress(BuildEvent::Log {
-                image: image.clone(),
-                line,
-            });
-        }
+    let build = ImageBuild {
+        tag: image.clone(),
+        dockerfile: input.dockerfile.name_in_context.clone(),
+        context: tar,
+        build_args: job
+            .args
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        labels: HashMap::from([
+            (LABEL_BUILD_HASH.to_string(), job.hash.clone()),
+            (LABEL_SYSTEM.to_string(), m.system.clone()),
+        ]),
     };
-    while let Some(item) = stream.next().await {
-        let failure = match item {
-            Ok(info) => {
-                if let Some(text) = info.stream.as_deref() {
-                    emit(text, &mut tail, &mut partial);
-                }
-                if let Some(status) = info.status.as_deref() {
-                    emit(&format!("{status}\n"), &mut tail, &mut partial);
-                }
-                info.error_detail.and_then(|e| e.message)
-            }
-            Err(BollardError::DockerStreamError { error }) => Some(error),
-            Err(e) => {
-                // The answer's stream broke (seen once in CI: "bytes remaining on stream" after
-                // "Successfully tagged"). The engine may still have finished the build: if the tag
-                // now carries this build's hash, it did.
-                let built = engine
-                    .image_labels(&image)
-                    .await
-                    .ok()
-                    .flatten()
-                    .is_some_and(|l| l.get(LABEL_BUILD_HASH) == Some(&job.hash));
-                if built {
-                    emit(
-                        &format!("(the build's answer broke off: {e}; the engine has the image with this build's hash)\n"),
-                        &mut tail,
-                        &mut partial,
-                    );
-                    break;
-                }
-                Some(e.to_string())
-            }
+    let mut tail: VecDeque<String> = VecDeque::new();
+    let mut on_line = |line: String| {
+        push_tail(&mut tail, line.clone());
+        progress(BuildEvent::Log {
+            image: image.clone(),
+            line,
+        });
+    };
+    if let Err(e) = engine.build_image(build, &mut on_line).await {
+        let message = match e {
+            ImageBuildError::Failed(message) => message,
+            ImageBuildError::Engine(e) => e.source.to_string(),
         };
-        if let Some(message) = failure {
-            if !partial.is_empty() {
-                let rest = std::mem::take(&mut partial);
-                emit(&format!("{rest}\n"), &mut tail, &mut partial);
-            }
-            return Err(BuildError::Build {
-                image: image.clone(),
-                message,
-                log_tail: join_tail(&tail),
-            });
-        }
-    }
-    if !partial.is_empty() {
-        let rest = std::mem::take(&mut partial);
-        emit(&format!("{rest}\n"), &mut tail, &mut partial);
+        return Err(BuildError::Build {
+            image: image.clone(),
+            message,
+            log_tail: join_tail(&tail),
+        });
     }
     progress(BuildEvent::Built {
         image,
@@ -478,11 +423,8 @@ mod tests {
     // ---- against the real engine:
     //      cargo test -p crossgrade --lib images -- --ignored --nocapture
 
-    use bollard::query_parameters::RemoveImageOptionsBuilder;
-
     async fn remove_image(engine: &Engine, name: &str) {
-        let opts = RemoveImageOptionsBuilder::default().force(true).build();
-        let _ = engine.docker().remove_image(name, Some(opts), None).await;
+        let _ = engine.remove_image(name).await;
     }
 
     #[tokio::test]
@@ -533,8 +475,7 @@ mod tests {
             Some("imagestest")
         );
         assert_eq!(labels.get(LABEL_BUILD_HASH).map(String::len), Some(64));
-        let inspect = engine.docker().inspect_image(name).await.unwrap();
-        let env = inspect.config.unwrap().env.unwrap();
+        let env = engine.image_env(name).await.unwrap();
         assert!(env.contains(&"FIXTURE_RELEASE=1.1".to_string()), "{env:?}");
 
         for _ in 0..2 {

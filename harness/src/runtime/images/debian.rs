@@ -6,13 +6,10 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use bollard::query_parameters::CreateImageOptionsBuilder;
-use futures_util::StreamExt;
-
 use super::build::BuildEvent;
-use super::error::{engine_err, exit_text, io_err, BuildError};
+use super::error::{exit_text, io_err, BuildError};
 use super::process::{find_tool, join_tail, run_streaming};
-use crate::runtime::engine::Engine;
+use crate::runtime::engine::{Engine, EngineError};
 
 /// The Debian suite of `debian:SUITE` or `debian:SUITE-slim` (numeric versions too), if `image`
 /// is one.
@@ -105,7 +102,6 @@ pub(super) async fn bootstrap_debian(
 
 /// Streams a tar of `rootfs` into the engine as the image `tag` (like `docker import`).
 async fn import_rootfs(engine: &Engine, tag: &str, rootfs: &Path) -> Result<(), BuildError> {
-    let (repo, version) = split_tag(tag);
     let (tx, rx) = tokio::sync::mpsc::channel::<io::Result<Vec<u8>>>(8);
     let root = rootfs.to_path_buf();
     let packer = tokio::task::spawn_blocking(move || {
@@ -127,27 +123,10 @@ async fn import_rootfs(engine: &Engine, tag: &str, rootfs: &Path) -> Result<(), 
     });
     let body = futures_util::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|item| (item, rx))
-    })
-    .map(|item| item.map(Into::into));
-
-    let options = CreateImageOptionsBuilder::default()
-        .from_src("-")
-        .repo(repo)
-        .tag(version)
-        .changes(vec![r#"CMD ["bash"]"#.to_string()])
-        .build();
-    let mut stream =
-        engine
-            .docker()
-            .create_image(Some(options), Some(bollard::body_try_stream(body)), None);
-    let mut failure = None;
-    while let Some(item) = stream.next().await {
-        if let Err(e) = item {
-            failure = Some(e);
-            break;
-        }
-    }
-    drop(stream);
+    });
+    let imported = engine
+        .import_image(tag, vec![r#"CMD ["bash"]"#.to_string()], body)
+        .await;
     let packed = packer.await.expect("packing the root filesystem panicked");
     if let Err(e) = packed {
         return Err(BuildError::Io {
@@ -156,11 +135,11 @@ async fn import_rootfs(engine: &Engine, tag: &str, rootfs: &Path) -> Result<(), 
             source: e,
         });
     }
-    if let Some(e) = failure {
-        return Err(engine_err(
-            format!("importing {tag} from {}", rootfs.display()),
-            e,
-        ));
+    if let Err(e) = imported {
+        return Err(BuildError::Engine(EngineError {
+            doing: format!("importing {tag} from {}", rootfs.display()),
+            source: e.source,
+        }));
     }
     Ok(())
 }
@@ -281,15 +260,6 @@ async fn install_debootstrap(
     find_tool("debootstrap").ok_or(missing)
 }
 
-/// (`repo`, `tag`) of an image name; `latest` when it has none.
-fn split_tag(name: &str) -> (&str, &str) {
-    let slash = name.rfind('/').map_or(0, |i| i + 1);
-    match name[slash..].rfind(':') {
-        Some(i) => (&name[..slash + i], &name[slash + i + 1..]),
-        None => (name, "latest"),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -311,15 +281,5 @@ mod tests {
         assert_eq!(debian_suite("debian:bookworm-20240101-slim"), None);
         assert_eq!(debian_suite("ubuntu:bookworm"), None);
         assert_eq!(debian_suite("other/debian:bookworm"), None);
-    }
-
-    #[test]
-    fn image_tags() {
-        assert_eq!(
-            split_tag("debian:bookworm-slim"),
-            ("debian", "bookworm-slim")
-        );
-        assert_eq!(split_tag("a/b"), ("a/b", "latest"));
-        assert_eq!(split_tag("a/b:2"), ("a/b", "2"));
     }
 }

@@ -4,8 +4,6 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
-use bollard::errors::Error as BollardError;
-
 use crate::runtime::engine::EngineError;
 
 #[derive(Debug, thiserror::Error)]
@@ -100,8 +98,4 @@ pub(super) fn io_err(action: &'static str, path: &Path) -> impl FnOnce(io::Error
         path,
         source,
     }
-}
-
-pub(super) fn engine_err(doing: String, source: BollardError) -> BuildError {
-    BuildError::Engine(EngineError { doing, source })
 }
