@@ -13,7 +13,7 @@ use super::debian::{bootstrap_debian, debian_suite};
 use super::dockerfile::{self, Dockerfile, OUTSIDE_DOCKERFILE};
 use super::error::{io_err, BuildError};
 use super::hash::image_hash;
-use super::process::{join_tail, push_tail, run_prepare};
+use super::process::{run_prepare, Tail};
 use crate::model::{ImageDef, Matrix};
 use crate::runtime::engine::Engine;
 use crate::runtime::engine_images::{ImageBuild, ImageBuildError};
@@ -358,9 +358,9 @@ async fn build_one(
             (LABEL_SYSTEM.to_string(), m.system.clone()),
         ]),
     };
-    let mut tail: VecDeque<String> = VecDeque::new();
+    let mut tail = Tail::default();
     let mut on_line = |line: String| {
-        push_tail(&mut tail, line.clone());
+        tail.push(line.clone());
         progress(BuildEvent::Log {
             image: image.clone(),
             line,
@@ -374,7 +374,7 @@ async fn build_one(
         return Err(BuildError::Build {
             image: image.clone(),
             message,
-            log_tail: join_tail(&tail),
+            log_tail: tail.joined(),
         });
     }
     progress(BuildEvent::Built {

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use super::build::BuildEvent;
 use super::error::{exit_text, io_err, BuildError};
-use super::process::{find_tool, join_tail, run_streaming};
+use super::process::{find_tool, run_streaming};
 use crate::runtime::engine::{Engine, EngineError};
 
 /// The Debian suite of `debian:SUITE` or `debian:SUITE-slim` (numeric versions too), if `image`
@@ -79,7 +79,7 @@ pub(super) async fn bootstrap_debian(
                 "debootstrap {suite} ended with {}",
                 exit_text(status.code())
             ),
-            output_tail: join_tail(&tail),
+            output_tail: tail.joined(),
         });
     }
     // The downloaded packages stay in the apt cache; they are not part of the image.

@@ -14,7 +14,7 @@ use super::build::BuildEvent;
 use super::error::BuildError;
 use crate::model::Matrix;
 
-/// How many trailing output lines errors carry.
+/// How many trailing lines of output errors carry.
 const TAIL_LINES: usize = 20;
 
 /// Runs the matrix's `prepare` command in the matrix's directory.
@@ -47,7 +47,7 @@ pub(super) async fn run_prepare(
         return Err(BuildError::Prepare {
             command,
             code: status.code(),
-            output_tail: join_tail(&tail),
+            output_tail: tail.joined(),
         });
     }
     progress(BuildEvent::Prepared {
@@ -61,7 +61,7 @@ pub(super) async fn run_prepare(
 pub(super) async fn run_streaming(
     mut cmd: tokio::process::Command,
     mut on_line: impl FnMut(String),
-) -> io::Result<(ExitStatus, VecDeque<String>)> {
+) -> io::Result<(ExitStatus, Tail)> {
     cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -75,9 +75,9 @@ pub(super) async fn run_streaming(
         tokio::spawn(pump_lines(err, tx.clone()));
     }
     drop(tx);
-    let mut tail = VecDeque::new();
+    let mut tail = Tail::default();
     while let Some(line) = rx.recv().await {
-        push_tail(&mut tail, line.clone());
+        tail.push(line.clone());
         on_line(line);
     }
     let status = child.wait().await?;
@@ -103,19 +103,26 @@ async fn pump_lines(r: impl AsyncRead + Unpin, tx: tokio::sync::mpsc::UnboundedS
     }
 }
 
-/// Keeps the last [`TAIL_LINES`] lines.
-pub(super) fn push_tail(tail: &mut VecDeque<String>, line: String) {
-    if tail.len() == TAIL_LINES {
-        tail.pop_front();
-    }
-    tail.push_back(line);
-}
+/// The last lines of some output, for the error when the command fails.
+#[derive(Debug, Default)]
+pub(super) struct Tail(VecDeque<String>);
 
-pub(super) fn join_tail(tail: &VecDeque<String>) -> String {
-    tail.iter()
-        .map(String::as_str)
-        .collect::<Vec<_>>()
-        .join("\n")
+impl Tail {
+    pub(super) fn push(&mut self, line: String) {
+        if self.0.len() == TAIL_LINES {
+            self.0.pop_front();
+        }
+        self.0.push_back(line);
+    }
+
+    /// The lines, one a line.
+    pub(super) fn joined(&self) -> String {
+        self.0
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
 }
 
 /// The executable `name` on `PATH` (or in the sbin directories, which a non-root `PATH` may lack).
@@ -138,5 +145,17 @@ mod tests {
     fn tools_are_found_on_path() {
         assert!(find_tool("sh").is_some());
         assert!(find_tool("crossgrade-no-such-tool").is_none());
+    }
+
+    #[test]
+    fn tail_keeps_the_last_lines() {
+        let mut tail = Tail::default();
+        for i in 0..TAIL_LINES + 5 {
+            tail.push(format!("line {i}"));
+        }
+        let joined = tail.joined();
+        assert_eq!(joined.lines().count(), TAIL_LINES);
+        assert!(joined.starts_with("line 5\n"));
+        assert!(joined.ends_with(&format!("line {}", TAIL_LINES + 4)));
     }
 }
