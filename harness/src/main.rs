@@ -534,7 +534,7 @@ async fn cmd_images_build(path: &Path, f: &FilterArgs, force: bool) -> u8 {
             EXIT_OK
         }
         Err(e) => {
-            eprintln!("{:?}", miette::Report::msg(format!("{e}")));
+            eprintln!("{:?}", miette::Report::new(e));
             EXIT_FAILED
         }
     }

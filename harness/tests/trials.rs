@@ -203,7 +203,7 @@ async fn ensure_images(suite: &Suite, trial: &Trial) -> Result<(), Failed> {
     let mut progress = |e: runtime::BuildEvent| eprintln!("images: {e:?}");
     runtime::build_images(&engine, &suite.matrix, &opts, &mut progress)
         .await
-        .map_err(|e| format!("building the images failed: {e}"))?;
+        .map_err(|e| format!("building the images failed: {:?}", miette::Report::new(e)))?;
     Ok(())
 }
 

@@ -366,16 +366,22 @@ async fn build_one(
             line,
         });
     };
-    if let Err(e) = engine.build_image(build, &mut on_line).await {
-        let message = match e {
-            ImageBuildError::Failed(message) => message,
-            ImageBuildError::Engine(e) => e.source.to_string(),
-        };
-        return Err(BuildError::Build {
-            image: image.clone(),
-            message,
-            log_tail: tail.joined(),
-        });
+    match engine.build_image(build, &mut on_line).await {
+        Ok(()) => {}
+        Err(ImageBuildError::Failed(message)) => {
+            return Err(BuildError::Build {
+                image,
+                message,
+                log_tail: tail.joined(),
+            })
+        }
+        Err(ImageBuildError::Engine(source)) => {
+            return Err(BuildError::BuildEngine {
+                image,
+                log_tail: tail.joined(),
+                source: Box::new(source),
+            })
+        }
     }
     progress(BuildEvent::Built {
         image,

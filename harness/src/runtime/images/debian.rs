@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use super::build::BuildEvent;
-use super::error::{exit_text, io_err, BuildError};
+use super::error::{io_err, BuildError};
 use super::process::{find_tool, run_streaming};
 use crate::runtime::engine::{Engine, EngineError};
 
@@ -67,18 +67,15 @@ pub(super) async fn bootstrap_debian(
         })
     })
     .await
-    .map_err(|e| BuildError::Bootstrap {
+    .map_err(|source| BuildError::BootstrapSpawn {
         base: base.to_string(),
-        message: format!("cannot run debootstrap: {e}"),
-        output_tail: String::new(),
+        source,
     })?;
     if !status.success() {
         return Err(BuildError::Bootstrap {
             base: base.to_string(),
-            message: format!(
-                "debootstrap {suite} ended with {}",
-                exit_text(status.code())
-            ),
+            suite: suite.to_string(),
+            code: status.code(),
             output_tail: tail.joined(),
         });
     }

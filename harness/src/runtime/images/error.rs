@@ -1,14 +1,17 @@
 //! What can go wrong making the matrix's images: one error type for the whole operation, each
-//! variant saying which step failed and for which image.
+//! variant saying which step failed and for which image. An underlying error is kept as the
+//! variant's `#[source]`, not copied into its message, so that a report prints the whole chain
+//! (`cannot start the prepare command …`, then `No such file or directory`).
 
 use std::io;
 use std::path::{Path, PathBuf};
 
 use crate::runtime::engine::EngineError;
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum BuildError {
-    #[error("{0}")]
+    /// An engine call failed (says what it was doing, then the engine's words).
+    #[error(transparent)]
     Engine(#[from] EngineError),
 
     #[error(
@@ -67,18 +70,40 @@ pub enum BuildError {
         hint: &'static str,
     },
 
-    #[error("bootstrapping base image `{base}` failed: {message}; last output:\n{output_tail}")]
+    #[error("cannot run debootstrap to make the base image `{base}`")]
+    BootstrapSpawn {
+        base: String,
+        #[source]
+        source: io::Error,
+    },
+
+    #[error(
+        "bootstrapping base image `{base}` failed: debootstrap {suite} ended with {}; last \
+         output:\n{output_tail}",
+        exit_text(*.code)
+    )]
     Bootstrap {
         base: String,
-        message: String,
+        suite: String,
+        code: Option<i32>,
         output_tail: String,
     },
 
+    /// The engine ran the build and says it failed; `message` is its words.
     #[error("building image `{image}` failed: {message}; last build output:\n{log_tail}")]
     Build {
         image: String,
         message: String,
         log_tail: String,
+    },
+
+    /// The engine could not be asked to build, or its answer broke off.
+    #[error("building image `{image}` failed; last build output:\n{log_tail}")]
+    BuildEngine {
+        image: String,
+        log_tail: String,
+        #[source]
+        source: Box<EngineError>,
     },
 }
 

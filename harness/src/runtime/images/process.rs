@@ -158,4 +158,17 @@ mod tests {
         assert!(joined.starts_with("line 5\n"));
         assert!(joined.ends_with(&format!("line {}", TAIL_LINES + 4)));
     }
+
+    #[tokio::test]
+    async fn a_prepare_command_that_cannot_start_keeps_the_reason() {
+        let tmp = tempfile::tempdir().unwrap();
+        let m = crate::runtime::images::testing::matrix(tmp.path(), vec![], None);
+        let argv = ["./does-not-exist.sh".to_string()];
+        let err = run_prepare(&m, &argv, &mut |_| {}).await.unwrap_err();
+        assert!(matches!(&err, BuildError::PrepareSpawn { command, .. } if command == &argv[0]));
+        let source = std::error::Error::source(&err)
+            .and_then(|s| s.downcast_ref::<io::Error>())
+            .expect("the spawn error is the source");
+        assert_eq!(source.kind(), io::ErrorKind::NotFound);
+    }
 }
