@@ -136,6 +136,14 @@ enum ImagesCommand {
         /// Rebuild even when up to date.
         #[arg(long)]
         force: bool,
+        /// Install missing host tools (`debootstrap`, with `apt-get`, as root on Debian or Ubuntu)
+        /// instead of failing with how to install them.
+        #[arg(
+            long,
+            env = "CROSSGRADE_INSTALL_TOOLS",
+            value_parser = clap::builder::FalseyValueParser::new()
+        )]
+        install_tools: bool,
     },
     /// List the images the matrix needs and whether the engine has them.
     List {
@@ -182,9 +190,12 @@ async fn dispatch(cli: Cli) -> u8 {
             cmd_run(&m.matrix, &filter, opts).await
         }
         Command::Images { command } => match command {
-            ImagesCommand::Build { m, filter, force } => {
-                cmd_images_build(&m.matrix, &filter, force).await
-            }
+            ImagesCommand::Build {
+                m,
+                filter,
+                force,
+                install_tools,
+            } => cmd_images_build(&m.matrix, &filter, force, install_tools).await,
             ImagesCommand::List { m } => cmd_images_list(&m.matrix).await,
         },
         Command::Gc { all } => cmd_gc(all).await,
@@ -489,7 +500,7 @@ async fn cmd_gc(all: bool) -> u8 {
     }
 }
 
-async fn cmd_images_build(path: &Path, f: &FilterArgs, force: bool) -> u8 {
+async fn cmd_images_build(path: &Path, f: &FilterArgs, force: bool, install_tools: bool) -> u8 {
     let (m, engine) = match load_and_connect(path).await {
         Ok(x) => x,
         Err(c) => return c,
@@ -521,7 +532,11 @@ async fn cmd_images_build(path: &Path, f: &FilterArgs, force: bool) -> u8 {
         );
         return EXIT_OK;
     }
-    let opts = runtime::BuildOptions { force, only };
+    let opts = runtime::BuildOptions {
+        force,
+        only,
+        install_tools,
+    };
     let mut progress = |e: runtime::BuildEvent| print_build_event(&e);
     match runtime::build_images(&engine, &m, &opts, &mut progress).await {
         Ok(r) => {

@@ -31,6 +31,9 @@ pub struct BuildOptions {
     /// Image names to build (with the images they are built `FROM`, when the matrix defines those);
     /// empty means all.
     pub only: Vec<String>,
+    /// Install a missing host tool (`debootstrap`, with `apt-get`, as root) instead of failing with
+    /// how to install it. Off unless the user asks: it changes the host, not just the engine.
+    pub install_tools: bool,
 }
 
 /// Progress of [`build_images`], in order.
@@ -263,7 +266,7 @@ pub async fn build_images(
                         ),
                     });
                 };
-                bootstrap_debian(engine, base, &suite, progress).await?;
+                bootstrap_debian(engine, base, &suite, opts.install_tools, progress).await?;
                 report.bootstrapped.push(base.clone());
             }
             present_bases.insert(base.clone());
@@ -522,6 +525,7 @@ mod tests {
         let forced = BuildOptions {
             force: true,
             only: vec![name.into()],
+            install_tools: false,
         };
         let t = Instant::now();
         let report = build_images(&engine, &quick, &forced, &mut |_| {})
@@ -532,6 +536,7 @@ mod tests {
         let unknown = BuildOptions {
             force: false,
             only: vec!["nope:1".into()],
+            install_tools: false,
         };
         let err = build_images(&engine, &quick, &unknown, &mut |_| {})
             .await

@@ -42,16 +42,15 @@ pub(super) fn debian_suite(image: &str) -> Option<String> {
 }
 
 /// Makes `debian:SUITE[-slim]` with `debootstrap` and imports it into the engine as `base`.
+/// `install_tools`: install `debootstrap` when it is missing (see [`host_tool`]).
 pub(super) async fn bootstrap_debian(
     engine: &Engine,
     base: &str,
     suite: &str,
+    install_tools: bool,
     progress: &mut (dyn FnMut(BuildEvent) + Send),
 ) -> Result<(), BuildError> {
-    let tool = match find_tool("debootstrap") {
-        Some(t) => t,
-        None => install_debootstrap(progress).await?,
-    };
+    let tool = host_tool(&DEBOOTSTRAP, base, install_tools, progress).await?;
     progress(BuildEvent::Bootstrapping {
         base: base.to_string(),
     });
@@ -212,49 +211,86 @@ fn remove_rootfs(path: &Path) {
     }
 }
 
-/// On a Debian-family host where we are root, installs Debian's `debootstrap` package (the one tool the
-/// Debian bases need), so that a fresh machine needs no set-up by hand. Anywhere else, says how.
-async fn install_debootstrap(
+/// A tool the host must have, and the Debian packages that provide it.
+struct HostTool {
+    name: &'static str,
+    packages: &'static [&'static str],
+}
+
+/// What makes the Debian bases (it downloads with `wget`).
+const DEBOOTSTRAP: HostTool = HostTool {
+    name: "debootstrap",
+    packages: &["debootstrap", "wget"],
+};
+
+/// The host's `tool`, needed to make `base`. When it is missing, only with `install` (the user's
+/// opt-in: installing host packages is not for library code to do unasked) and as root on a host
+/// with `apt-get` is it installed; otherwise the error says how to install it, and how to opt in.
+async fn host_tool(
+    tool: &HostTool,
+    base: &str,
+    install: bool,
     progress: &mut (dyn FnMut(BuildEvent) + Send),
 ) -> Result<PathBuf, BuildError> {
-    let missing = BuildError::MissingTool {
-        tool: "debootstrap",
-        hint: "install Debian's debootstrap package (apt-get install -y debootstrap)",
+    if let Some(path) = find_tool(tool.name) {
+        return Ok(path);
+    }
+    let packages = tool.packages.join(" ");
+    let missing = |hint: String| BuildError::MissingTool {
+        tool: tool.name,
+        base: base.to_string(),
+        hint,
     };
+    if !install {
+        return Err(missing(format!(
+            "install it (as root on Debian or Ubuntu: `apt-get install -y {packages}`), or let \
+             crossgrade install it: `crossgrade images build --install-tools`, or \
+             CROSSGRADE_INSTALL_TOOLS=1 in the environment"
+        )));
+    }
     // SAFETY: geteuid has no preconditions and cannot fail.
     let root = unsafe { libc::geteuid() } == 0;
     let Some(apt) = find_tool("apt-get").filter(|_| root) else {
-        return Err(missing);
+        return Err(missing(format!(
+            "crossgrade installs it only as root on a host with apt-get; install the packages \
+             `{packages}` (or what provides them here) yourself"
+        )));
     };
+    let install_args = ["install", "-y", "-qq", "--no-install-recommends"];
     for args in [
-        &["update", "-qq"][..],
-        &[
-            "install",
-            "-y",
-            "-qq",
-            "--no-install-recommends",
-            "debootstrap",
-            "wget",
-        ][..],
+        vec!["update", "-qq"],
+        install_args.iter().chain(tool.packages).copied().collect(),
     ] {
+        let command = format!("apt-get {}", args.join(" "));
         let mut cmd = tokio::process::Command::new(&apt);
-        cmd.args(args).env("DEBIAN_FRONTEND", "noninteractive");
-        let (status, _) = run_streaming(cmd, |line| {
+        cmd.args(&args).env("DEBIAN_FRONTEND", "noninteractive");
+        let (status, tail) = run_streaming(cmd, |line| {
             progress(BuildEvent::Log {
-                image: "debootstrap".into(),
+                image: tool.name.into(),
                 line,
             })
         })
         .await
-        .map_err(|_| BuildError::MissingTool {
-            tool: "debootstrap",
-            hint: "apt-get install -y debootstrap",
+        .map_err(|source| BuildError::ToolInstallSpawn {
+            tool: tool.name,
+            command: command.clone(),
+            source,
         })?;
         if !status.success() {
-            return Err(missing);
+            return Err(BuildError::ToolInstall {
+                tool: tool.name,
+                command,
+                code: status.code(),
+                output_tail: tail.joined(),
+            });
         }
     }
-    find_tool("debootstrap").ok_or(missing)
+    find_tool(tool.name).ok_or_else(|| {
+        missing(format!(
+            "`apt-get install {packages}` succeeded, yet `{}` is not on PATH",
+            tool.name
+        ))
+    })
 }
 
 #[cfg(test)]
@@ -278,5 +314,35 @@ mod tests {
         assert_eq!(debian_suite("debian:bookworm-20240101-slim"), None);
         assert_eq!(debian_suite("ubuntu:bookworm"), None);
         assert_eq!(debian_suite("other/debian:bookworm"), None);
+    }
+
+    #[tokio::test]
+    async fn a_missing_tool_is_installed_only_on_request() {
+        let tool = HostTool {
+            name: "crossgrade-no-such-tool",
+            packages: &["crossgrade-no-such-package", "wget"],
+        };
+        let mut events = Vec::new();
+        let err = host_tool(&tool, "debian:bookworm-slim", false, &mut |e| {
+            events.push(e)
+        })
+        .await
+        .unwrap_err();
+        assert!(events.is_empty(), "nothing ran: {events:?}");
+        let message = err.to_string();
+        assert!(
+            matches!(&err, BuildError::MissingTool { tool, base, .. }
+                if *tool == "crossgrade-no-such-tool" && base == "debian:bookworm-slim"),
+            "{message}"
+        );
+        for words in [
+            "apt-get install -y crossgrade-no-such-package wget",
+            "crossgrade images build --install-tools",
+            "CROSSGRADE_INSTALL_TOOLS=1",
+        ] {
+            assert!(message.contains(words), "{words:?} in {message}");
+        }
+        let found = host_tool(&DEBOOTSTRAP, "x", false, &mut |_| {}).await;
+        assert_eq!(found.is_ok(), find_tool("debootstrap").is_some());
     }
 }

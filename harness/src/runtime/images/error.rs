@@ -64,10 +64,31 @@ pub enum BuildError {
         hint: String,
     },
 
-    #[error("`{tool}` is needed but not installed; try `{hint}`")]
+    /// A host tool is missing; `hint` says how to install it (or why it was not installed).
+    #[error("`{tool}` is needed to make the base image `{base}` but is not installed; {hint}")]
     MissingTool {
         tool: &'static str,
-        hint: &'static str,
+        base: String,
+        hint: String,
+    },
+
+    #[error("cannot run `{command}` to install `{tool}`")]
+    ToolInstallSpawn {
+        tool: &'static str,
+        command: String,
+        #[source]
+        source: io::Error,
+    },
+
+    #[error(
+        "installing `{tool}` failed: `{command}` ended with {}; its last output:\n{output_tail}",
+        exit_text(*.code)
+    )]
+    ToolInstall {
+        tool: &'static str,
+        command: String,
+        code: Option<i32>,
+        output_tail: String,
     },
 
     #[error("cannot run debootstrap to make the base image `{base}`")]

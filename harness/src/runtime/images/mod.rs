@@ -5,7 +5,9 @@
 //! engine carries the content hash of its inputs (label [`LABEL_BUILD_HASH`]), so calling
 //! [`build_images`] before every test run costs the `prepare` command, a hash of the build
 //! contexts and one inspect per image. Base images the engine lacks are made locally:
-//! `debian:SUITE[-slim]` by `debootstrap`; anything else is an error that says how to provide it.
+//! `debian:SUITE[-slim]` by `debootstrap` (installed on the host only when
+//! [`BuildOptions::install_tools`] asks for it); anything else is an error that says how to provide
+//! it.
 
 mod build;
 mod catalog;
