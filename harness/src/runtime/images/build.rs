@@ -432,6 +432,19 @@ mod tests {
     // ---- against the real engine:
     //      cargo test -p crossgrade --lib images -- --ignored --nocapture
 
+    /// Builds with the default options: the report, the events, and how long it took.
+    async fn build_recording(
+        engine: &Engine,
+        m: &Matrix,
+    ) -> (BuildReport, Vec<BuildEvent>, std::time::Duration) {
+        let mut events = Vec::new();
+        let t = Instant::now();
+        let report = build_images(engine, m, &BuildOptions::default(), &mut |e| events.push(e))
+            .await
+            .unwrap();
+        (report, events, t.elapsed())
+    }
+
     async fn remove_image(engine: &Engine, name: &str) {
         let _ = engine.remove_image(name).await;
     }
@@ -460,14 +473,8 @@ mod tests {
             "no roles, nothing wanted (images are only built)"
         );
 
-        let mut events = Vec::new();
-        let t = Instant::now();
-        let report = build_images(&engine, &m, &BuildOptions::default(), &mut |e| {
-            events.push(e)
-        })
-        .await
-        .unwrap();
-        eprintln!("first build: {:?} in {:?}", report, t.elapsed());
+        let (report, events, took) = build_recording(&engine, &m).await;
+        eprintln!("first build: {report:?} in {took:?}");
         assert_eq!(report.built, vec![name]);
         assert!(matches!(events.first(), Some(BuildEvent::Preparing { .. })));
         assert!(events
@@ -488,20 +495,14 @@ mod tests {
         assert!(env.contains(&"FIXTURE_RELEASE=1.1".to_string()), "{env:?}");
 
         for _ in 0..2 {
-            let mut events = Vec::new();
-            let t = Instant::now();
-            let report = build_images(&engine, &m, &BuildOptions::default(), &mut |e| {
-                events.push(e)
-            })
-            .await
-            .unwrap();
+            let (report, events, took) = build_recording(&engine, &m).await;
             let prepare = events.iter().find_map(|e| match e {
                 BuildEvent::Prepared { secs } => Some(*secs),
                 _ => None,
             });
             eprintln!(
                 "up-to-date call: {} ms (prepare {:.0} ms)",
-                t.elapsed().as_millis(),
+                took.as_millis(),
                 prepare.unwrap_or(0.0) * 1000.0
             );
             assert_eq!(report.up_to_date, vec![name]);
@@ -612,31 +613,28 @@ mod tests {
         remove_image(&engine, name).await;
 
         // Any other missing base is an error that says what to do.
-        fs::write(
-            ctx.join("Dockerfile"),
-            "FROM crossgrade-imagestest/absent:9\n",
-        )
-        .unwrap();
-        let err = build_images(&engine, &m, &BuildOptions::default(), &mut |_| {})
-            .await
-            .unwrap_err();
-        eprintln!("{err}");
+        let dockerfile = "FROM crossgrade-imagestest/absent:9\n";
+        let err = build_error(&engine, &m, dockerfile).await;
         assert!(matches!(&err, BuildError::MissingBase { base, .. }
                 if base == "crossgrade-imagestest/absent:9"));
         // A failing build carries the build's last lines.
-        fs::write(
-            ctx.join("Dockerfile"),
-            "FROM debian:bookworm-slim\nRUN echo about to fail && false\n",
-        )
-        .unwrap();
-        let err = build_images(&engine, &m, &BuildOptions::default(), &mut |_| {})
-            .await
-            .unwrap_err();
-        eprintln!("{err}");
+        let dockerfile = "FROM debian:bookworm-slim\nRUN echo about to fail && false\n";
+        let err = build_error(&engine, &m, dockerfile).await;
         assert!(
             matches!(&err, BuildError::Build { log_tail, .. } if log_tail.contains("about to fail"))
         );
         assert!(!engine.image_exists(name).await.unwrap());
+    }
+
+    /// Builds the matrix's one image (whose context is the matrix's folder) from `dockerfile`,
+    /// which must fail.
+    async fn build_error(engine: &Engine, m: &Matrix, dockerfile: &str) -> BuildError {
+        fs::write(m.root.join("Dockerfile"), dockerfile).unwrap();
+        let err = build_images(engine, m, &BuildOptions::default(), &mut |_| {})
+            .await
+            .unwrap_err();
+        eprintln!("{err}");
+        err
     }
 
     #[allow(dead_code)]

@@ -168,16 +168,14 @@ pub(super) fn tar_context(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::runtime::images::testing::sample_context;
 
     #[test]
     fn scan_leaves_out_git_and_ignored_files_and_the_tar_holds_the_rest() {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path();
-        fs::write(dir.join("Dockerfile"), "FROM scratch\nCOPY . /\n").unwrap();
-        fs::create_dir_all(dir.join("bin")).unwrap();
-        fs::write(dir.join("bin/app"), b"v1").unwrap();
+        sample_context(dir);
         fs::write(dir.join("bin/extra"), b"").unwrap();
-        fs::write(dir.join(".dockerignore"), "junk\n").unwrap();
         fs::create_dir_all(dir.join(".git")).unwrap();
         fs::write(dir.join(".git/HEAD"), b"ref").unwrap();
         fs::write(dir.join("junk"), b"x").unwrap();

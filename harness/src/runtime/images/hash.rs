@@ -44,7 +44,7 @@ mod tests {
 
     use super::*;
     use crate::runtime::images::context::scan_context;
-    use crate::runtime::images::testing::args;
+    use crate::runtime::images::testing::{args, sample_context};
 
     fn hash_of(dir: &Path, a: &IndexMap<String, String>) -> String {
         let df = fs::read_to_string(dir.join("Dockerfile")).unwrap();
@@ -56,10 +56,7 @@ mod tests {
     fn hash_follows_context_and_args() {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path();
-        fs::write(dir.join("Dockerfile"), "FROM scratch\nARG R\nCOPY . /\n").unwrap();
-        fs::create_dir_all(dir.join("bin")).unwrap();
-        fs::write(dir.join("bin/app"), b"v1").unwrap();
-        fs::write(dir.join(".dockerignore"), "junk\n").unwrap();
+        sample_context(dir);
         let a = args(&[("R", "1.0")]);
 
         let h0 = hash_of(dir, &a);

@@ -1,4 +1,5 @@
-//! What the images modules' tests share: a matrix with nothing but images, and build arguments.
+//! What the images modules' tests share: a matrix with nothing but images, build arguments, and a
+//! small build context.
 
 use std::path::Path;
 
@@ -52,4 +53,13 @@ pub(super) fn image_def(
             .collect(),
         releases: vec![Release::parse(release).unwrap()],
     }
+}
+
+/// A build context in `dir`: a Dockerfile (with the build argument `R`), `bin/app` and a
+/// `.dockerignore` that leaves out `junk`.
+pub(super) fn sample_context(dir: &Path) {
+    std::fs::write(dir.join("Dockerfile"), "FROM scratch\nARG R\nCOPY . /\n").unwrap();
+    std::fs::create_dir_all(dir.join("bin")).unwrap();
+    std::fs::write(dir.join("bin/app"), b"v1").unwrap();
+    std::fs::write(dir.join(".dockerignore"), "junk\n").unwrap();
 }
