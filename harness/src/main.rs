@@ -50,9 +50,12 @@ async fn dispatch(cli: Cli) -> Result<Status, Failure> {
         Command::Run { m, filter, opts } => c::run(&m.matrix, &filter.into(), opts).await,
         Command::Report { dir } => c::report(&dir),
         Command::Images { command } => match command {
-            ImagesCommand::Build { m, filter, force } => {
-                c::images_build(&m.matrix, &filter.into(), force).await
-            }
+            ImagesCommand::Build {
+                m,
+                filter,
+                force,
+                install_tools,
+            } => c::images_build(&m.matrix, &filter.into(), force, install_tools).await,
             ImagesCommand::List { m } => c::images_list(&m.matrix).await,
         },
         Command::Gc { all } => c::gc(all).await,

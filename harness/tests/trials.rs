@@ -200,12 +200,28 @@ async fn ensure_images(suite: &Suite, trial: &Trial) -> Result<(), Failed> {
     std::fs::create_dir_all(lock_path.parent().expect("has a parent"))?;
     let lock = std::fs::File::create(&lock_path)?;
     lock.lock()?;
-    let opts = runtime::BuildOptions { force: false, only };
+    let opts = runtime::BuildOptions {
+        force: false,
+        only,
+        install_tools: install_tools(),
+    };
     let mut progress = |e: runtime::BuildEvent| eprintln!("images: {e:?}");
     runtime::build_images(&engine, &suite.matrix, &opts, &mut progress)
         .await
-        .map_err(|e| format!("building the images failed: {e}"))?;
+        .map_err(|e| format!("building the images failed: {:?}", miette::Report::new(e)))?;
     Ok(())
+}
+
+/// `CROSSGRADE_INSTALL_TOOLS` (the workspace's `.cargo/config.toml` sets it to 1 for cargo's test
+/// runs) lets a missing `debootstrap` be installed, as `crossgrade images build --install-tools` does;
+/// read like the command reads it (empty, `0`, `false`, `no`, `off`, `n`, `f`: no).
+fn install_tools() -> bool {
+    std::env::var("CROSSGRADE_INSTALL_TOOLS").is_ok_and(|v| {
+        !matches!(
+            v.to_ascii_lowercase().as_str(),
+            "" | "0" | "false" | "no" | "off" | "n" | "f"
+        )
+    })
 }
 
 /// Runs the trial through the same pipeline as `crossgrade run`, into the report folder the test

@@ -102,6 +102,14 @@ pub enum ImagesCommand {
         /// Rebuild even when up to date.
         #[arg(long)]
         force: bool,
+        /// Install missing host tools (`debootstrap`, with `apt-get`, as root on Debian or Ubuntu)
+        /// instead of failing with how to install them.
+        #[arg(
+            long,
+            env = "CROSSGRADE_INSTALL_TOOLS",
+            value_parser = clap::builder::FalseyValueParser::new()
+        )]
+        install_tools: bool,
     },
     /// List the images the matrix needs and whether the engine has them.
     List {

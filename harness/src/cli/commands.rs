@@ -190,6 +190,7 @@ pub async fn images_build(
     path: &Path,
     selection: &Selection,
     force: bool,
+    install_tools: bool,
 ) -> Result<Status, Failure> {
     let m = load(path)?;
     let only = images_to_build(&m, selection)?;
@@ -205,6 +206,7 @@ pub async fn images_build(
     let opts = runtime::BuildOptions {
         force,
         only: only.unwrap_or_default(),
+        install_tools,
     };
     let mut progress = |e: runtime::BuildEvent| match e {
         runtime::BuildEvent::Log { .. } => {}

@@ -56,8 +56,9 @@ pub enum Failure {
         "start it (e.g. `dockerd &` as root) or set DOCKER_HOST; `crossgrade doctor` checks"
     ))]
     Engine(#[source] EngineError),
-    #[error("building the images failed")]
-    Build(#[source] BuildError),
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Build(BuildError),
     #[error("writing the report to {}", .dir.display())]
     Report {
         dir: PathBuf,

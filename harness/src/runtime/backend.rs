@@ -17,16 +17,29 @@ use async_trait::async_trait;
 /// Labels of a container, network or volume.
 pub type Labels = HashMap<String, String>;
 
-/// An engine call that failed, with what was being done.
-#[derive(Debug, thiserror::Error)]
-#[error("{doing}: {source}")]
+/// An engine call that failed, with what was being done. Its message ends with the engine's own
+/// answer (`creating network cg-…: …`), which is what most readers need in one line; the chain of
+/// causes continues from that answer's own cause, so that a report of the whole chain does not
+/// repeat it.
+#[derive(Debug)]
 pub struct EngineError {
     /// What the harness was doing, e.g. `creating network cg-…`.
     pub doing: String,
     /// How the engine answered, in the terms the runner acts on.
     pub kind: EngineErrorKind,
-    #[source]
     pub source: Box<dyn std::error::Error + Send + Sync>,
+}
+
+impl std::fmt::Display for EngineError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.doing, self.source)
+    }
+}
+
+impl std::error::Error for EngineError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source.source()
+    }
 }
 
 /// The engine answers the runner distinguishes.

@@ -61,7 +61,7 @@ fn ctx<T>(r: std::result::Result<T, BollardError>, doing: impl FnOnce() -> Strin
 /// A connection to the local engine, negotiated down to the engine's API version.
 #[derive(Debug, Clone)]
 pub struct Engine {
-    docker: Docker,
+    pub(super) docker: Docker,
     /// For requests to replicas' ports (HTTP actions and probes), sent to their addresses on the
     /// trial network.
     http: reqwest::Client,
@@ -107,10 +107,6 @@ impl Engine {
             }) => Ok(None),
             Err(e) => ctx(Err(e), || format!("inspecting image {image}")),
         }
-    }
-
-    pub fn docker(&self) -> &Docker {
-        &self.docker
     }
 }
 

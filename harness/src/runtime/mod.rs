@@ -4,6 +4,7 @@
 mod backend;
 mod cleanup;
 mod engine;
+mod engine_images;
 mod images;
 
 pub use backend::{
@@ -14,7 +15,6 @@ pub use cleanup::{
     gc, labels, owner_alive, owner_id, sweep, SweepGuard, Swept, LABEL_OWNER, LABEL_RUN,
     LABEL_TRIAL,
 };
-pub(crate) use engine::engine_error;
 pub use engine::Engine;
 pub use images::{
     build_images, defined_images, image_status, wanted_images, BuildError, BuildEvent,

@@ -1,0 +1,651 @@
+//! The build orchestrator: the jobs (each `[[image]]` at each release), the `prepare` command, the
+//! build order (images built `FROM` each other), the build hashes that make up-to-date images skip,
+//! missing Debian bases made first, then one classic-builder build per job.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::time::Instant;
+
+use indexmap::IndexMap;
+
+use super::catalog::{normalize_image, ReleaseScope};
+use super::context::{scan_context, tar_context, ContextScan};
+use super::debian::{bootstrap_debian, debian_suite};
+use super::dockerfile::{self, Dockerfile, OUTSIDE_DOCKERFILE};
+use super::error::{io_err, BuildError};
+use super::hash::image_hash;
+use super::process::{run_prepare, Tail};
+use crate::model::{ImageDef, Matrix};
+use crate::runtime::backend::Backend as _;
+use crate::runtime::engine::Engine;
+use crate::runtime::engine_images::{ImageBuild, ImageBuildError};
+
+/// Label on built images: the content hash of everything the build read.
+pub const LABEL_BUILD_HASH: &str = "crossgrade.build-hash";
+/// Label on built images: the matrix's system name.
+pub const LABEL_SYSTEM: &str = "crossgrade.system";
+
+/// What to build.
+#[derive(Debug, Clone, Default)]
+pub struct BuildOptions {
+    /// Rebuild even when the image is up to date.
+    pub force: bool,
+    /// Image names to build (with the images they are built `FROM`, when the matrix defines those);
+    /// empty means all.
+    pub only: Vec<String>,
+    /// Install a missing host tool (`debootstrap`, with `apt-get`, as root) instead of failing with
+    /// how to install it. Off unless the user asks: it changes the host, not just the engine.
+    pub install_tools: bool,
+}
+
+/// Progress of [`build_images`], in order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum BuildEvent {
+    /// The matrix's `prepare` command starts.
+    Preparing {
+        command: String,
+    },
+    /// A line the `prepare` command printed (stdout and stderr).
+    PrepareLog {
+        line: String,
+    },
+    Prepared {
+        secs: f64,
+    },
+    /// The image carries the hash of its current inputs: not rebuilt.
+    UpToDate {
+        image: String,
+    },
+    /// A missing Debian base image is made with `debootstrap`.
+    Bootstrapping {
+        base: String,
+    },
+    Bootstrapped {
+        base: String,
+        secs: f64,
+    },
+    Building {
+        image: String,
+    },
+    /// A line of a build's output, or of `debootstrap`'s (then `image` is the base being made).
+    Log {
+        image: String,
+        line: String,
+    },
+    Built {
+        image: String,
+        secs: f64,
+    },
+}
+
+/// What [`build_images`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BuildReport {
+    pub built: Vec<String>,
+    pub up_to_date: Vec<String>,
+    /// Base images made with `debootstrap`.
+    pub bootstrapped: Vec<String>,
+}
+
+/// One image to build: an `[[image]]` at one release.
+struct Job {
+    name: String,
+    def: usize,
+    args: IndexMap<String, String>,
+    /// Every image the Dockerfile builds on (`FROM`, `COPY --from`), stages and `scratch` left out.
+    bases: Vec<String>,
+    /// Jobs among `bases` (built first).
+    deps: Vec<usize>,
+    forced: bool,
+    hash: String,
+}
+
+/// An `[[image]]`'s Dockerfile and context, read once for all its releases.
+struct DefInputs {
+    dockerfile: Dockerfile,
+    scan: Option<ContextScan>,
+}
+
+/// Builds the images the matrix defines (or those in `opts.only`), skipping those up to date.
+pub async fn build_images(
+    engine: &Engine,
+    m: &Matrix,
+    opts: &BuildOptions,
+    progress: &mut (dyn FnMut(BuildEvent) + Send),
+) -> Result<BuildReport, BuildError> {
+    let mut report = BuildReport::default();
+
+    // Every (image, release), first definition of a name wins.
+    let mut jobs: Vec<Job> = Vec::new();
+    let mut by_name: HashMap<String, usize> = HashMap::new();
+    for (d, def) in m.images.iter().enumerate() {
+        for release in &def.releases {
+            let scope = ReleaseScope(release.as_str());
+            let name = def.name.render(&scope);
+            let key = normalize_image(&name);
+            if by_name.contains_key(&key) {
+                continue;
+            }
+            by_name.insert(key, jobs.len());
+            jobs.push(Job {
+                name,
+                def: d,
+                args: def
+                    .args
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.render(&scope)))
+                    .collect(),
+                bases: Vec::new(),
+                deps: Vec::new(),
+                forced: false,
+                hash: String::new(),
+            });
+        }
+    }
+
+    let mut wanted: Vec<usize> = Vec::new();
+    if opts.only.is_empty() {
+        wanted.extend(0..jobs.len());
+    } else {
+        for name in &opts.only {
+            match by_name.get(&normalize_image(name)) {
+                Some(&j) => wanted.push(j),
+                None => {
+                    return Err(BuildError::UnknownImage {
+                        image: name.clone(),
+                        known: jobs.iter().map(|j| j.name.clone()).collect(),
+                    })
+                }
+            }
+        }
+    }
+    for &j in &wanted {
+        jobs[j].forced = opts.force;
+    }
+    if wanted.is_empty() {
+        return Ok(report);
+    }
+
+    if let Some(argv) = m.prepare.as_ref().filter(|a| !a.is_empty()) {
+        run_prepare(m, argv, progress).await?;
+    }
+
+    // Dockerfiles (after `prepare`, which may write them), bases, and the matrix images they are
+    // built on.
+    let mut inputs: Vec<Option<DefInputs>> = (0..m.images.len()).map(|_| None).collect();
+    let mut included = vec![false; jobs.len()];
+    let mut queue: VecDeque<usize> = wanted.iter().copied().collect();
+    while let Some(j) = queue.pop_front() {
+        if included[j] {
+            continue;
+        }
+        included[j] = true;
+        let d = jobs[j].def;
+        if inputs[d].is_none() {
+            let dockerfile = dockerfile::read(&m.images[d], &jobs[j].name).await?;
+            inputs[d] = Some(DefInputs {
+                dockerfile,
+                scan: None,
+            });
+        }
+        let text = &inputs[d].as_ref().expect("read above").dockerfile.text;
+        let bases = dockerfile::bases(text, &jobs[j].args);
+        let deps: Vec<usize> = bases
+            .iter()
+            .filter_map(|b| by_name.get(&normalize_image(b)).copied())
+            .filter(|&k| k != j)
+            .collect();
+        queue.extend(deps.iter().copied());
+        jobs[j].bases = bases;
+        jobs[j].deps = deps;
+    }
+    let order = build_order(&jobs, &included)?;
+
+    // Contents, then hashes (an image's hash covers the hashes of the images it is built on).
+    for (d, input) in inputs.iter_mut().enumerate() {
+        if let Some(input) = input {
+            let context = m.images[d].context.clone();
+            let dockerfile =
+                (!input.dockerfile.outside).then(|| input.dockerfile.name_in_context.clone());
+            let scan =
+                tokio::task::spawn_blocking(move || scan_context(&context, dockerfile.as_deref()))
+                    .await
+                    .expect("context scan panicked")?;
+            input.scan = Some(scan);
+        }
+    }
+    for &j in &order {
+        let input = inputs[jobs[j].def]
+            .as_ref()
+            .expect("read for included jobs");
+        let dep_hashes: Vec<&str> = jobs[j]
+            .deps
+            .iter()
+            .map(|&k| jobs[k].hash.as_str())
+            .collect();
+        let hash = image_hash(
+            &m.images[jobs[j].def].dockerfile,
+            &input.dockerfile.text,
+            &input.scan.as_ref().expect("scanned").digest,
+            &jobs[j].args,
+            &dep_hashes,
+        );
+        jobs[j].hash = hash;
+    }
+
+    let mut present_bases: HashSet<String> = HashSet::new();
+    for &j in &order {
+        let job = &jobs[j];
+        let labels = engine.image_labels(&job.name).await?;
+        let current = labels.as_ref().and_then(|l| l.get(LABEL_BUILD_HASH));
+        if current == Some(&job.hash) && !job.forced {
+            progress(BuildEvent::UpToDate {
+                image: job.name.clone(),
+            });
+            report.up_to_date.push(job.name.clone());
+            continue;
+        }
+        for base in &job.bases {
+            if job
+                .deps
+                .iter()
+                .any(|&k| normalize_image(&jobs[k].name) == normalize_image(base))
+            {
+                continue; // built (or found up to date) earlier in this loop
+            }
+            if present_bases.contains(base) {
+                continue;
+            }
+            if !engine.image_exists(base).await? {
+                let Some(suite) = debian_suite(base) else {
+                    return Err(BuildError::MissingBase {
+                        image: job.name.clone(),
+                        base: base.clone(),
+                        hint: format!(
+                            "it cannot be pulled here (no registry is reachable); load it \
+                             with `docker load` or build it locally (e.g. as an [[image]] of \
+                             the matrix) and tag it `{base}`"
+                        ),
+                    });
+                };
+                bootstrap_debian(engine, base, &suite, opts.install_tools, progress).await?;
+                report.bootstrapped.push(base.clone());
+            }
+            present_bases.insert(base.clone());
+        }
+        let input = inputs[job.def].as_ref().expect("read for included jobs");
+        build_one(engine, m, &m.images[job.def], input, job, progress).await?;
+        report.built.push(job.name.clone());
+    }
+    Ok(report)
+}
+
+/// The included jobs, each after the jobs it is built on.
+fn build_order(jobs: &[Job], included: &[bool]) -> Result<Vec<usize>, BuildError> {
+    // 0 = unvisited, 1 = on the current path, 2 = done
+    fn visit(
+        j: usize,
+        jobs: &[Job],
+        state: &mut [u8],
+        path: &mut Vec<usize>,
+        out: &mut Vec<usize>,
+    ) -> Result<(), BuildError> {
+        match state[j] {
+            2 => return Ok(()),
+            1 => {
+                let start = path.iter().position(|&p| p == j).unwrap_or(0);
+                let mut images: Vec<String> = path[start..]
+                    .iter()
+                    .map(|&p| jobs[p].name.clone())
+                    .collect();
+                images.push(jobs[j].name.clone());
+                return Err(BuildError::Cycle { images });
+            }
+            _ => {}
+        }
+        state[j] = 1;
+        path.push(j);
+        for &d in &jobs[j].deps {
+            visit(d, jobs, state, path, out)?;
+        }
+        path.pop();
+        state[j] = 2;
+        out.push(j);
+        Ok(())
+    }
+    let mut state = vec![0u8; jobs.len()];
+    let mut out = Vec::new();
+    for j in (0..jobs.len()).filter(|&j| included[j]) {
+        visit(j, jobs, &mut state, &mut Vec::new(), &mut out)?;
+    }
+    Ok(out)
+}
+
+/// Builds one image: its context packed, its build hash and the system as labels.
+async fn build_one(
+    engine: &Engine,
+    m: &Matrix,
+    def: &ImageDef,
+    input: &DefInputs,
+    job: &Job,
+    progress: &mut (dyn FnMut(BuildEvent) + Send),
+) -> Result<(), BuildError> {
+    let image = job.name.clone();
+    progress(BuildEvent::Building {
+        image: image.clone(),
+    });
+    let started = Instant::now();
+
+    let context = def.context.clone();
+    let entries = input.scan.as_ref().expect("scanned").entries.clone();
+    let extra = input.dockerfile.outside.then(|| {
+        (
+            OUTSIDE_DOCKERFILE.to_string(),
+            input.dockerfile.text.clone(),
+        )
+    });
+    let tar = tokio::task::spawn_blocking(move || tar_context(&context, &entries, extra))
+        .await
+        .expect("packing the context panicked")
+        .map_err(io_err("packing the build context", &def.context))?;
+
+    let build = ImageBuild {
+        tag: image.clone(),
+        dockerfile: input.dockerfile.name_in_context.clone(),
+        context: tar,
+        build_args: job
+            .args
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        labels: HashMap::from([
+            (LABEL_BUILD_HASH.to_string(), job.hash.clone()),
+            (LABEL_SYSTEM.to_string(), m.system.clone()),
+        ]),
+    };
+    let mut tail = Tail::default();
+    let mut on_line = |line: String| {
+        tail.push(line.clone());
+        progress(BuildEvent::Log {
+            image: image.clone(),
+            line,
+        });
+    };
+    match engine.build_image(build, &mut on_line).await {
+        Ok(()) => {}
+        Err(ImageBuildError::Failed(message)) => {
+            return Err(BuildError::Build {
+                image,
+                message,
+                log_tail: tail.joined(),
+            })
+        }
+        Err(ImageBuildError::Engine(source)) => {
+            return Err(BuildError::BuildEngine {
+                image,
+                log_tail: tail.joined(),
+                source: Box::new(source),
+            })
+        }
+    }
+    progress(BuildEvent::Built {
+        image,
+        secs: started.elapsed().as_secs_f64(),
+    });
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fs;
+    use std::path::Path;
+
+    use super::*;
+    use crate::runtime::images::catalog::wanted_images;
+    use crate::runtime::images::testing::{image_def, matrix};
+
+    #[test]
+    fn build_order_puts_bases_first_and_finds_cycles() {
+        let job = |name: &str, deps: Vec<usize>| Job {
+            name: name.into(),
+            def: 0,
+            args: IndexMap::new(),
+            bases: vec![],
+            deps,
+            forced: false,
+            hash: String::new(),
+        };
+        let jobs = vec![
+            job("app", vec![1]),
+            job("base", vec![]),
+            job("other", vec![]),
+        ];
+        assert_eq!(
+            build_order(&jobs, &[true, true, true]).unwrap(),
+            vec![1, 0, 2]
+        );
+        let cyclic = vec![job("a", vec![1]), job("b", vec![0])];
+        assert!(matches!(
+            build_order(&cyclic, &[true, true]),
+            Err(BuildError::Cycle { images }) if images == ["a", "b", "a"]
+        ));
+    }
+
+    // ---- against the real engine:
+    //      cargo test -p crossgrade --lib images -- --ignored --nocapture
+
+    /// Builds with the default options: the report, the events, and how long it took.
+    async fn build_recording(
+        engine: &Engine,
+        m: &Matrix,
+    ) -> (BuildReport, Vec<BuildEvent>, std::time::Duration) {
+        let mut events = Vec::new();
+        let t = Instant::now();
+        let report = build_images(engine, m, &BuildOptions::default(), &mut |e| events.push(e))
+            .await
+            .unwrap();
+        (report, events, t.elapsed())
+    }
+
+    async fn remove_image(engine: &Engine, name: &str) {
+        let _ = engine.remove_image(name).await;
+    }
+
+    #[tokio::test]
+    #[ignore = "needs a Docker engine; builds the fixture image, then removes it"]
+    async fn builds_the_fixture_then_finds_it_up_to_date() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let root = root.canonicalize().unwrap();
+        let name = "crossgrade-imagestest/fixture:1.1";
+        let m = matrix(
+            &root,
+            vec![image_def(
+                "crossgrade-imagestest/fixture:{release}",
+                &root.join("images/fixture"),
+                &[("RELEASE", "{release}")],
+                "1.1",
+            )],
+            Some(vec!["bash".into(), "images/fixture/prepare.sh".into()]),
+        );
+        let engine = Engine::connect().await.unwrap();
+        remove_image(&engine, name).await;
+        assert_eq!(
+            wanted_images(&m),
+            vec![],
+            "no roles, nothing wanted (images are only built)"
+        );
+
+        let (report, events, took) = build_recording(&engine, &m).await;
+        eprintln!("first build: {report:?} in {took:?}");
+        assert_eq!(report.built, vec![name]);
+        assert!(matches!(events.first(), Some(BuildEvent::Preparing { .. })));
+        assert!(events
+            .iter()
+            .any(|e| matches!(e, BuildEvent::Log { line, .. } if line.starts_with("Step 1/"))));
+        for e in &events {
+            if let BuildEvent::Prepared { secs } | BuildEvent::Built { secs, .. } = e {
+                eprintln!("  {e:?} ({secs:.2}s)");
+            }
+        }
+        let labels = engine.image_labels(name).await.unwrap().unwrap();
+        assert_eq!(
+            labels.get(LABEL_SYSTEM).map(String::as_str),
+            Some("imagestest")
+        );
+        assert_eq!(labels.get(LABEL_BUILD_HASH).map(String::len), Some(64));
+        let env = engine.image_env(name).await.unwrap();
+        assert!(env.contains(&"FIXTURE_RELEASE=1.1".to_string()), "{env:?}");
+
+        for _ in 0..2 {
+            let (report, events, took) = build_recording(&engine, &m).await;
+            let prepare = events.iter().find_map(|e| match e {
+                BuildEvent::Prepared { secs } => Some(*secs),
+                _ => None,
+            });
+            eprintln!(
+                "up-to-date call: {} ms (prepare {:.0} ms)",
+                took.as_millis(),
+                prepare.unwrap_or(0.0) * 1000.0
+            );
+            assert_eq!(report.up_to_date, vec![name]);
+            assert!(report.built.is_empty());
+            assert!(events.contains(&BuildEvent::UpToDate { image: name.into() }));
+        }
+        // Without the prepare step: the hash and the inspect alone.
+        let mut quick = m.clone();
+        quick.prepare = None;
+        let t = Instant::now();
+        let report = build_images(&engine, &quick, &BuildOptions::default(), &mut |_| {})
+            .await
+            .unwrap();
+        eprintln!(
+            "up-to-date check without prepare: {} ms",
+            t.elapsed().as_millis()
+        );
+        assert_eq!(report.up_to_date, vec![name]);
+
+        // `force` rebuilds; `only` names must exist.
+        let forced = BuildOptions {
+            force: true,
+            only: vec![name.into()],
+            install_tools: false,
+        };
+        let t = Instant::now();
+        let report = build_images(&engine, &quick, &forced, &mut |_| {})
+            .await
+            .unwrap();
+        eprintln!("forced rebuild: {} ms", t.elapsed().as_millis());
+        assert_eq!(report.built, vec![name]);
+        let unknown = BuildOptions {
+            force: false,
+            only: vec!["nope:1".into()],
+            install_tools: false,
+        };
+        let err = build_images(&engine, &quick, &unknown, &mut |_| {})
+            .await
+            .unwrap_err();
+        eprintln!("{err}");
+        assert!(matches!(err, BuildError::UnknownImage { .. }));
+
+        // A failing prepare command.
+        let mut failing = quick.clone();
+        failing.prepare = Some(vec![
+            "sh".into(),
+            "-c".into(),
+            "echo out; echo err >&2; exit 3".into(),
+        ]);
+        let err = build_images(&engine, &failing, &BuildOptions::default(), &mut |_| {})
+            .await
+            .unwrap_err();
+        eprintln!("{err}");
+        assert!(
+            matches!(&err, BuildError::Prepare { code: Some(3), output_tail, .. }
+                if output_tail.contains("err"))
+        );
+
+        remove_image(&engine, name).await;
+        assert!(!engine.image_exists(name).await.unwrap());
+    }
+
+    #[tokio::test]
+    #[ignore = "needs a Docker engine (and debootstrap without debian:bookworm-slim); keeps that"]
+    async fn bootstraps_a_debian_base_and_reports_missing_bases() {
+        let engine = Engine::connect().await.unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let ctx = tmp.path();
+        fs::write(
+            ctx.join("Dockerfile"),
+            "ARG SUITE=bookworm\n\
+             FROM debian:${SUITE}-slim\n\
+             ARG RELEASE\n\
+             RUN cat /etc/debian_version > /debian_version && echo \"release $RELEASE\"\n",
+        )
+        .unwrap();
+        let name = "crossgrade-imagestest/debian:1.1";
+        remove_image(&engine, name).await;
+        let m = matrix(
+            ctx,
+            vec![image_def(name, ctx, &[("RELEASE", "{release}")], "1.1")],
+            None,
+        );
+        let had_base = engine.image_exists("debian:bookworm-slim").await.unwrap();
+        let mut events = Vec::new();
+        let t = Instant::now();
+        let report = build_images(&engine, &m, &BuildOptions::default(), &mut |e| {
+            if let BuildEvent::Log { line, .. } = &e {
+                eprintln!("  | {line}");
+            }
+            events.push(e)
+        })
+        .await
+        .unwrap();
+        eprintln!("{report:?} in {:?}", t.elapsed());
+        for e in &events {
+            if let BuildEvent::Bootstrapped { secs, .. } | BuildEvent::Built { secs, .. } = e {
+                eprintln!("  {e:?} ({secs:.1}s)");
+            }
+        }
+        assert_eq!(report.built, vec![name]);
+        if !had_base {
+            assert_eq!(report.bootstrapped, vec!["debian:bookworm-slim"]);
+        }
+        assert!(events
+            .iter()
+            .any(|e| matches!(e, BuildEvent::Log { line, .. } if line == "release 1.1")));
+        remove_image(&engine, name).await;
+
+        // Any other missing base is an error that says what to do.
+        let dockerfile = "FROM crossgrade-imagestest/absent:9\n";
+        let err = build_error(&engine, &m, dockerfile).await;
+        assert!(matches!(&err, BuildError::MissingBase { base, .. }
+                if base == "crossgrade-imagestest/absent:9"));
+        // A failing build carries the build's last lines.
+        let dockerfile = "FROM debian:bookworm-slim\nRUN echo about to fail && false\n";
+        let err = build_error(&engine, &m, dockerfile).await;
+        assert!(
+            matches!(&err, BuildError::Build { log_tail, .. } if log_tail.contains("about to fail"))
+        );
+        assert!(!engine.image_exists(name).await.unwrap());
+    }
+
+    /// Builds the matrix's one image (whose context is the matrix's folder) from `dockerfile`,
+    /// which must fail.
+    async fn build_error(engine: &Engine, m: &Matrix, dockerfile: &str) -> BuildError {
+        fs::write(m.root.join("Dockerfile"), dockerfile).unwrap();
+        let err = build_images(engine, m, &BuildOptions::default(), &mut |_| {})
+            .await
+            .unwrap_err();
+        eprintln!("{err}");
+        err
+    }
+
+    #[allow(dead_code)]
+    fn build_images_future_is_send(
+        e: &Engine,
+        m: &Matrix,
+        o: &BuildOptions,
+        p: &mut (dyn FnMut(BuildEvent) + Send),
+    ) {
+        fn assert_send<T: Send>(_: &T) {}
+        assert_send(&build_images(e, m, o, p));
+    }
+}
