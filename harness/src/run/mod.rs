@@ -7,6 +7,8 @@ mod cluster;
 mod error;
 mod events;
 mod last_words;
+#[cfg(test)]
+mod tests;
 mod trial;
 
 use std::path::PathBuf;

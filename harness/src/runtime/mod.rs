@@ -6,6 +6,8 @@ mod cleanup;
 mod engine;
 mod engine_images;
 mod images;
+#[cfg(test)]
+pub(crate) mod scripted;
 
 pub use backend::{
     Backend, ContainerSpec, ContainerStatus, Endpoint, EngineError, EngineErrorKind, ExecOutput,
