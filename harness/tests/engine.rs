@@ -199,6 +199,44 @@ fn a_step_may_expect_a_component_to_exit_with_a_code() {
     assert_eq!(leftovers_of_run(&run_id), 0);
 }
 
+/// `signal`: SIGHUP reloads a real node without a restart (it counts the reload and keeps serving),
+/// SIGUSR2 makes another leave as a lame duck, an exit the step expects; the same signal without
+/// `exits` is a crash, quoted in the node's own words.
+#[test]
+fn a_signal_reloads_a_node_or_makes_it_leave() {
+    let ids = ["edge/signals/node=1.1", "edge/signal-unexpected/node=1.1"];
+    let (run_id, out, _r) = run(&fixture("edge.toml"), &ids);
+    let by = |id: &str| out.iter().find(|o| o.id == id).unwrap();
+
+    let o = by(ids[0]);
+    assert_eq!(o.verdict, Verdict::Pass, "{o:#?}");
+    assert_eq!(o.steps[1].description, "send SIGHUP to node-1");
+    assert_eq!(o.steps[1].targets, ["node-1"]);
+    assert!(o.steps[2].observations[0].output.contains(r#""reloads":1"#));
+    assert_eq!(
+        o.steps[3].description,
+        "send SIGUSR2 to node-2; then node-2 exits with code 0"
+    );
+    let exit = &o.steps[3].observations[1];
+    assert_eq!(exit.exit_code, Some(0), "{exit:?}");
+    assert!(
+        exit.output.contains("lame duck: SIGUSR2 received"),
+        "{exit:?}"
+    );
+
+    let o = by(ids[1]);
+    assert_eq!(o.verdict, Verdict::Fail, "{o:#?}");
+    let reason = o.reason.as_deref().unwrap();
+    // The exit may be seen right after the signal or during the next step, as for any crash.
+    assert!(
+        reason.contains(
+            "node-2 exited unexpectedly with code 0; it logged: lame duck: SIGUSR2 received, leaving the cluster, exiting with code 0"
+        ),
+        "{reason}"
+    );
+    assert_eq!(leftovers_of_run(&run_id), 0);
+}
+
 #[test]
 fn a_failed_check_names_a_crash_that_happened_during_it() {
     let (run_id, out, _r) = run(&fixture("edge.toml"), &["edge/crash-then-check/node=1.0"]);
