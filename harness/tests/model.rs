@@ -484,3 +484,75 @@ fn a_role_s_error_lines_must_be_a_regex() {
     let errs = errors(&bad, &good_scenarios());
     assert_error(&errs, "matrix.toml", "10:15", "bad regex");
 }
+
+#[test]
+fn a_signal_step_names_a_signal_and_its_exit_defaults_to_the_signalled_replica() {
+    let with = |steps: &str| UPGRADE.replace("do = \"upgrade\"\nrole = \"node\"\n", steps);
+    let good = with(
+        "do = \"signal\"\nrole = \"node\"\nreplica = 1\nsignal = \"usr2\"\nexits = { code = 0 }\n[[step]]\ndo = \"upgrade\"\nrole = \"node\"\n",
+    );
+    let (_d, p) = setup(GOOD, &[("basic.toml", BASIC), ("upgrade.toml", &good)]);
+    let plan = plan::expand(&model::load(&p).unwrap());
+    assert_eq!(
+        plan.trials.last().unwrap().steps[1].op.to_string(),
+        "send SIGUSR2 to node-1; then node-1 exits with code 0"
+    );
+
+    let bad = with(
+        "do = \"signal\"\nrole = \"node\"\nsignal = \"SIGNOPE\"\n[[step]]\ndo = \"signal\"\nrole = \"node\"\n[[step]]\ndo = \"signal\"\nrole = \"node\"\nsignal = \"HUP\"\nexits = { code = 0 }\n",
+    );
+    let errs = errors(GOOD, &[("basic.toml", BASIC), ("upgrade.toml", &bad)]);
+    assert_error(&errs, "upgrade.toml", "8:10", "`SIGNOPE` is not a signal");
+    assert_error(
+        &errs,
+        "upgrade.toml",
+        "9:1",
+        "a `signal` step needs `signal`",
+    );
+    // Every node: which one's exit is expected is not said.
+    assert_error(
+        &errs,
+        "upgrade.toml",
+        "16:9",
+        "`exits` names one replica by its index",
+    );
+}
+
+#[test]
+fn a_key_a_step_does_not_take_is_pointed_at_with_the_keys_it_takes() {
+    let bad = UPGRADE.replace(
+        "do = \"upgrade\"\nrole = \"node\"\n",
+        "do = \"restart\"\nrole = \"node\"\nkill = true\nsignl = \"HUP\"\n",
+    );
+    let (_d, p) = setup(GOOD, &[("basic.toml", BASIC), ("upgrade.toml", &bad)]);
+    let e = model::load(&p).expect_err("must not load");
+    let msgs: Vec<String> = e.errors.iter().map(|e| e.to_string()).collect();
+    assert_error(
+        &msgs,
+        "upgrade.toml",
+        "8:8",
+        "`kill` does not apply to a `restart` step",
+    );
+    assert_error(
+        &msgs,
+        "upgrade.toml",
+        "9:9",
+        "unknown key `signl` in a `restart` step",
+    );
+    assert_eq!(
+        e.errors[0].help.as_deref(),
+        Some("a `restart` step takes: role, replica, when, timeout")
+    );
+}
+
+#[test]
+fn an_each_state_step_cannot_move_replicas() {
+    let bad = format!("{UPGRADE}\n[[each_state]]\ndo = \"upgrade\"\nrole = \"client\"\n");
+    let errs = errors(GOOD, &[("basic.toml", BASIC), ("upgrade.toml", &bad)]);
+    assert_error(
+        &errs,
+        "upgrade.toml",
+        "13:1",
+        "a `upgrade` step cannot be an [[each_state]] step",
+    );
+}

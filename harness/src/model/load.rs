@@ -746,6 +746,7 @@ fn load_scenarios(
             releases,
             kind: ScenarioKind::Cell,
             workloads: HashSet::new(),
+            in_each_state: false,
         };
         if let Some(scenario) = scenario(&mut sc, &path) {
             if let Some(prev) = out.iter().find(|s| s.name == scenario.name) {
@@ -842,6 +843,7 @@ fn scenario(sc: &mut ScenarioCx<'_>, path: &Path) -> Option<Scenario> {
         );
     }
     let steps = steps.into_iter().filter_map(|s| load_step(s, sc)).collect();
+    sc.in_each_state = true;
     let each_state = each_state
         .into_iter()
         .filter_map(|s| load_step(s, sc))

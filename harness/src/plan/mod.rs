@@ -8,7 +8,7 @@ use std::time::Duration;
 use indexmap::IndexMap;
 
 use crate::model::{format_duration, LoadError, Matrix, ModelError, Release, Scenario};
-use crate::step::{Op, ScenarioStep, StepSpec};
+use crate::step::{Op, PlanCx, ScenarioStep};
 
 /// Every trial of a matrix, in a stable order: cell trials (by scenario, then cell), then path trials.
 #[derive(Debug, Clone)]
@@ -227,19 +227,25 @@ fn trial(
         if !state.holds(step) {
             continue;
         }
-        let StepSpec::Upgrade(upgrade) = &step.spec else {
-            if let Some(op) = step.spec.op(path) {
+        let ops = step.spec.plan(&PlanCx {
+            path,
+            releases: &state.0,
+        });
+        for op in ops {
+            let Some((role, to)) = op.moves_to().map(|(r, t)| (r.to_string(), t.clone())) else {
                 push(&mut steps, op, step, false);
-            }
-            continue;
-        };
-        let replicas = state.0.get(&upgrade.role).cloned().unwrap_or_default();
-        for mv in upgrade.moves(&replicas, path) {
-            state.move_one(&mv.role, &mv.to);
-            push(&mut steps, Op::Move(mv), step, false);
+                continue;
+            };
+            state.move_one(&role, &to);
+            push(&mut steps, op, step, false);
+            // Every intermediate state is checked.
             for check in &sc.each_state {
                 if state.holds(check) {
-                    if let Some(op) = check.spec.op(path) {
+                    let checks = check.spec.plan(&PlanCx {
+                        path,
+                        releases: &state.0,
+                    });
+                    for op in checks {
                         push(&mut steps, op, check, true);
                     }
                 }

@@ -12,7 +12,7 @@ use toml::Spanned;
 use super::expect::{describe_expect, judge, Expect, RawExpect};
 use super::load::StepCx;
 use super::replica::RawExits;
-use super::{ActionRef, Done, Exec, ExpectedExit, Kind, ReplicaSel};
+use super::{ActionRef, Done, Exec, ExpectedExit, Kind, PlanCx, ReplicaSel};
 use crate::model::{format_duration, Release};
 use crate::run::{eventually, invoke, select, Cluster, Live, StepError, EXPECTED_EXIT_WAIT};
 
@@ -41,6 +41,7 @@ pub struct ActionStep {
 impl Kind for ActionStep {
     const NAMES: &'static [&'static str] = &["run", "check"];
     type Raw = Raw;
+    type Op = ActionStep;
 
     fn load(raw: Raw, cx: &mut StepCx<'_, '_>) -> Option<ActionStep> {
         let action = cx.required(raw.action.as_ref(), "action")?;
@@ -67,6 +68,10 @@ impl Kind for ActionStep {
             eventually,
             exits,
         })
+    }
+
+    fn plan(&self, cx: &PlanCx<'_>) -> Vec<ActionStep> {
+        vec![self.on_path(cx.path)]
     }
 }
 

@@ -14,58 +14,21 @@ use toml::Spanned;
 
 use super::expect::{Expect, NumOp, RawExpect};
 use super::replica::{ActionRef, ExpectedExit, RawExits, ReplicaSel};
-use super::{
-    ActionStep, Kind, Restart, ScenarioStep, Signal, Start, StartWorkload, StepSpec, Stop,
-    StopWorkload, Upgrade,
-};
+use super::{Kind, ScenarioStep, StepSpec, KINDS};
 use crate::model::{keys, Condition, Loader, Release, Role, ScenarioKind};
 
 /// A kind's loader: the step's table without `do`, `when` and `timeout`.
-type LoadFn = for<'i> fn(Spanned<DeTable<'i>>, &mut StepCx<'_, '_>) -> Option<StepSpec>;
+pub(super) type LoadFn = for<'i> fn(Spanned<DeTable<'i>>, &mut StepCx<'_, '_>) -> Option<StepSpec>;
 
-/// Every kind, in the order the "unknown step" hint lists them.
-const KINDS: &[(&[&str], LoadFn, fn() -> &'static [&'static str])] = &[
-    (
-        Start::NAMES,
-        |t, cx| read::<Start>(t, cx).map(StepSpec::Start),
-        keys_of::<Start>,
-    ),
-    (
-        Upgrade::NAMES,
-        |t, cx| read::<Upgrade>(t, cx).map(StepSpec::Upgrade),
-        keys_of::<Upgrade>,
-    ),
-    (
-        Restart::NAMES,
-        |t, cx| read::<Restart>(t, cx).map(StepSpec::Restart),
-        keys_of::<Restart>,
-    ),
-    (
-        Stop::NAMES,
-        |t, cx| read::<Stop>(t, cx).map(StepSpec::Stop),
-        keys_of::<Stop>,
-    ),
-    (
-        ActionStep::NAMES,
-        |t, cx| read::<ActionStep>(t, cx).map(StepSpec::Action),
-        keys_of::<ActionStep>,
-    ),
-    (
-        StartWorkload::NAMES,
-        |t, cx| read::<StartWorkload>(t, cx).map(StepSpec::Workload),
-        keys_of::<StartWorkload>,
-    ),
-    (
-        StopWorkload::NAMES,
-        |t, cx| read::<StopWorkload>(t, cx).map(StepSpec::StopWorkload),
-        keys_of::<StopWorkload>,
-    ),
-    (
-        Signal::NAMES,
-        |t, cx| read::<Signal>(t, cx).map(StepSpec::Signal),
-        keys_of::<Signal>,
-    ),
-];
+/// What the loader knows of a kind; [`super::KINDS`] lists one per kind, in the order the "unknown
+/// step" hint names them.
+pub(super) struct KindEntry {
+    /// Its `do` names.
+    pub names: &'static [&'static str],
+    /// Its keys (beside the common ones).
+    pub keys: fn() -> &'static [&'static str],
+    pub load: LoadFn,
+}
 
 /// The keys every step takes.
 const COMMON_KEYS: [&str; 3] = ["do", "when", "timeout"];
@@ -79,6 +42,8 @@ pub(crate) struct ScenarioCx<'a> {
     pub kind: ScenarioKind,
     /// Workloads started by the steps so far (a `stop-workload` must name one).
     pub workloads: HashSet<String>,
+    /// Loading the `[[each_state]]` steps, which run in every intermediate state of a path.
+    pub in_each_state: bool,
 }
 
 /// One step being loaded: the scenario's context, the step's `do` as written, and its table's
@@ -115,10 +80,7 @@ pub(crate) fn load_step(
         sc.l.err(what_span, "`do` is a step name, e.g. `do = \"start\"`");
         return None;
     };
-    let Some(&(_, load, keys)) = KINDS
-        .iter()
-        .find(|(names, ..)| names.contains(&what.as_str()))
-    else {
+    let Some(kind) = KINDS.iter().find(|k| k.names.contains(&what.as_str())) else {
         sc.l.err_help(
             what_span,
             format!("unknown step `{what}`"),
@@ -137,7 +99,7 @@ pub(crate) fn load_step(
     });
 
     // Keys the kind does not take: all of them pointed at, with what the kind does take.
-    let own = keys();
+    let own = (kind.keys)();
     let stray: Vec<(String, Range<usize>)> = table
         .iter()
         .filter(|(k, _)| !own.contains(&k.get_ref().as_ref()))
@@ -167,7 +129,7 @@ pub(crate) fn load_step(
         what,
         span: span.clone(),
     };
-    let spec = load(Spanned::new(span, table), &mut cx)?;
+    let spec = (kind.load)(Spanned::new(span, table), &mut cx)?;
     Some(ScenarioStep {
         spec,
         when,
@@ -177,7 +139,7 @@ pub(crate) fn load_step(
 }
 
 /// Reads a kind's `Raw` struct from its table, then lets the kind validate it.
-fn read<K: Kind>(table: Spanned<DeTable<'_>>, cx: &mut StepCx<'_, '_>) -> Option<K> {
+pub(super) fn read<K: Kind>(table: Spanned<DeTable<'_>>, cx: &mut StepCx<'_, '_>) -> Option<K> {
     let span = table.span();
     let value = Spanned::new(span.clone(), DeValue::Table(table.into_inner()));
     match <K::Raw as serde::Deserialize>::deserialize(ValueDeserializer::from(value)) {
@@ -192,17 +154,14 @@ fn read<K: Kind>(table: Spanned<DeTable<'_>>, cx: &mut StepCx<'_, '_>) -> Option
 
 /// Every `do` name, in [`KINDS`] order.
 fn all_names() -> Vec<&'static str> {
-    KINDS
-        .iter()
-        .flat_map(|(names, ..)| names.iter().copied())
-        .collect()
+    KINDS.iter().flat_map(|k| k.names.iter().copied()).collect()
 }
 
 /// Every key some kind takes.
 fn all_keys() -> Vec<&'static str> {
     KINDS
         .iter()
-        .flat_map(|(_, _, keys)| keys().iter().copied())
+        .flat_map(|k| (k.keys)().iter().copied())
         .collect()
 }
 
@@ -219,7 +178,7 @@ fn string(v: &Spanned<DeValue<'_>>, sc: &mut ScenarioCx<'_>, key: &str) -> Optio
 /// The field names serde's derive gives a kind's `Raw` struct: its keys, from the one place they
 /// are written. Read by asking the struct to deserialize from a deserializer that only records what
 /// `deserialize_struct` is told.
-fn keys_of<K: Kind>() -> &'static [&'static str] {
+pub(super) fn keys_of<K: Kind>() -> &'static [&'static str] {
     struct Probe<'a>(&'a mut &'static [&'static str]);
     impl<'de> Deserializer<'de> for Probe<'_> {
         type Error = serde::de::value::Error;

@@ -1,9 +1,9 @@
 //! Step kinds. Each kind is one module that holds everything about it: its keys (the fields of its
 //! `Raw` struct) and their validation with positions, how it plans (what reaches the runner, with a
 //! path's releases resolved), how it reads in a plan, its default deadline, and its execution,
-//! side by side as in CockroachDB's mixedversion `steps.go`. Adding a kind is one file, one variant
-//! in each enum below (the compiler then names every `match` that must learn it) and its README
-//! lines.
+//! side by side as in CockroachDB's mixedversion `steps.go`. Adding a kind is one file (a type that
+//! implements [`Kind`], and an operation that implements [`Exec`]), one line in [`kinds!`] and its
+//! README lines; the compiler checks that the kind has every part.
 //!
 //! Two enums carry the kinds through the pipeline:
 //! - [`StepSpec`]: a step as a scenario file says it (an `upgrade` of a whole role, `{to}` in what a
@@ -27,6 +27,8 @@ mod workload;
 use std::fmt;
 use std::time::Duration;
 
+use indexmap::IndexMap;
+
 use crate::model::{Condition, Release};
 use crate::outcome::Observation;
 use crate::run::{Cluster, Live, StepError};
@@ -34,6 +36,7 @@ use crate::run::{Cluster, Live, StepError};
 pub use action::ActionStep;
 pub use expect::{describe_expect, Expect, NumOp};
 pub(crate) use load::{load_step, ScenarioCx};
+
 pub use replica::{ActionRef, ExpectedExit, ReplicaSel};
 pub use restart::Restart;
 pub use signal::Signal;
@@ -56,42 +59,102 @@ pub struct ScenarioStep {
     pub origin: String,
 }
 
-/// What a scenario step does.
-#[derive(Debug, Clone)]
-pub enum StepSpec {
-    Start(Start),
-    Upgrade(Upgrade),
-    Restart(Restart),
-    Stop(Stop),
-    Action(ActionStep),
-    Workload(StartWorkload),
-    StopWorkload(StopWorkload),
-    Signal(Signal),
+/// Declares the kinds, once: each line is `Variant(Kind) => OpVariant(Op)`, the kind as a scenario
+/// gives it and what it plans into. From this list come [`StepSpec`], [`Op`], the loader's table
+/// of kinds ([`KINDS`]) and every `match` over them.
+macro_rules! kinds {
+    ($($spec:ident($kind:ty) => $op:ident($opty:ty)),* $(,)?) => {
+        /// What a scenario step does.
+        #[derive(Debug, Clone)]
+        pub enum StepSpec {
+            $($spec($kind)),*
+        }
+
+        /// A concrete step of a trial: what the runner executes.
+        #[derive(Debug, Clone)]
+        pub enum Op {
+            $($op($opty)),*
+        }
+
+        /// Every kind, for the loader, in the order the "unknown step" hint lists them.
+        const KINDS: &[load::KindEntry] = &[$(load::KindEntry {
+            names: <$kind as Kind>::NAMES,
+            keys: load::keys_of::<$kind>,
+            load: |table, cx| load::read::<$kind>(table, cx).map(StepSpec::$spec),
+        }),*];
+
+        impl StepSpec {
+            /// What the step plans into in the state `cx` describes.
+            pub(crate) fn plan(&self, cx: &PlanCx<'_>) -> Vec<Op> {
+                match self {
+                    $(StepSpec::$spec(k) => k.plan(cx).into_iter().map(Op::$op).collect()),*
+                }
+            }
+        }
+
+        impl fmt::Display for StepSpec {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                match self {
+                    $(StepSpec::$spec(k) => k.fmt(f)),*
+                }
+            }
+        }
+
+        impl Op {
+            pub(crate) fn deadline(&self, c: &Cluster) -> Duration {
+                match self {
+                    $(Op::$op(o) => o.deadline(c)),*
+                }
+            }
+
+            pub(crate) async fn exec(&self, live: &mut Live) -> Result<Done, StepError> {
+                match self {
+                    $(Op::$op(o) => o.exec(live).await),*
+                }
+            }
+        }
+
+        impl fmt::Display for Op {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                match self {
+                    $(Op::$op(o) => o.fmt(f)),*
+                }
+            }
+        }
+    };
 }
 
-/// A concrete step of a trial: what the runner executes.
-#[derive(Debug, Clone)]
-pub enum Op {
-    Start(Start),
-    /// One replica's move to another release: what an `upgrade` plans into.
-    Move(Move),
-    Restart(Restart),
-    Stop(Stop),
-    Action(ActionStep),
-    Workload(StartWorkload),
-    StopWorkload(StopWorkload),
-    Signal(Signal),
+kinds! {
+    Start(Start) => Start(Start),
+    Upgrade(Upgrade) => Move(Move),
+    Restart(Restart) => Restart(Restart),
+    Stop(Stop) => Stop(Stop),
+    Action(ActionStep) => Action(ActionStep),
+    Workload(StartWorkload) => Workload(StartWorkload),
+    StopWorkload(StopWorkload) => StopWorkload(StopWorkload),
+    Signal(Signal) => Signal(Signal),
+}
+
+/// What a step kind plans with: the path's releases (in a path scenario) and the release of every
+/// replica in the state the steps before it reach.
+pub(crate) struct PlanCx<'a> {
+    pub path: Option<(&'a Release, &'a Release)>,
+    pub releases: &'a IndexMap<String, Vec<Release>>,
 }
 
 /// A step kind as scenario files write it.
-pub(crate) trait Kind: Sized {
+pub(crate) trait Kind: Sized + fmt::Display {
     /// The `do = "…"` names it answers to.
     const NAMES: &'static [&'static str];
     /// Its keys, beside `do`, `when` and `timeout` (which every step takes): serde reads the step's
     /// table into this, with positions, and its field names are the keys it accepts.
     type Raw: serde::de::DeserializeOwned;
+    /// What it plans into: itself with a path's releases resolved, or (an upgrade) moves.
+    type Op: Exec;
     /// Validates the keys; every problem goes to `cx`, with its position.
     fn load(raw: Self::Raw, cx: &mut load::StepCx<'_, '_>) -> Option<Self>;
+    /// The operations it plans into.
+    fn plan(&self, cx: &PlanCx<'_>) -> Vec<Self::Op>;
 }
 
 /// What a step observed, and which replicas it acted on (as chosen when it ran: the leader, the
@@ -130,84 +193,12 @@ pub(crate) trait Exec: fmt::Display {
 }
 
 impl Op {
-    pub(crate) fn deadline(&self, c: &Cluster) -> Duration {
-        match self {
-            Op::Start(s) => s.deadline(c),
-            Op::Move(s) => s.deadline(c),
-            Op::Restart(s) => s.deadline(c),
-            Op::Stop(s) => s.deadline(c),
-            Op::Action(s) => s.deadline(c),
-            Op::Workload(s) => s.deadline(c),
-            Op::StopWorkload(s) => s.deadline(c),
-            Op::Signal(s) => s.deadline(c),
-        }
-    }
-
-    pub(crate) async fn exec(&self, live: &mut Live) -> Result<Done, StepError> {
-        match self {
-            Op::Start(s) => s.exec(live).await,
-            Op::Move(s) => s.exec(live).await,
-            Op::Restart(s) => s.exec(live).await,
-            Op::Stop(s) => s.exec(live).await,
-            Op::Action(s) => s.exec(live).await,
-            Op::Workload(s) => s.exec(live).await,
-            Op::StopWorkload(s) => s.exec(live).await,
-            Op::Signal(s) => s.exec(live).await,
-        }
-    }
-
-    /// The roles whose images the step may start: a move's target release is known from the plan.
+    /// The role and release a move brings a replica to: the images a trial runs are known from its
+    /// plan.
     pub fn moves_to(&self) -> Option<(&str, &Release)> {
         match self {
             Op::Move(m) => Some((&m.role, &m.to)),
             _ => None,
-        }
-    }
-}
-
-impl StepSpec {
-    /// The step as it reaches the runner, when it is not an upgrade (which the planner expands
-    /// through [`Upgrade::moves`]): with `{from}` and `{to}` resolved on a path.
-    pub(crate) fn op(&self, path: Option<(&Release, &Release)>) -> Option<Op> {
-        Some(match self {
-            StepSpec::Upgrade(_) => return None,
-            StepSpec::Start(s) => Op::Start(s.clone()),
-            StepSpec::Restart(s) => Op::Restart(s.clone()),
-            StepSpec::Stop(s) => Op::Stop(s.clone()),
-            StepSpec::Action(s) => Op::Action(s.on_path(path)),
-            StepSpec::Workload(s) => Op::Workload(s.on_path(path)),
-            StepSpec::StopWorkload(s) => Op::StopWorkload(s.clone()),
-            StepSpec::Signal(s) => Op::Signal(s.clone()),
-        })
-    }
-}
-
-impl fmt::Display for Op {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Op::Start(s) => s.fmt(f),
-            Op::Move(s) => s.fmt(f),
-            Op::Restart(s) => s.fmt(f),
-            Op::Stop(s) => s.fmt(f),
-            Op::Action(s) => s.fmt(f),
-            Op::Workload(s) => s.fmt(f),
-            Op::StopWorkload(s) => s.fmt(f),
-            Op::Signal(s) => s.fmt(f),
-        }
-    }
-}
-
-impl fmt::Display for StepSpec {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            StepSpec::Start(s) => s.fmt(f),
-            StepSpec::Upgrade(s) => s.fmt(f),
-            StepSpec::Restart(s) => s.fmt(f),
-            StepSpec::Stop(s) => s.fmt(f),
-            StepSpec::Action(s) => s.fmt(f),
-            StepSpec::Workload(s) => s.fmt(f),
-            StepSpec::StopWorkload(s) => s.fmt(f),
-            StepSpec::Signal(s) => s.fmt(f),
         }
     }
 }

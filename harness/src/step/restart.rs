@@ -8,7 +8,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::load::StepCx;
-use super::{Done, Exec, Kind, ReplicaSel};
+use super::{Done, Exec, Kind, PlanCx, ReplicaSel};
 use crate::outcome::Observation;
 use crate::run::{select, Cluster, Live, StepError};
 
@@ -28,6 +28,7 @@ pub struct Restart {
 impl Kind for Restart {
     const NAMES: &'static [&'static str] = &["restart"];
     type Raw = Raw;
+    type Op = Restart;
 
     fn load(raw: Raw, cx: &mut StepCx<'_, '_>) -> Option<Restart> {
         let role = cx.role_key(&raw.role)?;
@@ -36,6 +37,10 @@ impl Kind for Restart {
             role: role.name.clone(),
             replica,
         })
+    }
+
+    fn plan(&self, _: &PlanCx<'_>) -> Vec<Restart> {
+        vec![self.clone()]
     }
 }
 

@@ -13,7 +13,7 @@ use toml::Spanned;
 
 use super::load::StepCx;
 use super::replica::RawExits;
-use super::{Done, Exec, ExpectedExit, Kind, ReplicaSel};
+use super::{Done, Exec, ExpectedExit, Kind, PlanCx, ReplicaSel};
 use crate::outcome::Observation;
 use crate::run::{select, Cluster, Live, StepError, EXPECTED_EXIT_WAIT, LEADER_WAIT};
 
@@ -53,6 +53,7 @@ fn canonical(name: &str) -> Option<String> {
 impl Kind for Signal {
     const NAMES: &'static [&'static str] = &["signal"];
     type Raw = Raw;
+    type Op = Signal;
 
     fn load(raw: Raw, cx: &mut StepCx<'_, '_>) -> Option<Signal> {
         let role = cx.role_key(&raw.role)?;
@@ -86,6 +87,10 @@ impl Kind for Signal {
             signal: name,
             exits,
         })
+    }
+
+    fn plan(&self, _: &PlanCx<'_>) -> Vec<Signal> {
+        vec![self.clone()]
     }
 }
 

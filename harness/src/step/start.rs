@@ -9,7 +9,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::load::StepCx;
-use super::{Done, Exec, Kind};
+use super::{Done, Exec, Kind, PlanCx};
 use crate::run::{Cluster, Live, StepError};
 
 #[derive(Debug, Deserialize)]
@@ -27,6 +27,7 @@ pub struct Start {
 impl Kind for Start {
     const NAMES: &'static [&'static str] = &["start"];
     type Raw = Raw;
+    type Op = Start;
 
     fn load(raw: Raw, cx: &mut StepCx<'_, '_>) -> Option<Start> {
         let roles = match &raw.roles {
@@ -38,6 +39,10 @@ impl Kind for Start {
                 .collect(),
         };
         Some(Start { roles })
+    }
+
+    fn plan(&self, _: &PlanCx<'_>) -> Vec<Start> {
+        vec![self.clone()]
     }
 }
 

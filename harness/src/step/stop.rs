@@ -8,7 +8,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::load::StepCx;
-use super::{Done, Exec, Kind, ReplicaSel};
+use super::{Done, Exec, Kind, PlanCx, ReplicaSel};
 use crate::run::{select, Cluster, Live, StepError};
 
 #[derive(Debug, Deserialize)]
@@ -30,6 +30,7 @@ pub struct Stop {
 impl Kind for Stop {
     const NAMES: &'static [&'static str] = &["stop"];
     type Raw = Raw;
+    type Op = Stop;
 
     fn load(raw: Raw, cx: &mut StepCx<'_, '_>) -> Option<Stop> {
         let role = cx.role_key(&raw.role)?;
@@ -39,6 +40,10 @@ impl Kind for Stop {
             replica,
             kill: raw.kill.as_ref().is_some_and(|k| *k.get_ref()),
         })
+    }
+
+    fn plan(&self, _: &PlanCx<'_>) -> Vec<Stop> {
+        vec![self.clone()]
     }
 }
 

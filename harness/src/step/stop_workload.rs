@@ -9,7 +9,7 @@ use toml::Spanned;
 
 use super::load::StepCx;
 use super::workload::workload_failure;
-use super::{Done, Exec, Kind};
+use super::{Done, Exec, Kind, PlanCx};
 use crate::outcome::Observation;
 use crate::run::{Cluster, Live, StepError};
 
@@ -27,6 +27,7 @@ pub struct StopWorkload {
 impl Kind for StopWorkload {
     const NAMES: &'static [&'static str] = &["stop-workload"];
     type Raw = Raw;
+    type Op = StopWorkload;
 
     fn load(raw: Raw, cx: &mut StepCx<'_, '_>) -> Option<StopWorkload> {
         let name = cx.required(raw.name.as_ref(), "name")?;
@@ -42,6 +43,10 @@ impl Kind for StopWorkload {
         Some(StopWorkload {
             name: name.get_ref().clone(),
         })
+    }
+
+    fn plan(&self, _: &PlanCx<'_>) -> Vec<StopWorkload> {
+        vec![self.clone()]
     }
 }
 

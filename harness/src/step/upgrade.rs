@@ -10,7 +10,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::load::StepCx;
-use super::{Done, Exec, Kind};
+use super::{Done, Exec, Kind, PlanCx};
 use crate::model::{Release, ScenarioKind};
 use crate::outcome::Observation;
 use crate::run::{next_to_move, Cluster, Live, StepError};
@@ -65,8 +65,17 @@ pub struct Move {
 impl Kind for Upgrade {
     const NAMES: &'static [&'static str] = &["upgrade", "downgrade"];
     type Raw = Raw;
+    type Op = Move;
 
     fn load(raw: Raw, cx: &mut StepCx<'_, '_>) -> Option<Upgrade> {
+        if cx.sc.in_each_state {
+            cx.err_help(
+                cx.span.clone(),
+                format!("a `{}` step cannot be an [[each_state]] step", cx.what),
+                "[[each_state]] steps check every intermediate state; moves go in [[step]]",
+            );
+            return None;
+        }
         let role = cx.role_key(&raw.role)?;
         if role.fixed_release.is_some() {
             let span = raw.role.as_ref().map_or(cx.span.clone(), |r| r.span());
@@ -144,6 +153,11 @@ impl Kind for Upgrade {
             order,
             count,
         })
+    }
+
+    fn plan(&self, cx: &PlanCx<'_>) -> Vec<Move> {
+        let replicas = cx.releases.get(&self.role).map_or(&[][..], Vec::as_slice);
+        self.moves(replicas, cx.path)
     }
 }
 

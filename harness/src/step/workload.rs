@@ -12,7 +12,7 @@ use toml::Spanned;
 
 use super::expect::{describe_expect, judge, Expect, RawExpect};
 use super::load::StepCx;
-use super::{ActionRef, Done, Exec, Kind};
+use super::{ActionRef, Done, Exec, Kind, PlanCx};
 use crate::model::{format_duration, Action, Release};
 use crate::outcome::WorkloadReport;
 use crate::run::{invoke, Cluster, Live, Reach, StepError};
@@ -46,6 +46,7 @@ const DEFAULT_EVERY: Duration = Duration::from_millis(500);
 impl Kind for StartWorkload {
     const NAMES: &'static [&'static str] = &["workload"];
     type Raw = Raw;
+    type Op = StartWorkload;
 
     fn load(raw: Raw, cx: &mut StepCx<'_, '_>) -> Option<StartWorkload> {
         let name = cx.required(raw.name.as_ref(), "name")?;
@@ -82,6 +83,10 @@ impl Kind for StartWorkload {
             min_success: raw.min_success.as_ref().map(|m| *m.get_ref()),
             max_unavailable: raw.max_unavailable.as_ref().map(|d| cx.duration(d)),
         })
+    }
+
+    fn plan(&self, cx: &PlanCx<'_>) -> Vec<StartWorkload> {
+        vec![self.on_path(cx.path)]
     }
 }
 
