@@ -13,5 +13,4 @@ pub mod report;
 pub mod run;
 pub mod runtime;
 pub mod session;
-pub mod step;
-pub use atomic::write_atomic;
+pub(crate) mod step;

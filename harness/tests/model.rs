@@ -6,7 +6,6 @@ use std::process::Command;
 
 use crossgrade::model;
 use crossgrade::plan;
-use crossgrade::step::Op;
 
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -153,7 +152,7 @@ fn a_path_moves_replicas_one_by_one_with_each_state_checks() {
     let (_d, p) = setup(GOOD, &good_scenarios());
     let plan = plan::expand(&model::load(&p).unwrap());
     let t = plan.trials.last().unwrap();
-    let ops: Vec<String> = t.steps.iter().map(|s| s.op.to_string()).collect();
+    let ops: Vec<String> = t.steps.iter().map(|s| s.describe()).collect();
     assert_eq!(
         ops,
         [
@@ -164,7 +163,7 @@ fn a_path_moves_replicas_one_by_one_with_each_state_checks() {
             "check client.get on client-0: exit 0",
         ]
     );
-    assert!(matches!(t.steps[1].op, Op::Move(_)));
+    assert!(t.steps[1].is_move());
     assert!(t.steps[2].each_state);
 }
 
@@ -291,7 +290,7 @@ fn an_upgrade_can_move_some_replicas_and_a_later_one_the_rest() {
     let (_d, p) = setup(GOOD, &[("basic.toml", BASIC), ("upgrade.toml", &partial)]);
     let plan = plan::expand(&model::load(&p).unwrap());
     let t = plan.trials.last().unwrap();
-    let ops: Vec<String> = t.steps.iter().map(|s| s.op.to_string()).collect();
+    let ops: Vec<String> = t.steps.iter().map(|s| s.describe()).collect();
     assert_eq!(
         ops,
         [
@@ -356,7 +355,7 @@ fn the_default_matrix_is_the_16_cell_mesos_matrix_plus_its_upgrade_paths() {
         .find(|t| t.id == "tinymesos/rolling-upgrade/0.22-to-0.23")
         .unwrap();
     assert!(
-        rolling.steps.iter().any(|s| s.op.to_string()
+        rolling.steps.iter().any(|s| s.describe()
             == r#"check master.state on the master leader within 20s: /release == "0.23""#),
         "{rolling:#?}"
     );
@@ -372,7 +371,7 @@ fn a_run_step_may_expect_a_replica_to_exit() {
     let plan = plan::expand(&model::load(&p).unwrap());
     let t = plan.trials.last().unwrap();
     assert_eq!(
-        t.steps[1].op.to_string(),
+        t.steps[1].describe(),
         "run node.health on node-1; then node-1 exits with code 0"
     );
 
@@ -494,7 +493,7 @@ fn a_signal_step_names_a_signal_and_its_exit_defaults_to_the_signalled_replica()
     let (_d, p) = setup(GOOD, &[("basic.toml", BASIC), ("upgrade.toml", &good)]);
     let plan = plan::expand(&model::load(&p).unwrap());
     assert_eq!(
-        plan.trials.last().unwrap().steps[1].op.to_string(),
+        plan.trials.last().unwrap().steps[1].describe(),
         "send SIGUSR2 to node-1; then node-1 exits with code 0"
     );
 
@@ -555,4 +554,25 @@ fn an_each_state_step_cannot_move_replicas() {
         "13:1",
         "a `upgrade` step cannot be an [[each_state]] step",
     );
+}
+
+#[test]
+fn the_images_a_selection_runs_are_its_starts_and_its_moves_each_once() {
+    let (_d, p) = setup(GOOD, &good_scenarios());
+    let m = model::load(&p).unwrap();
+    let plan = plan::expand(&m);
+    let path = plan
+        .trials
+        .iter()
+        .filter(|t| t.id == "demo/upgrade/1.0-to-1.10");
+    assert_eq!(
+        plan::images(&m, path),
+        ["demo/node:1.0", "demo/client:1.0", "demo/node:1.10"],
+        "the client does not move on this path"
+    );
+    let cells = plan
+        .trials
+        .iter()
+        .filter(|t| t.id.starts_with("demo/basic/"));
+    assert_eq!(plan::images(&m, cells).len(), 6, "3 releases × 2 roles");
 }

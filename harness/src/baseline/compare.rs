@@ -40,7 +40,7 @@ impl std::fmt::Display for Change {
 }
 
 /// Compares a fresh snapshot with the recorded one (`None`: none recorded).
-pub fn compare(recorded: Option<&str>, current: &str) -> Change {
+pub(crate) fn compare(recorded: Option<&str>, current: &str) -> Change {
     let Some(recorded) = recorded else {
         return Change::New;
     };
@@ -60,7 +60,7 @@ pub fn compare(recorded: Option<&str>, current: &str) -> Change {
 /// Whether a trial makes the run red. A known failure that fails the same way does not; a regression,
 /// a failure that changed, a new trial that does not pass, and any harness error do. A fix does not
 /// (it is reported, to be accepted).
-pub fn is_red(verdict: Verdict, change: Change) -> bool {
+pub(crate) fn is_red(verdict: Verdict, change: Change) -> bool {
     verdict == Verdict::Error
         || match change {
             Change::Regressed | Change::Changed => true,
@@ -71,7 +71,7 @@ pub fn is_red(verdict: Verdict, change: Change) -> bool {
 
 /// Whether `--accept` may record this outcome. An `error` is our side's or the engine's failure, never
 /// an expected behaviour of the system, so it is not recorded.
-pub fn acceptable(verdict: Verdict, change: Change) -> bool {
+pub(crate) fn acceptable(verdict: Verdict, change: Change) -> bool {
     verdict != Verdict::Error && change != Change::Unchanged
 }
 

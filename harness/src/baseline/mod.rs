@@ -6,9 +6,9 @@ mod compare;
 mod snapshot;
 mod store;
 
-pub use compare::{acceptable, compare, is_red, Change};
-pub use snapshot::{normalize, snapshot_of, verdict_of};
-pub use store::{parse_snap, Store, StoreError, SNAPSHOT_SOURCE};
+pub(crate) use compare::{acceptable, compare, is_red, Change};
+pub(crate) use snapshot::snapshot_of;
+pub use store::{Store, StoreError};
 
 use serde::{Deserialize, Serialize};
 
@@ -29,7 +29,7 @@ pub struct Judgement {
 
 /// Compares `outcome` with its recorded snapshot in `store`. An unreadable baseline file is treated as
 /// missing, and said so in the returned error string for the caller to show.
-pub fn judge(store: &Store, outcome: &TrialOutcome) -> Result<Judgement, StoreError> {
+pub(crate) fn judge(store: &Store, outcome: &TrialOutcome) -> Result<Judgement, StoreError> {
     let recorded = store.read(&outcome.id)?;
     let snapshot = snapshot_of(outcome);
     let change = compare(recorded.as_deref(), &snapshot);

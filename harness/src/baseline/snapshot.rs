@@ -20,7 +20,7 @@ const MAX_REASON: usize = 400;
 /// reason: exit code 1: error: HTTP 404 from node-<n>:8080 ...
 /// releases: node=2.0×3 client=1.0
 /// ```
-pub fn snapshot_of(outcome: &TrialOutcome) -> String {
+pub(crate) fn snapshot_of(outcome: &TrialOutcome) -> String {
     let mut s = format!("verdict: {}\n", outcome.verdict);
     if outcome.verdict == Verdict::Pass {
         return s;
@@ -102,7 +102,7 @@ fn anonymize(text: &str, replicated: &[String]) -> String {
 }
 
 /// The verdict a snapshot records (its first line), if it is one of ours.
-pub fn verdict_of(snapshot: &str) -> Option<Verdict> {
+pub(crate) fn verdict_of(snapshot: &str) -> Option<Verdict> {
     match snapshot.lines().next()?.strip_prefix("verdict: ")?.trim() {
         "pass" => Some(Verdict::Pass),
         "fail" => Some(Verdict::Fail),
@@ -113,7 +113,7 @@ pub fn verdict_of(snapshot: &str) -> Option<Verdict> {
 
 /// Rewrites what varies between runs of the same behaviour into placeholders, and folds the text to
 /// one line of bounded length.
-pub fn normalize(text: &str) -> String {
+pub(crate) fn normalize(text: &str) -> String {
     static RULES: LazyLock<Vec<(Regex, &'static str)>> = LazyLock::new(|| {
         [
             // Timestamps in quoted log lines: ISO 8601 (etcd, zap, most), Redis's `21 Nov 2026

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use thiserror::Error;
 
 /// What the test binary passes to insta as the snapshot's source; written the same way by `--accept`.
-pub const SNAPSHOT_SOURCE: &str = "harness/tests/trials.rs";
+pub(crate) const SNAPSHOT_SOURCE: &str = "harness/tests/trials.rs";
 
 #[derive(Debug, Error)]
 pub enum StoreError {
@@ -50,7 +50,7 @@ impl Store {
         }
     }
 
-    pub fn path(&self, trial_id: &str) -> PathBuf {
+    pub(crate) fn path(&self, trial_id: &str) -> PathBuf {
         let (folder, name) = self.location(trial_id);
         folder.join(format!("{name}.snap"))
     }
@@ -82,7 +82,7 @@ impl Store {
 
 /// The contents of an insta `.snap` file: what follows its `---` … `---` header, trailing whitespace
 /// trimmed (insta compares it so).
-pub fn parse_snap(text: &str) -> Option<&str> {
+pub(crate) fn parse_snap(text: &str) -> Option<&str> {
     let rest = text.strip_prefix("---\n")?;
     let end = rest.find("\n---\n")?;
     Some(rest[end + 5..].trim_end())

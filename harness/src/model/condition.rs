@@ -41,7 +41,7 @@ impl Op {
 
 /// Why a `when` condition is refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ConditionError {
+pub(crate) enum ConditionError {
     #[error("`{0}` is not a comparison like `master >= 0.25` (operators: == != < <= > >=)")]
     NotAComparison(String),
     #[error("`{role}` in condition `{condition}` is not a role; roles are: {}", .roles.join(", "))]
@@ -56,7 +56,7 @@ pub enum ConditionError {
 
 /// One comparison `ROLE OP RELEASE`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Comparison {
+pub(crate) struct Comparison {
     pub role: String,
     pub op: Op,
     pub release: Release,
@@ -65,12 +65,12 @@ pub struct Comparison {
 /// A conjunction of comparisons. A role whose replicas are at different releases (mid-upgrade) satisfies a
 /// comparison only if every replica does.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Condition {
+pub(crate) struct Condition {
     pub all: Vec<Comparison>,
 }
 
 impl Condition {
-    pub fn parse(s: &str, roles: &[&str]) -> Result<Condition, ConditionError> {
+    pub(crate) fn parse(s: &str, roles: &[&str]) -> Result<Condition, ConditionError> {
         let mut all = Vec::new();
         for clause in s.split(" and ") {
             let clause = clause.trim();
@@ -105,7 +105,7 @@ impl Condition {
     }
 
     /// Evaluates against the releases each role's replicas are at.
-    pub fn holds<'a>(&self, releases_of: impl Fn(&str) -> Vec<&'a Release>) -> bool {
+    pub(crate) fn holds<'a>(&self, releases_of: impl Fn(&str) -> Vec<&'a Release>) -> bool {
         self.all.iter().all(|c| {
             let rels = releases_of(&c.role);
             !rels.is_empty() && rels.iter().all(|r| c.op.holds((*r).cmp(&c.release)))

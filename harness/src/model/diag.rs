@@ -8,13 +8,13 @@ use miette::{Diagnostic, NamedSource, SourceSpan};
 
 /// A file being loaded, kept so errors can quote it.
 #[derive(Debug, Clone)]
-pub struct SourceFile {
+pub(crate) struct SourceFile {
     pub name: String,
     pub text: Arc<str>,
 }
 
 impl SourceFile {
-    pub fn new(path: &Path, text: String) -> SourceFile {
+    pub(crate) fn new(path: &Path, text: String) -> SourceFile {
         SourceFile {
             name: path.display().to_string(),
             text: text.into(),
@@ -22,7 +22,7 @@ impl SourceFile {
     }
 
     /// 1-based line and column of a byte offset.
-    pub fn line_col(&self, offset: usize) -> (usize, usize) {
+    pub(crate) fn line_col(&self, offset: usize) -> (usize, usize) {
         let offset = offset.min(self.text.len());
         let before = &self.text[..offset];
         let line = before.matches('\n').count() + 1;
@@ -47,7 +47,11 @@ pub struct ModelError {
 }
 
 impl ModelError {
-    pub fn at(file: &SourceFile, span: Range<usize>, message: impl Into<String>) -> ModelError {
+    pub(crate) fn at(
+        file: &SourceFile,
+        span: Range<usize>,
+        message: impl Into<String>,
+    ) -> ModelError {
         let (line, col) = file.line_col(span.start);
         ModelError {
             location: format!("{}:{line}:{col}", file.name),
@@ -58,7 +62,7 @@ impl ModelError {
         }
     }
 
-    pub fn in_file(file: &str, message: impl Into<String>) -> ModelError {
+    pub(crate) fn in_file(file: &str, message: impl Into<String>) -> ModelError {
         ModelError {
             location: file.to_string(),
             message: message.into(),
@@ -68,7 +72,7 @@ impl ModelError {
         }
     }
 
-    pub fn help(mut self, help: impl Into<String>) -> ModelError {
+    pub(crate) fn help(mut self, help: impl Into<String>) -> ModelError {
         self.help = Some(help.into());
         self
     }
@@ -93,18 +97,18 @@ fn plural(n: usize) -> String {
 
 /// Collects errors during validation instead of stopping at the first.
 #[derive(Debug, Default)]
-pub struct Errors(pub Vec<ModelError>);
+pub(crate) struct Errors(pub Vec<ModelError>);
 
 impl Errors {
-    pub fn push(&mut self, e: ModelError) {
+    pub(crate) fn push(&mut self, e: ModelError) {
         self.0.push(e);
     }
 
-    pub fn at(&mut self, file: &SourceFile, span: Range<usize>, msg: impl Into<String>) {
+    pub(crate) fn at(&mut self, file: &SourceFile, span: Range<usize>, msg: impl Into<String>) {
         self.0.push(ModelError::at(file, span, msg));
     }
 
-    pub fn at_help(
+    pub(crate) fn at_help(
         &mut self,
         file: &SourceFile,
         span: Range<usize>,
@@ -115,7 +119,7 @@ impl Errors {
     }
 
     /// Converts a TOML parse/deserialize error, keeping its position.
-    pub fn toml(&mut self, file: &SourceFile, e: toml::de::Error) {
+    pub(crate) fn toml(&mut self, file: &SourceFile, e: toml::de::Error) {
         let msg = e.message().trim().to_string();
         match e.span() {
             Some(span) => self.push(ModelError::at(file, span, msg)),
@@ -123,7 +127,7 @@ impl Errors {
         }
     }
 
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
 }

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 /// Why a duration as written is refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum DurationError {
+pub(crate) enum DurationError {
     #[error("`{0}` has no unit (write e.g. `500ms`, `10s`, `2m`)")]
     NoUnit(String),
     #[error("`{0}` does not start with a number")]
@@ -17,7 +17,7 @@ pub enum DurationError {
 
 /// Parses a human duration. A bare number is rejected so that `timeout = "10"` is not silently ten
 /// seconds or ten milliseconds.
-pub fn parse_duration(s: &str) -> Result<Duration, DurationError> {
+pub(crate) fn parse_duration(s: &str) -> Result<Duration, DurationError> {
     let t = s.trim();
     let split = t
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
@@ -40,7 +40,7 @@ pub fn parse_duration(s: &str) -> Result<Duration, DurationError> {
 }
 
 /// Formats a duration the way it would be written in a file (`1.5s`, `200ms`).
-pub fn format_duration(d: Duration) -> String {
+pub(crate) fn format_duration(d: Duration) -> String {
     let ms = d.as_millis();
     if ms < 1000 {
         format!("{ms}ms")

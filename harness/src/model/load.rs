@@ -77,15 +77,15 @@ fn is_name(s: &str) -> bool {
 
 impl Loader<'_> {
     /// A TOML syntax or type error, at its position.
-    pub fn toml(&mut self, e: toml::de::Error) {
+    pub(crate) fn toml(&mut self, e: toml::de::Error) {
         self.errors.toml(self.file, e);
     }
 
-    pub fn err(&mut self, span: std::ops::Range<usize>, msg: impl Into<String>) {
+    pub(crate) fn err(&mut self, span: std::ops::Range<usize>, msg: impl Into<String>) {
         self.errors.at(self.file, span, msg);
     }
 
-    pub fn err_help(
+    pub(crate) fn err_help(
         &mut self,
         span: std::ops::Range<usize>,
         msg: impl Into<String>,
@@ -94,7 +94,7 @@ impl Loader<'_> {
         self.errors.at_help(self.file, span, msg, help);
     }
 
-    pub fn duration(&mut self, d: &Option<Spanned<String>>, default: Duration) -> Duration {
+    pub(crate) fn duration(&mut self, d: &Option<Spanned<String>>, default: Duration) -> Duration {
         match d {
             None => default,
             Some(s) => parse_duration(s.get_ref()).unwrap_or_else(|e| {
@@ -104,7 +104,7 @@ impl Loader<'_> {
         }
     }
 
-    pub fn release(&mut self, s: &Spanned<String>, known: &[Release]) -> Option<Release> {
+    pub(crate) fn release(&mut self, s: &Spanned<String>, known: &[Release]) -> Option<Release> {
         match Release::parse(s.get_ref()) {
             Err(e) => {
                 self.err(s.span(), e.to_string());

@@ -11,11 +11,14 @@ mod release;
 mod template;
 mod types;
 
-pub use condition::{Comparison, Condition, ConditionError, Op};
-pub use diag::{LoadError, ModelError};
-pub use duration::{format_duration, parse_duration, DurationError};
+pub use condition::Op;
+
+pub(crate) use condition::Condition;
+pub use diag::LoadError;
+pub use diag::ModelError;
+pub(crate) use duration::format_duration;
 pub use load::load;
 pub(crate) use load::{keys, Loader};
-pub use release::{Release, ReleaseError};
-pub use template::{Scope, Template, TemplateError};
+pub use release::Release;
+pub(crate) use template::{Scope, Template};
 pub use types::*;

@@ -9,7 +9,7 @@ type S<T> = Spanned<T>;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawMatrix {
+pub(crate) struct RawMatrix {
     pub system: S<RawSystem>,
     pub build: Option<RawBuild>,
     #[serde(default)]
@@ -26,7 +26,7 @@ pub struct RawMatrix {
 /// `[subsets.NAME]`: a named selection of trials.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawSubset {
+pub(crate) struct RawSubset {
     #[serde(default)]
     pub about: String,
     pub trials: S<Vec<S<String>>>,
@@ -34,7 +34,7 @@ pub struct RawSubset {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawSystem {
+pub(crate) struct RawSystem {
     pub name: S<String>,
     pub releases: S<Vec<S<String>>>,
     /// Directory of scenario files, relative to the matrix file. Default `scenarios/<name>`.
@@ -43,13 +43,13 @@ pub struct RawSystem {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawBuild {
+pub(crate) struct RawBuild {
     pub prepare: Option<Vec<String>>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawImage {
+pub(crate) struct RawImage {
     pub name: S<String>,
     pub context: S<String>,
     pub dockerfile: Option<String>,
@@ -60,7 +60,7 @@ pub struct RawImage {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawRole {
+pub(crate) struct RawRole {
     /// A template string, or a table release → image.
     pub image: S<toml::Value>,
     pub replicas: Option<S<i64>>,
@@ -82,7 +82,7 @@ pub struct RawRole {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawReady {
+pub(crate) struct RawReady {
     pub log: Option<String>,
     pub exec: Option<Vec<S<String>>>,
     pub http: Option<S<RawHttp>>,
@@ -92,7 +92,7 @@ pub struct RawReady {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawHttp {
+pub(crate) struct RawHttp {
     pub port: S<i64>,
     #[serde(default = "root_path")]
     pub path: S<String>,
@@ -108,14 +108,14 @@ fn root_path() -> S<String> {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawLeader {
+pub(crate) struct RawLeader {
     pub action: S<String>,
     pub pointer: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawAction {
+pub(crate) struct RawAction {
     pub exec: Option<Vec<S<String>>>,
     pub http: Option<S<RawHttp>>,
     pub timeout: Option<S<String>>,
@@ -123,7 +123,7 @@ pub struct RawAction {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawCells {
+pub(crate) struct RawCells {
     pub vary: Option<Vec<S<String>>>,
     pub releases: Option<Vec<S<String>>>,
     #[serde(default)]
@@ -138,7 +138,7 @@ pub struct RawCells {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawPath {
+pub(crate) struct RawPath {
     pub from: S<String>,
     pub to: S<String>,
     #[serde(default)]
@@ -149,7 +149,7 @@ pub struct RawPath {
 /// its own (`crate::step`).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawScenario {
+pub(crate) struct RawScenario {
     pub name: Option<S<String>>,
     pub kind: S<String>,
     #[serde(default)]

@@ -9,7 +9,7 @@ use std::fmt;
 /// A name that cannot be a release (it must be usable in an image tag).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("`{0}` is not a release name (letters, digits, `.`, `-`, `_`, `+`)")]
-pub struct ReleaseError(pub String);
+pub(crate) struct ReleaseError(pub String);
 
 /// A release name of the system under test, e.g. `0.23` or `7.0`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize)]
@@ -24,7 +24,7 @@ enum Part<'a> {
 
 impl Release {
     /// Accepts names made of ASCII letters, digits, `.`, `-`, `_` and `+`, starting with a letter or digit.
-    pub fn parse(s: &str) -> Result<Release, ReleaseError> {
+    pub(crate) fn parse(s: &str) -> Result<Release, ReleaseError> {
         let ok = !s.is_empty()
             && s.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
             && s.chars()

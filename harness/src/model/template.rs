@@ -25,7 +25,7 @@ enum Var {
 
 /// Why a template is refused, found when the file is loaded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum TemplateError {
+pub(crate) enum TemplateError {
     #[error("unclosed `{{` in template `{0}`")]
     Unclosed(String),
     #[error("lone `}}` in template `{0}` (write `}}}}`)")]
@@ -41,13 +41,13 @@ pub enum TemplateError {
 
 /// A parsed template.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Template {
+pub(crate) struct Template {
     source: String,
     pieces: Vec<Piece>,
 }
 
 /// What a template is filled with. `replicas` and `releases` are looked up by role name.
-pub trait Scope {
+pub(crate) trait Scope {
     fn release(&self) -> &str;
     fn role(&self) -> &str;
     fn index(&self) -> u32;
@@ -57,7 +57,7 @@ pub trait Scope {
 
 impl Template {
     /// Parses `source`; `known_roles` are the role names `{replicas.X}`/`{release.X}` may name.
-    pub fn parse(source: &str, known_roles: &[&str]) -> Result<Template, TemplateError> {
+    pub(crate) fn parse(source: &str, known_roles: &[&str]) -> Result<Template, TemplateError> {
         let mut pieces = Vec::new();
         let mut text = String::new();
         let mut chars = source.char_indices().peekable();
@@ -100,24 +100,24 @@ impl Template {
     }
 
     /// A template with no variables.
-    pub fn literal(s: &str) -> Template {
+    pub(crate) fn literal(s: &str) -> Template {
         Template {
             source: s.replace('{', "{{").replace('}', "}}"),
             pieces: vec![Piece::Text(s.to_string())],
         }
     }
 
-    pub fn source(&self) -> &str {
+    pub(crate) fn source(&self) -> &str {
         &self.source
     }
 
     /// Whether the template mentions `{release}`: an image template without it names one image for every
     /// release.
-    pub fn uses_release(&self) -> bool {
+    pub(crate) fn uses_release(&self) -> bool {
         self.pieces.contains(&Piece::Var(Var::Release))
     }
 
-    pub fn render(&self, scope: &dyn Scope) -> String {
+    pub(crate) fn render(&self, scope: &dyn Scope) -> String {
         let mut out = String::new();
         for p in &self.pieces {
             match p {

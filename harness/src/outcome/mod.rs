@@ -137,7 +137,7 @@ pub struct TrialOutcome {
 
 /// The commands that run exactly one trial again, from the CLI and from nextest.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Reproduce {
+pub(crate) struct Reproduce {
     pub crossgrade: String,
     pub nextest: String,
 }

@@ -67,13 +67,25 @@ pub enum TrialKind {
 pub struct PlannedStep {
     /// 1-based position in the trial.
     pub number: usize,
-    pub op: Op,
+    pub(crate) op: Op,
     /// Deadline of the step; `None` lets the runner derive it from the step's own timeouts.
     pub timeout: Option<Duration>,
     /// `file:line` of the scenario step it came from.
     pub origin: String,
     /// Whether it was added as an `each_state` check after a move.
     pub each_state: bool,
+}
+
+impl PlannedStep {
+    /// What the step does, in a plan's words (`move node replica 1/3 to 1.1, leader last`).
+    pub fn describe(&self) -> String {
+        self.op.to_string()
+    }
+
+    /// Whether it moves a replica to another release (a step an `upgrade` planned).
+    pub fn is_move(&self) -> bool {
+        self.op.moves_to().is_some()
+    }
 }
 
 /// Expands the matrix into its trials.
@@ -132,7 +144,7 @@ fn add_services(m: &Matrix, start: &mut IndexMap<String, Release>) {
 }
 
 /// `role=release,...` of a cell.
-pub fn assignment(cell: &IndexMap<String, Release>) -> String {
+pub(crate) fn assignment(cell: &IndexMap<String, Release>) -> String {
     cell.iter()
         .map(|(r, v)| format!("{r}={v}"))
         .collect::<Vec<_>>()
@@ -264,7 +276,7 @@ fn trial(
 
 /// Which trials to keep.
 #[derive(Debug, Clone, Default)]
-pub struct Filter {
+pub(crate) struct Filter {
     /// Exact trial ids.
     pub trials: Vec<String>,
     /// Partial assignments (`master=0.23,scheduler=0.22`): a cell trial matches if it agrees on every role
@@ -275,7 +287,7 @@ pub struct Filter {
 
 impl Filter {
     /// Parses `role=release,role=release`.
-    pub fn parse_cell(s: &str) -> Result<IndexMap<String, String>, String> {
+    pub(crate) fn parse_cell(s: &str) -> Result<IndexMap<String, String>, String> {
         s.split(',')
             .filter(|p| !p.trim().is_empty())
             .map(|p| {
@@ -286,7 +298,7 @@ impl Filter {
             .collect()
     }
 
-    pub fn matches(&self, t: &Trial) -> bool {
+    pub(crate) fn matches(&self, t: &Trial) -> bool {
         (self.trials.is_empty() || self.trials.contains(&t.id))
             && (self.scenarios.is_empty() || self.scenarios.contains(&t.scenario))
             && (self.cells.is_empty()
@@ -300,7 +312,7 @@ impl Filter {
 }
 
 impl Plan {
-    pub fn filtered(mut self, f: &Filter) -> Plan {
+    pub(crate) fn filtered(mut self, f: &Filter) -> Plan {
         self.trials.retain(|t| f.matches(t));
         self
     }
@@ -339,7 +351,7 @@ pub fn expand_checked(m: &Matrix) -> Result<Plan, LoadError> {
 
 /// Checks that every trial a subset of the matrix lists is a trial of its plan, pointing at the ones
 /// that are not (the plan is what knows the trial ids, so the model cannot check this itself).
-pub fn check_subsets(m: &Matrix, plan: &Plan) -> Result<(), LoadError> {
+pub(crate) fn check_subsets(m: &Matrix, plan: &Plan) -> Result<(), LoadError> {
     let mut errors = Vec::new();
     for subset in &m.subsets {
         for t in &subset.trials {

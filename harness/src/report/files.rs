@@ -21,7 +21,7 @@ pub struct ReportPaths {
 }
 
 impl ReportPaths {
-    pub fn in_dir(dir: &Path) -> ReportPaths {
+    pub(crate) fn in_dir(dir: &Path) -> ReportPaths {
         ReportPaths {
             dir: dir.to_path_buf(),
             results: dir.join("results.json"),
@@ -33,7 +33,7 @@ impl ReportPaths {
 }
 
 /// Record of one trial, beside its logs.
-pub fn trial_record_path(dir: &Path, t: &TrialReport) -> PathBuf {
+pub(crate) fn trial_record_path(dir: &Path, t: &TrialReport) -> PathBuf {
     dir.join(
         t.outcome
             .logs_dir
@@ -44,14 +44,14 @@ pub fn trial_record_path(dir: &Path, t: &TrialReport) -> PathBuf {
 }
 
 /// Writes one trial's record.
-pub fn write_trial_record(dir: &Path, t: &TrialReport) -> std::io::Result<()> {
+pub(crate) fn write_trial_record(dir: &Path, t: &TrialReport) -> std::io::Result<()> {
     let json = serde_json::to_vec_pretty(t).map_err(std::io::Error::other)?;
     write_atomic(&trial_record_path(dir, t), &json)
 }
 
 /// Every trial record under `dir`, in no particular order. Unreadable records are skipped (a record is
 /// written atomically, so that only happens to files that are not ours).
-pub fn read_trial_records(dir: &Path) -> Vec<TrialReport> {
+pub(crate) fn read_trial_records(dir: &Path) -> Vec<TrialReport> {
     let mut out = vec![];
     let mut stack = vec![dir.join("trials")];
     while let Some(d) = stack.pop() {
@@ -76,7 +76,7 @@ pub fn read_trial_records(dir: &Path) -> Vec<TrialReport> {
 
 /// Writes `results.json`, `junit.xml`, `summary.md` and `index.html` into `dir` and points
 /// `<dir>/../latest` at it.
-pub fn write_report(dir: &Path, results: &Results) -> std::io::Result<ReportPaths> {
+pub(crate) fn write_report(dir: &Path, results: &Results) -> std::io::Result<ReportPaths> {
     let paths = ReportPaths::in_dir(dir);
     let json = serde_json::to_vec_pretty(results).map_err(std::io::Error::other)?;
     write_atomic(&paths.results, &json)?;

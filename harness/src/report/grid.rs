@@ -8,7 +8,7 @@ use indexmap::IndexMap;
 use super::results::{Results, TrialReport};
 
 /// One cell scenario's grid.
-pub struct Grid<'a> {
+pub(crate) struct Grid<'a> {
     pub scenario: String,
     pub row_role: String,
     /// `None` when only one role varies.
@@ -21,12 +21,12 @@ pub struct Grid<'a> {
 }
 
 /// One path scenario's rows: `from → to` and its trial.
-pub struct PathList<'a> {
+pub(crate) struct PathList<'a> {
     pub scenario: String,
     pub paths: Vec<(String, String, &'a TrialReport)>,
 }
 
-pub fn grids(r: &Results) -> Vec<Grid<'_>> {
+pub(crate) fn grids(r: &Results) -> Vec<Grid<'_>> {
     let mut by_scenario: IndexMap<&str, Vec<&TrialReport>> = IndexMap::new();
     for t in &r.trials {
         if t.outcome.cell.is_some() {
@@ -105,7 +105,7 @@ fn grid<'a>(r: &Results, scenario: &str, trials: Vec<&'a TrialReport>) -> Grid<'
     }
 }
 
-pub fn paths(r: &Results) -> Vec<PathList<'_>> {
+pub(crate) fn paths(r: &Results) -> Vec<PathList<'_>> {
     let mut by_scenario: IndexMap<&str, Vec<(String, String, &TrialReport)>> = IndexMap::new();
     for t in &r.trials {
         if let Some(p) = &t.outcome.path {
@@ -127,7 +127,7 @@ pub fn paths(r: &Results) -> Vec<PathList<'_>> {
 
 /// Trials in the order a reader should see them: red ones first (regressions before the rest), then
 /// fixes, then everything else in plan order.
-pub fn by_attention(r: &Results) -> Vec<&TrialReport> {
+pub(crate) fn by_attention(r: &Results) -> Vec<&TrialReport> {
     let mut v: Vec<&TrialReport> = r.trials.iter().collect();
     v.sort_by_key(|t| {
         use crate::baseline::Change::*;

@@ -15,7 +15,7 @@ use crate::outcome::{StepStatus, Verdict};
 const INLINE_LOG_LINES: usize = 300;
 
 /// Escapes text for HTML element content and attribute values.
-pub fn escape(s: &str) -> String {
+pub(crate) fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
@@ -49,7 +49,7 @@ article.trial:target{outline:3px solid #5a8dee}
 "#;
 
 /// Renders the page. `report_dir` is the run's folder, where the trials' log files are read from.
-pub fn render(r: &Results, report_dir: &Path) -> String {
+pub(crate) fn render(r: &Results, report_dir: &Path) -> String {
     let mut h = String::new();
     let title = format!("crossgrade · {} · run {}", r.meta.system, r.meta.run_id);
     let _ = write!(

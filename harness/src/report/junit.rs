@@ -11,7 +11,7 @@ use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, Te
 use super::results::{Results, TrialReport};
 use crate::outcome::Verdict;
 
-pub fn render(r: &Results) -> Result<String, quick_junit::SerializeError> {
+pub(crate) fn render(r: &Results) -> Result<String, quick_junit::SerializeError> {
     let mut report = Report::new(format!("crossgrade {}", r.meta.system));
     report.set_time(Duration::from_millis(r.duration_ms));
     let mut suites: IndexMap<&str, TestSuite> = IndexMap::new();

@@ -13,13 +13,15 @@ mod results;
 mod summary;
 mod terminal;
 
-pub use files::{
-    read_trial_records, rebuild_from_records, trial_record_path, write_report, write_trial_record,
-    ReportPaths,
-};
-pub use html::escape as escape_html;
-pub use recorder::Recorder;
-pub use reporter::{Display, Reporter};
-pub use reproduce::{reproduce, shell_quote, MATRIX_ENV};
-pub use results::{ChangeCounts, Counts, Results, RunMeta, TrialReport, SCHEMA};
+pub use files::rebuild_from_records;
+
+pub(crate) use files::ReportPaths;
+pub(crate) use recorder::Recorder;
+pub use reporter::Display;
+pub(crate) use reporter::Reporter;
+pub(crate) use reproduce::reproduce;
+pub use reproduce::{shell_quote, MATRIX_ENV};
+pub use results::Results;
+pub(crate) use results::RunMeta;
+pub use results::TrialReport;
 pub use terminal::{table, Terminal};

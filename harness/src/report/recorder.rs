@@ -10,7 +10,7 @@ use super::results::{Results, RunMeta, TrialReport};
 use crate::baseline::{self, Change, Judgement, Store};
 use crate::outcome::TrialOutcome;
 
-pub struct Recorder {
+pub(crate) struct Recorder {
     dir: PathBuf,
     meta: RunMeta,
     store: Store,
@@ -20,7 +20,7 @@ pub struct Recorder {
 }
 
 impl Recorder {
-    pub fn new(dir: &Path, meta: RunMeta, store: Store, order: Vec<String>) -> Recorder {
+    pub(crate) fn new(dir: &Path, meta: RunMeta, store: Store, order: Vec<String>) -> Recorder {
         Recorder {
             dir: dir.to_path_buf(),
             meta,
@@ -30,13 +30,13 @@ impl Recorder {
         }
     }
 
-    pub fn dir(&self) -> &Path {
+    pub(crate) fn dir(&self) -> &Path {
         &self.dir
     }
 
     /// Judges `outcome` against the baseline. A baseline file that cannot be read counts as none, and
     /// says so where the recorded snapshot would be.
-    pub fn judge(&self, outcome: &TrialOutcome) -> TrialReport {
+    pub(crate) fn judge(&self, outcome: &TrialOutcome) -> TrialReport {
         let baseline = baseline::judge(&self.store, outcome).unwrap_or_else(|e| {
             let snapshot = baseline::snapshot_of(outcome);
             Judgement {
@@ -53,7 +53,7 @@ impl Recorder {
     }
 
     /// Records a finished trial and rebuilds the reports; returns the trial as reported.
-    pub fn finished(&self, outcome: &TrialOutcome) -> std::io::Result<TrialReport> {
+    pub(crate) fn finished(&self, outcome: &TrialOutcome) -> std::io::Result<TrialReport> {
         let t = self.judge(outcome);
         write_trial_record(&self.dir, &t)?;
         self.rebuild()?;
@@ -61,7 +61,7 @@ impl Recorder {
     }
 
     /// Rebuilds every report from the trial records on disk.
-    pub fn rebuild(&self) -> std::io::Result<(ReportPaths, Results)> {
+    pub(crate) fn rebuild(&self) -> std::io::Result<(ReportPaths, Results)> {
         rebuild_from_records(
             &self.dir,
             self.meta.clone(),

@@ -78,7 +78,7 @@ fn step_log(e: &Event) {
 }
 
 /// Hands each event of a run to the recorder and the display.
-pub struct Reporter {
+pub(crate) struct Reporter {
     display: Display,
     recorder: Recorder,
     /// Finished trials as reported, in the order they finished.
@@ -86,7 +86,7 @@ pub struct Reporter {
 }
 
 impl Reporter {
-    pub fn new(display: Display, recorder: Recorder) -> Reporter {
+    pub(crate) fn new(display: Display, recorder: Recorder) -> Reporter {
         Reporter {
             display,
             recorder,
@@ -94,7 +94,7 @@ impl Reporter {
         }
     }
 
-    pub fn report(&mut self, e: &Event) {
+    pub(crate) fn report(&mut self, e: &Event) {
         self.display.event(e);
         if let Event::TrialFinished { outcome } = e {
             let t = match self.recorder.finished(outcome) {
@@ -114,7 +114,7 @@ impl Reporter {
     }
 
     /// Ends the display; the recorder and the trials reported, for the run's summary.
-    pub fn finish(mut self) -> (Recorder, Vec<TrialReport>) {
+    pub(crate) fn finish(mut self) -> (Recorder, Vec<TrialReport>) {
         self.display.finish();
         (self.recorder, self.finished)
     }

@@ -8,7 +8,7 @@ use crate::outcome::Reproduce;
 pub const MATRIX_ENV: &str = "CROSSGRADE_MATRIX";
 
 /// `matrix`: the matrix file as the user named it, `None` for the default `matrix.toml`.
-pub fn reproduce(matrix: Option<&str>, trial_id: &str) -> Reproduce {
+pub(crate) fn reproduce(matrix: Option<&str>, trial_id: &str) -> Reproduce {
     let id = shell_quote(trial_id);
     let (flag, env) = match matrix {
         Some(m) => (

@@ -10,7 +10,7 @@ use crate::outcome::{TrialOutcome, Verdict};
 
 /// Identifies the layout of `results.json`; bumped on any incompatible change. Fields are only ever
 /// added within a version.
-pub const SCHEMA: &str = "crossgrade.results/v1";
+pub(crate) const SCHEMA: &str = "crossgrade.results/v1";
 
 /// What is known of the run before any trial finishes.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -33,7 +33,7 @@ pub struct RunMeta {
 
 impl RunMeta {
     /// The run's description, from its matrix. `matrix_arg` is the matrix file as the user gave it.
-    pub fn of(m: &Matrix, run_id: &str, matrix_arg: &str, snapshots: &Path) -> RunMeta {
+    pub(crate) fn of(m: &Matrix, run_id: &str, matrix_arg: &str, snapshots: &Path) -> RunMeta {
         RunMeta {
             run_id: run_id.to_string(),
             matrix: matrix_arg.to_string(),
@@ -62,7 +62,7 @@ impl TrialReport {
     }
 
     /// A failure the baseline expects: the trial does not pass, and fails exactly as recorded.
-    pub fn expected_failure(&self) -> bool {
+    pub(crate) fn expected_failure(&self) -> bool {
         self.outcome.verdict == Verdict::Fail && self.baseline.change == Change::Unchanged
     }
 }
@@ -116,7 +116,7 @@ impl Results {
 impl Results {
     /// One line of figures, the same in every report: `12 trials: 9 pass, 3 fail, 0 error · against
     /// the baseline: 0 regressed, 0 changed, 0 new, 0 fixed · 17.2 s`.
-    pub fn headline(&self) -> String {
+    pub(crate) fn headline(&self) -> String {
         let (c, ch) = (self.counts, self.changes);
         format!(
             "{} trials: {} pass, {} fail, {} error · against the baseline: {} regressed, {} changed, \
@@ -134,7 +134,7 @@ impl Results {
     }
 
     /// `red` or `green`, and whether the run is still going.
-    pub fn status(&self) -> (&'static str, &'static str) {
+    pub(crate) fn status(&self) -> (&'static str, &'static str) {
         (
             if self.red { "red" } else { "green" },
             if self.complete {
@@ -155,7 +155,7 @@ pub struct Counts {
 }
 
 impl Counts {
-    pub fn of(verdicts: impl Iterator<Item = Verdict>) -> Counts {
+    pub(crate) fn of(verdicts: impl Iterator<Item = Verdict>) -> Counts {
         let mut c = Counts::default();
         for v in verdicts {
             c.total += 1;
@@ -179,7 +179,7 @@ pub struct ChangeCounts {
 }
 
 impl ChangeCounts {
-    pub fn of(changes: impl Iterator<Item = Change>) -> ChangeCounts {
+    pub(crate) fn of(changes: impl Iterator<Item = Change>) -> ChangeCounts {
         let mut c = ChangeCounts::default();
         for ch in changes {
             match ch {

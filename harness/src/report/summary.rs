@@ -7,7 +7,7 @@ use crate::baseline::Change;
 use crate::outcome::Verdict;
 
 /// The mark of a trial in a grid: its verdict, and its change when it has one.
-pub fn mark(t: &TrialReport) -> String {
+pub(crate) fn mark(t: &TrialReport) -> String {
     let v = match t.outcome.verdict {
         Verdict::Pass => "✅",
         Verdict::Fail => "❌",
@@ -23,7 +23,7 @@ fn cell_text(s: &str) -> String {
     s.replace('|', "\\|").replace('\n', " ")
 }
 
-pub fn render(r: &Results) -> String {
+pub(crate) fn render(r: &Results) -> String {
     let (status, running) = r.status();
     let mut s = format!(
         "# crossgrade · {} · run {}\n\n{} · **{status}**{running}\n\n",

@@ -49,7 +49,7 @@ impl Terminal {
         }
     }
 
-    pub fn handle(&mut self, e: &Event) {
+    pub(crate) fn handle(&mut self, e: &Event) {
         match e {
             Event::RunStarted { run_id, trials } => {
                 self.println(format!("crossgrade run {run_id}: {trials} trials"));
@@ -91,7 +91,7 @@ impl Terminal {
     }
 
     /// A finished trial: one line, and for a red one its reason and the commands that rerun it.
-    pub fn trial_finished(&mut self, t: &TrialReport) {
+    pub(crate) fn trial_finished(&mut self, t: &TrialReport) {
         let o = &t.outcome;
         if let Some(bar) = self.live.remove(&o.id) {
             bar.finish_and_clear();
@@ -112,7 +112,7 @@ impl Terminal {
         }
     }
 
-    pub fn finish(&mut self) {
+    pub(crate) fn finish(&mut self) {
         if let Some(b) = self.overall.take() {
             b.finish_and_clear();
         }

@@ -188,7 +188,7 @@ pub(crate) async fn find_leader(cluster: &Cluster, role: &str) -> Result<String,
 }
 
 /// The replicas a selection names.
-pub(crate) async fn select(
+pub async fn select(
     cluster: &Cluster,
     role: &str,
     sel: &ReplicaSel,

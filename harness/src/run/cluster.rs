@@ -84,7 +84,7 @@ pub(crate) struct Reach {
 }
 
 impl Reach {
-    pub fn snapshot(&self) -> IndexMap<String, Replica> {
+    pub(crate) fn snapshot(&self) -> IndexMap<String, Replica> {
         self.table.lock().expect("table lock").clone()
     }
 }
@@ -104,40 +104,40 @@ pub(crate) struct Cluster {
 }
 
 impl Cluster {
-    pub fn reach(&self) -> Reach {
+    pub(crate) fn reach(&self) -> Reach {
         Reach {
             backend: self.backend.clone(),
             table: self.table.clone(),
         }
     }
 
-    pub fn role(&self, name: &str) -> &Role {
+    pub(crate) fn role(&self, name: &str) -> &Role {
         self.matrix.role(name).expect("validated role")
     }
 
     /// The action a step names (validated when the scenario loaded).
-    pub fn action(&self, a: &ActionRef) -> &Action {
+    pub(crate) fn action(&self, a: &ActionRef) -> &Action {
         &self.role(&a.role).actions[&a.action]
     }
 
     /// How long a replica of `role` may take to stop and come back ready: what a step that bounces
     /// or moves it allows per replica.
-    pub fn bounce_time(&self, role: &str) -> Duration {
+    pub(crate) fn bounce_time(&self, role: &str) -> Duration {
         let r = self.role(role);
         r.ready.as_ref().map_or(Duration::ZERO, |x| x.timeout) + r.stop_timeout
     }
 
     /// The role (or service) of a replica (`node-1` → `node`).
-    pub fn role_of(&self, replica: &str) -> &Role {
+    pub(crate) fn role_of(&self, replica: &str) -> &Role {
         let role = self.replica(replica).role;
         self.role(&role)
     }
 
-    pub fn snapshot(&self) -> IndexMap<String, Replica> {
+    pub(crate) fn snapshot(&self) -> IndexMap<String, Replica> {
         self.table.lock().expect("table lock").clone()
     }
 
-    pub fn replica(&self, name: &str) -> Replica {
+    pub(crate) fn replica(&self, name: &str) -> Replica {
         self.table.lock().expect("table lock")[name].clone()
     }
 
@@ -148,7 +148,7 @@ impl Cluster {
     }
 
     /// Names of a role's replicas, in index order.
-    pub fn replicas_of(&self, role: &str) -> Vec<String> {
+    pub(crate) fn replicas_of(&self, role: &str) -> Vec<String> {
         self.table
             .lock()
             .expect("table lock")
@@ -159,7 +159,7 @@ impl Cluster {
     }
 
     /// `node-0` → `1.0` for every replica, for step outcomes.
-    pub fn releases(&self) -> IndexMap<String, String> {
+    pub(crate) fn releases(&self) -> IndexMap<String, String> {
         self.table
             .lock()
             .expect("table lock")
@@ -169,7 +169,7 @@ impl Cluster {
     }
 
     /// Creates and starts `name`'s container at its current release, then waits until it is ready.
-    pub async fn start(&self, name: &str) -> Result<(), StepError> {
+    pub(crate) async fn start(&self, name: &str) -> Result<(), StepError> {
         let snapshot = self.snapshot();
         let rep = &snapshot[name];
         let role = self.role(&rep.role);
@@ -349,7 +349,7 @@ impl Cluster {
     }
 
     /// Stops (or kills) a replica's container, leaving it in place.
-    pub async fn stop(&self, name: &str, kill: bool) -> Result<(), StepError> {
+    pub(crate) async fn stop(&self, name: &str, kill: bool) -> Result<(), StepError> {
         let rep = self.replica(name);
         let Some(id) = rep.container else {
             return Ok(());
@@ -366,7 +366,7 @@ impl Cluster {
 
     /// Sends `signal` to a replica's main process. A replica that is not running is the system's
     /// state, not the engine's failure.
-    pub async fn signal(&self, name: &str, signal: &str) -> Result<(), StepError> {
+    pub(crate) async fn signal(&self, name: &str, signal: &str) -> Result<(), StepError> {
         let rep = self.replica(name);
         let Some(id) = rep.container.filter(|_| !rep.stopped) else {
             return Err(StepError::fail(format!(
@@ -382,7 +382,7 @@ impl Cluster {
     }
 
     /// Saves the container's log and removes it; the data volume stays.
-    pub async fn remove(&self, name: &str) -> Result<(), StepError> {
+    pub(crate) async fn remove(&self, name: &str) -> Result<(), StepError> {
         let rep = self.replica(name);
         let Some(id) = rep.container.clone() else {
             return Ok(());
@@ -397,7 +397,7 @@ impl Cluster {
     }
 
     /// Moves a replica to `release`: graceful stop, remove, start the new image on the same volume.
-    pub async fn replace(&self, name: &str, release: &Release) -> Result<(), StepError> {
+    pub(crate) async fn replace(&self, name: &str, release: &Release) -> Result<(), StepError> {
         self.stop(name, false).await?;
         self.remove(name).await?;
         self.update(name, |r| r.release = release.clone());
@@ -435,7 +435,7 @@ impl Cluster {
     /// Waits for a replica that a step made exit on its own (`exits`), then counts it as stopped on
     /// purpose. Fails when it is still running after [`EXPECTED_EXIT_WAIT`] or exits with another
     /// code than the one expected; either way the observation has its last log lines.
-    pub async fn await_exit(&self, x: &ExpectedExit) -> Result<Observation, StepError> {
+    pub(crate) async fn await_exit(&self, x: &ExpectedExit) -> Result<Observation, StepError> {
         let name = x.name();
         let rep = self.replica(&name);
         let Some(id) = rep.container.filter(|_| !rep.stopped) else {
@@ -477,7 +477,7 @@ impl Cluster {
     }
 
     /// Replicas that should be running but whose container has exited: (name, exit code, last log lines).
-    pub async fn crashed(&self) -> Result<Vec<(String, Option<i64>, String)>, StepError> {
+    pub(crate) async fn crashed(&self) -> Result<Vec<(String, Option<i64>, String)>, StepError> {
         let listed = self.backend.containers_labelled(&self.label_filter).await?;
         let mut out = Vec::new();
         for (name, rep) in self.snapshot() {
@@ -502,7 +502,7 @@ impl Cluster {
     }
 
     /// Saves every container's log and removes containers, the network and the volumes.
-    pub async fn teardown(&self) -> Result<(), EngineError> {
+    pub(crate) async fn teardown(&self) -> Result<(), EngineError> {
         let snapshot = self.snapshot();
         let saves = snapshot.iter().filter_map(|(name, rep)| {
             rep.container

@@ -39,39 +39,39 @@ impl StepError {
     }
 
     /// The system misbehaved.
-    pub fn fail(message: impl Into<String>) -> StepError {
+    pub(crate) fn fail(message: impl Into<String>) -> StepError {
         StepError::of(Cause::Fail(message.into()))
     }
 
     /// The harness did.
-    pub fn harness(message: impl Into<String>) -> StepError {
+    pub(crate) fn harness(message: impl Into<String>) -> StepError {
         StepError::of(Cause::Harness(message.into()))
     }
 
-    pub fn with(mut self, o: Observation) -> StepError {
+    pub(crate) fn with(mut self, o: Observation) -> StepError {
         self.observations.push(o);
         self
     }
 
     /// Says that this error reports `replica`'s exit.
-    pub fn exited(mut self, replica: &str) -> StepError {
+    pub(crate) fn exited(mut self, replica: &str) -> StepError {
         self.exited.push(replica.to_string());
         self
     }
 
-    pub fn status(&self) -> StepStatus {
+    pub(crate) fn status(&self) -> StepStatus {
         match self.cause {
             Cause::Fail(_) => StepStatus::Fail,
             Cause::Engine(_) | Cause::Harness(_) => StepStatus::Error,
         }
     }
 
-    pub fn is_fail(&self) -> bool {
+    pub(crate) fn is_fail(&self) -> bool {
         matches!(self.cause, Cause::Fail(_))
     }
 
     /// A failure that only held until a deadline: `not true within 10s: …`.
-    pub fn not_true_within(mut self, within: std::time::Duration) -> StepError {
+    pub(crate) fn not_true_within(mut self, within: std::time::Duration) -> StepError {
         if let Cause::Fail(m) = &mut self.cause {
             *m = format!(
                 "not true within {}: {m}",
@@ -82,7 +82,7 @@ impl StepError {
     }
 
     /// The one line a report shows.
-    pub fn message(&self) -> String {
+    pub(crate) fn message(&self) -> String {
         let mut m = match &self.cause {
             Cause::Fail(m) | Cause::Harness(m) => m.clone(),
             Cause::Engine(e) => format!("Docker engine: {e}"),

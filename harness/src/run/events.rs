@@ -39,15 +39,11 @@ pub enum Event {
 pub struct Events(Option<tokio::sync::mpsc::UnboundedSender<Event>>);
 
 impl Events {
-    pub fn new(tx: tokio::sync::mpsc::UnboundedSender<Event>) -> Events {
+    pub(crate) fn new(tx: tokio::sync::mpsc::UnboundedSender<Event>) -> Events {
         Events(Some(tx))
     }
 
-    pub fn none() -> Events {
-        Events(None)
-    }
-
-    pub fn emit(&self, e: Event) {
+    pub(crate) fn emit(&self, e: Event) {
         if let Some(tx) = &self.0 {
             let _ = tx.send(e);
         }

@@ -53,7 +53,7 @@ static ERROR_LIKE: LazyLock<Regex> = LazyLock::new(|| {
 
 /// The line(s) of `log` (a container's last lines) that say why it stopped, joined by ` | `, or
 /// `None` for an empty log. `error_lines`: the role's own pattern for its error lines, if it has one.
-pub fn last_words(log: &str, error_lines: Option<&Regex>) -> Option<String> {
+pub(crate) fn last_words(log: &str, error_lines: Option<&Regex>) -> Option<String> {
     let lines: Vec<&str> = log
         .lines()
         .map(str::trim)
@@ -79,7 +79,7 @@ pub fn last_words(log: &str, error_lines: Option<&Regex>) -> Option<String> {
 }
 
 /// `; it logged: …` to end a message about a component that exited, or nothing for an empty log.
-pub fn it_logged(log: &str, error_lines: Option<&Regex>) -> String {
+pub(crate) fn it_logged(log: &str, error_lines: Option<&Regex>) -> String {
     last_words(log, error_lines)
         .map(|w| format!("; it logged: {w}"))
         .unwrap_or_default()

@@ -22,8 +22,8 @@ pub(crate) use action::{eventually, invoke, next_to_move, select, Invocation, LE
 pub(crate) use cluster::{Cluster, Reach, EXPECTED_EXIT_WAIT};
 pub(crate) use error::StepError;
 pub use events::{Event, Events};
+pub use trial::keep_hint;
 pub(crate) use trial::{blank_outcome, Live};
-pub use trial::{keep_hint, trial_dir};
 
 use crate::model::Matrix;
 use crate::outcome::{TrialOutcome, Verdict};
@@ -32,7 +32,7 @@ use crate::runtime::{sweep, Backend, LABEL_RUN, LABEL_TRIAL};
 
 /// How to run.
 #[derive(Clone)]
-pub struct RunOptions {
+pub(crate) struct RunOptions {
     pub run_id: String,
     /// Folder of this run's report: container logs go under it.
     pub report_dir: PathBuf,

@@ -31,7 +31,7 @@ pub(crate) struct TrialContext {
 }
 
 /// Folder of a trial's files, relative to the run's report folder: `trials/<scenario>/<cell or path>`.
-pub fn trial_dir(t: &Trial) -> String {
+pub(crate) fn trial_dir(t: &Trial) -> String {
     let rest = t.id.rsplit('/').next().unwrap_or(&t.id);
     format!("trials/{}/{}", t.scenario, rest)
 }

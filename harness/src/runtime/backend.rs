@@ -15,7 +15,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 /// Labels of a container, network or volume.
-pub type Labels = HashMap<String, String>;
+pub(crate) type Labels = HashMap<String, String>;
 
 /// An engine call that failed, with what was being done. Its message ends with the engine's own
 /// answer (`creating network cg-…: …`), which is what most readers need in one line; the chain of
@@ -69,13 +69,13 @@ impl EngineError {
     }
 
     /// The engine answered 404 (no such image, container, ...).
-    pub fn is_not_found(&self) -> bool {
+    pub(crate) fn is_not_found(&self) -> bool {
         self.kind == EngineErrorKind::NotFound
     }
 
     /// The object is being removed by someone else, or still used by something being removed: 409
     /// ("removal already in progress", "volume in use") or 403 ("network has active endpoints").
-    pub fn is_busy(&self) -> bool {
+    pub(crate) fn is_busy(&self) -> bool {
         matches!(
             self.kind,
             EngineErrorKind::Conflict | EngineErrorKind::InUse
@@ -83,12 +83,12 @@ impl EngineError {
     }
 
     /// The container named is not running (409 on exec, say).
-    pub fn is_conflict(&self) -> bool {
+    pub(crate) fn is_conflict(&self) -> bool {
         self.kind == EngineErrorKind::Conflict
     }
 }
 
-pub type Result<T> = std::result::Result<T, EngineError>;
+pub(crate) type Result<T> = std::result::Result<T, EngineError>;
 
 /// What to start.
 #[derive(Debug, Clone, Default)]

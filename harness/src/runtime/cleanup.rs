@@ -19,7 +19,7 @@ pub const LABEL_TRIAL: &str = "crossgrade.trial";
 pub const LABEL_OWNER: &str = "crossgrade.owner";
 
 /// This process, as written in the owner label: `host:pid:starttime`.
-pub fn owner_id() -> String {
+pub(crate) fn owner_id() -> String {
     let pid = std::process::id();
     format!("{}:{pid}:{}", hostname(), start_time(pid).unwrap_or(0))
 }
@@ -40,7 +40,7 @@ fn start_time(pid: u32) -> Option<u64> {
 
 /// Whether the process named by an owner label is still running. Owners on another host, or labels this
 /// version cannot read, count as alive: never remove what might be someone else's live run.
-pub fn owner_alive(owner: &str) -> bool {
+pub(crate) fn owner_alive(owner: &str) -> bool {
     let mut parts = owner.rsplitn(3, ':');
     let (Some(start), Some(pid), Some(host)) = (parts.next(), parts.next(), parts.next()) else {
         return true;
@@ -105,7 +105,7 @@ impl std::fmt::Display for Swept {
 
 /// Removes every object matching `label` (`key=value`) for which `keep` is false: containers first
 /// (they hold the networks and volumes), then networks, then volumes.
-pub async fn sweep(
+pub(crate) async fn sweep(
     engine: &dyn Backend,
     label: &str,
     keep: impl Fn(&Labelled) -> bool,
@@ -200,13 +200,13 @@ impl SweepGuard {
     }
 
     /// What to do with the error of a sweep on drop that failed.
-    pub fn on_failure(mut self, f: impl Fn(String) + Send + Sync + 'static) -> SweepGuard {
+    pub(crate) fn on_failure(mut self, f: impl Fn(String) + Send + Sync + 'static) -> SweepGuard {
         self.on_failure = Some(Box::new(f));
         self
     }
 
     /// The owner cleaned up on its own; nothing to do on drop.
-    pub fn disarm(&mut self) {
+    pub(crate) fn disarm(&mut self) {
         self.armed = None;
     }
 }

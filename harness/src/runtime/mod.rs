@@ -9,16 +9,13 @@ mod images;
 #[cfg(test)]
 pub(crate) mod scripted;
 
-pub use backend::{
-    Backend, ContainerSpec, ContainerStatus, Endpoint, EngineError, EngineErrorKind, ExecOutput,
-    HttpAnswer, HttpCall, Labelled, Labels, Unanswered,
-};
-pub use cleanup::{
-    gc, labels, owner_alive, owner_id, sweep, SweepGuard, Swept, LABEL_OWNER, LABEL_RUN,
-    LABEL_TRIAL,
-};
+pub use backend::{Backend, EngineError};
+
+pub use backend::ContainerSpec;
+
+pub(crate) use backend::{Endpoint, HttpCall, Labels};
+pub(crate) use cleanup::sweep;
+pub use cleanup::{gc, LABEL_OWNER, LABEL_RUN, LABEL_TRIAL};
+pub use cleanup::{labels, SweepGuard};
 pub use engine::Engine;
-pub use images::{
-    build_images, defined_images, image_status, wanted_images, BuildError, BuildEvent,
-    BuildOptions, BuildReport, WantedImage, LABEL_BUILD_HASH, LABEL_SYSTEM,
-};
+pub use images::{build_images, defined_images, BuildError, BuildEvent, BuildOptions, BuildReport};

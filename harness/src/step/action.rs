@@ -27,7 +27,7 @@ pub(crate) struct Raw {
 }
 
 #[derive(Debug, Clone)]
-pub struct ActionStep {
+pub(crate) struct ActionStep {
     pub action: ActionRef,
     /// An index or the leader (never all: an action runs on one replica).
     pub replica: ReplicaSel,

@@ -10,7 +10,7 @@ use crate::run::Invocation;
 
 /// What an action's result must show. Every field given must hold.
 #[derive(Debug, Clone, Default)]
-pub struct Expect {
+pub(crate) struct Expect {
     pub exit: Option<i64>,
     pub status: Option<u16>,
     pub contains: Option<String>,
@@ -22,7 +22,7 @@ pub struct Expect {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NumOp {
+pub(crate) enum NumOp {
     Gt,
     Ge,
     Lt,
@@ -30,7 +30,7 @@ pub enum NumOp {
 }
 
 impl NumOp {
-    pub fn symbol(self) -> &'static str {
+    pub(crate) fn symbol(self) -> &'static str {
         match self {
             NumOp::Gt => ">",
             NumOp::Ge => ">=",
@@ -39,7 +39,7 @@ impl NumOp {
         }
     }
 
-    pub fn holds(self, a: f64, b: f64) -> bool {
+    pub(crate) fn holds(self, a: f64, b: f64) -> bool {
         match self {
             NumOp::Gt => a > b,
             NumOp::Ge => a >= b,
@@ -85,7 +85,7 @@ impl Expect {
 }
 
 /// One line saying what an expectation requires.
-pub fn describe_expect(e: &Expect) -> String {
+pub(crate) fn describe_expect(e: &Expect) -> String {
     let mut parts = Vec::new();
     if let Some(x) = e.exit {
         parts.push(format!("exit {x}"));

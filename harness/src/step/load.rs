@@ -206,7 +206,7 @@ pub(super) fn keys_of<K: Kind>() -> &'static [&'static str] {
 }
 
 impl ScenarioCx<'_> {
-    pub fn role_names(&self) -> Vec<&str> {
+    pub(crate) fn role_names(&self) -> Vec<&str> {
         self.roles
             .iter()
             .chain(self.services)
@@ -216,11 +216,11 @@ impl ScenarioCx<'_> {
 }
 
 impl<'a> StepCx<'_, 'a> {
-    pub fn err(&mut self, span: Range<usize>, msg: impl Into<String>) {
+    pub(crate) fn err(&mut self, span: Range<usize>, msg: impl Into<String>) {
         self.sc.l.err(span, msg);
     }
 
-    pub fn err_help(
+    pub(crate) fn err_help(
         &mut self,
         span: Range<usize>,
         msg: impl Into<String>,
@@ -230,36 +230,36 @@ impl<'a> StepCx<'_, 'a> {
     }
 
     /// `a `upgrade` step needs `role``, at the step.
-    pub fn missing(&mut self, key: &str) {
+    pub(crate) fn missing(&mut self, key: &str) {
         let msg = format!("a `{}` step needs `{key}`", self.what);
         self.sc.l.err(self.span.clone(), msg);
     }
 
     /// A required key: its value, or an error at the step.
-    pub fn required<T>(&mut self, v: Option<T>, key: &str) -> Option<T> {
+    pub(crate) fn required<T>(&mut self, v: Option<T>, key: &str) -> Option<T> {
         if v.is_none() {
             self.missing(key);
         }
         v
     }
 
-    pub fn scenario_kind(&self) -> ScenarioKind {
+    pub(crate) fn scenario_kind(&self) -> ScenarioKind {
         self.sc.kind
     }
 
     /// A release of the system.
-    pub fn release(&mut self, s: &Spanned<String>) -> Option<Release> {
+    pub(crate) fn release(&mut self, s: &Spanned<String>) -> Option<Release> {
         let releases = self.sc.releases;
         self.sc.l.release(s, releases)
     }
 
     /// A duration; an error is recorded and `ZERO` returned when it is bad.
-    pub fn duration(&mut self, s: &Spanned<String>) -> Duration {
+    pub(crate) fn duration(&mut self, s: &Spanned<String>) -> Duration {
         self.sc.l.duration(&Some(s.clone()), Duration::ZERO)
     }
 
     /// A role or service by name.
-    pub fn role(&mut self, s: &Spanned<String>) -> Option<&'a Role> {
+    pub(crate) fn role(&mut self, s: &Spanned<String>) -> Option<&'a Role> {
         let found = self
             .sc
             .roles
@@ -278,7 +278,7 @@ impl<'a> StepCx<'_, 'a> {
     }
 
     /// A role or service known to exist (named by a reference already checked).
-    pub fn known_role(&self, name: &str) -> Option<&'a Role> {
+    pub(crate) fn known_role(&self, name: &str) -> Option<&'a Role> {
         self.sc
             .roles
             .iter()
@@ -287,7 +287,7 @@ impl<'a> StepCx<'_, 'a> {
     }
 
     /// The role a step moves, restarts or stops: required, and named in the step.
-    pub fn role_key(&mut self, s: &Option<Spanned<String>>) -> Option<&'a Role> {
+    pub(crate) fn role_key(&mut self, s: &Option<Spanned<String>>) -> Option<&'a Role> {
         match s {
             Some(r) => self.role(r),
             None => {
@@ -298,7 +298,7 @@ impl<'a> StepCx<'_, 'a> {
     }
 
     /// `ROLE.ACTION`.
-    pub fn action_ref(&mut self, s: &Spanned<String>) -> Option<ActionRef> {
+    pub(crate) fn action_ref(&mut self, s: &Spanned<String>) -> Option<ActionRef> {
         let Some((role, action)) = s.get_ref().split_once('.') else {
             self.err_help(
                 s.span(),
@@ -324,7 +324,11 @@ impl<'a> StepCx<'_, 'a> {
     }
 
     /// `replica`: an index, `"leader"` or `"all"` (the default).
-    pub fn replica(&mut self, v: &Option<Spanned<toml::Value>>, role: Option<&Role>) -> ReplicaSel {
+    pub(crate) fn replica(
+        &mut self,
+        v: &Option<Spanned<toml::Value>>,
+        role: Option<&Role>,
+    ) -> ReplicaSel {
         let Some(v) = v else {
             return ReplicaSel::All;
         };
@@ -361,7 +365,7 @@ impl<'a> StepCx<'_, 'a> {
 
     /// `exits`: a replica of a role (not a service: services are not the system under test).
     /// `default`: the replica it names when it names none (the step's own, for `signal`).
-    pub fn exits(
+    pub(crate) fn exits(
         &mut self,
         x: &Spanned<RawExits>,
         default: Option<(&'a Role, ReplicaSel)>,
@@ -408,7 +412,7 @@ impl<'a> StepCx<'_, 'a> {
     }
 
     /// What an action's result must show.
-    pub fn expect(&mut self, e: &Spanned<RawExpect>) -> Expect {
+    pub(crate) fn expect(&mut self, e: &Spanned<RawExpect>) -> Expect {
         let r = e.get_ref();
         let matches = r.matches.as_ref().and_then(|m| {
             regex::Regex::new(m.get_ref())

@@ -33,23 +33,23 @@ use crate::model::{Condition, Release};
 use crate::outcome::Observation;
 use crate::run::{Cluster, Live, StepError};
 
-pub use action::ActionStep;
-pub use expect::{describe_expect, Expect, NumOp};
+pub(crate) use action::ActionStep;
 pub(crate) use load::{load_step, ScenarioCx};
 
-pub use replica::{ActionRef, ExpectedExit, ReplicaSel};
-pub use restart::Restart;
-pub use signal::Signal;
-pub use start::Start;
-pub use stop::Stop;
-pub use stop_workload::StopWorkload;
-pub use upgrade::{Move, ReleaseRef, ReplicaOrder, Upgrade};
-pub use workload::StartWorkload;
+pub(crate) use replica::{ActionRef, ExpectedExit, ReplicaSel};
+pub(crate) use restart::Restart;
+pub(crate) use signal::Signal;
+pub(crate) use start::Start;
+pub(crate) use stop::Stop;
+pub(crate) use stop_workload::StopWorkload;
+pub use upgrade::Move;
+pub(crate) use upgrade::{ReplicaOrder, Upgrade};
+pub(crate) use workload::StartWorkload;
 pub(crate) use workload::{workload_failure, RunningWorkload};
 
 /// A step of a scenario, as its file gives it, validated.
 #[derive(Debug, Clone)]
-pub struct ScenarioStep {
+pub(crate) struct ScenarioStep {
     pub spec: StepSpec,
     /// Only in states where this holds (`when = "node >= 1.1"`); checked by the planner.
     pub when: Option<Condition>,
@@ -66,13 +66,13 @@ macro_rules! kinds {
     ($($spec:ident($kind:ty) => $op:ident($opty:ty)),* $(,)?) => {
         /// What a scenario step does.
         #[derive(Debug, Clone)]
-        pub enum StepSpec {
+        pub(crate) enum StepSpec {
             $($spec($kind)),*
         }
 
         /// A concrete step of a trial: what the runner executes.
         #[derive(Debug, Clone)]
-        pub enum Op {
+        pub(crate) enum Op {
             $($op($opty)),*
         }
 
@@ -166,18 +166,18 @@ pub(crate) struct Done {
 }
 
 impl Done {
-    pub fn nothing() -> Done {
+    pub(crate) fn nothing() -> Done {
         Done::default()
     }
 
-    pub fn observed(o: Observation) -> Done {
+    pub(crate) fn observed(o: Observation) -> Done {
         Done {
             observations: vec![o],
             targets: vec![],
         }
     }
 
-    pub fn on(mut self, targets: Vec<String>) -> Done {
+    pub(crate) fn on(mut self, targets: Vec<String>) -> Done {
         self.targets = targets;
         self
     }
@@ -195,7 +195,7 @@ pub(crate) trait Exec: fmt::Display {
 impl Op {
     /// The role and release a move brings a replica to: the images a trial runs are known from its
     /// plan.
-    pub fn moves_to(&self) -> Option<(&str, &Release)> {
+    pub(crate) fn moves_to(&self) -> Option<(&str, &Release)> {
         match self {
             Op::Move(m) => Some((&m.role, &m.to)),
             _ => None,

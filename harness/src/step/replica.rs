@@ -6,7 +6,7 @@ use toml::Spanned;
 
 /// Which replicas of a role a step acts on.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ReplicaSel {
+pub(crate) enum ReplicaSel {
     All,
     Index(u32),
     /// Whichever replica leads when the step runs (asked through the role's `leader` action).
@@ -15,7 +15,7 @@ pub enum ReplicaSel {
 
 impl ReplicaSel {
     /// `all node`, `node-1`, `the node leader`.
-    pub fn label(&self, role: &str) -> String {
+    pub(crate) fn label(&self, role: &str) -> String {
         match self {
             ReplicaSel::All => format!("all {role}"),
             ReplicaSel::Index(i) => format!("{role}-{i}"),
@@ -26,7 +26,7 @@ impl ReplicaSel {
 
 /// `ROLE.ACTION`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ActionRef {
+pub(crate) struct ActionRef {
     pub role: String,
     pub action: String,
 }
@@ -40,7 +40,7 @@ impl std::fmt::Display for ActionRef {
 /// A replica that a step makes exit on its own (an operator's shutdown, a lame-duck signal): the
 /// step waits for that exit, and it is not a crash.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ExpectedExit {
+pub(crate) struct ExpectedExit {
     pub role: String,
     pub replica: u32,
     /// The exit code it must exit with, if given.
@@ -49,12 +49,12 @@ pub struct ExpectedExit {
 
 impl ExpectedExit {
     /// The replica's name (`agent-0`).
-    pub fn name(&self) -> String {
+    pub(crate) fn name(&self) -> String {
         format!("{}-{}", self.role, self.replica)
     }
 
     /// `; then agent-0 exits with code 0`, for step descriptions.
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         let mut s = format!("; then {} exits", self.name());
         if let Some(code) = self.code {
             s.push_str(&format!(" with code {code}"));

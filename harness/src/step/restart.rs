@@ -20,7 +20,7 @@ pub(crate) struct Raw {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Restart {
+pub(crate) struct Restart {
     pub role: String,
     pub replica: ReplicaSel,
 }

@@ -34,7 +34,7 @@ const SIGNALS: &[&str] = &[
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Signal {
+pub(crate) struct Signal {
     pub role: String,
     pub replica: ReplicaSel,
     /// Its full name, e.g. `SIGHUP`.

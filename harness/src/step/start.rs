@@ -19,7 +19,7 @@ pub(crate) struct Raw {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Start {
+pub(crate) struct Start {
     /// The roles to start, in order; empty: every role.
     pub roles: Vec<String>,
 }

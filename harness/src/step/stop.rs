@@ -20,7 +20,7 @@ pub(crate) struct Raw {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Stop {
+pub(crate) struct Stop {
     pub role: String,
     pub replica: ReplicaSel,
     /// SIGKILL instead of a graceful stop.

@@ -20,7 +20,7 @@ pub(crate) struct Raw {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StopWorkload {
+pub(crate) struct StopWorkload {
     pub name: String,
 }
 

@@ -26,7 +26,7 @@ pub(crate) struct Raw {
 
 /// Where an upgrade goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ReleaseRef {
+pub(crate) enum ReleaseRef {
     /// The path's destination release.
     Target,
     /// The path's source release (for rollbacks).
@@ -36,14 +36,14 @@ pub enum ReleaseRef {
 
 /// Which replica moves next.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ReplicaOrder {
+pub(crate) enum ReplicaOrder {
     ByIndex,
     LeaderFirst,
     LeaderLast,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Upgrade {
+pub(crate) struct Upgrade {
     pub role: String,
     pub to: ReleaseRef,
     pub order: ReplicaOrder,
@@ -164,7 +164,7 @@ impl Kind for Upgrade {
 impl Upgrade {
     /// The release it goes to on `path` (`None` in a cell: `target` and `source` are refused
     /// there when the scenario loads, so only an exact release reaches a cell's plan).
-    pub fn destination(&self, path: Option<(&Release, &Release)>) -> Option<Release> {
+    pub(crate) fn destination(&self, path: Option<(&Release, &Release)>) -> Option<Release> {
         match (&self.to, path) {
             (ReleaseRef::Exact(r), _) => Some(r.clone()),
             (ReleaseRef::Target, Some((_, to))) => Some(to.clone()),
@@ -175,7 +175,11 @@ impl Upgrade {
 
     /// The moves it plans, given the releases the role's replicas are at: one per replica not yet
     /// at the destination, at most `count`.
-    pub fn moves(&self, replicas: &[Release], path: Option<(&Release, &Release)>) -> Vec<Move> {
+    pub(crate) fn moves(
+        &self,
+        replicas: &[Release],
+        path: Option<(&Release, &Release)>,
+    ) -> Vec<Move> {
         let Some(to) = self.destination(path) else {
             return vec![];
         };

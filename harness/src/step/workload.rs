@@ -30,7 +30,7 @@ pub(crate) struct Raw {
 
 /// Starts a background workload.
 #[derive(Debug, Clone)]
-pub struct StartWorkload {
+pub(crate) struct StartWorkload {
     pub name: String,
     pub action: ActionRef,
     pub every: Duration,
@@ -183,7 +183,7 @@ pub(crate) struct Spec {
 }
 
 impl RunningWorkload {
-    pub fn start(reach: Reach, spec: Spec) -> RunningWorkload {
+    pub(crate) fn start(reach: Reach, spec: Spec) -> RunningWorkload {
         let (stop, mut stopped) = oneshot::channel();
         let task = tokio::spawn(async move {
             let mut tick = tokio::time::interval(spec.every);
@@ -262,7 +262,7 @@ impl RunningWorkload {
     }
 
     /// Stops the workload and returns its report.
-    pub async fn finish(self) -> Option<WorkloadReport> {
+    pub(crate) async fn finish(self) -> Option<WorkloadReport> {
         let _ = self.stop.send(());
         self.task.await.ok()
     }

@@ -21,8 +21,8 @@ mod process;
 #[cfg(test)]
 mod testing;
 
-pub use build::{
-    build_images, BuildEvent, BuildOptions, BuildReport, LABEL_BUILD_HASH, LABEL_SYSTEM,
-};
-pub use catalog::{defined_images, image_status, wanted_images, WantedImage};
+pub use build::{build_images, BuildEvent, BuildOptions};
+
+pub use build::BuildReport;
+pub use catalog::defined_images;
 pub use error::BuildError;
