@@ -75,6 +75,9 @@ pub(crate) enum Reply {
     Hang,
     /// Answers after a while.
     After(Duration, Box<Reply>),
+    /// An exec's reply, after which the process does what the effect says (an operator's
+    /// `shutdown` command makes it exit).
+    Then(Box<Reply>, Effect),
 }
 
 /// What a signal does to the process.
@@ -220,6 +223,20 @@ impl Container {
             .collect()
     }
 
+    /// What a signal, or a command run in it, does to the process.
+    fn undergo(&mut self, effect: Effect, now: Instant) {
+        match effect {
+            Effect::Ignore => {}
+            Effect::Log(line) => self.logs.push((now, line)),
+            Effect::Exit(code, line) => {
+                if let Some(l) = line {
+                    self.logs.push((now, l));
+                }
+                self.end(code, now);
+            }
+        }
+    }
+
     fn view(&self, now: Instant) -> View {
         View {
             uptime: now - self.started,
@@ -287,11 +304,6 @@ impl Scripted {
     /// This call fails from now on.
     pub fn fail(&self, fault: Fault) {
         self.state().faults.insert(fault);
-    }
-
-    /// This call works again.
-    pub fn heal(&self, fault: &Fault) {
-        self.state().faults.remove(fault);
     }
 
     fn faulty(&self, f: &Fault) -> bool {
@@ -510,16 +522,7 @@ impl Backend for Scripted {
         };
         self.record(format!("signal {} {signal}", view.name));
         let effect = (self.script.signal)(&view, signal);
-        self.with_container(id, String::new, |c, now| match effect {
-            Effect::Ignore => {}
-            Effect::Log(line) => c.logs.push((now, line)),
-            Effect::Exit(code, line) => {
-                if let Some(l) = line {
-                    c.logs.push((now, l));
-                }
-                c.end(code, now);
-            }
-        })
+        self.with_container(id, String::new, |c, now| c.undergo(effect, now))
     }
 
     async fn remove_container(&self, id: &str) -> Result<()> {
@@ -606,7 +609,15 @@ impl Backend for Scripted {
             ));
         }
         self.record(format!("exec {} {}", view.name, argv.join(" ")));
-        match Self::resolve((self.script.exec)(&view, argv)).await {
+        let (reply, effect) = match (self.script.exec)(&view, argv) {
+            Reply::Then(reply, effect) => (*reply, Some(effect)),
+            reply => (reply, None),
+        };
+        let resolved = Self::resolve(reply).await;
+        if let Some(effect) = effect {
+            self.with_container(id, String::new, |c, now| c.undergo(effect, now))?;
+        }
+        match resolved {
             Some(Reply::Output(code, stdout)) => Ok(ExecOutput {
                 exit_code: Some(code),
                 stdout,

@@ -6,8 +6,9 @@
 mod checks;
 mod lifecycle;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
@@ -15,12 +16,12 @@ use super::{run_trials, Event, Events, RunOptions};
 use crate::model::Matrix;
 use crate::outcome::{StepOutcome, StepStatus, TrialOutcome};
 use crate::plan::{self, Trial};
-use crate::runtime::scripted::{Script, Scripted};
+use crate::runtime::scripted::{Boot, Reply, Script, Scripted, View};
 use crate::runtime::{Backend, HttpCall};
 
 /// A three-node system with a leader, a client, and nothing else; every readiness probe waits for
-/// the log line `ready` (the scripted default).
-const SYSTEM: &str = r#"
+/// the log line `ready` (the scripted default). `node.wait` runs `sleep 10` (see [`with_sleep`]).
+pub(super) const SYSTEM: &str = r#"
 [system]
 name = "sim"
 releases = ["1.0", "2.0"]
@@ -30,9 +31,18 @@ scenarios = "scenarios"
 image = "sim/node:{release}"
 replicas = 3
 data = "/data"
+command = ["serve", "--name", "{name}"]
+env = { PEERS = "{replicas.node}", RELEASE = "{release}" }
 ready = { log = "ready", timeout = "10s" }
 leader = { action = "leader", pointer = "/leader" }
 stop_timeout = "5s"
+
+[roles.node.actions.shutdown]
+exec = ["shutdown"]
+
+[roles.node.actions.wait]
+exec = ["sleep", "10"]
+timeout = "30s"
 
 [roles.node.actions.leader]
 http = { port = 8080, path = "/leader" }
@@ -52,6 +62,21 @@ timeout = "5s"
 [roles.client.actions.put]
 exec = ["put", "greeting", "hello"]
 "#;
+
+/// The `[matrix]` of a fixture with one cell: every role at 1.0.
+pub(super) const ONE_CELL: &str = "[matrix]\nreleases = [\"1.0\"]\nscenarios = [\"t\"]\n";
+
+// Steps that the scenarios here share, composed with `concat()`:
+// `cell(&[START, STOP_NODE_1, &health_of(0)].concat())`.
+
+/// Starts every role.
+pub(super) const START: &str = "[[step]]\ndo = \"start\"\n";
+/// Stops node-1, gracefully.
+pub(super) const STOP_NODE_1: &str = "[[step]]\ndo = \"stop\"\nrole = \"node\"\nreplica = 1\n";
+/// Reads through the client (`client.get`).
+pub(super) const GET: &str = "[[step]]\ndo = \"run\"\naction = \"client.get\"\n";
+/// Waits 10 s on node-0 (`node.wait`, with [`with_sleep`]).
+pub(super) const WAIT: &str = "[[step]]\ndo = \"run\"\naction = \"node.wait\"\n";
 
 /// A loaded matrix and the folder its files (and the run's report) live in.
 pub(super) struct Fixture {
@@ -87,14 +112,24 @@ impl Fixture {
     pub fn reports(&self) -> PathBuf {
         self.dir.path().join("reports")
     }
+
+    /// The folder of the matrix file.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
 }
 
 /// A cell scenario (every role at 1.0) with these steps.
 pub(super) fn cell(steps: &str) -> Fixture {
+    cell_within("10m", steps)
+}
+
+/// A cell scenario with these steps and this trial deadline.
+pub(super) fn cell_within(timeout: &str, steps: &str) -> Fixture {
     Fixture::new(
         SYSTEM,
-        "[matrix]\nreleases = [\"1.0\"]\nscenarios = [\"t\"]\n",
-        &format!("kind = \"cell\"\ntimeout = \"10m\"\n{steps}"),
+        ONE_CELL,
+        &format!("kind = \"cell\"\ntimeout = \"{timeout}\"\n{steps}"),
     )
 }
 
@@ -130,6 +165,20 @@ impl Ran {
 
     pub fn reason(&self) -> &str {
         self.outcome.reason.as_deref().unwrap_or("")
+    }
+
+    /// Step `number`'s message (empty when it has none).
+    pub fn message(&self, number: usize) -> &str {
+        self.step(number).message.as_deref().unwrap_or("")
+    }
+
+    /// The backend calls that start with `prefix` (`start node-`, `signal `, `kill `), in order.
+    pub fn calls(&self, prefix: &str) -> Vec<String> {
+        self.backend
+            .calls()
+            .into_iter()
+            .filter(|c| c.starts_with(prefix))
+            .collect()
     }
 
     /// Objects of this run the backend still holds.
@@ -186,13 +235,53 @@ pub(super) async fn run_with(
     }
 }
 
+pub(super) fn secs(n: u64) -> Duration {
+    Duration::from_secs(n)
+}
+
+/// `reply`, `n` seconds from now.
+pub(super) fn after(n: u64, reply: Reply) -> Reply {
+    Reply::After(secs(n), Box::new(reply))
+}
+
+/// A boot script: replica `name` boots as `boot` says, every other replica logs `ready` and runs.
+pub(super) fn booting(
+    name: &'static str,
+    boot: Boot,
+) -> impl Fn(&View) -> Boot + Send + Sync + 'static {
+    move |v| {
+        if v.name == name {
+            boot.clone()
+        } else {
+            Boot::logs("ready")
+        }
+    }
+}
+
+/// An exec script in which `sleep N` takes N seconds and prints nothing, and every other command
+/// answers as `f` says.
+pub(super) fn with_sleep(
+    f: impl Fn(&View, &[String]) -> Reply + Send + Sync + 'static,
+) -> impl Fn(&View, &[String]) -> Reply + Send + Sync + 'static {
+    move |v, argv| match argv {
+        [cmd, n] if cmd == "sleep" => {
+            after(n.parse().expect("sleep N"), Reply::Output(0, "".into()))
+        }
+        _ => f(v, argv),
+    }
+}
+
+/// A step that checks that node-`replica` answers its health check with HTTP 200.
+pub(super) fn health_of(replica: u32) -> String {
+    format!(
+        "[[step]]\ndo = \"check\"\naction = \"node.health\"\nreplica = {replica}\nexpect = {{ status = 200 }}\n"
+    )
+}
+
 /// A script whose nodes elect `leader` and answer `/health` 200.
 pub(super) fn cluster_led_by(leader: &'static str) -> Script {
-    Script::default().on_http(move |_, call: &HttpCall| {
-        use crate::runtime::scripted::Reply;
-        match call.path.as_str() {
-            "/leader" => Reply::Answer(200, format!(r#"{{"leader":"{leader}"}}"#)),
-            _ => Reply::Answer(200, r#"{"ok":true}"#.into()),
-        }
+    Script::default().on_http(move |_, call: &HttpCall| match call.path.as_str() {
+        "/leader" => Reply::Answer(200, format!(r#"{{"leader":"{leader}"}}"#)),
+        _ => Reply::Answer(200, r#"{"ok":true}"#.into()),
     })
 }
