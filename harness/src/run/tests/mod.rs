@@ -4,6 +4,8 @@
 //! its steps, its events and what the backend was asked.
 
 mod checks;
+mod crashes;
+mod exits;
 mod lifecycle;
 
 use std::path::{Path, PathBuf};
