@@ -6,7 +6,9 @@
 mod checks;
 mod crashes;
 mod exits;
+mod leaders;
 mod lifecycle;
+mod signals;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
