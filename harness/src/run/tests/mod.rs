@@ -9,6 +9,7 @@ mod exits;
 mod leaders;
 mod lifecycle;
 mod signals;
+mod workloads;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
