@@ -3,8 +3,10 @@
 //! loader and planner), scripts what the containers do, runs the trial and asserts on its outcome,
 //! its steps, its events and what the backend was asked.
 
+mod cancel;
 mod checks;
 mod crashes;
+mod engine_errors;
 mod exits;
 mod leaders;
 mod lifecycle;
