@@ -10,6 +10,7 @@ mod engine_errors;
 mod exits;
 mod leaders;
 mod lifecycle;
+mod session;
 mod signals;
 mod workloads;
 
