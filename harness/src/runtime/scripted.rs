@@ -275,6 +275,11 @@ fn refused(doing: String, kind: EngineErrorKind, why: &str) -> EngineError {
     EngineError::new(doing, kind, why.to_string())
 }
 
+/// What connecting to an engine that is not there answers: `doing` failed because `why`.
+pub(crate) fn unreachable(doing: &str, why: &str) -> EngineError {
+    refused(doing.to_string(), EngineErrorKind::Other, why)
+}
+
 /// Whether `labels` match a filter `k=v&k2` (each `k=v` or a bare `k`).
 fn matches(labels: &Labels, filter: &str) -> bool {
     filter.split('&').all(|f| match f.split_once('=') {

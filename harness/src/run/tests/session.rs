@@ -5,7 +5,8 @@ use super::*;
 use crate::baseline::Store;
 use crate::outcome::Verdict;
 use crate::report::Display;
-use crate::runtime::{owner_id, EngineError, EngineErrorKind, LABEL_OWNER, LABEL_RUN};
+use crate::runtime::scripted::unreachable;
+use crate::runtime::{labels, EngineError, LABEL_OWNER, LABEL_RUN};
 use crate::session::{Finished, ReportTarget, SelectError, Selection, Session};
 
 /// Every trial of the fixture's plan as one session, reporting into the fixture's folder.
@@ -93,12 +94,11 @@ async fn an_unreachable_engine_errors_every_trial() {
         "[matrix]\nvary = [\"node\"]\nscenarios = [\"t\"]\n",
         &format!("kind = \"cell\"\n{START}"),
     );
-    let unreachable = EngineError::new(
+    let engine = unreachable(
         "connecting to unix:///var/run/docker.sock",
-        EngineErrorKind::Other,
         "No such file or directory",
     );
-    let done = run_session(&fx, Err(unreachable)).await;
+    let done = run_session(&fx, Err(engine)).await;
     let why = "Docker engine unreachable: connecting to unix:///var/run/docker.sock: \
                No such file or directory";
     assert_eq!(
@@ -115,20 +115,16 @@ async fn an_unreachable_engine_errors_every_trial() {
 async fn a_session_first_sweeps_what_dead_runs_left_and_only_that() {
     let fx = cell(START);
     let backend = Arc::new(Scripted::new(Script::default()));
-    let me = owner_id();
+    // Owned by this process, and by one with this pid but another start time: one that is gone.
+    let alive = labels("alive", None);
+    let mut dead = labels("dead", None);
+    let me = &alive[LABEL_OWNER];
     let (host_pid, _) = me.rsplit_once(':').expect("host:pid:start");
-    let left_by = |run: &str, owner: String| {
-        let labels = crate::runtime::Labels::from([
-            (LABEL_RUN.to_string(), run.to_string()),
-            (LABEL_OWNER.to_string(), owner),
-        ]);
-        let backend = backend.clone();
+    dead.insert(LABEL_OWNER.into(), format!("{host_pid}:1"));
+    for (run, labels) in [("alive", alive.clone()), ("dead", dead)] {
         let name = format!("cg-{run}-t0");
-        async move { backend.create_network(&name, &labels).await.unwrap() }
-    };
-    // The same pid with another start time: a process that is gone.
-    left_by("dead", format!("{host_pid}:1")).await;
-    left_by("alive", me.clone()).await;
+        backend.create_network(&name, &labels).await.unwrap();
+    }
     run_session(&fx, Ok(backend.clone())).await;
     assert_eq!(backend.leftovers(&format!("{LABEL_RUN}=dead")), 0);
     assert_eq!(backend.leftovers(&format!("{LABEL_RUN}=alive")), 1);
