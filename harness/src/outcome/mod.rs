@@ -86,6 +86,10 @@ pub struct WorkloadReport {
     pub longest_unavailable_ms: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
+    /// The engine or the harness failed an attempt, so the workload stopped observing: the trial is
+    /// an `error`, whatever the numbers say.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub broken: Option<String>,
     pub passed: bool,
 }
 
@@ -123,7 +127,8 @@ pub struct TrialOutcome {
     pub steps: Vec<StepOutcome>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub workloads: Vec<WorkloadReport>,
-    /// Last log lines of the containers that matter for a failure (the one that exited, or all).
+    /// Last log lines of every container of a trial that did not pass (those that exited where they
+    /// should not first).
     #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
     pub last_logs: IndexMap<String, Vec<String>>,
     /// Folder of this trial's container logs, relative to the run's report folder.

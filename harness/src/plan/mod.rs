@@ -286,14 +286,14 @@ pub(crate) struct Filter {
 }
 
 impl Filter {
-    /// Parses `role=release,role=release`.
+    /// Parses `role=release,role=release`; the part that is not `ROLE=RELEASE` is the error.
     pub(crate) fn parse_cell(s: &str) -> Result<IndexMap<String, String>, String> {
         s.split(',')
             .filter(|p| !p.trim().is_empty())
             .map(|p| {
                 p.split_once('=')
                     .map(|(r, v)| (r.trim().to_string(), v.trim().to_string()))
-                    .ok_or_else(|| format!("`{p}` in --cell is not ROLE=RELEASE"))
+                    .ok_or_else(|| p.to_string())
             })
             .collect()
     }

@@ -255,7 +255,7 @@ impl Cluster {
                         result = Some(false);
                         break;
                     }
-                    if self.probe_once(name, other).await {
+                    if self.probe_once(name, other).await? {
                         result = Some(true);
                         break;
                     }
@@ -298,12 +298,14 @@ impl Cluster {
         }
     }
 
-    async fn probe_once(&self, name: &str, probe: &Probe) -> bool {
+    /// Whether the probe holds now. A replica that does not answer is not ready yet; an engine that
+    /// fails the probe's exec is the engine's error, not the system's.
+    async fn probe_once(&self, name: &str, probe: &Probe) -> Result<bool, StepError> {
         let rep = self.replica(name);
         let Some(id) = rep.container.clone() else {
-            return false;
+            return Ok(false);
         };
-        match probe {
+        Ok(match probe {
             Probe::Log(_) => false,
             Probe::Exec(argv) => {
                 let table = self.snapshot();
@@ -312,7 +314,12 @@ impl Cluster {
                     table: &table,
                 };
                 let argv: Vec<String> = argv.iter().map(|t| t.render(&scope)).collect();
-                matches!(self.backend.exec(&id, &argv).await, Ok(o) if o.exit_code == Some(0))
+                match self.backend.exec(&id, &argv).await {
+                    Ok(o) => o.exit_code == Some(0),
+                    // Not running (yet, or any more): the loop sees the exit.
+                    Err(e) if e.is_conflict() || e.is_not_found() => false,
+                    Err(e) => return Err(e.into()),
+                }
             }
             Probe::Tcp(port) => match rep.ip {
                 Some(ip) => {
@@ -345,7 +352,7 @@ impl Cluster {
                 }
                 None => false,
             },
-        }
+        })
     }
 
     /// Stops (or kills) a replica's container, leaving it in place.

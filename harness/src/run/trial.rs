@@ -126,15 +126,23 @@ pub(crate) async fn run_trial(ctx: &TrialContext, trial: &Trial, slot: usize) ->
     }
     for r in &live.reports {
         if !r.passed && outcome.verdict == Verdict::Pass {
-            outcome.verdict = Verdict::Fail;
+            outcome.verdict = if r.broken.is_some() {
+                Verdict::Error
+            } else {
+                Verdict::Fail
+            };
             outcome.reason = Some(workload_failure(r));
         }
     }
     outcome.workloads = std::mem::take(&mut live.reports);
 
-    // Evidence for a failure: the last lines of every container still there.
-    if outcome.verdict != Verdict::Pass && outcome.last_logs.is_empty() {
+    // Evidence for a failure: the last lines of every container still there (those that exited
+    // where they should not come first, from the crash check).
+    if outcome.verdict != Verdict::Pass {
         for (name, rep) in live.cluster.snapshot() {
+            if outcome.last_logs.contains_key(&name) {
+                continue;
+            }
             if let Some(id) = rep.container {
                 if let Ok(l) = ctx.backend.logs(&id, Some(LAST_LOG_LINES)).await {
                     outcome.last_logs.insert(name, lines(&l));

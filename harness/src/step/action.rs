@@ -14,7 +14,9 @@ use super::load::StepCx;
 use super::replica::RawExits;
 use super::{ActionRef, Done, Exec, ExpectedExit, Kind, PlanCx, ReplicaSel};
 use crate::model::{format_duration, Release};
-use crate::run::{eventually, invoke, select, Cluster, Live, StepError, EXPECTED_EXIT_WAIT};
+use crate::run::{
+    eventually, invoke, select, Cluster, Live, StepError, EXPECTED_EXIT_WAIT, LEADER_WAIT,
+};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -113,6 +115,12 @@ impl Exec for ActionStep {
             + Duration::from_secs(10)
             + if self.exits.is_some() {
                 EXPECTED_EXIT_WAIT
+            } else {
+                Duration::ZERO
+            }
+            + if self.replica == ReplicaSel::Leader {
+                // An election may be under way: the leader is looked for that long.
+                LEADER_WAIT
             } else {
                 Duration::ZERO
             }

@@ -79,10 +79,10 @@ impl Exec for StopWorkload {
             note: Some(note.clone()),
             ..Default::default()
         };
-        if passed {
-            Ok(Done::observed(obs))
-        } else {
-            Err(StepError::fail(note).with(obs))
+        match (&live.reports.last().and_then(|r| r.broken.clone()), passed) {
+            (Some(_), _) => Err(StepError::harness(note).with(obs)),
+            (None, true) => Ok(Done::observed(obs)),
+            (None, false) => Err(StepError::fail(note).with(obs)),
         }
     }
 }

@@ -149,6 +149,12 @@ impl Exec for StartWorkload {
 
 /// How a workload fared, in one line: what a failed one's step and the trial's reason say.
 pub(crate) fn workload_failure(r: &WorkloadReport) -> String {
+    if let Some(why) = &r.broken {
+        return format!(
+            "workload {} ({}) could not go on after {} attempts: {why}",
+            r.name, r.action, r.attempts
+        );
+    }
     format!(
         "workload {} ({}) saw {:.1}% success ({}/{}) and {} ms of unavailability{}",
         r.name,
@@ -192,6 +198,9 @@ impl RunningWorkload {
             let mut down_since: Option<Instant> = None;
             let mut longest = Duration::ZERO;
             let mut last_error = None;
+            // The engine or the harness failing an attempt: the workload stops observing, and its
+            // report says so (an `error`, not the system's unavailability).
+            let mut broken = None;
             loop {
                 tokio::select! {
                     _ = &mut stopped => break,
@@ -224,8 +233,8 @@ impl RunningWorkload {
                         false
                     }
                     Err(e) => {
-                        last_error = Some(e.message());
-                        false
+                        broken = Some(e.message());
+                        break;
                     }
                 };
                 if ok {
@@ -245,7 +254,8 @@ impl RunningWorkload {
             } else {
                 successes as f64 / attempts as f64
             };
-            let passed = spec.min_success.is_none_or(|m| ratio >= m)
+            let passed = broken.is_none()
+                && spec.min_success.is_none_or(|m| ratio >= m)
                 && spec.max_unavailable.is_none_or(|m| longest <= m);
             WorkloadReport {
                 name: spec.name,
@@ -255,6 +265,7 @@ impl RunningWorkload {
                 success_ratio: ratio,
                 longest_unavailable_ms: longest.as_millis() as u64,
                 last_error,
+                broken,
                 passed,
             }
         });

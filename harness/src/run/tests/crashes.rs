@@ -102,9 +102,6 @@ async fn a_replica_killed_from_outside_fails_the_step_it_died_in() {
 }
 
 #[tokio::test(start_paused = true)]
-#[ignore = "bug: run/trial.rs collects every container's last lines only when last_logs is still \
-            empty, so once a crash put its replica there, the others' (even the one the reason \
-            names) are missing"]
 async fn a_failure_with_a_crash_still_keeps_every_container_s_last_lines() {
     let fx = cell(START);
     let script = Script::default().on_start(|v| match v.name.as_str() {

@@ -89,8 +89,6 @@ async fn a_teardown_the_engine_refuses_turns_a_pass_into_an_error() {
 }
 
 #[tokio::test(start_paused = true)]
-#[ignore = "bug: an engine error in a workload's attempt counts as the system's unavailability \
-            (step/workload.rs keeps it as the last error), so the trial fails instead of erroring"]
 async fn an_engine_error_in_a_workload_is_an_error_not_a_fail() {
     let fx = workload("min_success = 0.9", STOP_W);
     let ran = run_failing(&fx, Fault::Exec("client".into())).await;
@@ -99,8 +97,6 @@ async fn an_engine_error_in_a_workload_is_an_error_not_a_fail() {
 }
 
 #[tokio::test(start_paused = true)]
-#[ignore = "bug: Cluster::probe_once takes an engine error of an exec (or HTTP) readiness probe for \
-            \"not ready yet\", so the start fails as the system's doing"]
 async fn an_engine_error_in_a_readiness_probe_is_an_error_not_a_fail() {
     let system = SYSTEM.replace(
         "[roles.client]\nimage = \"sim/client:{release}\"\nready = { log = \"ready\", timeout = \"10s\" }",

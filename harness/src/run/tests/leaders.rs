@@ -127,15 +127,12 @@ async fn the_derived_deadline_cuts_a_check_whose_leader_lookup_hangs() {
     assert_eq!(ran.outcome.verdict, Verdict::Fail);
     assert_eq!(
         ran.message(2),
-        "step 2 (check node.health on the node leader: status 200) did not finish within its deadline of 14s"
+        "step 2 (check node.health on the node leader: status 200) did not finish within its deadline of 29s"
     );
-    assert_eq!(ran.step(2).duration_ms, 14_000);
+    assert_eq!(ran.step(2).duration_ms, 29_000);
 }
 
 #[tokio::test(start_paused = true)]
-#[ignore = "bug: a check on the leader is given 2 × its action timeout + 10s, less than the 15s \
-            LEADER_WAIT, so an election longer than 14s ends in the step's deadline, not the \
-            leader's last answer"]
 async fn a_check_on_a_leader_never_found_fails_with_the_last_answer() {
     let fx = cell(CHECK_ON_THE_LEADER);
     let ran = run(&fx, leader_answers(503, r#"{"leader":null}"#)).await;

@@ -194,8 +194,6 @@ fn a_selection_that_selects_nothing_is_refused() {
 }
 
 #[test]
-#[ignore = "bug: Filter::parse_cell returns its whole message as the error, which SelectError::BadCell \
-            wraps in the same words again"]
 fn a_cell_that_is_not_role_equals_release_is_refused_naming_it() {
     let fx = cell(START);
     let bad = Selection {
