@@ -280,6 +280,20 @@ pub(crate) fn unreachable(doing: &str, why: &str) -> EngineError {
     refused(doing.to_string(), EngineErrorKind::Other, why)
 }
 
+/// The networks or volumes (by name) whose labels match `filter`.
+fn listed(objects: &IndexMap<String, Labels>, filter: &str) -> Vec<Labelled> {
+    objects
+        .iter()
+        .filter(|(_, l)| matches(l, filter))
+        .map(|(n, l)| Labelled {
+            id: n.clone(),
+            name: n.clone(),
+            labels: l.clone(),
+            state: String::new(),
+        })
+        .collect()
+}
+
 /// Whether `labels` match a filter `k=v&k2` (each `k=v` or a bare `k`).
 fn matches(labels: &Labels, filter: &str) -> bool {
     filter.split('&').all(|f| match f.split_once('=') {
@@ -697,33 +711,11 @@ impl Backend for Scripted {
     }
 
     async fn networks_labelled(&self, label: &str) -> Result<Vec<Labelled>> {
-        Ok(self
-            .state()
-            .networks
-            .iter()
-            .filter(|(_, l)| matches(l, label))
-            .map(|(n, l)| Labelled {
-                id: n.clone(),
-                name: n.clone(),
-                labels: l.clone(),
-                state: String::new(),
-            })
-            .collect())
+        Ok(listed(&self.state().networks, label))
     }
 
     async fn volumes_labelled(&self, label: &str) -> Result<Vec<Labelled>> {
-        Ok(self
-            .state()
-            .volumes
-            .iter()
-            .filter(|(_, l)| matches(l, label))
-            .map(|(n, l)| Labelled {
-                id: n.clone(),
-                name: n.clone(),
-                labels: l.clone(),
-                state: String::new(),
-            })
-            .collect())
+        Ok(listed(&self.state().volumes, label))
     }
 
     async fn http(
