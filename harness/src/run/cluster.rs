@@ -14,13 +14,13 @@ use super::error::StepError;
 use super::last_words::it_logged;
 use crate::model::{Action, Matrix, Probe, Release, Role, Scope};
 use crate::outcome::Observation;
+use crate::runtime::remove_when_free;
 use crate::runtime::{Backend, ContainerSpec, Endpoint, EngineError, HttpCall, Labels};
 use crate::step::{ActionRef, ExpectedExit};
 
 /// Lines of a container's log kept in a failure's evidence.
 pub(crate) const LAST_LOG_LINES: usize = 25;
 /// How long teardown waits for the engine to release a trial network's endpoints.
-const NETWORK_RELEASE_WAIT: Duration = Duration::from_secs(15);
 /// How long a step waits for a replica it expects to exit (`exits`).
 pub(crate) const EXPECTED_EXIT_WAIT: Duration = Duration::from_secs(30);
 
@@ -532,15 +532,10 @@ impl Cluster {
         }
         // The engine may release a removed container's endpoint a moment later ("active
         // endpoints", 403): wait for the network to become removable, with a deadline.
-        let deadline = Instant::now() + NETWORK_RELEASE_WAIT;
-        loop {
-            match self.backend.remove_network(&self.network).await {
-                Err(e) if e.is_busy() && Instant::now() < deadline => {
-                    tokio::time::sleep(Duration::from_millis(200)).await
-                }
-                r => break r?,
-            }
-        }
+        remove_when_free(format!("network {}", self.network), || {
+            self.backend.remove_network(&self.network)
+        })
+        .await?;
         let volumes = self.volumes.lock().expect("volumes lock").clone();
         let removals = volumes.iter().map(|v| self.backend.remove_volume(v));
         for r in futures_util::future::join_all(removals).await {

@@ -9,10 +9,13 @@
 //! 4. `crossgrade gc` does the same on demand.
 
 use std::collections::HashMap;
-
+use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
-use super::backend::{Backend, Labelled, Result};
+use tokio::time::Instant;
+
+use super::backend::{Backend, EngineError, EngineErrorKind, Labelled, Result};
 
 pub const LABEL_RUN: &str = "crossgrade.run";
 pub const LABEL_TRIAL: &str = "crossgrade.trial";
@@ -72,8 +75,6 @@ pub struct Swept {
     pub containers: usize,
     pub networks: usize,
     pub volumes: usize,
-    /// Objects another sweeper was already removing (or still in use by one it was removing).
-    pub busy: usize,
 }
 
 impl Swept {
@@ -85,7 +86,6 @@ impl Swept {
         self.containers += o.containers;
         self.networks += o.networks;
         self.volumes += o.volumes;
-        self.busy += o.busy;
     }
 }
 
@@ -95,11 +95,42 @@ impl std::fmt::Display for Swept {
             f,
             "{} containers, {} networks, {} volumes",
             self.containers, self.networks, self.volumes
-        )?;
-        if self.busy > 0 {
-            write!(f, " ({} being removed by another run already)", self.busy)?;
+        )
+    }
+}
+
+/// How long a removal waits for an object to stop being busy (see [`remove_when_free`]).
+pub(crate) const BUSY_WAIT: Duration = Duration::from_secs(20);
+
+/// Runs `remove` until it is not refused as busy, or until [`BUSY_WAIT`] has passed. The engine
+/// refuses a removal while another sweeper is removing the same object (409 "removal in progress"), while
+/// a network still has the endpoint of a container being removed (403 "active endpoints"), and for a
+/// moment after a container is gone before its endpoint is released. Leaving the object to "the other
+/// sweeper" is not safe: two sweepers can each leave a network to the other. Once the object is gone
+/// (404, which removals tolerate) the removal succeeds.
+pub(crate) async fn remove_when_free<F, Fut>(what: String, mut remove: F) -> Result<()>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<()>>,
+{
+    let deadline = Instant::now() + BUSY_WAIT;
+    loop {
+        match remove().await {
+            Err(e) if e.is_busy() => {
+                if Instant::now() >= deadline {
+                    return Err(EngineError::new(
+                        format!(
+                            "removing {what}: still in use after {}s",
+                            BUSY_WAIT.as_secs()
+                        ),
+                        EngineErrorKind::InUse,
+                        e,
+                    ));
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            r => return r,
         }
-        Ok(())
     }
 }
 
@@ -110,15 +141,12 @@ pub(crate) async fn sweep(
     label: &str,
     keep: impl Fn(&Labelled) -> bool,
 ) -> Result<Swept> {
-    let mut swept = Swept::default();
-    // Another sweeper (a concurrent run's start-of-run gc, say) may be removing the same objects: the
-    // engine then answers 409 ("removal in progress", "in use") or 403 ("active endpoints"). Those are
-    // left to it (a later sweep finds whatever is still there); any other failure is reported once
-    // everything else has been tried.
+    // Another sweeper (a concurrent run's start-of-run gc, say) may be removing the same objects:
+    // every removal waits that out (`remove_when_free`). A failure is reported once everything else
+    // has been tried.
     let mut first_error = None;
     let mut note = |r: Result<()>, count: &mut usize| match r {
         Ok(()) => *count += 1,
-        Err(e) if e.is_busy() => swept.busy += 1,
         Err(e) => {
             first_error.get_or_insert(e);
         }
@@ -129,7 +157,11 @@ pub(crate) async fn sweep(
         .into_iter()
         .filter(|c| !keep(c))
         .collect();
-    let removals = containers.iter().map(|c| engine.remove_container(&c.id));
+    let removals = containers.iter().map(|c| {
+        remove_when_free(format!("container {}", c.name), || {
+            engine.remove_container(&c.id)
+        })
+    });
     let mut removed = 0;
     for r in futures_util::future::join_all(removals).await {
         note(r, &mut removed);
@@ -137,22 +169,29 @@ pub(crate) async fn sweep(
     let mut networks = 0;
     for n in engine.networks_labelled(label).await? {
         if !keep(&n) {
-            note(engine.remove_network(&n.name).await, &mut networks);
+            let removed = remove_when_free(format!("network {}", n.name), || {
+                engine.remove_network(&n.name)
+            });
+            note(removed.await, &mut networks);
         }
     }
     let mut volumes = 0;
     for v in engine.volumes_labelled(label).await? {
         if !keep(&v) {
-            note(engine.remove_volume(&v.name).await, &mut volumes);
+            let removed = remove_when_free(format!("volume {}", v.name), || {
+                engine.remove_volume(&v.name)
+            });
+            note(removed.await, &mut volumes);
         }
     }
     if let Some(e) = first_error {
         return Err(e);
     }
-    swept.containers = removed;
-    swept.networks = networks;
-    swept.volumes = volumes;
-    Ok(swept)
+    Ok(Swept {
+        containers: removed,
+        networks,
+        volumes,
+    })
 }
 
 /// Removes everything labelled by runs whose owner process is gone (or, with `all`, every run's objects
@@ -239,5 +278,40 @@ mod tests {
         );
         assert!(owner_alive("other-host:1:1"), "other hosts count as alive");
         assert!(owner_alive("garbage"));
+    }
+
+    fn busy() -> EngineError {
+        EngineError::new(
+            "removing network n",
+            EngineErrorKind::InUse,
+            "network n has active endpoints",
+        )
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_busy_object_is_waited_for_not_left_to_another_sweeper() {
+        let tries = std::cell::Cell::new(0);
+        let r = remove_when_free("network n".into(), || {
+            tries.set(tries.get() + 1);
+            let answer = if tries.get() < 4 { Err(busy()) } else { Ok(()) };
+            async move { answer }
+        })
+        .await;
+        assert!(r.is_ok(), "{r:?}");
+        assert_eq!(tries.get(), 4);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_object_busy_past_the_deadline_is_an_error_that_says_so() {
+        let start = Instant::now();
+        let e = remove_when_free("network n".into(), || async { Err(busy()) })
+            .await
+            .unwrap_err();
+        assert!(start.elapsed() >= BUSY_WAIT);
+        assert!(
+            e.to_string().contains("network n: still in use after 20s"),
+            "{e}"
+        );
+        assert!(e.to_string().contains("active endpoints"), "{e}");
     }
 }

@@ -14,8 +14,8 @@ pub use backend::{Backend, EngineError};
 pub use backend::ContainerSpec;
 
 pub(crate) use backend::{Endpoint, HttpCall, Labels};
-pub(crate) use cleanup::sweep;
 pub use cleanup::{gc, LABEL_OWNER, LABEL_RUN, LABEL_TRIAL};
 pub use cleanup::{labels, SweepGuard};
+pub(crate) use cleanup::{remove_when_free, sweep};
 pub use engine::Engine;
 pub use images::{build_images, defined_images, BuildError, BuildEvent, BuildOptions, BuildReport};
