@@ -122,7 +122,7 @@ pub enum ImagesCommand {
 #[derive(clap::Args, Clone)]
 pub struct RunArgs {
     /// Trials at once.
-    #[arg(short = 'j', long = "jobs")]
+    #[arg(short = 'j', long = "jobs", value_parser = at_least_one)]
     pub jobs: Option<usize>,
     /// Leave the containers of trials that did not pass, and print how to reach them.
     #[arg(long)]
@@ -146,5 +146,14 @@ impl From<FilterArgs> for Selection {
             scenarios: f.scenarios,
             subset: f.subset,
         }
+    }
+}
+
+/// A count that must be at least 1 (`-j 0` would run nothing and wait forever).
+fn at_least_one(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(format!("{e}: give a whole number, at least 1")),
     }
 }

@@ -262,20 +262,28 @@ pub async fn doctor(path: &Path) -> Result<Status, Failure> {
             None
         }
     };
-    let m = load(path);
-    match &m {
-        Ok(m) => out(format_args!(
-            "matrix    ok: {} ({} trials)",
-            path.display(),
-            plan::expand(m).trials.len()
-        ))?,
+    let m = match load(path) {
+        Ok(m) => {
+            out(format_args!(
+                "matrix    ok: {} ({} trials)",
+                path.display(),
+                plan::expand(&m).trials.len()
+            ))?;
+            Some(m)
+        }
         Err(e) => {
             out(format_args!("matrix    INVALID: {e}"))?;
+            // The errors themselves, as `plan` and `run` print them.
+            let report = format!("{:?}", miette::Report::new(e));
+            for line in report.lines() {
+                out(format_args!("          {line}"))?;
+            }
             ok = false;
+            None
         }
-    }
+    };
     if let Some(engine) = &engine {
-        if let Ok(m) = &m {
+        if let Some(m) = &m {
             match image_presence(engine, m).await {
                 Ok(list) => {
                     let missing: Vec<_> = list.iter().filter(|(_, p)| !p).collect();

@@ -50,8 +50,30 @@ pub(crate) enum ConditionError {
         condition: String,
         roles: Vec<String>,
     },
+    #[error("`{release}` in condition `{condition}` is not a release of the system")]
+    UnknownRelease {
+        release: String,
+        condition: String,
+        releases: Vec<String>,
+    },
     #[error(transparent)]
     Release(#[from] ReleaseError),
+}
+
+impl ConditionError {
+    /// What would be accepted.
+    pub(crate) fn hint(&self) -> String {
+        match self {
+            ConditionError::NotAComparison(_) => {
+                "a condition is ROLE OP RELEASE, joined by ` and `: e.g. `master >= 0.25 and agent < 1.0`".into()
+            }
+            ConditionError::NotARole { roles, .. } => format!("roles are: {}", roles.join(", ")),
+            ConditionError::UnknownRelease { releases, .. } => {
+                format!("the system's releases are: {}", releases.join(", "))
+            }
+            ConditionError::Release(e) => e.hint().into(),
+        }
+    }
 }
 
 /// One comparison `ROLE OP RELEASE`.
@@ -70,7 +92,13 @@ pub(crate) struct Condition {
 }
 
 impl Condition {
-    pub(crate) fn parse(s: &str, roles: &[&str]) -> Result<Condition, ConditionError> {
+    /// Parses `s` over the system's `roles` and `releases`. A release the system does not have is
+    /// refused: the comparison would still be computed, and a step would silently never run.
+    pub(crate) fn parse(
+        s: &str,
+        roles: &[&str],
+        releases: &[Release],
+    ) -> Result<Condition, ConditionError> {
         let mut all = Vec::new();
         for clause in s.split(" and ") {
             let clause = clause.trim();
@@ -95,10 +123,18 @@ impl Condition {
                 "<" => Op::Lt,
                 _ => Op::Gt,
             };
+            let release = Release::parse(rel)?;
+            if !releases.contains(&release) {
+                return Err(ConditionError::UnknownRelease {
+                    release: release.to_string(),
+                    condition: s.to_string(),
+                    releases: releases.iter().map(Release::to_string).collect(),
+                });
+            }
             all.push(Comparison {
                 role: role.to_string(),
                 op,
-                release: Release::parse(rel)?,
+                release,
             });
         }
         Ok(Condition { all })
@@ -131,7 +167,13 @@ mod tests {
 
     #[test]
     fn evaluates_conjunctions_by_version() {
-        let c = Condition::parse("master >= 0.9 and agent < 1.0", &["master", "agent"]).unwrap();
+        let known = ["0.8", "0.9", "1.0"].map(|r| Release::parse(r).unwrap());
+        let c = Condition::parse(
+            "master >= 0.9 and agent < 1.0",
+            &["master", "agent"],
+            &known,
+        )
+        .unwrap();
         let m = Release::parse("0.10").unwrap();
         let a = Release::parse("0.22").unwrap();
         assert!(c.holds(|r| if r == "master" { vec![&m] } else { vec![&a] }));
@@ -141,7 +183,8 @@ mod tests {
 
     #[test]
     fn mixed_replicas_satisfy_only_if_all_do() {
-        let c = Condition::parse("master >= 0.23", &["master"]).unwrap();
+        let known = [Release::parse("0.23").unwrap()];
+        let c = Condition::parse("master >= 0.23", &["master"], &known).unwrap();
         let (a, b) = (
             Release::parse("0.22").unwrap(),
             Release::parse("0.23").unwrap(),
@@ -150,14 +193,18 @@ mod tests {
     }
 
     #[test]
-    fn rejects_unknown_role_and_missing_operator() {
-        assert!(Condition::parse("mastr >= 1", &["master"])
+    fn rejects_unknown_role_missing_operator_and_unknown_release() {
+        let known = [Release::parse("1.0").unwrap()];
+        assert!(Condition::parse("mastr >= 1.0", &["master"], &known)
             .unwrap_err()
             .to_string()
             .contains("not a role"));
-        assert!(Condition::parse("master 1.0", &["master"])
+        assert!(Condition::parse("master 1.0", &["master"], &known)
             .unwrap_err()
             .to_string()
             .contains("not a comparison"));
+        let e = Condition::parse("master >= 9.9", &["master"], &known).unwrap_err();
+        assert!(e.to_string().contains("`9.9`"), "{e}");
+        assert!(e.hint().contains("1.0"), "{}", e.hint());
     }
 }

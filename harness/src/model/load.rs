@@ -14,6 +14,7 @@ use toml::Spanned;
 
 use super::diag::{Errors, LoadError, ModelError, SourceFile};
 use super::duration::parse_duration;
+use super::image_ref;
 use super::raw::*;
 use super::release::Release;
 use super::template::Template;
@@ -24,13 +25,13 @@ const DEFAULT_READY_TIMEOUT: Duration = Duration::from_secs(30);
 const DEFAULT_ACTION_TIMEOUT: Duration = Duration::from_secs(10);
 const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(10);
 const DEFAULT_TRIAL_TIMEOUT: Duration = Duration::from_secs(600);
+/// The most trials a matrix plans unless its `[matrix] max_trials` says otherwise: about a day of
+/// trials on one machine, and far below what would exhaust memory while planning.
+pub(crate) const DEFAULT_MAX_TRIALS: u64 = 10_000;
 
 /// Loads and validates `matrix.toml` and the scenario files it points to.
 pub fn load(path: &Path) -> Result<Matrix, LoadError> {
-    let fail = |errors: Vec<ModelError>| LoadError {
-        file: path.display().to_string(),
-        errors,
-    };
+    let fail = |errors: Vec<ModelError>| LoadError::new(path.display().to_string(), errors);
     let text = std::fs::read_to_string(path).map_err(|e| {
         fail(vec![ModelError::in_file(
             &path.display().to_string(),
@@ -69,6 +70,13 @@ pub(crate) struct Loader<'a> {
     pub errors: &'a mut Errors,
 }
 
+/// The hint for every name the harness uses in ids and file names.
+const NAME_HINT: &str = "start with a lowercase letter, e.g. `rolling-upgrade` or `node_2`";
+
+/// The hint for every regex.
+pub(crate) const REGEX_HINT: &str =
+    "regexes are Rust's `regex` syntax (https://docs.rs/regex): escape `(`, `[`, `.` and `\\` with `\\` to match them literally";
+
 fn is_name(s: &str) -> bool {
     s.chars().next().is_some_and(|c| c.is_ascii_lowercase())
         && s.chars()
@@ -81,24 +89,21 @@ impl Loader<'_> {
         self.errors.toml(self.file, e);
     }
 
-    pub(crate) fn err(&mut self, span: std::ops::Range<usize>, msg: impl Into<String>) {
-        self.errors.at(self.file, span, msg);
-    }
-
-    pub(crate) fn err_help(
+    /// An error at `span` and what would be accepted there.
+    pub(crate) fn err(
         &mut self,
         span: std::ops::Range<usize>,
         msg: impl Into<String>,
         help: impl Into<String>,
     ) {
-        self.errors.at_help(self.file, span, msg, help);
+        self.errors.at(self.file, span, msg, help);
     }
 
     pub(crate) fn duration(&mut self, d: &Option<Spanned<String>>, default: Duration) -> Duration {
         match d {
             None => default,
             Some(s) => parse_duration(s.get_ref()).unwrap_or_else(|e| {
-                self.err(s.span(), e.to_string());
+                self.err(s.span(), e.to_string(), e.hint());
                 default
             }),
         }
@@ -107,11 +112,11 @@ impl Loader<'_> {
     pub(crate) fn release(&mut self, s: &Spanned<String>, known: &[Release]) -> Option<Release> {
         match Release::parse(s.get_ref()) {
             Err(e) => {
-                self.err(s.span(), e.to_string());
+                self.err(s.span(), e.to_string(), e.hint());
                 None
             }
             Ok(r) if !known.is_empty() && !known.contains(&r) => {
-                self.err_help(
+                self.err(
                     s.span(),
                     format!("unknown release `{r}`"),
                     format!("the system's releases are: {}", join(known)),
@@ -124,7 +129,7 @@ impl Loader<'_> {
 
     fn template(&mut self, s: &Spanned<String>, roles: &[&str]) -> Template {
         Template::parse(s.get_ref(), roles).unwrap_or_else(|e| {
-            self.err(s.span(), e.to_string());
+            self.err(s.span(), e.to_string(), e.hint());
             Template::literal(s.get_ref())
         })
     }
@@ -140,13 +145,18 @@ impl Loader<'_> {
             self.err(
                 system.name.span(),
                 format!("system name `{name}` must be lowercase letters, digits, `-` or `_`"),
+                NAME_HINT,
             );
         }
         let mut releases = Vec::new();
         for r in system.releases.get_ref() {
             if let Some(rel) = self.release(r, &[]) {
                 if releases.contains(&rel) {
-                    self.err(r.span(), format!("release `{rel}` is listed twice"));
+                    self.err(
+                        r.span(),
+                        format!("release `{rel}` is listed twice"),
+                        "list each release once",
+                    );
                 } else {
                     releases.push(rel);
                 }
@@ -155,7 +165,8 @@ impl Loader<'_> {
         if releases.is_empty() {
             self.err(
                 system.releases.span(),
-                "the system has no releases; list them oldest first, e.g. releases = [\"0.22\", \"0.23\"]",
+                "the system has no releases",
+                "list them oldest first, e.g. releases = [\"0.22\", \"0.23\"]",
             );
         }
         releases.sort();
@@ -166,12 +177,13 @@ impl Loader<'_> {
                 self.err(
                     r.span(),
                     format!("`{n}` is declared both as a role and as a service"),
+                    "a name is either a [roles.NAME] (varies by release) or a [services.NAME] (fixed)",
                 );
             }
             all_names.push(n);
         }
         if raw.roles.is_empty() {
-            self.err_help(
+            self.err(
                 raw.system.span(),
                 "the matrix declares no roles",
                 "add a [roles.NAME] table with at least an `image`",
@@ -195,12 +207,13 @@ impl Loader<'_> {
             .collect();
 
         let role_names: Vec<&str> = raw.roles.keys().map(String::as_str).collect();
-        let scenario_dir = match &system.scenarios {
-            Some(d) => root.join(d.get_ref()),
-            None => root.join("scenarios").join(&name),
+        let (scenario_dir, dir_at) = match &system.scenarios {
+            Some(d) => (root.join(d.get_ref()), d.span()),
+            None => (root.join("scenarios").join(&name), raw.system.span()),
         };
         let scenarios = load_scenarios(
             &scenario_dir,
+            (self.file, dir_at),
             &roles,
             &services,
             &releases,
@@ -210,7 +223,7 @@ impl Loader<'_> {
         let (cells, paths) = match &raw.matrix {
             Some(m) => self.cells(m, &roles, &role_names, &releases, &scenarios),
             None => {
-                self.err_help(
+                self.err(
                     0..0,
                     "the file has no [matrix] table, so it has no trials",
                     "add [matrix] with `scenarios = [...]` for cells and/or [[matrix.paths]]",
@@ -225,7 +238,15 @@ impl Loader<'_> {
             .map(|(name, s)| self.subset(name, s))
             .collect();
 
-        Some(Matrix {
+        let image_spans: Vec<Range<usize>> = raw
+            .roles
+            .values()
+            .chain(raw.services.values())
+            .map(|r| r.get_ref().image.span())
+            .collect();
+        let image_def_spans: Vec<Range<usize>> =
+            raw.image.iter().map(|i| i.get_ref().name.span()).collect();
+        let m = Matrix {
             file: path.to_path_buf(),
             root: root.to_path_buf(),
             system: name,
@@ -238,7 +259,52 @@ impl Loader<'_> {
             paths,
             scenarios,
             subsets,
-        })
+        };
+        self.image_references(&m, &image_spans, &image_def_spans);
+        Some(m)
+    }
+
+    /// Every image a role or an [[image]] names, for every release, must be a reference the engine
+    /// reads; each bad one is reported once, at the `image` or `name` that makes it.
+    fn image_references(
+        &mut self,
+        m: &Matrix,
+        roles_at: &[Range<usize>],
+        defs_at: &[Range<usize>],
+    ) {
+        for (role, at) in m.roles.iter().chain(&m.services).zip(roles_at) {
+            let names: Vec<String> = match (&role.image, &role.fixed_release) {
+                // A table may lack a release (already an error): only what it names.
+                (ImageRef::PerRelease(map), _) => map.values().cloned().collect(),
+                (ImageRef::Template(_), Some(r)) => vec![m.image_of(role, r)],
+                (ImageRef::Template(_), None) => {
+                    m.releases.iter().map(|r| m.image_of(role, r)).collect()
+                }
+            };
+            for name in names {
+                if let Some(why) = image_ref::refusal(&name) {
+                    self.err(
+                        at.clone(),
+                        format!("`{name}` is not an image name ({why})"),
+                        image_ref::HINT,
+                    );
+                    break;
+                }
+            }
+        }
+        for (def, at) in m.images.iter().zip(defs_at) {
+            for release in &def.releases {
+                let name = def.name.render(&ReleaseOnly(release));
+                if let Some(why) = image_ref::refusal(&name) {
+                    self.err(
+                        at.clone(),
+                        format!("`{name}` is not an image name ({why})"),
+                        image_ref::HINT,
+                    );
+                    break;
+                }
+            }
+        }
     }
 
     fn subset(&mut self, name: &str, raw: &Spanned<RawSubset>) -> Subset {
@@ -246,11 +312,12 @@ impl Loader<'_> {
             self.err(
                 raw.span(),
                 format!("subset name `{name}` must be lowercase letters, digits, `-` or `_`"),
+                NAME_HINT,
             );
         }
         let r = raw.get_ref();
         if r.trials.get_ref().is_empty() {
-            self.err_help(
+            self.err(
                 r.trials.span(),
                 format!("subset `{name}` lists no trials"),
                 "list trial ids as `crossgrade plan --ids` prints them",
@@ -259,7 +326,11 @@ impl Loader<'_> {
         let mut trials: Vec<Located<String>> = Vec::new();
         for t in r.trials.get_ref() {
             if trials.iter().any(|x| &x.value == t.get_ref()) {
-                self.err(t.span(), format!("trial `{}` is listed twice", t.get_ref()));
+                self.err(
+                    t.span(),
+                    format!("trial `{}` is listed twice", t.get_ref()),
+                    "list each trial once",
+                );
             } else {
                 trials.push(Located::new(t.get_ref().clone(), self.file, t.span()));
             }
@@ -285,14 +356,15 @@ impl Loader<'_> {
             self.err(
                 span.clone(),
                 format!("role name `{name}` must be lowercase letters, digits, `-` or `_`"),
+                NAME_HINT,
             );
         }
         let fixed_release = match (&r.release, service) {
             (Some(rel), true) => Release::parse(rel.get_ref())
-                .map_err(|e| self.err(rel.span(), e.to_string()))
+                .map_err(|e| self.err(rel.span(), e.to_string(), e.hint()))
                 .ok(),
             (Some(rel), false) => {
-                self.err_help(
+                self.err(
                     rel.span(),
                     format!("role `{name}` has a fixed `release`"),
                     "roles vary by release; declare a fixed component under [services.NAME]",
@@ -306,7 +378,7 @@ impl Loader<'_> {
             toml::Value::String(s) => {
                 let t = self.template(&Spanned::new(r.image.span(), s.clone()), all_names);
                 if !service && !t.uses_release() && releases.len() > 1 {
-                    self.err_help(
+                    self.err(
                         r.image.span(),
                         format!("the image of role `{name}` is the same for every release"),
                         "put `{release}` in the image name, or give a table release → image",
@@ -325,6 +397,7 @@ impl Loader<'_> {
                         (_, None) => self.err(
                             r.image.span(),
                             format!("the image for release `{k}` must be a string"),
+                            "write `image = { \"0.22\" = \"name:tag\" }` or one template `image = \"name:{release}\"`",
                         ),
                         _ => {}
                     }
@@ -332,7 +405,7 @@ impl Loader<'_> {
                 if !service {
                     for rel in releases {
                         if !map.contains_key(rel) {
-                            self.err_help(
+                            self.err(
                                 r.image.span(),
                                 format!("role `{name}` has no image for release `{rel}`"),
                                 format!("add `\"{rel}\" = \"IMAGE\"` to its image table"),
@@ -346,6 +419,7 @@ impl Loader<'_> {
                 self.err(
                     r.image.span(),
                     "`image` must be a string template or a table release → image",
+                    "write `image = \"name:{release}\"` or `image = { \"0.22\" = \"name:tag\" }`",
                 );
                 ImageRef::Template(Template::literal(""))
             }
@@ -354,7 +428,11 @@ impl Loader<'_> {
             None => 1,
             Some(n) if (1..=64).contains(n.get_ref()) => *n.get_ref() as u32,
             Some(n) => {
-                self.err(n.span(), "replicas must be between 1 and 64");
+                self.err(
+                    n.span(),
+                    "replicas must be between 1 and 64",
+                    "write e.g. `replicas = 3`",
+                );
                 1
             }
         };
@@ -362,7 +440,11 @@ impl Loader<'_> {
             if d.get_ref().starts_with('/') {
                 Some(d.get_ref().clone())
             } else {
-                self.err(d.span(), "`data` must be an absolute path in the container");
+                self.err(
+                    d.span(),
+                    "`data` must be an absolute path in the container",
+                    "write e.g. `data = \"/var/lib/NAME\"`",
+                );
                 None
             }
         });
@@ -375,7 +457,7 @@ impl Loader<'_> {
         let leader = r.leader.as_ref().map(|l| {
             let spec = l.get_ref();
             if !actions.contains_key(spec.action.get_ref()) {
-                self.err_help(
+                self.err(
                     spec.action.span(),
                     format!("role `{name}` has no action `{}`", spec.action.get_ref()),
                     format!("its actions are: {}", keys(&actions)),
@@ -405,7 +487,7 @@ impl Loader<'_> {
             stop_timeout: self.duration(&r.stop_timeout, DEFAULT_STOP_TIMEOUT),
             error_lines: r.error_lines.as_ref().and_then(|p| {
                 Regex::new(p.get_ref())
-                    .map_err(|err| self.err(p.span(), format!("bad regex: {err}")))
+                    .map_err(|err| self.err(p.span(), format!("bad regex: {err}"), REGEX_HINT))
                     .ok()
             }),
             fixed_release,
@@ -416,7 +498,11 @@ impl Loader<'_> {
         let raw = h.get_ref();
         let port = *raw.port.get_ref();
         if !(1..=65535).contains(&port) {
-            self.err(raw.port.span(), format!("port {port} is out of range"));
+            self.err(
+                raw.port.span(),
+                format!("port {port} is out of range"),
+                "a port is between 1 and 65535",
+            );
         }
         let method = raw
             .method
@@ -425,17 +511,29 @@ impl Loader<'_> {
             .unwrap_or_else(|| "GET".into());
         if !["GET", "POST", "PUT", "DELETE", "HEAD", "PATCH"].contains(&method.as_str()) {
             let span = raw.method.as_ref().map_or(h.span(), |m| m.span());
-            self.err(span, format!("unknown HTTP method `{method}`"));
+            self.err(
+                span,
+                format!("unknown HTTP method `{method}`"),
+                "methods are GET, POST, PUT, DELETE, PATCH and HEAD",
+            );
         }
         let path = self.template(&raw.path, roles);
         if !raw.path.get_ref().starts_with('/') {
-            self.err(raw.path.span(), "an HTTP path must start with `/`");
+            self.err(
+                raw.path.span(),
+                "an HTTP path must start with `/`",
+                "write e.g. `path = \"/health\"`",
+            );
         }
         let status = match &raw.status {
             None => 200,
             Some(s) if (100..=599).contains(s.get_ref()) => *s.get_ref() as u16,
             Some(s) => {
-                self.err(s.span(), "an HTTP status is between 100 and 599");
+                self.err(
+                    s.span(),
+                    "an HTTP status is between 100 and 599",
+                    "write e.g. `status = 200`",
+                );
                 200
             }
         };
@@ -462,12 +560,16 @@ impl Loader<'_> {
         }
         if let Some(t) = &r.tcp {
             if !(1..=65535).contains(t.get_ref()) {
-                self.err(t.span(), "port out of range");
+                self.err(
+                    t.span(),
+                    "port out of range",
+                    "a port is between 1 and 65535",
+                );
             }
             probes.push(Probe::Tcp(*t.get_ref() as u16));
         }
         if probes.len() != 1 {
-            self.err_help(
+            self.err(
                 rd.span(),
                 "a readiness probe needs exactly one of `log`, `exec`, `http`, `tcp`",
                 "e.g. ready = { log = \"listening on\", timeout = \"10s\" }",
@@ -488,7 +590,7 @@ impl Loader<'_> {
             (Some(e), None) if !e.is_empty() => ActionKind::Exec(self.templates(e, roles)),
             (None, Some(h)) => ActionKind::Http(self.http(h, roles)),
             _ => {
-                self.err_help(
+                self.err(
                     a.span(),
                     format!("action `{name}` needs exactly one of `exec` (a non-empty command) or `http`"),
                     "e.g. exec = [\"/bin/check\", \"--quiet\"] or http = { port = 8080, path = \"/health\" }",
@@ -510,6 +612,7 @@ impl Loader<'_> {
             self.err(
                 raw.context.span(),
                 format!("build context `{}` is not a directory", context.display()),
+                "`context` is a directory relative to the matrix file, e.g. \"images/NAME\"",
             );
         }
         let dockerfile = raw
@@ -543,7 +646,7 @@ impl Loader<'_> {
         match scenarios.iter().find(|sc| &sc.name == name) {
             None => {
                 let names: Vec<&str> = scenarios.iter().map(|s| s.name.as_str()).collect();
-                self.err_help(
+                self.err(
                     s.span(),
                     format!("unknown scenario `{name}`"),
                     format!("scenarios found: {}", names.join(", ")),
@@ -551,7 +654,7 @@ impl Loader<'_> {
                 None
             }
             Some(sc) if sc.kind != kind => {
-                self.err_help(
+                self.err(
                     s.span(),
                     format!(
                         "scenario `{name}` is a {:?} scenario, listed where {:?} scenarios go",
@@ -578,7 +681,7 @@ impl Loader<'_> {
             if role_names.contains(&s.get_ref().as_str()) {
                 true
             } else {
-                l.err_help(
+                l.err(
                     s.span(),
                     format!("unknown role `{}`", s.get_ref()),
                     format!("roles are: {}", role_names.join(", ")),
@@ -615,11 +718,16 @@ impl Loader<'_> {
         let mut fixed = IndexMap::new();
         for (role, rel) in &raw.fixed {
             if !role_names.contains(&role.as_str()) {
-                self.err(rel.span(), format!("`fixed` names unknown role `{role}`"));
+                self.err(
+                    rel.span(),
+                    format!("`fixed` names unknown role `{role}`"),
+                    format!("roles are: {}", role_names.join(", ")),
+                );
             } else if vary.contains(role) {
                 self.err(
                     rel.span(),
                     format!("role `{role}` both varies and is fixed"),
+                    "remove it from `vary` or from `fixed`",
                 );
             } else if let Some(r) = self.release(rel, releases) {
                 fixed.insert(role.clone(), r);
@@ -637,36 +745,85 @@ impl Loader<'_> {
             let mut assignment = IndexMap::new();
             for (role, rel) in ex.get_ref() {
                 if !role_names.contains(&role.as_str()) {
-                    self.err(rel.span(), format!("`exclude` names unknown role `{role}`"));
+                    self.err(
+                        rel.span(),
+                        format!("`exclude` names unknown role `{role}`"),
+                        format!("roles are: {}", role_names.join(", ")),
+                    );
                 } else if let Some(r) = self.release(rel, releases) {
                     assignment.insert(role.clone(), r);
                 }
             }
             exclude.push(assignment);
         }
-        let cell_scenarios: Vec<String> = raw
-            .scenarios
-            .iter()
-            .filter_map(|s| self.scenario_ref(s, scenarios, ScenarioKind::Cell))
-            .collect();
+        let mut cell_scenarios: Vec<String> = Vec::new();
+        let mut listed: Vec<&Spanned<String>> = Vec::new();
+        for s in &raw.scenarios {
+            if let Some(first) = listed.iter().find(|f| f.get_ref() == s.get_ref()) {
+                let (line, col) = self.file.line_col(first.span().start);
+                self.err(
+                    s.span(),
+                    format!(
+                        "scenario `{}` is listed twice (first at {line}:{col})",
+                        s.get_ref()
+                    ),
+                    "list each scenario once: each would give the same trials",
+                );
+                continue;
+            }
+            listed.push(s);
+            if let Some(name) = self.scenario_ref(s, scenarios, ScenarioKind::Cell) {
+                cell_scenarios.push(name);
+            }
+        }
         let mut paths = Vec::new();
+        // Each (from, to, scenario) once: it is a trial id.
+        let mut path_trials: Vec<(String, String, &Spanned<String>)> = Vec::new();
         for p in &raw.paths {
             let rp = p.get_ref();
             let (from, to) = (
                 self.release(&rp.from, releases),
                 self.release(&rp.to, releases),
             );
-            let names: Vec<String> = rp
-                .scenarios
-                .iter()
-                .filter_map(|s| self.scenario_ref(s, scenarios, ScenarioKind::Path))
-                .collect();
+            let mut names = Vec::new();
+            for s in &rp.scenarios {
+                let key = (rp.from.get_ref().clone(), rp.to.get_ref().clone());
+                if let Some((_, _, first)) = path_trials
+                    .iter()
+                    .find(|(f, t, n)| (f, t) == (&key.0, &key.1) && n.get_ref() == s.get_ref())
+                {
+                    let (line, col) = self.file.line_col(first.span().start);
+                    self.err(
+                        s.span(),
+                        format!(
+                            "the path {} → {} already runs `{}` (listed at {line}:{col})",
+                            key.0,
+                            key.1,
+                            s.get_ref()
+                        ),
+                        "list each path once, with all its scenarios in one `scenarios` list",
+                    );
+                    continue;
+                }
+                path_trials.push((key.0, key.1, s));
+                if let Some(name) = self.scenario_ref(s, scenarios, ScenarioKind::Path) {
+                    names.push(name);
+                }
+            }
             if rp.scenarios.is_empty() {
-                self.err(p.span(), "this path lists no scenarios");
+                self.err(
+                    p.span(),
+                    "this path lists no scenarios",
+                    "add `scenarios = [\"rolling-upgrade\"]` naming path scenarios",
+                );
             }
             if let (Some(from), Some(to)) = (from, to) {
                 if from == to {
-                    self.err(rp.to.span(), "a path goes from one release to another");
+                    self.err(
+                        rp.to.span(),
+                        "a path goes from one release to another",
+                        "give `to` a release other than `from`",
+                    );
                 }
                 paths.push(PathSpec {
                     from,
@@ -676,44 +833,135 @@ impl Loader<'_> {
             }
         }
         if raw.scenarios.is_empty() && raw.paths.is_empty() {
-            self.err_help(
+            self.err(
                 m.span(),
                 "the matrix is empty: no cell scenarios and no paths",
                 "add `scenarios = [\"basic\"]` and/or a [[matrix.paths]] table",
             );
         } else if !raw.scenarios.is_empty() && vary.is_empty() {
-            self.err(m.span(), "no role varies, so there are no cells");
+            self.err(
+                m.span(),
+                "no role varies, so there are no cells",
+                "list the roles whose releases vary in `vary = [...]`",
+            );
         }
-        (
-            CellSpec {
-                vary,
-                releases: cell_releases,
-                fixed,
-                exclude,
-                scenarios: cell_scenarios,
-            },
-            paths,
-        )
+        let spec = CellSpec {
+            vary,
+            releases: cell_releases,
+            fixed,
+            exclude,
+            scenarios: cell_scenarios,
+        };
+        if !raw.scenarios.is_empty() && !spec.vary.is_empty() {
+            self.size(m, &spec, paths.iter().map(|p| p.scenarios.len()).sum());
+        }
+        (spec, paths)
+    }
+
+    /// Refuses a matrix with no cell although it lists cell scenarios, and one that plans more trials
+    /// than its limit (before anything is built: a product of tens of millions of cells would
+    /// exhaust memory).
+    fn size(&mut self, m: &Spanned<RawCells>, spec: &CellSpec, path_trials: usize) {
+        let raw = m.get_ref();
+        let count = spec.count();
+        if count.cells == 0 {
+            match (&raw.releases, raw.exclude.first()) {
+                (Some(r), _) if r.is_empty() => {
+                    // `releases = []`: the span of the key's value is not kept; point at [matrix].
+                    self.err(
+                        m.span(),
+                        "`releases = []` leaves the varying roles no release, so there are no cells",
+                        "list the releases cells take, or leave `releases` out for all of them",
+                    );
+                }
+                (_, Some(first)) => self.err(
+                    first.span(),
+                    "the exclusions leave no cell",
+                    "remove an `exclude` entry, or vary more roles or releases",
+                ),
+                _ => {}
+            }
+            return;
+        }
+        let limit = match &raw.max_trials {
+            None => DEFAULT_MAX_TRIALS,
+            Some(n) if *n.get_ref() >= 1 => *n.get_ref() as u64,
+            Some(n) => {
+                self.err(
+                    n.span(),
+                    "`max_trials` must be at least 1",
+                    format!("leave it out for the default of {DEFAULT_MAX_TRIALS}"),
+                );
+                return;
+            }
+        };
+        let trials = count
+            .cells
+            .saturating_mul(spec.scenarios.len() as u128)
+            .saturating_add(path_trials as u128);
+        if trials > u128::from(limit) {
+            let how_many = if count.cells == u128::MAX {
+                "more than 10^38".to_string()
+            } else if count.exact {
+                trials.to_string()
+            } else {
+                format!("up to {trials}")
+            };
+            self.err(
+                m.span(),
+                format!(
+                    "this matrix plans {how_many} trials ({} roles vary over {} releases), more \
+                     than its limit of {limit}",
+                    spec.vary.len(),
+                    spec.releases.len()
+                ),
+                "vary fewer roles or releases, add `exclude` entries or run a subset; to plan \
+                 that many anyway, raise the limit with `max_trials = N` under [matrix]",
+            );
+        }
+    }
+}
+/// The scope of an [[image]] name: only `{release}`.
+struct ReleaseOnly<'a>(&'a Release);
+
+impl super::template::Scope for ReleaseOnly<'_> {
+    fn release(&self) -> &str {
+        self.0.as_str()
+    }
+    fn role(&self) -> &str {
+        ""
+    }
+    fn index(&self) -> u32 {
+        0
+    }
+    fn replicas(&self, _: &str) -> String {
+        String::new()
+    }
+    fn role_release(&self, _: &str) -> String {
+        String::new()
     }
 }
 
-/// Loads every `*.toml` in `dir` as a scenario, in name order.
+/// Loads every `*.toml` in `dir` as a scenario, in name order. `dir_at` is where the matrix names
+/// the directory (or its [system] table, when it is the default).
 fn load_scenarios(
     dir: &Path,
+    dir_at: (&SourceFile, Range<usize>),
     roles: &[Role],
     services: &[Role],
     releases: &[Release],
     errors: &mut Errors,
 ) -> Vec<Scenario> {
+    let (matrix_file, dir_span) = dir_at;
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
         Err(e) => {
-            errors.push(
-                ModelError::in_file(
-                    &dir.display().to_string(),
-                    format!("cannot read the scenario directory: {e}"),
-                )
-                .help("set `scenarios = \"DIR\"` under [system], relative to the matrix file"),
+            errors.at(
+                matrix_file,
+                dir_span,
+                format!("cannot read the scenario directory {}: {e}", dir.display()),
+                "set `scenarios = \"DIR\"` under [system], relative to the matrix file \
+                 (the default is scenarios/SYSTEM)",
             );
             return vec![];
         }
@@ -724,13 +972,14 @@ fn load_scenarios(
         .collect();
     files.sort();
     let mut out: Vec<Scenario> = Vec::new();
+    let mut named_at: Vec<(SourceFile, Range<usize>)> = Vec::new();
     for path in files {
-        let text = match std::fs::read_to_string(&path) {
+        let text = match read_regular_file(&path) {
             Ok(t) => t,
-            Err(e) => {
-                errors.push(ModelError::in_file(
-                    &path.display().to_string(),
-                    format!("cannot read: {e}"),
+            Err(why) => {
+                errors.push(ModelError::in_file(&path.display().to_string(), why).help(
+                    "scenario files are regular TOML files; move anything else out of the \
+                         scenario directory or give it another extension",
                 ));
                 continue;
             }
@@ -748,28 +997,50 @@ fn load_scenarios(
             workloads: HashSet::new(),
             in_each_state: false,
         };
-        if let Some(scenario) = scenario(&mut sc, &path) {
-            if let Some(prev) = out.iter().find(|s| s.name == scenario.name) {
-                errors.push(ModelError::in_file(
-                    &path.display().to_string(),
+        if let Some((scenario, name_span)) = scenario(&mut sc, &path) {
+            if let Some(i) = out.iter().position(|s| s.name == scenario.name) {
+                let (prev_file, prev_span) = &named_at[i];
+                let (line, col) = prev_file.line_col(prev_span.start);
+                errors.at(
+                    &file,
+                    name_span,
                     format!(
-                        "scenario name `{}` is already used by {}",
-                        scenario.name,
-                        prev.file.display()
+                        "scenario name `{}` is already used by {}:{line}:{col}",
+                        scenario.name, prev_file.name
                     ),
-                ));
+                    "give one of them another `name` (a scenario is named by `name`, or by its \
+                     file name when it has none)",
+                );
             } else {
                 out.push(scenario);
+                named_at.push((file.clone(), name_span));
             }
         }
     }
     out
 }
 
+/// The text of a file that must be a regular file: a FIFO, a device or a directory named `*.toml`
+/// would block or fail the read.
+fn read_regular_file(path: &Path) -> Result<String, String> {
+    let meta = std::fs::metadata(path).map_err(|e| format!("cannot read: {e}"))?;
+    if !meta.is_file() {
+        return Err(format!(
+            "not a regular file ({})",
+            if meta.is_dir() {
+                "a directory"
+            } else {
+                "a FIFO, socket or device"
+            }
+        ));
+    }
+    std::fs::read_to_string(path).map_err(|e| format!("cannot read: {e}"))
+}
+
 /// One scenario file. Its steps are kept out of serde's reading of the file, which would stop at the
 /// first bad step: each `[[step]]` and `[[each_state]]` table is loaded on its own by its kind
 /// ([`crate::step`]), so that every bad step is reported.
-fn scenario(sc: &mut ScenarioCx<'_>, path: &Path) -> Option<Scenario> {
+fn scenario(sc: &mut ScenarioCx<'_>, path: &Path) -> Option<(Scenario, Range<usize>)> {
     let file = sc.l.file;
     let mut doc = match DeTable::parse(&file.text) {
         Ok(d) => d,
@@ -795,7 +1066,8 @@ fn scenario(sc: &mut ScenarioCx<'_>, path: &Path) -> Option<Scenario> {
         (Err(span), _) | (_, Err(span)) => {
             sc.l.err(
                 span,
-                "steps are tables: write [[step]] (or [[each_state]]) before each",
+                "steps are tables",
+                "write [[step]] (or [[each_state]]) before each step's keys",
             );
             return None;
         }
@@ -816,13 +1088,14 @@ fn scenario(sc: &mut ScenarioCx<'_>, path: &Path) -> Option<Scenario> {
         sc.l.err(
             span,
             format!("scenario name `{name}` must be lowercase letters, digits, `-` or `_`"),
+            NAME_HINT,
         );
     }
     sc.kind = match raw.kind.get_ref().as_str() {
         "cell" => ScenarioKind::Cell,
         "path" => ScenarioKind::Path,
         other => {
-            sc.l.err_help(
+            sc.l.err(
                 raw.kind.span(),
                 format!("unknown scenario kind `{other}`"),
                 "`cell` runs in one mixed-version state; `path` runs along an upgrade path",
@@ -834,12 +1107,14 @@ fn scenario(sc: &mut ScenarioCx<'_>, path: &Path) -> Option<Scenario> {
         sc.l.err(
             raw.kind.span(),
             format!("scenario `{name}` has no [[step]]"),
+            "add at least one [[step]] with `do = \"start\"`",
         );
     }
     if sc.kind == ScenarioKind::Cell && !each_state.is_empty() {
         sc.l.err(
             each_state[0].span(),
             "[[each_state]] checks belong to path scenarios",
+            "write `kind = \"path\"` or make these [[step]]s",
         );
     }
     let steps = steps.into_iter().filter_map(|s| load_step(s, sc)).collect();
@@ -848,15 +1123,19 @@ fn scenario(sc: &mut ScenarioCx<'_>, path: &Path) -> Option<Scenario> {
         .into_iter()
         .filter_map(|s| load_step(s, sc))
         .collect();
-    Some(Scenario {
-        name,
-        kind: sc.kind,
-        description: raw.description.trim().to_string(),
-        file: path.to_path_buf(),
-        steps,
-        each_state,
-        timeout: sc.l.duration(&raw.timeout, DEFAULT_TRIAL_TIMEOUT),
-    })
+    // Where the name comes from: its `name` key, or (named after its file) its first line.
+    let name_span = raw.name.as_ref().map_or(0..0, |n| n.span());
+    Some((
+        Scenario {
+            name,
+            kind: sc.kind,
+            description: raw.description.trim().to_string(),
+            steps,
+            each_state,
+            timeout: sc.l.duration(&raw.timeout, DEFAULT_TRIAL_TIMEOUT),
+        },
+        name_span,
+    ))
 }
 
 fn join(r: &[Release]) -> String {

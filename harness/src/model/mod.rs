@@ -5,6 +5,7 @@
 mod condition;
 mod diag;
 mod duration;
+mod image_ref;
 mod load;
 mod raw;
 mod release;
@@ -14,11 +15,12 @@ mod types;
 pub use condition::Op;
 
 pub(crate) use condition::Condition;
+pub(crate) use diag::toml_hint;
 pub use diag::LoadError;
 pub use diag::ModelError;
 pub(crate) use duration::format_duration;
 pub use load::load;
-pub(crate) use load::{keys, Loader};
+pub(crate) use load::{keys, Loader, REGEX_HINT};
 pub use release::Release;
 pub(crate) use template::{Scope, Template};
 pub use types::*;

@@ -134,6 +134,8 @@ pub(crate) struct RawCells {
     pub scenarios: Vec<S<String>>,
     #[serde(default)]
     pub paths: Vec<S<RawPath>>,
+    /// The most trials the matrix may plan (default 10,000).
+    pub max_trials: Option<S<i64>>,
 }
 
 #[derive(Debug, Deserialize)]

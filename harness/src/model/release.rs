@@ -11,6 +11,12 @@ use std::fmt;
 #[error("`{0}` is not a release name (letters, digits, `.`, `-`, `_`, `+`)")]
 pub(crate) struct ReleaseError(pub String);
 
+impl ReleaseError {
+    pub(crate) fn hint(&self) -> &'static str {
+        "a release is written as in an image tag, starting with a letter or digit: e.g. \"0.23\", \"7.0\", \"3.4.0-rc1\""
+    }
+}
+
 /// A release name of the system under test, e.g. `0.23` or `7.0`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(transparent)]

@@ -39,6 +39,23 @@ pub(crate) enum TemplateError {
     UnknownVariable(String),
 }
 
+impl TemplateError {
+    /// What would be accepted.
+    pub(crate) fn hint(&self) -> String {
+        match self {
+            TemplateError::Unclosed(_) | TemplateError::LoneBrace(_) => {
+                "`{` and `}` surround a variable such as {release}; a literal brace is written twice: `{{` or `}}`".into()
+            }
+            TemplateError::UnknownRole { roles, .. } => {
+                format!("write {{replicas.ROLE}} or {{release.ROLE}} with ROLE one of: {}", roles.join(", "))
+            }
+            TemplateError::UnknownVariable(_) => {
+                "variables are {release}, {role}, {index}, {name}, {replicas.ROLE}, {release.ROLE}; a literal brace is written twice".into()
+            }
+        }
+    }
+}
+
 /// A parsed template.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Template {

@@ -232,6 +232,93 @@ pub(crate) struct CellSpec {
     pub scenarios: Vec<String>,
 }
 
+impl CellSpec {
+    /// Whether an `exclude` entry leaves `cell` (the varying roles' releases) out.
+    pub(crate) fn excluded(&self, cell: &IndexMap<String, Release>) -> bool {
+        self.exclude.iter().any(|ex| {
+            ex.iter().all(|(role, rel)| {
+                cell.get(role)
+                    .or_else(|| self.fixed.get(role))
+                    .is_some_and(|r| r == rel)
+            })
+        })
+    }
+
+    /// How many cells there are, without building them: exact up to [`Self::EXACT_UP_TO`]
+    /// candidates (walking release indices), past that the full product, an upper bound
+    /// (`exact` false). Saturates instead of overflowing.
+    pub(crate) fn count(&self) -> CellCount {
+        let radix = self.releases.len() as u128;
+        let product = (0..self.vary.len()).try_fold(1u128, |n, _| n.checked_mul(radix));
+        let Some(product) = product else {
+            return CellCount {
+                cells: u128::MAX,
+                exact: false,
+            };
+        };
+        if self.exclude.is_empty() || product == 0 {
+            return CellCount {
+                cells: product,
+                exact: true,
+            };
+        }
+        if product > Self::EXACT_UP_TO {
+            return CellCount {
+                cells: product,
+                exact: false,
+            };
+        }
+        // Each exclusion as the release index it requires of some varying roles; an exclusion that
+        // a fixed role's release already contradicts never applies.
+        let rules: Vec<Vec<(usize, usize)>> = self
+            .exclude
+            .iter()
+            .filter_map(|ex| {
+                let mut needs = Vec::new();
+                for (role, rel) in ex {
+                    if let Some(i) = self.vary.iter().position(|v| v == role) {
+                        needs.push((i, self.releases.iter().position(|r| r == rel)?));
+                    } else if self.fixed.get(role) != Some(rel) {
+                        return None;
+                    }
+                }
+                Some(needs)
+            })
+            .collect();
+        let mut digits = vec![0usize; self.vary.len()];
+        let mut kept = 0u128;
+        for _ in 0..product {
+            if !rules
+                .iter()
+                .any(|needs| needs.iter().all(|&(i, r)| digits[i] == r))
+            {
+                kept += 1;
+            }
+            for d in digits.iter_mut() {
+                *d += 1;
+                if *d < self.releases.len() {
+                    break;
+                }
+                *d = 0;
+            }
+        }
+        CellCount {
+            cells: kept,
+            exact: true,
+        }
+    }
+
+    const EXACT_UP_TO: u128 = 10_000_000;
+}
+
+/// How many cells a matrix has (see [`CellSpec::count`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct CellCount {
+    pub cells: u128,
+    /// False when `cells` is an upper bound: the product before exclusions.
+    pub exact: bool,
+}
+
 #[derive(Debug, Clone)]
 pub(crate) struct PathSpec {
     pub from: Release,
@@ -258,7 +345,6 @@ pub(crate) struct Scenario {
         reason = "part of the file format, kept for front-ends; none shows it yet"
     )]
     pub description: String,
-    pub file: PathBuf,
     pub steps: Vec<ScenarioStep>,
     /// Checks run in every intermediate state of a path: after each replica moves.
     pub each_state: Vec<ScenarioStep>,

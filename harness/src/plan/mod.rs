@@ -166,15 +166,7 @@ fn cells(m: &Matrix) -> Vec<IndexMap<String, Release>> {
             })
             .collect();
     }
-    out.retain(|cell| {
-        !m.cells.exclude.iter().any(|ex| {
-            ex.iter().all(|(role, rel)| {
-                cell.get(role)
-                    .or_else(|| m.cells.fixed.get(role))
-                    .is_some_and(|r| r == rel)
-            })
-        })
-    });
+    out.retain(|cell| !m.cells.excluded(cell));
     out
 }
 
@@ -287,13 +279,15 @@ pub(crate) struct Filter {
 
 impl Filter {
     /// Parses `role=release,role=release`; the part that is not `ROLE=RELEASE` is the error.
+    /// `ROLE=RELEASE,...`; the part at fault otherwise. Every part must name a role and a release:
+    /// an empty one would select every cell.
     pub(crate) fn parse_cell(s: &str) -> Result<IndexMap<String, String>, String> {
         s.split(',')
-            .filter(|p| !p.trim().is_empty())
-            .map(|p| {
-                p.split_once('=')
-                    .map(|(r, v)| (r.trim().to_string(), v.trim().to_string()))
-                    .ok_or_else(|| p.to_string())
+            .map(|p| match p.split_once('=') {
+                Some((r, v)) if !r.trim().is_empty() && !v.trim().is_empty() => {
+                    Ok((r.trim().to_string(), v.trim().to_string()))
+                }
+                _ => Err(p.to_string()),
             })
             .collect()
     }
@@ -326,14 +320,14 @@ impl Plan {
             } else {
                 format!("its subsets: {}", known.join(", "))
             };
-            return Err(LoadError {
-                file: m.file.display().to_string(),
-                errors: vec![ModelError::in_file(
+            return Err(LoadError::new(
+                m.file.display().to_string(),
+                vec![ModelError::in_file(
                     &m.file.display().to_string(),
                     format!("no subset `{name}`"),
                 )
                 .help(help)],
-            });
+            ));
         };
         self.trials
             .retain(|t| subset.trials.iter().any(|s| s.value == t.id));
@@ -372,10 +366,7 @@ pub(crate) fn check_subsets(m: &Matrix, plan: &Plan) -> Result<(), LoadError> {
     if errors.is_empty() {
         Ok(())
     } else {
-        Err(LoadError {
-            file: m.file.display().to_string(),
-            errors,
-        })
+        Err(LoadError::new(m.file.display().to_string(), errors))
     }
 }
 

@@ -55,7 +55,7 @@ impl Kind for ActionStep {
         };
         let expect = raw.expect.as_ref().map(|e| Box::new(cx.expect(e)));
         if cx.what == "check" && expect.is_none() {
-            cx.err_help(
+            cx.err(
                 cx.span.clone(),
                 "a `check` step needs `expect`",
                 "e.g. expect = { exit = 0, contains = \"ok\" }; use `run` to only run the action",

@@ -15,7 +15,7 @@ use toml::Spanned;
 use super::expect::{Expect, NumOp, RawExpect};
 use super::replica::{ActionRef, ExpectedExit, RawExits, ReplicaSel};
 use super::{Kind, ScenarioStep, StepSpec, KINDS};
-use crate::model::{keys, Condition, Loader, Release, Role, ScenarioKind};
+use crate::model::{keys, Condition, Loader, Release, Role, ScenarioKind, REGEX_HINT};
 
 /// A kind's loader: the step's table without `do`, `when` and `timeout`.
 pub(super) type LoadFn = for<'i> fn(Spanned<DeTable<'i>>, &mut StepCx<'_, '_>) -> Option<StepSpec>;
@@ -64,11 +64,15 @@ pub(crate) fn load_step(
     let (line, _) = sc.l.file.line_col(span.start);
     let origin = format!("{}:{line}", sc.l.file.name);
     let DeValue::Table(mut table) = value.into_inner() else {
-        sc.l.err(span, "a step is a table: [[step]] followed by `do = \"…\"`");
+        sc.l.err(
+            span,
+            "a step is a table",
+            "write [[step]] followed by `do = \"…\"` and the step's keys",
+        );
         return None;
     };
     let Some(what) = table.remove("do") else {
-        sc.l.err_help(
+        sc.l.err(
             span,
             "a step needs `do`",
             format!("steps are: {}", all_names().join(", ")),
@@ -77,11 +81,18 @@ pub(crate) fn load_step(
     };
     let what_span = what.span();
     let Some(what) = what.get_ref().as_str().map(str::to_string) else {
-        sc.l.err(what_span, "`do` is a step name, e.g. `do = \"start\"`");
+        sc.l.err(
+            what_span,
+            "`do` is a step name",
+            format!(
+                "write e.g. `do = \"start\"`; steps are: {}",
+                all_names().join(", ")
+            ),
+        );
         return None;
     };
     let Some(kind) = KINDS.iter().find(|k| k.names.contains(&what.as_str())) else {
-        sc.l.err_help(
+        sc.l.err(
             what_span,
             format!("unknown step `{what}`"),
             format!("steps are: {}", all_names().join(", ")),
@@ -90,8 +101,10 @@ pub(crate) fn load_step(
     };
     let when = table.remove("when").and_then(|w| {
         let text = string(&w, sc, "when")?;
-        let parsed = Condition::parse(&text, &sc.role_names());
-        parsed.map_err(|e| sc.l.err(w.span(), e.to_string())).ok()
+        let parsed = Condition::parse(&text, &sc.role_names(), sc.releases);
+        parsed
+            .map_err(|e| sc.l.err(w.span(), e.to_string(), e.hint()))
+            .ok()
     });
     let timeout = table.remove("timeout").and_then(|t| {
         let text = string(&t, sc, "timeout")?;
@@ -117,7 +130,7 @@ pub(crate) fn load_step(
             .chain(COMMON_KEYS)
             .filter(|k| *k != "do")
             .collect();
-        sc.l.err_help(
+        sc.l.err(
             at.clone(),
             message,
             format!("a `{what}` step takes: {}", takes.join(", ")),
@@ -146,7 +159,9 @@ pub(super) fn read<K: Kind>(table: Spanned<DeTable<'_>>, cx: &mut StepCx<'_, '_>
         Ok(raw) => K::load(raw, cx),
         Err(e) => {
             let at = e.span().unwrap_or(span);
-            cx.sc.l.err(at, e.message().trim().to_string());
+            let message = e.message().trim().to_string();
+            let help = crate::model::toml_hint(&message);
+            cx.sc.l.err(at, message, help);
             None
         }
     }
@@ -169,7 +184,11 @@ fn string(v: &Spanned<DeValue<'_>>, sc: &mut ScenarioCx<'_>, key: &str) -> Optio
     match v.get_ref().as_str() {
         Some(s) => Some(s.to_string()),
         None => {
-            sc.l.err(v.span(), format!("`{key}` must be a string"));
+            sc.l.err(
+                v.span(),
+                format!("`{key}` must be a string"),
+                "quote it: `\"…\"`",
+            );
             None
         }
     }
@@ -216,23 +235,21 @@ impl ScenarioCx<'_> {
 }
 
 impl<'a> StepCx<'_, 'a> {
-    pub(crate) fn err(&mut self, span: Range<usize>, msg: impl Into<String>) {
-        self.sc.l.err(span, msg);
-    }
-
-    pub(crate) fn err_help(
+    /// An error at `span` and what would be accepted there.
+    pub(crate) fn err(
         &mut self,
         span: Range<usize>,
         msg: impl Into<String>,
         help: impl Into<String>,
     ) {
-        self.sc.l.err_help(span, msg, help);
+        self.sc.l.err(span, msg, help);
     }
 
     /// `a `upgrade` step needs `role``, at the step.
     pub(crate) fn missing(&mut self, key: &str) {
         let msg = format!("a `{}` step needs `{key}`", self.what);
-        self.sc.l.err(self.span.clone(), msg);
+        let help = format!("add `{key} = …` to this step (the README lists each step's keys)");
+        self.sc.l.err(self.span.clone(), msg, help);
     }
 
     /// A required key: its value, or an error at the step.
@@ -268,7 +285,7 @@ impl<'a> StepCx<'_, 'a> {
             .find(|r| &r.name == s.get_ref());
         if found.is_none() {
             let names = self.sc.role_names().join(", ");
-            self.sc.l.err_help(
+            self.sc.l.err(
                 s.span(),
                 format!("unknown role `{}`", s.get_ref()),
                 format!("roles are: {names}"),
@@ -300,7 +317,7 @@ impl<'a> StepCx<'_, 'a> {
     /// `ROLE.ACTION`.
     pub(crate) fn action_ref(&mut self, s: &Spanned<String>) -> Option<ActionRef> {
         let Some((role, action)) = s.get_ref().split_once('.') else {
-            self.err_help(
+            self.err(
                 s.span(),
                 format!("`{}` does not name an action", s.get_ref()),
                 "write ROLE.ACTION, e.g. `master.health`",
@@ -310,7 +327,7 @@ impl<'a> StepCx<'_, 'a> {
         let r = self.role(&Spanned::new(s.span(), role.to_string()))?;
         if !r.actions.contains_key(action) {
             let known = keys(&r.actions);
-            self.err_help(
+            self.err(
                 s.span(),
                 format!("role `{role}` has no action `{action}`"),
                 format!("its actions are: {known}"),
@@ -336,7 +353,7 @@ impl<'a> StepCx<'_, 'a> {
             toml::Value::String(s) if s == "leader" => {
                 if let Some(r) = role {
                     if r.leader.is_none() {
-                        self.err_help(
+                        self.err(
                             v.span(),
                             format!("role `{}` does not say how to find its leader", r.name),
                             "add `leader = { action = \"NAME\", pointer = \"/leader\" }` to the role",
@@ -352,12 +369,17 @@ impl<'a> StepCx<'_, 'a> {
                     self.err(
                         v.span(),
                         format!("replica {i} does not exist (the role has {max})"),
+                        format!("replicas are numbered from 0 to {}", max.saturating_sub(1)),
                     );
                 }
                 ReplicaSel::Index((*i).max(0) as u32)
             }
             _ => {
-                self.err(v.span(), "`replica` is an index, \"leader\" or \"all\"");
+                self.err(
+                    v.span(),
+                    "`replica` is an index, \"leader\" or \"all\"",
+                    "write e.g. `replica = 0` or `replica = \"leader\"`",
+                );
                 ReplicaSel::All
             }
         }
@@ -375,7 +397,11 @@ impl<'a> StepCx<'_, 'a> {
             (Some(name), _) => self.role(name)?,
             (None, Some((role, _))) => *role,
             (None, None) => {
-                self.err(x.span(), "`exits` needs `role`");
+                self.err(
+                    x.span(),
+                    "`exits` needs `role`",
+                    "write e.g. `exits = { role = \"agent\", replica = 0 }`",
+                );
                 return None;
             }
         };
@@ -387,6 +413,7 @@ impl<'a> StepCx<'_, 'a> {
                     "`{}` is a service: only a role's replica can be expected to exit",
                     role.name
                 ),
+                "name a [roles.NAME] in `exits`",
             );
             return None;
         }
@@ -399,7 +426,8 @@ impl<'a> StepCx<'_, 'a> {
                 let span = r.replica.as_ref().map_or(x.span(), |v| v.span());
                 self.err(
                     span,
-                    "`exits` names one replica by its index (e.g. `replica = 0`)",
+                    "`exits` names one replica by its index",
+                    "write e.g. `replica = 0`",
                 );
                 return None;
             }
@@ -416,12 +444,16 @@ impl<'a> StepCx<'_, 'a> {
         let r = e.get_ref();
         let matches = r.matches.as_ref().and_then(|m| {
             regex::Regex::new(m.get_ref())
-                .map_err(|err| self.err(m.span(), format!("bad regex: {err}")))
+                .map_err(|err| self.err(m.span(), format!("bad regex: {err}"), REGEX_HINT))
                 .ok()
         });
         if let Some(p) = &r.pointer {
             if !p.get_ref().is_empty() && !p.get_ref().starts_with('/') {
-                self.err(p.span(), "a JSON pointer starts with `/` (e.g. `/leader`)");
+                self.err(
+                    p.span(),
+                    "a JSON pointer starts with `/`",
+                    "write e.g. `pointer = \"/leader\"` (RFC 6901)",
+                );
             }
         }
         let has_value_check = r.equals.is_some()
@@ -432,12 +464,17 @@ impl<'a> StepCx<'_, 'a> {
         if r.pointer.is_some() && !has_value_check {
             self.err(
                 e.span(),
-                "`pointer` needs `equals` or a comparison (gt, ge, lt, le)",
+                "`pointer` needs `equals` or a comparison",
+                "add `equals = …` or one of gt, ge, lt, le",
             );
         }
         let status = r.status.as_ref().map(|s| {
             if !(100..=599).contains(s.get_ref()) {
-                self.err(s.span(), "an HTTP status is between 100 and 599");
+                self.err(
+                    s.span(),
+                    "an HTTP status is between 100 and 599",
+                    "write e.g. `status = 200`",
+                );
             }
             *s.get_ref() as u16
         });

@@ -65,12 +65,13 @@ impl Kind for Signal {
                     "`{}` is a service: signals go to the system's own roles",
                     role.name
                 ),
+                "name a [roles.NAME] in `role`",
             );
         }
         let replica = cx.replica(&raw.replica, Some(role));
         let signal = cx.required(raw.signal.as_ref(), "signal")?;
         let Some(name) = canonical(signal.get_ref()) else {
-            cx.err_help(
+            cx.err(
                 signal.span(),
                 format!("`{}` is not a signal", signal.get_ref()),
                 "name one as `kill -l` lists it, e.g. \"SIGHUP\", \"SIGUSR2\", \"SIGTERM\"",

@@ -38,6 +38,7 @@ impl Kind for StopWorkload {
                     "no workload `{}` was started before this step",
                     name.get_ref()
                 ),
+                "name a workload an earlier `do = \"workload\"` step started",
             );
         }
         Some(StopWorkload {

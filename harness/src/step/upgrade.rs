@@ -69,7 +69,7 @@ impl Kind for Upgrade {
 
     fn load(raw: Raw, cx: &mut StepCx<'_, '_>) -> Option<Upgrade> {
         if cx.sc.in_each_state {
-            cx.err_help(
+            cx.err(
                 cx.span.clone(),
                 format!("a `{}` step cannot be an [[each_state]] step", cx.what),
                 "[[each_state]] steps check every intermediate state; moves go in [[step]]",
@@ -82,6 +82,7 @@ impl Kind for Upgrade {
             cx.err(
                 span,
                 format!("`{}` is a service: its release is fixed", role.name),
+                "name a [roles.NAME] in `role`",
             );
         }
         let path = cx.scenario_kind() == ScenarioKind::Path;
@@ -97,6 +98,7 @@ impl Kind for Upgrade {
                     cx.err(
                         t.span(),
                         format!("`{}` only has a meaning in a path scenario", t.get_ref()),
+                        "in a cell scenario, name a release of the system",
                     );
                 }
                 if t.get_ref() == "target" {
@@ -111,7 +113,7 @@ impl Kind for Upgrade {
             None | Some(("index", _)) => ReplicaOrder::ByIndex,
             Some((which @ ("leader-first" | "leader-last"), sp)) => {
                 if role.leader.is_none() {
-                    cx.err_help(
+                    cx.err(
                         sp,
                         format!("role `{}` does not say how to find its leader", role.name),
                         "add `leader = { action = \"NAME\", pointer = \"/leader\" }` to the role",
@@ -124,7 +126,7 @@ impl Kind for Upgrade {
                 }
             }
             Some((other, sp)) => {
-                cx.err_help(
+                cx.err(
                     sp,
                     format!("unknown order `{other}`"),
                     "orders are: index, leader-first, leader-last",
@@ -141,6 +143,7 @@ impl Kind for Upgrade {
                         "count must be between 1 and {} (the replicas of `{}`)",
                         role.replicas, role.name
                     ),
+                    "leave `count` out to move every replica",
                 );
                 None
             } else {

@@ -54,6 +54,7 @@ impl Kind for StartWorkload {
             cx.err(
                 name.span(),
                 format!("workload `{}` is started twice", name.get_ref()),
+                "give each workload its own `name`, or stop it first with `do = \"stop-workload\"`",
             );
         }
         let action = cx.required(raw.action.as_ref(), "action")?;
@@ -71,7 +72,11 @@ impl Kind for StartWorkload {
         };
         if let Some(m) = &raw.min_success {
             if !(0.0..=1.0).contains(m.get_ref()) {
-                cx.err(m.span(), "min_success is a ratio between 0 and 1");
+                cx.err(
+                    m.span(),
+                    "min_success is a ratio between 0 and 1",
+                    "write e.g. `min_success = 0.95`",
+                );
             }
         }
         let expect = raw.expect.as_ref().map(|e| Box::new(cx.expect(e)));
