@@ -217,7 +217,10 @@ pub(crate) fn toml_hint(message: &str) -> String {
     if let Some(field) = after("missing field ") {
         return format!("add {} = … to this table", field.trim_end_matches('.'));
     }
-    if let Some(expected) = after(", expected ") {
+    let typed = ["invalid type", "invalid value", "invalid length"]
+        .iter()
+        .any(|p| message.starts_with(p));
+    if let (true, Some(expected)) = (typed, after(", expected ")) {
         let example = if expected.contains("string") {
             " (quoted: \"…\")"
         } else if expected.contains("sequence") || expected.contains("array") {
@@ -246,6 +249,12 @@ pub(crate) fn toml_hint(message: &str) -> String {
     }
     if message.contains("recursion limit") {
         return "tables and arrays nest at most a few dozen levels deep; flatten this one".into();
+    }
+    if let Some(expected) = after("expected ") {
+        return format!(
+            "TOML expects {expected} here: strings are quoted, tables are [name], lists are \
+             [a, b], one key = value per line (https://toml.io/en/v1.0.0)"
+        );
     }
     "see https://toml.io/en/v1.0.0: strings are quoted, tables are [name], lists are [a, b], \
      keys are written once"
