@@ -12,26 +12,41 @@ use crate::outcome::Observation;
 use crate::runtime::{Endpoint, HttpCall};
 use crate::step::{ReplicaOrder, ReplicaSel};
 
-/// Output kept per observation.
-const OUTPUT_LIMIT: usize = 4096;
+/// Output kept per observation: its first KiB and its last three (a Python or Java error puts its
+/// cause at the end).
+const EXCERPT_HEAD: usize = 1024;
+const EXCERPT_TAIL: usize = 3072;
 
 /// The result of one action invocation.
 #[derive(Debug, Clone)]
 pub(crate) struct Invocation {
+    /// What is recorded and shown, with the output cut to an excerpt.
     pub observation: Observation,
+    /// Everything the action printed or answered: what expectations are checked against.
+    pub output: String,
     /// Whether the action itself succeeded (exit 0, or a 2xx answer).
     pub succeeded: bool,
 }
 
-fn excerpt(s: &str) -> String {
-    if s.len() <= OUTPUT_LIMIT {
+/// `s` if it is short, else its head and its tail around a note of what was cut.
+pub(crate) fn excerpt(s: &str) -> String {
+    if s.len() <= EXCERPT_HEAD + EXCERPT_TAIL {
         return s.to_string();
     }
-    let mut cut = OUTPUT_LIMIT;
-    while !s.is_char_boundary(cut) {
-        cut -= 1;
+    let mut head = EXCERPT_HEAD;
+    while !s.is_char_boundary(head) {
+        head -= 1;
     }
-    format!("{}… ({} bytes cut)", &s[..cut], s.len() - cut)
+    let mut tail = s.len() - EXCERPT_TAIL;
+    while !s.is_char_boundary(tail) {
+        tail += 1;
+    }
+    format!(
+        "{}\n… ({} bytes cut) …\n{}",
+        &s[..head],
+        tail - head,
+        &s[tail..]
+    )
 }
 
 /// Runs `action` against replica `name`. A replica that is down or does not answer is an observation
@@ -57,6 +72,7 @@ pub(crate) async fn invoke(
                 note: Some(note),
                 ..Default::default()
             },
+            output: String::new(),
             succeeded: false,
         })
     };
@@ -92,6 +108,7 @@ pub(crate) async fn invoke(
                             output: excerpt(&output),
                             ..Default::default()
                         },
+                        output,
                     })
                 }
             }
@@ -121,6 +138,7 @@ pub(crate) async fn invoke(
                         output: excerpt(&answer.body),
                         ..Default::default()
                     },
+                    output: answer.body,
                 }),
             }
         }
@@ -163,7 +181,7 @@ pub(crate) async fn find_leader(cluster: &Cluster, role: &str) -> Result<String,
                 );
                 continue;
             }
-            let out = inv.observation.output.trim();
+            let out = inv.output.trim();
             let leader = match &spec.pointer {
                 None => out.to_string(),
                 Some(p) => serde_json::from_str::<Value>(out)
@@ -256,5 +274,37 @@ where
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_excerpt_keeps_the_head_and_the_tail_where_the_cause_is() {
+        assert_eq!(excerpt("short"), "short");
+        let long = format!(
+            "{}\nTraceback (most recent call last):\n{}\nValueError: the cause",
+            "start ".repeat(300),
+            "  frame\n".repeat(800)
+        );
+        let e = excerpt(&long);
+        assert!(e.starts_with("start start"), "{e}");
+        assert!(e.ends_with("ValueError: the cause"), "{e}");
+        assert!(e.len() <= EXCERPT_HEAD + EXCERPT_TAIL + 40);
+        let cut: usize = e
+            .split("… (")
+            .nth(1)
+            .unwrap()
+            .split(' ')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert_eq!(cut + EXCERPT_HEAD + EXCERPT_TAIL, long.len());
+        // Multi-byte characters at both cuts.
+        let wide = "é".repeat(5_000);
+        assert!(excerpt(&wide).contains("bytes cut"));
     }
 }

@@ -18,6 +18,8 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+#[cfg(test)]
+pub(crate) use action::excerpt;
 pub(crate) use action::{eventually, invoke, next_to_move, select, Invocation, LEADER_WAIT};
 pub(crate) use cluster::{Cluster, Reach, EXPECTED_EXIT_WAIT};
 pub(crate) use error::StepError;

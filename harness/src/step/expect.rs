@@ -5,7 +5,6 @@ use serde::Deserialize;
 use serde_json::Value;
 use toml::Spanned;
 
-use crate::outcome::Observation;
 use crate::run::Invocation;
 
 /// What an action's result must show. Every field given must hold.
@@ -117,15 +116,9 @@ pub(crate) fn describe_expect(e: &Expect) -> String {
 }
 
 /// The component's own words, for a failure message: the last non-empty line of what it printed.
-pub(crate) fn said(o: &Observation) -> String {
+pub(crate) fn said(output: &str) -> String {
     const MAX: usize = 200;
-    match o
-        .output
-        .lines()
-        .rev()
-        .map(str::trim)
-        .find(|l| !l.is_empty())
-    {
+    match output.lines().rev().map(str::trim).find(|l| !l.is_empty()) {
         None => String::new(),
         Some(l) if l.chars().count() > MAX => {
             format!(": {}…", l.chars().take(MAX).collect::<String>())
@@ -138,6 +131,7 @@ pub(crate) fn said(o: &Observation) -> String {
 /// `exit`/`status`, the action itself must have succeeded.
 pub(crate) fn judge(inv: &Invocation, e: &Expect) -> Option<String> {
     let o = &inv.observation;
+    let output = inv.output.as_str();
     if let Some(note) = &o.note {
         return Some(note.clone());
     }
@@ -146,7 +140,7 @@ pub(crate) fn judge(inv: &Invocation, e: &Expect) -> Option<String> {
             return Some(format!(
                 "exit code {} (expected {want}){}",
                 o.exit_code.map_or("none".into(), |c| c.to_string()),
-                said(o)
+                said(output)
             ));
         }
     }
@@ -155,7 +149,7 @@ pub(crate) fn judge(inv: &Invocation, e: &Expect) -> Option<String> {
             return Some(format!(
                 "HTTP status {} (expected {want}){}",
                 o.http_status.map_or("none".into(), |c| c.to_string()),
-                said(o)
+                said(output)
             ));
         }
     }
@@ -165,25 +159,25 @@ pub(crate) fn judge(inv: &Invocation, e: &Expect) -> Option<String> {
             (_, Some(s)) => format!("HTTP status {s}"),
             _ => "the action failed".into(),
         };
-        return Some(format!("{what}{}", said(o)));
+        return Some(format!("{what}{}", said(output)));
     }
     if let Some(c) = &e.contains {
-        if !o.output.contains(c.as_str()) {
-            return Some(format!("output does not contain {c:?}{}", said(o)));
+        if !output.contains(c.as_str()) {
+            return Some(format!("output does not contain {c:?}{}", said(output)));
         }
     }
     if let Some(c) = &e.not_contains {
-        if o.output.contains(c.as_str()) {
+        if output.contains(c.as_str()) {
             return Some(format!("output contains {c:?}"));
         }
     }
     if let Some(r) = &e.matches {
-        if !r.is_match(&o.output) {
+        if !r.is_match(output) {
             return Some(format!("output does not match /{}/", r.as_str()));
         }
     }
     if let Some(p) = &e.pointer {
-        let doc: Value = match serde_json::from_str(o.output.trim()) {
+        let doc: Value = match serde_json::from_str(output.trim()) {
             Ok(v) => v,
             Err(err) => return Some(format!("output is not JSON ({err})")),
         };
@@ -224,6 +218,7 @@ fn json_equal(a: &Value, b: &Value) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::outcome::Observation;
 
     fn inv(exit: i64, output: &str) -> Invocation {
         Invocation {
@@ -231,9 +226,10 @@ mod tests {
             observation: Observation {
                 what: "x".into(),
                 exit_code: Some(exit),
-                output: output.into(),
+                output: crate::run::excerpt(output),
                 ..Default::default()
             },
+            output: output.into(),
         }
     }
 
