@@ -304,6 +304,10 @@ async fn a_long_output_is_cut_in_the_observation_saying_how_much() {
     // Its first KiB and its last three, around what was cut.
     assert_eq!(
         *output,
-        format!("{}\n… (904 bytes cut) …\n{}", "x".repeat(1024), "x".repeat(3072))
+        format!(
+            "{}\n… (904 bytes cut) …\n{}",
+            "x".repeat(1024),
+            "x".repeat(3072)
+        )
     );
 }
