@@ -168,6 +168,37 @@ fn a_path_moves_replicas_one_by_one_with_each_state_checks() {
 }
 
 #[test]
+fn a_path_may_pin_a_role_while_matrix_fixed_stays_with_the_cells() {
+    // `[matrix] fixed` is for cells: on a path every role starts at `from`.
+    let fixed_for_cells = GOOD.replace(
+        "scenarios = [\"basic\"]\nexclude",
+        "vary = [\"node\"]\nfixed = { client = \"1.9\" }\nscenarios = [\"basic\"]\nexclude",
+    );
+    let (_d, p) = setup(&fixed_for_cells, &good_scenarios());
+    let plan = plan::expand(&model::load(&p).unwrap());
+    let path = plan.trials.last().unwrap();
+    assert_eq!(path.start["client"].as_str(), "1.0");
+    assert!(plan.trials[0].start["client"].as_str() == "1.9");
+    // A path's own `fixed` pins the role on that path.
+    let pinned = GOOD.replace(
+        "scenarios = [\"upgrade\"]",
+        "scenarios = [\"upgrade\"]\nfixed = { client = \"1.9\" }",
+    );
+    let (_d, p) = setup(&pinned, &good_scenarios());
+    let plan = plan::expand(&model::load(&p).unwrap());
+    let path = plan.trials.last().unwrap();
+    assert_eq!(path.start["client"].as_str(), "1.9");
+    assert_eq!(path.start["node"].as_str(), "1.0");
+    let bad = GOOD.replace(
+        "scenarios = [\"upgrade\"]",
+        "scenarios = [\"upgrade\"]\nfixed = { clint = \"1.9\", node = \"7\" }",
+    );
+    let errs = errors(&bad, &good_scenarios());
+    assert_error(&errs, "matrix.toml", "29:19", "`fixed` names unknown role `clint`");
+    assert_error(&errs, "matrix.toml", "29:33", "unknown release `7`");
+}
+
+#[test]
 fn toml_syntax_error_has_a_position() {
     let bad = GOOD.replace("replicas = 2", "replicas = = 2");
     assert_error(

@@ -13,7 +13,8 @@ fn workspace() -> PathBuf {
 }
 
 /// Every `*.toml` of the repository with a `[system]` table, relative to the workspace root, sorted.
-/// Build output, report folders and scenario directories are not searched.
+/// Build output, report folders, scenario directories and the bad-input corpus (held by its own test,
+/// `bad_input.rs`) are not searched.
 fn matrices() -> Vec<PathBuf> {
     let root = workspace();
     let mut out = Vec::new();
@@ -24,7 +25,7 @@ fn matrices() -> Vec<PathBuf> {
             let name = entry.file_name().to_string_lossy().into_owned();
             if path.is_dir() {
                 if !name.starts_with('.')
-                    && !["target", "reports", "scenarios", "node_modules"].contains(&name.as_str())
+                    && !["target", "reports", "scenarios", "node_modules", "bad-input"].contains(&name.as_str())
                     && !name.ends_with("-scenarios")
                 {
                     stack.push(path);

@@ -817,6 +817,18 @@ impl Loader<'_> {
                     "add `scenarios = [\"rolling-upgrade\"]` naming path scenarios",
                 );
             }
+            let mut pinned = IndexMap::new();
+            for (role, rel) in &rp.fixed {
+                if !role_names.contains(&role.as_str()) {
+                    self.err(
+                        rel.span(),
+                        format!("`fixed` names unknown role `{role}`"),
+                        format!("roles are: {}", role_names.join(", ")),
+                    );
+                } else if let Some(r) = self.release(rel, releases) {
+                    pinned.insert(role.clone(), r);
+                }
+            }
             if let (Some(from), Some(to)) = (from, to) {
                 if from == to {
                     self.err(
@@ -829,6 +841,7 @@ impl Loader<'_> {
                     from,
                     to,
                     scenarios: names,
+                    fixed: pinned,
                 });
             }
         }

@@ -145,6 +145,9 @@ pub(crate) struct RawPath {
     pub to: S<String>,
     #[serde(default)]
     pub scenarios: Vec<S<String>>,
+    /// Roles that start at these releases on this path instead of at `from` (a pinned client).
+    #[serde(default)]
+    pub fixed: IndexMap<String, S<String>>,
 }
 
 /// A scenario file but its `[[step]]` and `[[each_state]]` tables, which each step kind reads on

@@ -324,6 +324,9 @@ pub(crate) struct PathSpec {
     pub from: Release,
     pub to: Release,
     pub scenarios: Vec<String>,
+    /// Roles that start at their own release on this path, not at `from`. `[matrix] fixed` is for
+    /// cells only: a path scenario moves its roles, the fixed ones included, from `from` to `to`.
+    pub fixed: IndexMap<String, Release>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]

@@ -117,7 +117,10 @@ pub fn expand(m: &Matrix) -> Plan {
             let mut start: IndexMap<String, Release> = m
                 .roles
                 .iter()
-                .map(|r| (r.name.clone(), p.from.clone()))
+                .map(|r| {
+                    let at = p.fixed.get(&r.name).unwrap_or(&p.from);
+                    (r.name.clone(), at.clone())
+                })
                 .collect();
             add_services(m, &mut start);
             let id = format!("{}/{}/{}-to-{}", m.system, sc.name, p.from, p.to);
