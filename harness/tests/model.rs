@@ -194,7 +194,12 @@ fn a_path_may_pin_a_role_while_matrix_fixed_stays_with_the_cells() {
         "scenarios = [\"upgrade\"]\nfixed = { clint = \"1.9\", node = \"7\" }",
     );
     let errs = errors(&bad, &good_scenarios());
-    assert_error(&errs, "matrix.toml", "29:19", "`fixed` names unknown role `clint`");
+    assert_error(
+        &errs,
+        "matrix.toml",
+        "29:19",
+        "`fixed` names unknown role `clint`",
+    );
     assert_error(&errs, "matrix.toml", "29:33", "unknown release `7`");
 }
 

@@ -25,7 +25,14 @@ fn matrices() -> Vec<PathBuf> {
             let name = entry.file_name().to_string_lossy().into_owned();
             if path.is_dir() {
                 if !name.starts_with('.')
-                    && !["target", "reports", "scenarios", "node_modules", "bad-input"].contains(&name.as_str())
+                    && ![
+                        "target",
+                        "reports",
+                        "scenarios",
+                        "node_modules",
+                        "bad-input",
+                    ]
+                    .contains(&name.as_str())
                     && !name.ends_with("-scenarios")
                 {
                     stack.push(path);

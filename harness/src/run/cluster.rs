@@ -16,7 +16,7 @@ use crate::model::{Action, Matrix, Probe, Release, Role, Scope};
 use crate::outcome::Observation;
 use crate::runtime::remove_when_free;
 use crate::runtime::{Backend, ContainerSpec, Endpoint, EngineError, HttpCall, Labels};
-use crate::step::{ActionRef, ExpectedExit};
+use crate::step::{ActionRef, ExpectedExit, FirstStart};
 
 /// Lines of a container's log kept in a failure's evidence.
 pub(crate) const LAST_LOG_LINES: usize = 25;
@@ -170,6 +170,11 @@ impl Cluster {
 
     /// Creates and starts `name`'s container at its current release, then waits until it is ready.
     pub(crate) async fn start(&self, name: &str) -> Result<(), StepError> {
+        self.start_with(name, None).await
+    }
+
+    /// [`Cluster::start`], with settings for this start only.
+    async fn start_with(&self, name: &str, first: Option<&FirstStart>) -> Result<(), StepError> {
         let snapshot = self.snapshot();
         let rep = &snapshot[name];
         let role = self.role(&rep.role);
@@ -202,10 +207,21 @@ impl Cluster {
             network: self.network.clone(),
             aliases: vec![name.to_string()],
             entrypoint: render(&role.entrypoint),
-            cmd: render(&role.command),
+            cmd: match first.filter(|f| !f.args.is_empty()) {
+                None => render(&role.command),
+                Some(f) => Some(
+                    render(&role.command)
+                        .unwrap_or_default()
+                        .into_iter()
+                        .chain(f.args.iter().map(|a| a.render(&scope)))
+                        .collect(),
+                ),
+            },
             env: role
                 .env
                 .iter()
+                .filter(|(k, _)| !first.is_some_and(|f| f.env.iter().any(|(o, _)| o == *k)))
+                .chain(first.iter().flat_map(|f| f.env.iter().map(|(k, v)| (k, v))))
                 .map(|(k, v)| format!("{k}={}", v.render(&scope)))
                 .collect(),
             volume,
@@ -403,12 +419,18 @@ impl Cluster {
         Ok(())
     }
 
-    /// Moves a replica to `release`: graceful stop, remove, start the new image on the same volume.
-    pub(crate) async fn replace(&self, name: &str, release: &Release) -> Result<(), StepError> {
+    /// Moves a replica to `release`: graceful stop, remove, start the new image on the same volume
+    /// (with `first`'s settings for that start only).
+    pub(crate) async fn replace(
+        &self,
+        name: &str,
+        release: &Release,
+        first: Option<&FirstStart>,
+    ) -> Result<(), StepError> {
         self.stop(name, false).await?;
         self.remove(name).await?;
         self.update(name, |r| r.release = release.clone());
-        self.start(name).await
+        self.start_with(name, first).await
     }
 
     /// Appends the container's whole log to `logs/<replica>.log`, with a header per incarnation.

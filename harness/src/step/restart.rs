@@ -60,7 +60,7 @@ impl Exec for Restart {
         let names = select(c, &self.role, &self.replica).await?;
         for n in &names {
             let rel = c.replica(n).release;
-            c.replace(n, &rel).await?;
+            c.replace(n, &rel, None).await?;
         }
         Ok(Done::observed(Observation {
             what: names.join(", "),

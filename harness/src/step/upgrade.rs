@@ -6,12 +6,13 @@
 use std::fmt;
 use std::time::Duration;
 
+use indexmap::IndexMap;
 use serde::Deserialize;
 use toml::Spanned;
 
 use super::load::StepCx;
 use super::{Done, Exec, Kind, PlanCx};
-use crate::model::{Release, ScenarioKind};
+use crate::model::{Release, ScenarioKind, Template};
 use crate::outcome::Observation;
 use crate::run::{next_to_move, Cluster, Live, StepError};
 
@@ -22,6 +23,26 @@ pub(crate) struct Raw {
     to: Option<Spanned<String>>,
     order: Option<Spanned<String>>,
     count: Option<Spanned<i64>>,
+    first_start: Option<Spanned<RawFirstStart>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawFirstStart {
+    #[serde(default)]
+    env: IndexMap<String, Spanned<String>>,
+    #[serde(default)]
+    args: Vec<Spanned<String>>,
+}
+
+/// A setting for the first start of a moved replica at its new release only (ZooKeeper 3.5+'s
+/// `snapshot.trust.empty=true` on 3.4's data): later starts of that replica go without it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub(crate) struct FirstStart {
+    /// Set (or replaced) in the container's environment.
+    pub env: Vec<(String, Template)>,
+    /// Appended to the role's command.
+    pub args: Vec<Template>,
 }
 
 /// Where an upgrade goes.
@@ -49,6 +70,7 @@ pub(crate) struct Upgrade {
     pub order: ReplicaOrder,
     /// Move only this many replicas (in `order`); a later upgrade of the role moves the rest.
     pub count: Option<u32>,
+    pub first_start: Option<FirstStart>,
 }
 
 /// Move one replica of `role` to `to`: the next one, in `order`, that is not there yet.
@@ -60,6 +82,7 @@ pub struct Move {
     /// 1-based position of this move among the role's replicas, for display.
     pub nth: u32,
     pub of: u32,
+    pub(crate) first_start: Option<FirstStart>,
 }
 
 impl Kind for Upgrade {
@@ -150,11 +173,31 @@ impl Kind for Upgrade {
                 Some(n as u32)
             }
         });
+        let first_start = raw.first_start.as_ref().map(|f| {
+            let f = f.get_ref();
+            let roles: Vec<String> = cx.sc.role_names().iter().map(|r| r.to_string()).collect();
+            let roles: Vec<&str> = roles.iter().map(String::as_str).collect();
+            let mut template = |s: &Spanned<String>| {
+                Template::parse(s.get_ref(), &roles).unwrap_or_else(|e| {
+                    cx.err(s.span(), e.to_string(), e.hint());
+                    Template::literal(s.get_ref())
+                })
+            };
+            FirstStart {
+                env: f
+                    .env
+                    .iter()
+                    .map(|(k, v)| (k.clone(), template(v)))
+                    .collect(),
+                args: f.args.iter().map(&mut template).collect(),
+            }
+        });
         Some(Upgrade {
             role: role.name.clone(),
             to,
             order,
             count,
+            first_start,
         })
     }
 
@@ -195,6 +238,7 @@ impl Upgrade {
                 order: self.order,
                 nth: (replicas.len() - pending + k + 1) as u32,
                 of: replicas.len() as u32,
+                first_start: self.first_start.clone(),
             })
             .collect()
     }
@@ -222,7 +266,17 @@ impl fmt::Display for Move {
             f,
             "move {} replica {}/{} to {}{how}",
             self.role, self.nth, self.of, self.to
-        )
+        )?;
+        if let Some(first) = &self.first_start {
+            let settings: Vec<String> = first
+                .env
+                .iter()
+                .map(|(k, v)| format!("{k}={}", v.source()))
+                .chain(first.args.iter().map(|a| a.source().to_string()))
+                .collect();
+            write!(f, ", first start with {}", settings.join(" "))?;
+        }
+        Ok(())
     }
 }
 
@@ -235,7 +289,8 @@ impl Exec for Move {
         let c = &live.cluster;
         let name = next_to_move(c, &self.role, &self.to, self.order).await?;
         let from = c.replica(&name).release;
-        c.replace(&name, &self.to).await?;
+        c.replace(&name, &self.to, self.first_start.as_ref())
+            .await?;
         Ok(Done::observed(Observation {
             what: name.clone(),
             note: Some(format!("moved {name} from {from} to {}", self.to)),

@@ -342,3 +342,60 @@ async fn a_service_that_does_not_come_up_fails_the_trial_before_any_step() {
     assert!(ran.calls("start node").is_empty());
     assert_eq!(ran.leftovers(), 0);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_first_start_setting_goes_to_the_moved_replica_once() {
+    // ZooKeeper's case: 2.0 refuses the old data unless told once to trust it; a later restart of
+    // the same replica (its data now 2.0's) must go without the setting.
+    let fx = path(
+        "[[step]]\ndo = \"start\"\n\
+         [[step]]\ndo = \"upgrade\"\nrole = \"node\"\ncount = 1\n\
+         first_start = { env = { TRUST = \"yes-{name}\" }, args = [\"--once\"] }\n\
+         [[step]]\ndo = \"restart\"\nrole = \"node\"\nreplica = 0\n",
+    );
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = seen.clone();
+    let script = Script::default().on_start(move |v| {
+        let trusted = v.env.iter().any(|e| e == "TRUST=yes-node-0");
+        log.lock()
+            .unwrap()
+            .push((v.name.clone(), v.release.clone(), trusted, v.cmd.clone()));
+        Boot::logs("ready")
+    });
+    let ran = run(&fx, script).await;
+    assert_eq!(
+        ran.outcome.verdict,
+        Verdict::Pass,
+        "{:#?}",
+        ran.outcome.steps
+    );
+    assert_eq!(
+        ran.step(2).description,
+        "move node replica 1/3 to 2.0, first start with TRUST=yes-{name} --once"
+    );
+    let starts: Vec<_> = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|s| s.0 == "node-0")
+        .cloned()
+        .collect();
+    let plain = vec!["serve".to_string(), "--name".into(), "node-0".into()];
+    let mut once = plain.clone();
+    once.push("--once".into());
+    assert_eq!(
+        starts,
+        [
+            (
+                "node-0".to_string(),
+                "1.0".to_string(),
+                false,
+                plain.clone()
+            ),
+            ("node-0".to_string(), "2.0".to_string(), true, once),
+            ("node-0".to_string(), "2.0".to_string(), false, plain),
+        ]
+    );
+    let trusted = seen.lock().unwrap().iter().filter(|s| s.2).count();
+    assert_eq!(trusted, 1, "only the moved replica's first start");
+}
