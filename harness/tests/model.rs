@@ -612,3 +612,19 @@ fn the_images_a_selection_runs_are_its_starts_and_its_moves_each_once() {
         .filter(|t| t.id.starts_with("demo/basic/"));
     assert_eq!(plan::images(&m, cells).len(), 6, "3 releases × 2 roles");
 }
+
+#[test]
+fn a_log_step_needs_something_to_look_for_and_a_valid_regex() {
+    let basic = BASIC.replace(
+        "[[step]]\ndo = \"check\"",
+        "[[step]]\ndo = \"log\"\nrole = \"node\"\n[[step]]\ndo = \"log\"\nrole = \"node\"\nmatches = \"(\"\n[[step]]\ndo = \"check\"",
+    );
+    let errs = errors(GOOD, &[("basic.toml", &basic), ("upgrade.toml", UPGRADE)]);
+    assert_error(
+        &errs,
+        "basic.toml",
+        "5:1",
+        "a `log` step needs what to look for",
+    );
+    assert_error(&errs, "basic.toml", "11:11", "bad regex");
+}

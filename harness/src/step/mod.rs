@@ -15,6 +15,7 @@
 mod action;
 mod expect;
 mod load;
+mod log;
 mod replica;
 mod restart;
 mod signal;
@@ -35,6 +36,7 @@ use crate::run::{Cluster, Live, StepError};
 
 pub(crate) use action::ActionStep;
 pub(crate) use load::{load_step, ScenarioCx};
+pub(crate) use log::LogCheck;
 
 pub(crate) use replica::{ActionRef, ExpectedExit, ReplicaSel};
 pub(crate) use restart::Restart;
@@ -133,6 +135,7 @@ kinds! {
     Workload(StartWorkload) => Workload(StartWorkload),
     StopWorkload(StopWorkload) => StopWorkload(StopWorkload),
     Signal(Signal) => Signal(Signal),
+    Log(LogCheck) => Log(LogCheck),
 }
 
 /// What a step kind plans with: the path's releases (in a path scenario) and the release of every

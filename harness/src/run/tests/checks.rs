@@ -311,3 +311,41 @@ async fn a_long_output_is_cut_in_the_observation_saying_how_much() {
         )
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_log_check_waits_for_a_line_and_quotes_one_it_must_not_see() {
+    let fx = cell(&format!(
+        "{START}[[step]]\ndo = \"log\"\nrole = \"node\"\nreplica = 1\ncontains = \"joined the cluster\"\neventually = \"10s\"\n\
+         [[step]]\ndo = \"log\"\nrole = \"node\"\nnot_contains = \"append entry corrupt\"\n"
+    ));
+    let script = Script::default().on_start(|v| {
+        let boot = Boot::logs("ready").then_log(secs(3), "node joined the cluster");
+        if v.name == "node-2" {
+            boot.then_log(secs(1), "[ERR] raft: append entry corrupt")
+        } else {
+            boot
+        }
+    });
+    let ran = run(&fx, script).await;
+    assert_eq!(
+        ran.outcome.verdict,
+        Verdict::Fail,
+        "{:#?}",
+        ran.outcome.steps
+    );
+    assert_eq!(ran.step(2).targets, ["node-1"]);
+    assert_eq!(
+        ran.step(2).observations[0].output,
+        "node joined the cluster"
+    );
+    assert!(ran.step(2).duration_ms >= 2_500, "it waited for the line");
+    assert_eq!(ran.outcome.failed_step, Some(3));
+    assert_eq!(
+        ran.step(3).message.as_deref(),
+        Some(r#"node-2 logged "[ERR] raft: append entry corrupt""#)
+    );
+    assert_eq!(
+        ran.step(3).description,
+        r#"check the log of every node replica: not "append entry corrupt""#
+    );
+}
