@@ -628,3 +628,35 @@ fn a_log_step_needs_something_to_look_for_and_a_valid_regex() {
     );
     assert_error(&errs, "basic.toml", "11:11", "bad regex");
 }
+
+#[test]
+fn a_pinned_client_is_a_service_whose_actions_steps_run() {
+    let with_service = format!(
+        "{GOOD}\n[services.pinned]\nimage = \"demo/pymesos:0.2.15\"\nrelease = \"0.2.15\"\n\
+         [services.pinned.actions.status]\nexec = [\"status\"]\n"
+    );
+    let basic = format!(
+        "{BASIC}[[step]]\ndo = \"check\"\naction = \"pinned.status\"\nexpect = {{ exit = 0 }}\n"
+    );
+    let (_d, p) = setup(
+        &with_service,
+        &[("basic.toml", &basic), ("upgrade.toml", UPGRADE)],
+    );
+    let m = model::load(&p).unwrap();
+    let plan = plan::expand(&m);
+    assert_eq!(plan.trials[0].start["pinned"].as_str(), "0.2.15");
+    // As a role, the same image for every release is refused, pointing at services.
+    let as_role = GOOD.replace(
+        "image = \"demo/client:{release}\"",
+        "image = \"demo/pymesos:0.2.15\"",
+    );
+    let errs = errors(&as_role, &good_scenarios());
+    assert!(
+        errs.iter()
+            .any(|e| e.contains("is the same for every release")),
+        "{errs:#?}"
+    );
+    let (_d, p) = setup(&as_role, &good_scenarios());
+    let help = model::load(&p).unwrap_err().errors[0].help.clone().unwrap();
+    assert!(help.contains("[services.NAME]"), "{help}");
+}

@@ -381,7 +381,9 @@ impl Loader<'_> {
                     self.err(
                         r.image.span(),
                         format!("the image of role `{name}` is the same for every release"),
-                        "put `{release}` in the image name, or give a table release → image",
+                        "put `{release}` in the image name, or give a table release → image; a \
+                         component that does not vary with the system (a pinned client library) is \
+                         a [services.NAME] with a `release`, whose actions steps run as a role's",
                     );
                 }
                 ImageRef::Template(t)
