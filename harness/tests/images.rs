@@ -61,3 +61,94 @@ fn a_prepare_command_that_cannot_start_says_why() {
     );
     assert!(stderr.contains("No such file or directory"), "{stderr}");
 }
+
+/// Files shared between images (`include`) reach the build context and the image, and changing one
+/// makes the image stale.
+#[test]
+fn an_included_file_from_outside_the_context_is_built_into_the_image() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::create_dir_all(d.join("scenarios")).unwrap();
+    std::fs::create_dir_all(d.join("images/app")).unwrap();
+    std::fs::create_dir_all(d.join("images/common")).unwrap();
+    std::fs::write(
+        d.join("scenarios/start.toml"),
+        "kind = \"cell\"\n[[step]]\ndo = \"start\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("images/app/Dockerfile"),
+        "FROM scratch\nCOPY probe.sh /probe.sh\n",
+    )
+    .unwrap();
+    std::fs::write(d.join("images/common/probe.sh"), "echo shared\n").unwrap();
+    let image = format!("crossgrade-test/include-{}", std::process::id());
+    std::fs::write(
+        d.join("matrix.toml"),
+        format!(
+            r#"
+[system]
+name = "include"
+releases = ["1"]
+scenarios = "scenarios"
+
+[[image]]
+name = "{image}:{{release}}"
+context = "images/app"
+include = ["images/common/probe.sh"]
+
+[roles.node]
+image = "{image}:{{release}}"
+
+[matrix]
+scenarios = ["start"]
+"#
+        ),
+    )
+    .unwrap();
+    let build = || {
+        let out = crossgrade()
+            .args(["images", "build", "-f"])
+            .arg(d.join("matrix.toml"))
+            .output()
+            .unwrap();
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(out.status.code(), Some(0), "{all}");
+        all
+    };
+    build();
+    let tag = format!("{image}:1");
+    let read_probe = || {
+        let id = String::from_utf8(
+            std::process::Command::new("docker")
+                .args(["create", &tag, "x"])
+                .output()
+                .unwrap()
+                .stdout,
+        )
+        .unwrap();
+        let id = id.trim().to_string();
+        let out = std::process::Command::new("docker")
+            .args(["cp", &format!("{id}:/probe.sh"), "-"])
+            .output()
+            .unwrap();
+        std::process::Command::new("docker")
+            .args(["rm", &id])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert!(read_probe().contains("echo shared"));
+    // A change to the shared file is a change to the image.
+    std::fs::write(d.join("images/common/probe.sh"), "echo changed\n").unwrap();
+    build();
+    assert!(read_probe().contains("echo changed"));
+    std::process::Command::new("docker")
+        .args(["rmi", "-f", &tag])
+        .output()
+        .unwrap();
+}

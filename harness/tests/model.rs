@@ -660,3 +660,28 @@ fn a_pinned_client_is_a_service_whose_actions_steps_run() {
     let help = model::load(&p).unwrap_err().errors[0].help.clone().unwrap();
     assert!(help.contains("[services.NAME]"), "{help}");
 }
+
+#[test]
+fn an_included_file_must_exist_and_not_shadow_the_context() {
+    let (d, _) = setup(GOOD, &good_scenarios());
+    std::fs::create_dir_all(d.path().join("ctx")).unwrap();
+    std::fs::write(d.path().join("ctx/Dockerfile"), "FROM scratch\n").unwrap();
+    std::fs::write(d.path().join("Dockerfile"), "FROM scratch\n").unwrap();
+    let m = format!(
+        "{GOOD}\n[[image]]\nname = \"demo/node:{{release}}\"\ncontext = \"ctx\"\ninclude = [\"nope.sh\", \"Dockerfile\"]\n"
+    );
+    std::fs::write(d.path().join("matrix.toml"), m).unwrap();
+    let errs: Vec<String> = model::load(&d.path().join("matrix.toml"))
+        .unwrap_err()
+        .errors
+        .iter()
+        .map(|e| e.to_string())
+        .collect();
+    assert_error(&errs, "matrix.toml", "33:12", "nope.sh` is not a file");
+    assert_error(
+        &errs,
+        "matrix.toml",
+        "33:23",
+        "the context already has a `Dockerfile`",
+    );
+}

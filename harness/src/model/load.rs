@@ -625,8 +625,29 @@ impl Loader<'_> {
             None => releases.to_vec(),
             Some(v) => v.iter().filter_map(|r| self.release(r, releases)).collect(),
         };
+        let mut include = Vec::new();
+        for f in &raw.include {
+            let path = root.join(f.get_ref());
+            let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+            if !path.is_file() {
+                self.err(
+                    f.span(),
+                    format!("`{}` is not a file", path.display()),
+                    "`include` lists files relative to the matrix file, e.g. \"images/common/probe.sh\"",
+                );
+            } else if let Some(clash) = name.filter(|n| context.join(n).exists()) {
+                self.err(
+                    f.span(),
+                    format!("the context already has a `{clash}`"),
+                    "an included file goes to the context's root under its own name: rename one",
+                );
+            } else {
+                include.push(path);
+            }
+        }
         ImageDef {
             name: self.template(&raw.name, &[]),
+            include,
             context,
             dockerfile,
             args: raw

@@ -56,6 +56,9 @@ pub(crate) struct RawImage {
     #[serde(default)]
     pub args: IndexMap<String, S<String>>,
     pub releases: Option<Vec<S<String>>>,
+    /// Files from elsewhere in the repository added to the context's root (shared between images).
+    #[serde(default)]
+    pub include: Vec<S<String>>,
 }
 
 #[derive(Debug, Deserialize)]

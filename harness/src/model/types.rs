@@ -129,6 +129,8 @@ pub(crate) struct ImageDef {
     pub args: IndexMap<String, Template>,
     /// The releases to build; all of the system's by default.
     pub releases: Vec<Release>,
+    /// Files added to the context's root under their own names (absolute paths).
+    pub include: Vec<PathBuf>,
 }
 
 #[derive(Debug, Clone)]

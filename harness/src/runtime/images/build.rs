@@ -204,12 +204,14 @@ pub async fn build_images(
     for (d, input) in inputs.iter_mut().enumerate() {
         if let Some(input) = input {
             let context = m.images[d].context.clone();
+            let include = m.images[d].include.clone();
             let dockerfile =
                 (!input.dockerfile.outside).then(|| input.dockerfile.name_in_context.clone());
-            let scan =
-                tokio::task::spawn_blocking(move || scan_context(&context, dockerfile.as_deref()))
-                    .await
-                    .expect("context scan panicked")?;
+            let scan = tokio::task::spawn_blocking(move || {
+                scan_context(&context, dockerfile.as_deref(), &include)
+            })
+            .await
+            .expect("context scan panicked")?;
             input.scan = Some(scan);
         }
     }

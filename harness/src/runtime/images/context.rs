@@ -23,6 +23,8 @@ pub(super) struct Entry {
     /// Relative to the context, `/`-separated.
     pub(super) rel: String,
     kind: EntryKind,
+    /// Where it is read from when it is not under the context (an included file).
+    source: Option<std::path::PathBuf>,
 }
 
 /// What is sent as a build context, and the digest of it.
@@ -34,9 +36,11 @@ pub(super) struct ContextScan {
 /// Lists the context (skipping `.git` directories and what `.dockerignore` leaves out, but always
 /// keeping the Dockerfile) and digests it: every entry's path, file modes and contents, symlink
 /// targets.
+/// `include`: files from outside the context, sent at its root under their own names.
 pub(super) fn scan_context(
     context: &Path,
     dockerfile: Option<&str>,
+    include: &[std::path::PathBuf],
 ) -> Result<ContextScan, BuildError> {
     let ignore_path = context.join(".dockerignore");
     let ignore = match fs::read_to_string(&ignore_path) {
@@ -51,8 +55,21 @@ pub(super) fn scan_context(
             entries.push(Entry {
                 rel: df.to_string(),
                 kind: EntryKind::File,
+                source: None,
             });
         }
+    }
+    for file in include {
+        let name = file
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        entries.retain(|e| e.rel != name);
+        entries.push(Entry {
+            rel: name,
+            kind: EntryKind::File,
+            source: Some(file.clone()),
+        });
     }
     entries.sort_by(|a, b| a.rel.cmp(&b.rel));
 
@@ -60,7 +77,7 @@ pub(super) fn scan_context(
     h.update(b"crossgrade context v1\0");
     let mut buf = vec![0u8; 1 << 16];
     for e in &entries {
-        let path = context.join(&e.rel);
+        let path = e.path_in(context);
         match e.kind {
             EntryKind::Dir => {
                 h.update(b"D");
@@ -124,6 +141,7 @@ fn walk(root: &Path, dir: &str, ignore: &Ignore, out: &mut Vec<Entry>) -> Result
                 out.push(Entry {
                     rel: rel.clone(),
                     kind: EntryKind::Dir,
+                    source: None,
                 });
             }
             if !excluded || ignore.has_exceptions {
@@ -137,10 +155,22 @@ fn walk(root: &Path, dir: &str, ignore: &Ignore, out: &mut Vec<Entry>) -> Result
             } else {
                 continue; // sockets, fifos, devices: not sent
             };
-            out.push(Entry { rel, kind });
+            out.push(Entry {
+                rel,
+                kind,
+                source: None,
+            });
         }
     }
     Ok(())
+}
+
+impl Entry {
+    fn path_in(&self, context: &Path) -> std::path::PathBuf {
+        self.source
+            .clone()
+            .unwrap_or_else(|| context.join(&self.rel))
+    }
 }
 
 /// The context as a tar archive (symlinks kept as symlinks), plus a Dockerfile from outside it.
@@ -153,7 +183,7 @@ pub(super) fn tar_context(
     ar.follow_symlinks(false);
     ar.sparse(false);
     for e in entries {
-        ar.append_path_with_name(context.join(&e.rel), &e.rel)?;
+        ar.append_path_with_name(e.path_in(context), &e.rel)?;
     }
     if let Some((name, text)) = extra {
         let mut header = tar::Header::new_gnu();
@@ -180,12 +210,27 @@ mod tests {
         fs::write(dir.join(".git/HEAD"), b"ref").unwrap();
         fs::write(dir.join("junk"), b"x").unwrap();
 
-        let scan = scan_context(dir, Some("Dockerfile")).unwrap();
+        let shared = tempfile::tempdir().unwrap();
+        fs::write(shared.path().join("probe.sh"), b"#!/bin/sh\n").unwrap();
+        let scan =
+            scan_context(dir, Some("Dockerfile"), &[shared.path().join("probe.sh")]).unwrap();
         let names: Vec<&str> = scan.entries.iter().map(|e| e.rel.as_str()).collect();
         assert_eq!(
             names,
-            vec![".dockerignore", "Dockerfile", "bin", "bin/app", "bin/extra"]
+            vec![
+                ".dockerignore",
+                "Dockerfile",
+                "bin",
+                "bin/app",
+                "bin/extra",
+                "probe.sh"
+            ]
         );
+        // The included file counts in the digest.
+        fs::write(shared.path().join("probe.sh"), b"#!/bin/sh\nexit 1\n").unwrap();
+        let again =
+            scan_context(dir, Some("Dockerfile"), &[shared.path().join("probe.sh")]).unwrap();
+        assert_ne!(scan.digest, again.digest);
         let tar = tar_context(dir, &scan.entries, None).unwrap();
         let mut ar = tar::Archive::new(&tar[..]);
         let in_tar: Vec<String> = ar

@@ -48,7 +48,7 @@ mod tests {
 
     fn hash_of(dir: &Path, a: &IndexMap<String, String>) -> String {
         let df = fs::read_to_string(dir.join("Dockerfile")).unwrap();
-        let scan = scan_context(dir, Some("Dockerfile")).unwrap();
+        let scan = scan_context(dir, Some("Dockerfile"), &[]).unwrap();
         image_hash("Dockerfile", &df, &scan.digest, a, &[])
     }
 
@@ -96,7 +96,7 @@ mod tests {
         for (file, mode) in [("Dockerfile", 0o644), ("bin/app", 0o755)] {
             fs::set_permissions(dir.join(file), fs::Permissions::from_mode(mode)).unwrap();
         }
-        let scan = scan_context(dir, Some("Dockerfile")).unwrap();
+        let scan = scan_context(dir, Some("Dockerfile"), &[]).unwrap();
         let hash = image_hash(
             "Dockerfile",
             df,

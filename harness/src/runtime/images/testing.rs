@@ -52,6 +52,7 @@ pub(super) fn image_def(
             .map(|(k, v)| (k.to_string(), Template::parse(v, &[]).unwrap()))
             .collect(),
         releases: vec![Release::parse(release).unwrap()],
+        include: vec![],
     }
 }
 
