@@ -238,6 +238,31 @@ fn a_signal_reloads_a_node_or_makes_it_leave() {
 }
 
 #[test]
+fn a_failed_step_keeps_what_a_component_complained_of_in_its_log_meanwhile() {
+    let (run_id, out, _r) = run(&fixture("edge.toml"), &["edge/complaint/node=1.1"]);
+    let o = &out[0];
+    assert_eq!(o.verdict, Verdict::Fail, "{o:#?}");
+    // The log check before the complaint passed; the action that complained failed.
+    assert_eq!(o.steps[1].status, StepStatus::Pass, "{o:#?}");
+    assert_eq!(o.failed_step, Some(3), "{o:#?}");
+    let said: Vec<(&str, &str)> = o.steps[2]
+        .observations
+        .iter()
+        .filter(|x| x.what.ends_with(crossgrade::run::DURING_STEP))
+        .map(|x| (x.what.as_str(), x.output.as_str()))
+        .collect();
+    assert_eq!(
+        said,
+        [(
+            "client-0 logged during the step",
+            "[ERR] raft: append entry corrupt"
+        )],
+        "{o:#?}"
+    );
+    assert_eq!(leftovers_of_run(&run_id), 0);
+}
+
+#[test]
 fn a_failed_check_names_a_crash_that_happened_during_it() {
     let (run_id, out, _r) = run(&fixture("edge.toml"), &["edge/crash-then-check/node=1.0"]);
     let o = &out[0];

@@ -105,6 +105,15 @@ impl Terminal {
             if let Some(r) = &o.reason {
                 self.println(format!("      {r}"));
             }
+            // What the replicas complained of in their logs during the failed step.
+            let failed = o.steps.iter().find(|s| Some(s.number) == o.failed_step);
+            for obs in failed.into_iter().flat_map(|s| &s.observations) {
+                if obs.what.ends_with(crate::run::DURING_STEP) {
+                    for l in obs.output.lines() {
+                        self.println(format!("      {}: {l}", obs.what));
+                    }
+                }
+            }
             self.println(format!("      reproduce: {}", o.reproduce));
             if t.baseline.red {
                 self.println(format!("             or: {}", o.reproduce_nextest));

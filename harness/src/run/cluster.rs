@@ -11,7 +11,7 @@ use tokio::time::Instant;
 use indexmap::IndexMap;
 
 use super::error::StepError;
-use super::last_words::it_logged;
+use super::last_words::{complaints, it_logged};
 use crate::model::{Action, Matrix, Probe, Release, Role, Scope};
 use crate::outcome::Observation;
 use crate::runtime::remove_when_free;
@@ -23,6 +23,10 @@ pub(crate) const LAST_LOG_LINES: usize = 25;
 /// How long teardown waits for the engine to release a trial network's endpoints.
 /// How long a step waits for a replica it expects to exit (`exits`).
 pub(crate) const EXPECTED_EXIT_WAIT: Duration = Duration::from_secs(30);
+
+/// How an observation of what a replica complained of during a failed step is named (after the
+/// replica's name).
+pub const DURING_STEP: &str = "logged during the step";
 
 /// One replica (`node-1`) of a role or service.
 #[derive(Debug, Clone)]
@@ -528,6 +532,28 @@ impl Cluster {
             }
         }
         Ok(out)
+    }
+
+    /// What each replica complained of (warnings, errors) in its log in the last `ago`: quoted when a
+    /// step fails, since a component may misbehave without exiting. Best effort: a log that cannot
+    /// be read is left out (the failure is the system's, whatever its log says).
+    pub(crate) async fn complaints_during(&self, ago: Duration) -> Vec<Observation> {
+        let mut out = Vec::new();
+        for (name, rep) in self.snapshot() {
+            let Some(id) = &rep.container else { continue };
+            let Ok(log) = self.backend.logs_since(id, ago).await else {
+                continue;
+            };
+            let lines = complaints(&log, self.role_of(&name).error_lines.as_ref());
+            if !lines.is_empty() {
+                out.push(Observation {
+                    what: format!("{name} {DURING_STEP}"),
+                    output: lines.join("\n"),
+                    ..Default::default()
+                });
+            }
+        }
+        out
     }
 
     /// Saves every container's log and removes containers, the network and the volumes.

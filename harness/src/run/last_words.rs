@@ -154,6 +154,36 @@ fn exception_cause(raw: &[&str]) -> Option<String> {
     None
 }
 
+static WARNING: LazyLock<Regex> = LazyLock::new(|| {
+    // capnslog's `W |`, and the words.
+    Regex::new(r"(?i)\b(warn|warning)\b|\sW \| ").expect("valid pattern")
+});
+
+/// At most this many of a replica's complaints during a failed step are quoted.
+const MAX_COMPLAINTS: usize = 3;
+
+/// The warnings and errors in `log` (what a replica logged during a step that failed), the last
+/// [`MAX_COMPLAINTS`] of them: a component that misbehaves without exiting says so in its log.
+/// `error_lines`, a role's own pattern, counts as well.
+pub(crate) fn complaints(log: &str, error_lines: Option<&Regex>) -> Vec<String> {
+    let found: Vec<&str> = log
+        .lines()
+        .map(str::trim)
+        .filter(|l| {
+            !l.is_empty()
+                && (PANIC.is_match(l)
+                    || FATAL.is_match(l)
+                    || ERROR_LIKE.is_match(l)
+                    || WARNING.is_match(l)
+                    || error_lines.is_some_and(|r| r.is_match(l)))
+        })
+        .collect();
+    found[found.len().saturating_sub(MAX_COMPLAINTS)..]
+        .iter()
+        .map(|l| cut(l))
+        .collect()
+}
+
 /// `; it logged: …` to end a message about a component that exited, or nothing for an empty log.
 pub(crate) fn it_logged(log: &str, error_lines: Option<&Regex>) -> String {
     last_words(log, error_lines)
@@ -294,6 +324,23 @@ mod tests {
     fn an_exception_handled_long_before_the_exit_is_not_the_reason() {
         let log = "java.io.IOException: retried\n\tat a.B.c(B.java:1)\none\ntwo\nthree\nfour\nfive\nsix\nfatal: gave up\n";
         assert_eq!(last_words(log, None).unwrap(), "fatal: gave up");
+    }
+
+    #[test]
+    fn complaints_are_the_last_warnings_and_errors() {
+        let log = "starting\n[WRN] slow consumer\nok\n[ERR] raft: append entry corrupt\n\
+                   2026 W | rafthttp: lost peer\nfine\n[ERR] again\n";
+        assert_eq!(
+            complaints(log, None),
+            [
+                "[ERR] raft: append entry corrupt",
+                "2026 W | rafthttp: lost peer",
+                "[ERR] again"
+            ]
+        );
+        assert!(complaints("all good\nserving\n", None).is_empty());
+        let own = Regex::new(r"^>>> ").unwrap();
+        assert_eq!(complaints("a\n>>> odd\n", Some(&own)), [">>> odd"]);
     }
 
     #[test]

@@ -21,6 +21,7 @@ use tokio_util::sync::CancellationToken;
 #[cfg(test)]
 pub(crate) use action::excerpt;
 pub(crate) use action::{eventually, invoke, next_to_move, select, Invocation, LEADER_WAIT};
+pub use cluster::DURING_STEP;
 pub(crate) use cluster::{Cluster, Reach, EXPECTED_EXIT_WAIT};
 pub(crate) use error::StepError;
 pub use events::{Event, Events};

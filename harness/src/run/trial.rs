@@ -272,10 +272,16 @@ async fn run_steps(
             ))),
         };
         let result = with_crashes(result, &live.cluster, outcome).await;
-        let (status, message, observations, targets) = match result {
+        let (status, message, mut observations, targets) = match result {
             Ok(done) => (StepStatus::Pass, None, done.observations, done.targets),
             Err(e) => (e.status(), Some(e.message()), e.observations, vec![]),
         };
+        if status == StepStatus::Fail {
+            // Kept beside the reason, not in it: the reason is held against a baseline, and what
+            // else a component logged meanwhile varies from run to run.
+            let said = live.cluster.complaints_during(step_start.elapsed()).await;
+            observations.extend(said);
+        }
         let so = StepOutcome {
             number: step.number,
             description: description.clone(),

@@ -202,6 +202,8 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
     async fn exec(&self, id: &str, argv: &[String]) -> Result<ExecOutput>;
     /// The container's log (stdout and stderr interleaved), whole or its last `tail` lines.
     async fn logs(&self, id: &str, tail: Option<usize>) -> Result<String>;
+    /// What the container logged in the last `ago` (a step's span), without timestamps.
+    async fn logs_since(&self, id: &str, ago: std::time::Duration) -> Result<String>;
     /// Follows the container's log until a line contains `needle` (true) or the container stops
     /// (false). The caller bounds the wait.
     async fn wait_for_log(&self, id: &str, needle: &str) -> Result<bool>;

@@ -332,6 +332,38 @@ impl Backend for Engine {
         Ok(String::from_utf8_lossy(&out).into_owned())
     }
 
+    /// Asks the engine for the lines since the whole second before, with their timestamps, and keeps
+    /// those at or after the instant asked (the engine's `since` counts whole seconds).
+    async fn logs_since(&self, id: &str, ago: std::time::Duration) -> Result<String> {
+        let from = time::OffsetDateTime::now_utc() - ago;
+        let opts = LogsOptionsBuilder::default()
+            .stdout(true)
+            .stderr(true)
+            .timestamps(true)
+            .since(from.unix_timestamp() as i32)
+            .build();
+        let mut stream = self.docker.logs(id, Some(opts));
+        let mut out = Vec::new();
+        while let Some(chunk) = stream.next().await {
+            match chunk {
+                Ok(c) => out.extend_from_slice(&c.into_bytes()),
+                Err(e) => return ctx(Err(e), || format!("reading logs of {id}")),
+            }
+        }
+        let text = String::from_utf8_lossy(&out);
+        let rfc3339 = time::format_description::well_known::Rfc3339;
+        let mut kept = String::new();
+        for line in text.lines() {
+            let (stamp, rest) = line.split_once(' ').unwrap_or((line, ""));
+            let at = time::OffsetDateTime::parse(stamp, &rfc3339).ok();
+            if at.is_none_or(|at| at >= from) {
+                kept.push_str(rest);
+                kept.push('\n');
+            }
+        }
+        Ok(kept)
+    }
+
     /// Follows the container's log until a line contains `needle` (true) or the log ends because the
     /// container stopped (false).
     async fn wait_for_log(&self, id: &str, needle: &str) -> Result<bool> {

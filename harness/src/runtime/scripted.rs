@@ -212,6 +212,11 @@ impl Container {
     }
 
     fn visible_logs(&self, now: Instant) -> Vec<&str> {
+        self.visible_logs_since(now, None)
+    }
+
+    /// The lines logged by `now`, from `from` on (all of them without it).
+    fn visible_logs_since(&self, now: Instant, from: Option<Instant>) -> Vec<&str> {
         let end = self
             .exits_at
             .filter(|_| self.ended.is_none())
@@ -219,6 +224,7 @@ impl Container {
         self.logs
             .iter()
             .filter(|(at, _)| *at <= now && end.is_none_or(|e| *at <= e))
+            .filter(|(at, _)| from.is_none_or(|f| *at >= f))
             .map(|(_, l)| l.as_str())
             .collect()
     }
@@ -660,6 +666,20 @@ impl Backend for Scripted {
                 let lines = c.visible_logs(now);
                 let from = tail.map_or(0, |n| lines.len().saturating_sub(n));
                 lines[from..].iter().map(|l| format!("{l}\n")).collect()
+            },
+        )
+    }
+
+    async fn logs_since(&self, id: &str, ago: Duration) -> Result<String> {
+        self.with_container(
+            id,
+            || format!("reading logs of {id}"),
+            |c, now| {
+                let from = now.checked_sub(ago);
+                c.visible_logs_since(now, from)
+                    .iter()
+                    .map(|l| format!("{l}\n"))
+                    .collect()
             },
         )
     }

@@ -349,3 +349,39 @@ async fn a_log_check_waits_for_a_line_and_quotes_one_it_must_not_see() {
         r#"check the log of every node replica: not "append entry corrupt""#
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_step_keeps_what_the_replicas_complained_of_during_it() {
+    let fx = cell(&format!(
+        "{START}[[step]]\ndo = \"check\"\naction = \"node.health\"\nreplica = 0\neventually = \"5s\"\nexpect = {{ status = 200 }}\n"
+    ));
+    let script = Script::default()
+        .on_start(|v| {
+            // A warning before the step (not quoted), a complaint during it (quoted).
+            let boot = Boot::logs("[WRN] slow start").then_log(Duration::ZERO, "ready");
+            if v.name == "node-2" {
+                boot.then_log(secs(2), "[ERR] raft: append entry corrupt")
+            } else {
+                boot
+            }
+        })
+        .on_http(|_, _| Reply::Answer(503, "unavailable".into()));
+    let ran = run(&fx, script).await;
+    assert_eq!(ran.outcome.verdict, Verdict::Fail);
+    let said: Vec<(&str, &str)> = ran
+        .step(2)
+        .observations
+        .iter()
+        .filter(|o| o.what.ends_with(crate::run::DURING_STEP))
+        .map(|o| (o.what.as_str(), o.output.as_str()))
+        .collect();
+    assert_eq!(
+        said,
+        [(
+            "node-2 logged during the step",
+            "[ERR] raft: append entry corrupt"
+        )]
+    );
+    // The reason, held against a baseline, is the probe's alone.
+    assert!(!ran.outcome.reason.as_deref().unwrap().contains("raft"));
+}
