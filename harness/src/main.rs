@@ -74,3 +74,20 @@ fn exit_code(result: &Result<Status, Failure>) -> u8 {
         Err(_) => EXIT_FAILED,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crossgrade::runtime::{EngineError, EngineErrorKind};
+
+    /// An engine nobody can reach is not bad input: exit 1, as the README says.
+    #[test]
+    fn an_unreachable_engine_exits_1() {
+        let e = EngineError::new(
+            "asking the Docker engine at unix:///nowhere for its version",
+            EngineErrorKind::Other,
+            std::io::Error::from(std::io::ErrorKind::NotFound),
+        );
+        assert_eq!(exit_code(&Err(Failure::Unreachable(e))), EXIT_FAILED);
+    }
+}

@@ -24,8 +24,9 @@ fn load(path: &Path) -> Result<Matrix, Failure> {
     Ok(m)
 }
 
+/// The engine, or [`Failure::Unreachable`]: one message, whatever the command would have done.
 async fn connect() -> Result<Engine, Failure> {
-    Ok(Engine::connect().await?)
+    Engine::connect().await.map_err(Failure::Unreachable)
 }
 
 pub fn plan(path: &Path, selection: &Selection, ids: bool) -> Result<Status, Failure> {
@@ -65,14 +66,14 @@ pub async fn run(path: &Path, selection: &Selection, args: RunArgs) -> Result<St
         },
         matrix: Arc::new(m),
     };
+    // Before anything is written: an engine that cannot be reached is said once (not once per
+    // trial), and leaves no report behind and reports/latest where it was.
+    let backend: Arc<dyn Backend> = Arc::new(connect().await?);
     let cancel = CancellationToken::new();
     let signals = tokio::spawn(crossgrade::session::cancel_on_signals(cancel.clone()));
-    let backend = Engine::connect()
-        .await
-        .map(|e| Arc::new(e) as Arc<dyn Backend>);
     let report_dir = session.report.dir.clone();
     let done = session
-        .run(backend, Display::Terminal(Terminal::new()), cancel)
+        .run(Ok(backend), Display::Terminal(Terminal::new()), cancel)
         .await
         .map_err(|source| Failure::Report {
             dir: report_dir,

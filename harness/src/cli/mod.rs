@@ -51,6 +51,12 @@ pub enum Failure {
         #[help]
         help: Option<String>,
     },
+    /// No engine answers where crossgrade looks for one: said once, before anything starts.
+    #[error("the Docker engine is unreachable")]
+    #[diagnostic(help(
+        "start it (e.g. `dockerd &` as root) or set DOCKER_HOST=unix:///path/to/docker.sock; `crossgrade doctor` checks"
+    ))]
+    Unreachable(#[source] EngineError),
     #[error("the Docker engine cannot be used")]
     #[diagnostic(help(
         "start it (e.g. `dockerd &` as root) or set DOCKER_HOST; `crossgrade doctor` checks"

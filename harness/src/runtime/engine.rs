@@ -58,6 +58,25 @@ fn ctx<T>(r: std::result::Result<T, BollardError>, doing: impl FnOnce() -> Strin
     r.map_err(|source| engine_error(doing(), source))
 }
 
+/// The engine's socket when `DOCKER_HOST` does not name one.
+const LOCAL_SOCKET: &str = "unix:///var/run/docker.sock";
+
+/// How long one request to the engine may take (bollard's default).
+const CONNECTION_TIMEOUT_SECS: u64 = 120;
+
+/// The engine [`Engine::connect`] speaks to: `DOCKER_HOST` when it names a Unix socket
+/// (`unix:///path`), else the local socket.
+fn docker_host() -> String {
+    docker_host_of(std::env::var("DOCKER_HOST").ok())
+}
+
+fn docker_host_of(var: Option<String>) -> String {
+    match var {
+        Some(h) if h.starts_with("unix://") => h,
+        _ => LOCAL_SOCKET.into(),
+    }
+}
+
 /// A connection to the local engine, negotiated down to the engine's API version.
 #[derive(Debug, Clone)]
 pub struct Engine {
@@ -68,14 +87,18 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// Connects to `DOCKER_HOST` or the local socket and negotiates the API version, so that an engine
-    /// older than bollard's default (API 1.41 here) is spoken to in its own version.
+    /// Connects to [`docker_host`] and negotiates the API version, so that an engine older than
+    /// bollard's default (API 1.41 here) is spoken to in its own version.
     pub async fn connect() -> Result<Engine> {
-        let docker = ctx(Docker::connect_with_local_defaults(), || {
-            "connecting to the Docker engine".into()
-        })?;
+        let host = docker_host();
+        let docker = ctx(
+            Docker::connect_with_unix(&host, CONNECTION_TIMEOUT_SECS, bollard::API_DEFAULT_VERSION),
+            || format!("connecting to the Docker engine at {host}"),
+        )?;
         let docker = ctx(docker.negotiate_version().await, || {
-            "asking the Docker engine for its version (is it running? try `docker info`)".into()
+            format!(
+                "asking the Docker engine at {host} for its version (is it running? try `docker info`)"
+            )
         })?;
         Ok(Engine {
             docker,
@@ -541,5 +564,22 @@ impl Backend for Engine {
         worker
             .join()
             .unwrap_or_else(|_| Err("the cleanup thread panicked".into()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::docker_host_of;
+
+    #[test]
+    fn docker_host_names_a_unix_socket_or_the_local_one() {
+        let sock = "unix:///tmp/e2/docker.sock".to_string();
+        assert_eq!(docker_host_of(Some(sock.clone())), sock);
+        assert_eq!(docker_host_of(None), "unix:///var/run/docker.sock");
+        // Other schemes are not spoken here (yet): the local socket, as bollard's local defaults.
+        assert_eq!(
+            docker_host_of(Some("tcp://127.0.0.1:2375".into())),
+            "unix:///var/run/docker.sock"
+        );
     }
 }

@@ -9,7 +9,7 @@ mod images;
 #[cfg(test)]
 pub(crate) mod scripted;
 
-pub use backend::{Backend, EngineError};
+pub use backend::{Backend, EngineError, EngineErrorKind};
 
 pub use backend::ContainerSpec;
 
