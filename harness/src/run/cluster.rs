@@ -414,7 +414,11 @@ impl Cluster {
         let Some(id) = rep.container.clone() else {
             return Ok(());
         };
-        self.save_log(name, &rep, &id).await;
+        // Without its log the trial has lost its evidence: the harness's error, and the container
+        // stays for the teardown to remove.
+        self.save_log(name, &rep, &id)
+            .await
+            .map_err(StepError::harness)?;
         self.backend.remove_container(&id).await?;
         self.update(name, |r| {
             r.container = None;
@@ -437,8 +441,10 @@ impl Cluster {
         self.start_with(name, first).await
     }
 
-    /// Appends the container's whole log to `logs/<replica>.log`, with a header per incarnation.
-    async fn save_log(&self, name: &str, rep: &Replica, id: &str) {
+    /// Appends the container's whole log to `logs/<replica>.log`, with a header per incarnation. A
+    /// section that cannot be written whole (a full disk) is taken back out, so the file holds only
+    /// whole incarnations; the error says which log and why.
+    async fn save_log(&self, name: &str, rep: &Replica, id: &str) -> Result<(), String> {
         let text = match self.backend.logs(id, None).await {
             Ok(t) => t,
             Err(e) => format!("(logs unavailable: {e})\n"),
@@ -454,15 +460,8 @@ impl Cluster {
                 .map_or("-".into(), |c| c.to_string()),
         );
         let path = self.logs_dir.join(format!("{name}.log"));
-        use std::io::Write;
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path);
-        if let Ok(mut f) = file {
-            let _ = f.write_all(header.as_bytes());
-            let _ = f.write_all(text.as_bytes());
-        }
+        append_whole(&path, &[header.as_bytes(), text.as_bytes()])
+            .map_err(|e| format!("cannot save the log of {name} to {}: {e}", path.display()))
     }
 
     /// Waits for a replica that a step made exit on its own (`exits`), then counts it as stopped on
@@ -556,15 +555,20 @@ impl Cluster {
         out
     }
 
-    /// Saves every container's log and removes containers, the network and the volumes.
-    pub(crate) async fn teardown(&self) -> Result<(), EngineError> {
+    /// Saves every container's log and removes containers, the network and the volumes. Returns
+    /// why the logs that could not be saved were not (everything is removed all the same).
+    pub(crate) async fn teardown(&self) -> Result<Vec<String>, EngineError> {
         let snapshot = self.snapshot();
         let saves = snapshot.iter().filter_map(|(name, rep)| {
             rep.container
                 .as_ref()
                 .map(|id| async move { self.save_log(name, rep, id).await })
         });
-        futures_util::future::join_all(saves).await;
+        let unsaved: Vec<String> = futures_util::future::join_all(saves)
+            .await
+            .into_iter()
+            .filter_map(Result::err)
+            .collect();
         let removals = snapshot
             .values()
             .filter_map(|r| r.container.as_ref())
@@ -589,8 +593,31 @@ impl Cluster {
         for r in futures_util::future::join_all(removals).await {
             r?;
         }
-        Ok(())
+        Ok(unsaved)
     }
+}
+
+/// Appends `parts` to the file at `path` (created if missing), all of them or none: when a write
+/// fails (no space left, say) the file is cut back to its length before (or removed, if it was
+/// created for this), so it never ends in half a section.
+pub(crate) fn append_whole(path: &std::path::Path, parts: &[&[u8]]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)?;
+    let before = f.metadata()?.len();
+    let written = parts
+        .iter()
+        .try_for_each(|p| f.write_all(p))
+        .and_then(|()| f.flush());
+    if written.is_err() {
+        let _ = f.set_len(before);
+        if before == 0 {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+    written
 }
 
 pub(crate) fn describe_probe(p: &Probe) -> String {
@@ -611,5 +638,27 @@ pub(crate) fn describe_probe(p: &Probe) -> String {
             h.status
         ),
         Probe::Tcp(port) => format!("port {port} did not accept connections"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::append_whole;
+
+    #[test]
+    fn append_whole_appends_sections() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("node-0.log");
+        append_whole(&p, &[b"== 0 ==\n", b"a\n"]).unwrap();
+        append_whole(&p, &[b"== 1 ==\n", b"b\n"]).unwrap();
+        assert_eq!(std::fs::read(&p).unwrap(), b"== 0 ==\na\n== 1 ==\nb\n");
+    }
+
+    /// A write the device refuses is an error with its cause, not silence (the full-disk test in
+    /// tests/engine_failure.rs shows the file cut back to whole sections on a real full disk).
+    #[test]
+    fn append_whole_says_why_a_write_failed() {
+        let e = append_whole(std::path::Path::new("/dev/full"), &[b"x"]).unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::ENOSPC), "{e}");
     }
 }

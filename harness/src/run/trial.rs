@@ -156,7 +156,14 @@ pub(crate) async fn run_trial(ctx: &TrialContext, trial: &Trial, slot: usize) ->
         guard.disarm();
     } else {
         match live.cluster.teardown().await {
-            Ok(()) => guard.disarm(),
+            Ok(unsaved) => {
+                guard.disarm();
+                // A trial whose evidence is lost cannot pass: the harness failed it.
+                if !unsaved.is_empty() && outcome.verdict == Verdict::Pass {
+                    outcome.verdict = Verdict::Error;
+                    outcome.reason = Some(unsaved.join("; "));
+                }
+            }
             Err(e) => {
                 if outcome.verdict == Verdict::Pass {
                     outcome.verdict = Verdict::Error;
