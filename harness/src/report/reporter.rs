@@ -83,6 +83,9 @@ pub(crate) struct Reporter {
     recorder: Recorder,
     /// Finished trials as reported, in the order they finished.
     finished: Vec<TrialReport>,
+    /// The last attempt to write the report failed (and said so: a full disk is said once, not
+    /// once per trial).
+    write_failing: bool,
 }
 
 impl Reporter {
@@ -91,6 +94,7 @@ impl Reporter {
             display,
             recorder,
             finished: vec![],
+            write_failing: false,
         }
     }
 
@@ -98,13 +102,19 @@ impl Reporter {
         self.display.event(e);
         if let Event::TrialFinished { outcome } = e {
             let t = match self.recorder.finished(outcome) {
-                Ok(t) => t,
+                Ok(t) => {
+                    self.write_failing = false;
+                    t
+                }
                 Err(err) => {
-                    let msg = format!(
-                        "writing the report to {}: {err}",
-                        self.recorder.dir().display()
-                    );
-                    self.display.problem(&msg);
+                    if !self.write_failing {
+                        let msg = format!(
+                            "writing the report to {}: {err}",
+                            self.recorder.dir().display()
+                        );
+                        self.display.problem(&msg);
+                    }
+                    self.write_failing = true;
                     self.recorder.judge(outcome)
                 }
             };
