@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 
 use crossgrade::runtime::{Backend, Engine, LABEL_OWNER, LABEL_RUN, LABEL_TRIAL};
 
+pub mod second_engine;
+
 pub fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
