@@ -33,9 +33,21 @@ pub(crate) fn engine_error(doing: String, source: BollardError) -> EngineError {
             403 => EngineErrorKind::InUse,
             _ => EngineErrorKind::Other,
         },
-        _ => EngineErrorKind::Other,
+        // The engine did not answer at all (down, its socket gone, the connection cut): what a
+        // reader needs is the last cause, `Connection refused (os error 111)`, not the HTTP
+        // client's wrapper around it (`Error in the hyper legacy client: client error (Connect)`).
+        _ => return EngineError::new(doing, EngineErrorKind::Other, last_cause(&source)),
     };
     EngineError::new(doing, kind, source)
+}
+
+/// The innermost cause of `e`, as text.
+fn last_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut e = e;
+    while let Some(inner) = e.source() {
+        e = inner;
+    }
+    e.to_string()
 }
 
 /// Treats the engine's answer `codes` (e.g. 404 on removing what is already gone) as success.
@@ -569,7 +581,22 @@ impl Backend for Engine {
 
 #[cfg(test)]
 mod tests {
-    use super::docker_host_of;
+    use super::{docker_host_of, engine_error};
+
+    /// An engine that does not answer is named by the last cause of the failure, once.
+    #[test]
+    fn an_engine_that_does_not_answer_is_named_by_the_last_cause() {
+        let refused =
+            std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "Connection refused");
+        let e = engine_error(
+            "inspecting exec".into(),
+            bollard::errors::Error::IOError {
+                err: std::io::Error::other(refused),
+            },
+        );
+        assert_eq!(e.to_string(), "inspecting exec: Connection refused");
+        assert!(std::error::Error::source(&e).is_none());
+    }
 
     #[test]
     fn docker_host_names_a_unix_socket_or_the_local_one() {
