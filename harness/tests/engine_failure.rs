@@ -368,7 +368,12 @@ fn a_full_report_disk_is_an_error_naming_enospc_and_leaves_no_half_written_file(
         ];
         let mut run = Cli::spawn(&args, None, work.path(), "run");
         let pid = run.child.id();
+        let started = Instant::now();
         let (code, printed) = run.finish(Duration::from_secs(120));
+        eprintln!(
+            "with {size} for the reports the run took {:.1}s and printed:\n{printed}",
+            started.elapsed().as_secs_f64()
+        );
         assert_eq!(code, Some(1), "{size}: {printed}");
         assert!(
             printed.contains(what) && printed.contains("No space left on device"),
