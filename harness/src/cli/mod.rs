@@ -57,10 +57,10 @@ pub enum Failure {
         "start it (e.g. `dockerd &` as root) or set DOCKER_HOST=unix:///path/to/docker.sock; `crossgrade doctor` checks"
     ))]
     Unreachable(#[source] EngineError),
+    /// The engine answered, but refused what was asked (the unreachable case is
+    /// [`Failure::Unreachable`]).
     #[error("the Docker engine cannot be used")]
-    #[diagnostic(help(
-        "start it (e.g. `dockerd &` as root) or set DOCKER_HOST; `crossgrade doctor` checks"
-    ))]
+    #[diagnostic(help("`crossgrade doctor` shows the engine's state and what runs left in it"))]
     Engine(#[source] EngineError),
     #[error(transparent)]
     #[diagnostic(transparent)]
