@@ -598,22 +598,24 @@ impl Cluster {
 }
 
 /// Appends `parts` to the file at `path` (created if missing), all of them or none: when a write
-/// fails (no space left, say) the file is cut back to its length before (or removed, if it was
-/// created for this), so it never ends in half a section.
+/// fails (no space left, say) a regular file is cut back to its length before (or removed, if this
+/// call created it), so it never ends in half a section.
 pub(crate) fn append_whole(path: &std::path::Path, parts: &[&[u8]]) -> std::io::Result<()> {
     use std::io::Write;
+    let existed = path.symlink_metadata().is_ok();
     let mut f = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(path)?;
-    let before = f.metadata()?.len();
+    let meta = f.metadata()?;
     let written = parts
         .iter()
         .try_for_each(|p| f.write_all(p))
         .and_then(|()| f.flush());
-    if written.is_err() {
-        let _ = f.set_len(before);
-        if before == 0 {
+    if written.is_err() && meta.is_file() {
+        if existed {
+            let _ = f.set_len(meta.len());
+        } else {
             let _ = std::fs::remove_file(path);
         }
     }
@@ -658,7 +660,12 @@ mod tests {
     /// tests/engine_failure.rs shows the file cut back to whole sections on a real full disk).
     #[test]
     fn append_whole_says_why_a_write_failed() {
-        let e = append_whole(std::path::Path::new("/dev/full"), &[b"x"]).unwrap_err();
+        // Through a link of its own, so that nothing here can ever touch the device itself.
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("node-0.log");
+        std::os::unix::fs::symlink("/dev/full", &p).unwrap();
+        let e = append_whole(&p, &[b"x"]).unwrap_err();
         assert_eq!(e.raw_os_error(), Some(libc::ENOSPC), "{e}");
+        assert!(p.symlink_metadata().is_ok(), "what was there stays");
     }
 }
