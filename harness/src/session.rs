@@ -4,6 +4,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use miette::Diagnostic;
 use tokio_util::sync::CancellationToken;
@@ -200,8 +201,10 @@ impl Session {
                 }
             }
             Ok(backend) => {
-                // Leftovers of runs whose process is gone (killed with SIGKILL, say).
-                let _ = gc(&*backend, false, Some(&self.run_id)).await;
+                // Leftovers of runs whose process is gone (killed with SIGKILL, say): one try each,
+                // best effort. What is busy is being removed by another sweeper, or is stuck in the
+                // engine (a stale endpoint): either way, not worth delaying this run for.
+                let _ = gc(&*backend, false, Some(&self.run_id), Duration::ZERO).await;
                 let (ready, unready) = preflight(&*backend, &self.matrix, self.trials, &opts).await;
                 for o in unready {
                     events.emit(Event::TrialFinished {

@@ -166,7 +166,7 @@ pub fn report(dir: &Path) -> Result<Status, Failure> {
 
 pub async fn gc(all: bool) -> Result<Status, Failure> {
     let engine = connect().await?;
-    let swept = runtime::gc(&engine, all, None).await?;
+    let swept = runtime::gc(&engine, all, None, runtime::BUSY_WAIT).await?;
     out(format_args!("removed {swept}"))?;
     Ok(Status::Green)
 }

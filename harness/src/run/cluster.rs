@@ -14,7 +14,7 @@ use super::error::StepError;
 use super::last_words::{complaints, it_logged};
 use crate::model::{Action, Matrix, Probe, Release, Role, Scope};
 use crate::outcome::Observation;
-use crate::runtime::remove_when_free;
+use crate::runtime::{remove_when_free, BUSY_WAIT};
 use crate::runtime::{Backend, ContainerSpec, Endpoint, EngineError, HttpCall, Labels};
 use crate::step::{ActionRef, ExpectedExit, FirstStart};
 
@@ -584,7 +584,7 @@ impl Cluster {
         }
         // The engine may release a removed container's endpoint a moment later ("active
         // endpoints", 403): wait for the network to become removable, with a deadline.
-        remove_when_free(format!("network {}", self.network), || {
+        remove_when_free(format!("network {}", self.network), BUSY_WAIT, || {
             self.backend.remove_network(&self.network)
         })
         .await?;

@@ -165,13 +165,13 @@ pub(crate) async fn run_trials(
         .filter(|o| opts.keep && o.verdict != Verdict::Pass)
         .map(|o| o.id.clone())
         .collect();
-    if let Err(e) = sweep(&*backend, &format!("{LABEL_RUN}={}", opts.run_id), |obj| {
+    let keep = |obj: &crate::runtime::Labelled| {
         obj.labels
             .get(LABEL_TRIAL)
             .is_some_and(|t| kept.contains(t))
-    })
-    .await
-    {
+    };
+    let label = format!("{LABEL_RUN}={}", opts.run_id);
+    if let Err(e) = sweep(&*backend, &label, keep, crate::runtime::BUSY_WAIT).await {
         events.emit(Event::CleanupFailed {
             error: e.to_string(),
         });

@@ -99,29 +99,44 @@ impl std::fmt::Display for Swept {
     }
 }
 
-/// How long a removal waits for an object to stop being busy (see [`remove_when_free`]).
-pub(crate) const BUSY_WAIT: Duration = Duration::from_secs(20);
+/// How long a removal of our own objects waits for one to stop being busy (see
+/// [`remove_when_free`]).
+pub const BUSY_WAIT: Duration = Duration::from_secs(20);
 
-/// Runs `remove` until it is not refused as busy, or until [`BUSY_WAIT`] has passed. The engine
+/// Runs `remove` until it is not refused as busy, or until `patience` has passed. The engine
 /// refuses a removal while another sweeper is removing the same object (409 "removal in progress"), while
 /// a network still has the endpoint of a container being removed (403 "active endpoints"), and for a
 /// moment after a container is gone before its endpoint is released. Leaving the object to "the other
 /// sweeper" is not safe: two sweepers can each leave a network to the other. Once the object is gone
 /// (404, which removals tolerate) the removal succeeds.
-pub(crate) async fn remove_when_free<F, Fut>(what: String, mut remove: F) -> Result<()>
+///
+/// A network the engine keeps calling busy although no container is attached holds a stale endpoint
+/// (moby/moby#42119, seen on Docker 20.10 here): only restarting the engine clears it, and the error
+/// says so.
+pub(crate) async fn remove_when_free<F, Fut>(
+    what: String,
+    patience: Duration,
+    mut remove: F,
+) -> Result<()>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<()>>,
 {
-    let deadline = Instant::now() + BUSY_WAIT;
+    let deadline = Instant::now() + patience;
     loop {
         match remove().await {
             Err(e) if e.is_busy() => {
                 if Instant::now() >= deadline {
+                    let stale = if what.starts_with("network") {
+                        " (a network busy with no container attached holds a stale endpoint, \
+                         moby/moby#42119: restarting the engine clears it)"
+                    } else {
+                        ""
+                    };
                     return Err(EngineError::new(
                         format!(
-                            "removing {what}: still in use after {}s",
-                            BUSY_WAIT.as_secs()
+                            "removing {what}: still in use after {}s{stale}",
+                            patience.as_secs()
                         ),
                         EngineErrorKind::InUse,
                         e,
@@ -135,11 +150,13 @@ where
 }
 
 /// Removes every object matching `label` (`key=value`) for which `keep` is false: containers first
-/// (they hold the networks and volumes), then networks, then volumes.
+/// (they hold the networks and volumes), then networks, then volumes. A busy object is waited for
+/// `patience` (see [`remove_when_free`]).
 pub(crate) async fn sweep(
     engine: &dyn Backend,
     label: &str,
     keep: impl Fn(&Labelled) -> bool,
+    patience: Duration,
 ) -> Result<Swept> {
     // Another sweeper (a concurrent run's start-of-run gc, say) may be removing the same objects:
     // every removal waits that out (`remove_when_free`). A failure is reported once everything else
@@ -158,7 +175,7 @@ pub(crate) async fn sweep(
         .filter(|c| !keep(c))
         .collect();
     let removals = containers.iter().map(|c| {
-        remove_when_free(format!("container {}", c.name), || {
+        remove_when_free(format!("container {}", c.name), patience, || {
             engine.remove_container(&c.id)
         })
     });
@@ -169,7 +186,7 @@ pub(crate) async fn sweep(
     let mut networks = 0;
     for n in engine.networks_labelled(label).await? {
         if !keep(&n) {
-            let removed = remove_when_free(format!("network {}", n.name), || {
+            let removed = remove_when_free(format!("network {}", n.name), patience, || {
                 engine.remove_network(&n.name)
             });
             note(removed.await, &mut networks);
@@ -178,7 +195,7 @@ pub(crate) async fn sweep(
     let mut volumes = 0;
     for v in engine.volumes_labelled(label).await? {
         if !keep(&v) {
-            let removed = remove_when_free(format!("volume {}", v.name), || {
+            let removed = remove_when_free(format!("volume {}", v.name), patience, || {
                 engine.remove_volume(&v.name)
             });
             note(removed.await, &mut volumes);
@@ -195,19 +212,29 @@ pub(crate) async fn sweep(
 }
 
 /// Removes everything labelled by runs whose owner process is gone (or, with `all`, every run's objects
-/// but those of `except_run`).
-pub async fn gc(engine: &dyn Backend, all: bool, except_run: Option<&str>) -> Result<Swept> {
+/// but those of `except_run`), waiting `patience` for a busy object.
+pub async fn gc(
+    engine: &dyn Backend,
+    all: bool,
+    except_run: Option<&str>,
+    patience: Duration,
+) -> Result<Swept> {
     let mut total = Swept::default();
-    let swept = sweep(engine, LABEL_RUN, |o| {
-        let run = o.labels.get(LABEL_RUN).map(String::as_str);
-        if except_run.is_some() && run == except_run {
-            return true;
-        }
-        if all {
-            return false;
-        }
-        o.labels.get(LABEL_OWNER).is_some_and(|w| owner_alive(w))
-    })
+    let swept = sweep(
+        engine,
+        LABEL_RUN,
+        |o| {
+            let run = o.labels.get(LABEL_RUN).map(String::as_str);
+            if except_run.is_some() && run == except_run {
+                return true;
+            }
+            if all {
+                return false;
+            }
+            o.labels.get(LABEL_OWNER).is_some_and(|w| owner_alive(w))
+        },
+        patience,
+    )
     .await?;
     total.add(swept);
     Ok(total)
@@ -291,7 +318,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_busy_object_is_waited_for_not_left_to_another_sweeper() {
         let tries = std::cell::Cell::new(0);
-        let r = remove_when_free("network n".into(), || {
+        let r = remove_when_free("network n".into(), BUSY_WAIT, || {
             tries.set(tries.get() + 1);
             let answer = if tries.get() < 4 { Err(busy()) } else { Ok(()) };
             async move { answer }
@@ -304,7 +331,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn an_object_busy_past_the_deadline_is_an_error_that_says_so() {
         let start = Instant::now();
-        let e = remove_when_free("network n".into(), || async { Err(busy()) })
+        let e = remove_when_free("network n".into(), BUSY_WAIT, || async { Err(busy()) })
             .await
             .unwrap_err();
         assert!(start.elapsed() >= BUSY_WAIT);

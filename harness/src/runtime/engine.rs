@@ -567,7 +567,7 @@ impl Backend for Engine {
                 let engine = Engine::connect()
                     .await
                     .map_err(|e| format!("cleanup of {label}: {e}"))?;
-                super::cleanup::sweep(&engine, &label, |_| false)
+                super::cleanup::sweep(&engine, &label, |_| false, super::cleanup::BUSY_WAIT)
                     .await
                     .map(|_| ())
                     .map_err(|e| format!("cleanup of {label} failed: {e}"))
