@@ -584,7 +584,8 @@ impl Cluster {
         }
         // The engine may release a removed container's endpoint a moment later ("active
         // endpoints", 403): wait for the network to become removable, with a deadline.
-        remove_when_free(format!("network {}", self.network), BUSY_WAIT, || {
+        let deadline = Instant::now() + BUSY_WAIT;
+        remove_when_free(format!("network {}", self.network), deadline, || {
             self.backend.remove_network(&self.network)
         })
         .await?;

@@ -103,7 +103,7 @@ impl std::fmt::Display for Swept {
 /// [`remove_when_free`]).
 pub const BUSY_WAIT: Duration = Duration::from_secs(20);
 
-/// Runs `remove` until it is not refused as busy, or until `patience` has passed. The engine
+/// Runs `remove` until it is not refused as busy, or until `deadline`. The engine
 /// refuses a removal while another sweeper is removing the same object (409 "removal in progress"), while
 /// a network still has the endpoint of a container being removed (403 "active endpoints"), and for a
 /// moment after a container is gone before its endpoint is released. Leaving the object to "the other
@@ -115,14 +115,14 @@ pub const BUSY_WAIT: Duration = Duration::from_secs(20);
 /// says so.
 pub(crate) async fn remove_when_free<F, Fut>(
     what: String,
-    patience: Duration,
+    deadline: Instant,
     mut remove: F,
 ) -> Result<()>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<()>>,
 {
-    let deadline = Instant::now() + patience;
+    let started = Instant::now();
     loop {
         match remove().await {
             Err(e) if e.is_busy() => {
@@ -136,7 +136,7 @@ where
                     return Err(EngineError::new(
                         format!(
                             "removing {what}: still in use after {}s{stale}",
-                            patience.as_secs()
+                            started.elapsed().as_secs()
                         ),
                         EngineErrorKind::InUse,
                         e,
@@ -151,7 +151,7 @@ where
 
 /// Removes every object matching `label` (`key=value`) for which `keep` is false: containers first
 /// (they hold the networks and volumes), then networks, then volumes. A busy object is waited for
-/// `patience` (see [`remove_when_free`]).
+/// at most `patience` in all (see [`remove_when_free`]): a sweep on cancellation must end soon.
 pub(crate) async fn sweep(
     engine: &dyn Backend,
     label: &str,
@@ -161,6 +161,7 @@ pub(crate) async fn sweep(
     // Another sweeper (a concurrent run's start-of-run gc, say) may be removing the same objects:
     // every removal waits that out (`remove_when_free`). A failure is reported once everything else
     // has been tried.
+    let deadline = Instant::now() + patience;
     let mut first_error = None;
     let mut note = |r: Result<()>, count: &mut usize| match r {
         Ok(()) => *count += 1,
@@ -175,7 +176,7 @@ pub(crate) async fn sweep(
         .filter(|c| !keep(c))
         .collect();
     let removals = containers.iter().map(|c| {
-        remove_when_free(format!("container {}", c.name), patience, || {
+        remove_when_free(format!("container {}", c.name), deadline, || {
             engine.remove_container(&c.id)
         })
     });
@@ -186,7 +187,7 @@ pub(crate) async fn sweep(
     let mut networks = 0;
     for n in engine.networks_labelled(label).await? {
         if !keep(&n) {
-            let removed = remove_when_free(format!("network {}", n.name), patience, || {
+            let removed = remove_when_free(format!("network {}", n.name), deadline, || {
                 engine.remove_network(&n.name)
             });
             note(removed.await, &mut networks);
@@ -195,7 +196,7 @@ pub(crate) async fn sweep(
     let mut volumes = 0;
     for v in engine.volumes_labelled(label).await? {
         if !keep(&v) {
-            let removed = remove_when_free(format!("volume {}", v.name), patience, || {
+            let removed = remove_when_free(format!("volume {}", v.name), deadline, || {
                 engine.remove_volume(&v.name)
             });
             note(removed.await, &mut volumes);
@@ -318,7 +319,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_busy_object_is_waited_for_not_left_to_another_sweeper() {
         let tries = std::cell::Cell::new(0);
-        let r = remove_when_free("network n".into(), BUSY_WAIT, || {
+        let r = remove_when_free("network n".into(), Instant::now() + BUSY_WAIT, || {
             tries.set(tries.get() + 1);
             let answer = if tries.get() < 4 { Err(busy()) } else { Ok(()) };
             async move { answer }
@@ -331,9 +332,11 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn an_object_busy_past_the_deadline_is_an_error_that_says_so() {
         let start = Instant::now();
-        let e = remove_when_free("network n".into(), BUSY_WAIT, || async { Err(busy()) })
-            .await
-            .unwrap_err();
+        let e = remove_when_free("network n".into(), Instant::now() + BUSY_WAIT, || async {
+            Err(busy())
+        })
+        .await
+        .unwrap_err();
         assert!(start.elapsed() >= BUSY_WAIT);
         assert!(
             e.to_string().contains("network n: still in use after 20s"),
