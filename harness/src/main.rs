@@ -46,8 +46,10 @@ fn main() -> ExitCode {
 async fn dispatch(cli: Cli) -> Result<Status, Failure> {
     use cli::commands as c;
     match cli.command {
-        Command::Plan { m, filter, ids } => c::plan(&m.matrix, &filter.into(), ids),
-        Command::Run { m, filter, opts } => c::run(&m.matrix, &filter.into(), opts).await,
+        Command::Plan { m, filter, ids } => c::plan(&m.matrix.path, &m.selection(filter), ids),
+        Command::Run { m, filter, opts } => {
+            c::run(&m.matrix.path, &m.selection(filter), opts).await
+        }
         Command::Report { dir } => c::report(&dir),
         Command::Images { command } => match command {
             ImagesCommand::Build {
@@ -55,11 +57,14 @@ async fn dispatch(cli: Cli) -> Result<Status, Failure> {
                 filter,
                 force,
                 install_tools,
-            } => c::images_build(&m.matrix, &filter.into(), force, install_tools).await,
-            ImagesCommand::List { m } => c::images_list(&m.matrix).await,
+            } => {
+                let selection = m.selection(filter);
+                c::images_build(&m.matrix.path, &selection, force, install_tools).await
+            }
+            ImagesCommand::List { m } => c::images_list(&m.matrix.path).await,
         },
         Command::Gc { all } => c::gc(all).await,
-        Command::Doctor { m } => c::doctor(&m.matrix).await,
+        Command::Doctor { m } => c::doctor(&m.matrix.path).await,
     }
 }
 

@@ -500,3 +500,28 @@ fn a_mutation_fuzzer_finds_no_panic_hang_slow_input_or_unnamed_error() {
     );
     assert!(refused > cases / 2, "most mutations break something");
 }
+
+#[test]
+fn crossgrade_matrix_names_the_matrix_and_subset_for_the_command_line_too() {
+    let plan = |env: Option<&str>, args: &[&str]| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_crossgrade"));
+        c.current_dir(workspace()).args(args);
+        match env {
+            Some(v) => c.env("CROSSGRADE_MATRIX", v),
+            None => c.env_remove("CROSSGRADE_MATRIX"),
+        };
+        c.output().unwrap()
+    };
+    let by_env = plan(Some("etcd.toml:quick"), &["plan", "--ids"]);
+    let by_args = plan(
+        None,
+        &["plan", "--ids", "-f", "etcd.toml", "--subset", "quick"],
+    );
+    assert_eq!(by_env.status.code(), Some(0));
+    assert_eq!(by_env.stdout, by_args.stdout);
+    assert!(!by_env.stdout.is_empty());
+    // The tests' comma-separated list is refused, saying why.
+    let list = plan(Some("matrix.toml,etcd.toml:quick"), &["plan", "--ids"]);
+    assert_eq!(list.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&list.stderr).contains("names several matrices"));
+}

@@ -97,6 +97,12 @@ fn baseline_comparison_finds_regressed_fixed_and_new_and_accept_records_them() {
     );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "a regression is red: {stderr}");
+    // The recap after the table names the red trial with its reason.
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(&format!("  {FAILS} [regressed]: step ")),
+        "{stdout}"
+    );
     let r = results(reports.path());
     assert_eq!(r["schema"], "crossgrade.results/v1");
     assert_eq!(trial(&r, PASSES)["baseline"]["change"], "fixed");
@@ -129,15 +135,36 @@ fn baseline_comparison_finds_regressed_fixed_and_new_and_accept_records_them() {
     assert!(attention < grid, "{summary}");
     assert!(summary.contains("| **1.0** |"), "{summary}");
 
-    // --accept records the run; the next run is all unchanged and green, with the known failure
-    // reported to JUnit as an expected failure.
+    // --accept records what changed but a regression, and the run stays red; with --regressions it
+    // records that too (still red: the run is judged against the baseline it started from); the next
+    // run is all unchanged and green, with the known failure reported to JUnit as an expected failure.
     let out = run_cli(
         &matrix,
         reports.path(),
         snaps.path(),
         &["--cell", "node=1.0", "--accept"],
     );
-    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("not recorded: {FAILS} regressed")),
+        "{stderr}"
+    );
+    let r = results(reports.path());
+    assert_ne!(
+        store.read(FAILS).unwrap().as_deref(),
+        trial(&r, FAILS)["baseline"]["snapshot"]
+            .as_str()
+            .map(str::trim_end),
+        "the regression is not recorded"
+    );
+    let out = run_cli(
+        &matrix,
+        reports.path(),
+        snaps.path(),
+        &["--cell", "node=1.0", "--accept", "--regressions"],
+    );
+    assert_eq!(out.status.code(), Some(1));
     for id in [PASSES, NEW, FAILS] {
         let recorded = store.read(id).unwrap().expect("recorded");
         let r = results(reports.path());
@@ -161,6 +188,7 @@ fn baseline_comparison_finds_regressed_fixed_and_new_and_accept_records_them() {
         "a known failure is not red: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+    let out_known = out;
     let r = results(reports.path());
     assert_eq!(r["changes"]["unchanged"], 3);
     assert_eq!(r["red"], false);
@@ -172,6 +200,34 @@ fn baseline_comparison_finds_regressed_fixed_and_new_and_accept_records_them() {
         (status.as_str(), ty.as_str()),
         ("skipped", "expected-failure")
     );
+
+    // Rebuilding an older run's reports leaves `latest` with the newest run; a known failure is its
+    // one line in the terminal, and the final recap is of red trials only (none here).
+    let latest = std::fs::read_link(reports.path().join("latest")).unwrap();
+    let mut runs: Vec<_> = std::fs::read_dir(reports.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .filter(|n| *n != *"latest" && *n != *"snapshots")
+        .collect();
+    runs.sort();
+    let oldest = reports.path().join(&runs[0]);
+    assert_ne!(runs[0], latest);
+    let out = crossgrade().arg("report").arg(&oldest).output().unwrap();
+    assert!(out.status.code().is_some(), "{out:?}");
+    assert_eq!(
+        std::fs::read_link(reports.path().join("latest")).unwrap(),
+        latest
+    );
+    let stderr = String::from_utf8_lossy(&out_known.stderr);
+    let known = stderr.lines().position(|l| l.contains(FAILS)).unwrap();
+    assert!(
+        stderr
+            .lines()
+            .nth(known + 1)
+            .is_none_or(|l| !l.contains("reproduce")),
+        "a known failure is one line: {stderr}"
+    );
+    assert!(!String::from_utf8_lossy(&out_known.stdout).contains(" red:"));
 }
 
 /// Loads `index.html` in Debian's chromium (headless, in a container, the report folder mounted

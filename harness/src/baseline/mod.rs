@@ -6,7 +6,8 @@ mod compare;
 mod snapshot;
 mod store;
 
-pub(crate) use compare::{acceptable, compare, is_red, Change};
+pub use compare::Change;
+pub(crate) use compare::{acceptable, compare, is_red};
 pub(crate) use snapshot::snapshot_of;
 pub use store::{Store, StoreError};
 

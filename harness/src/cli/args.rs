@@ -9,7 +9,11 @@ use crossgrade::session::Selection;
 #[command(
     name = "crossgrade",
     version,
-    about = "Test cross-version upgrades of distributed systems on a real Docker engine"
+    about = "Test cross-version upgrades of distributed systems on a real Docker engine",
+    after_help = "Exit codes: 0 nothing red (every trial passed, or failed as its baseline records); \
+                  1 a red trial (regressed, changed, new and failing, or an error), or the engine, a \
+                  build or a report failed; 2 bad input (a matrix, scenario or argument: nothing was \
+                  started); 130 interrupted (after cleaning up)."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -18,14 +22,54 @@ pub struct Cli {
 
 #[derive(clap::Args, Clone)]
 pub struct MatrixArg {
-    /// The matrix file.
+    /// The matrix file, or FILE:SUBSET for the trials of its [subsets.SUBSET] (as the tests read
+    /// CROSSGRADE_MATRIX).
     #[arg(
         short = 'f',
         long = "matrix",
         default_value = "matrix.toml",
-        global = true
+        env = "CROSSGRADE_MATRIX",
+        global = true,
+        value_parser = matrix_ref
     )]
-    pub matrix: PathBuf,
+    pub matrix: MatrixRef,
+}
+
+/// `FILE` or `FILE:SUBSET`.
+#[derive(Debug, Clone)]
+pub struct MatrixRef {
+    pub path: PathBuf,
+    pub subset: Option<String>,
+}
+
+fn matrix_ref(s: &str) -> Result<MatrixRef, String> {
+    if s.contains(',') {
+        return Err(format!(
+            "`{s}` names several matrices (the tests' list); the command line takes one: \
+             give it with -f FILE[:SUBSET]"
+        ));
+    }
+    match s.rsplit_once(':') {
+        Some((file, subset)) if file.ends_with(".toml") && !subset.is_empty() => Ok(MatrixRef {
+            path: PathBuf::from(file),
+            subset: Some(subset.to_string()),
+        }),
+        _ => Ok(MatrixRef {
+            path: PathBuf::from(s),
+            subset: None,
+        }),
+    }
+}
+
+impl MatrixArg {
+    /// What the filters select, with the subset `FILE:SUBSET` names when `--subset` does not.
+    pub fn selection(&self, f: FilterArgs) -> Selection {
+        let mut s: Selection = f.into();
+        if s.subset.is_none() {
+            s.subset = self.matrix.subset.clone();
+        }
+        s
+    }
 }
 
 #[derive(clap::Args, Clone, Default)]
@@ -133,9 +177,14 @@ pub struct RunArgs {
     /// The baseline snapshots (default: `reports/snapshots/` beside the matrix file).
     #[arg(long)]
     pub snapshots: Option<PathBuf>,
-    /// Record this run's verdicts as the new baseline (errors are never recorded).
+    /// Record this run's changed verdicts as the new baseline (errors are never recorded, nor
+    /// regressions without --regressions). The exit code is still the run's, judged against the
+    /// baseline it started from.
     #[arg(long)]
     pub accept: bool,
+    /// With --accept: record regressions too (a trial that passed and no longer does).
+    #[arg(long, requires = "accept")]
+    pub regressions: bool,
 }
 
 impl From<FilterArgs> for Selection {

@@ -82,7 +82,11 @@ pub async fn run(path: &Path, selection: &Selection, args: RunArgs) -> Result<St
     signals.abort();
 
     let results = &done.results;
-    print!("{}", report::table(results));
+    out(report::table(results).trim_end())?;
+    let recap = report::recap(results);
+    if !recap.is_empty() {
+        out(recap.trim_end())?;
+    }
     let (c, ch) = (results.counts, results.changes);
     out(format_args!(
         "{} trials: {} pass, {} fail, {} error · against the baseline: {} regressed, {} changed, {} new, {} fixed, {} unchanged",
@@ -109,7 +113,8 @@ pub async fn run(path: &Path, selection: &Selection, args: RunArgs) -> Result<St
         return Ok(Status::Interrupted);
     }
     if args.accept {
-        return accept(&store, results);
+        let accepted = accept(&store, results, args.regressions)?;
+        return Ok(Status::red_if(results.red || accepted == Status::Red));
     }
     if ch.fixed > 0 || (ch.new > 0 && !results.red) {
         out(format_args!(
@@ -121,9 +126,24 @@ pub async fn run(path: &Path, selection: &Selection, args: RunArgs) -> Result<St
 }
 
 /// `--accept`: records every changed verdict as the new baseline. Errors are never recorded, and keep
-/// the run red.
-fn accept(store: &Store, results: &Results) -> Result<Status, Failure> {
-    let trials = results.trials.iter().map(|t| (&t.outcome, &t.baseline));
+/// the run red; regressions are recorded only when asked (`--regressions`).
+fn accept(store: &Store, results: &Results, regressions: bool) -> Result<Status, Failure> {
+    let (regressed, rest): (Vec<_>, Vec<_>) = results
+        .trials
+        .iter()
+        .partition(|t| t.baseline.change == baseline::Change::Regressed);
+    if !regressions {
+        for t in &regressed {
+            eprintln!(
+                "not recorded: {} regressed (it passed before); record it with --accept --regressions",
+                t.outcome.id
+            );
+        }
+    }
+    let recorded = rest
+        .into_iter()
+        .chain(regressed.iter().copied().filter(|_| regressions));
+    let trials = recorded.map(|t| (&t.outcome, &t.baseline));
     let done = baseline::accept(store, trials).map_err(Failure::Baseline)?;
     for id in &done.errors {
         eprintln!(
@@ -154,12 +174,19 @@ pub fn report(dir: &Path) -> Result<Status, Failure> {
         .iter()
         .map(|t| t.outcome.id.clone())
         .collect();
-    let (paths, r) = report::rebuild_from_records(dir, results.meta, &order, results.duration_ms)
-        .map_err(|source| Failure::Report {
+    // An older run's reports, rebuilt: `reports/latest` stays with the newest run.
+    let (paths, r) = report::rebuild_from_records(
+        dir,
+        results.meta,
+        &order,
+        results.duration_ms,
+        report::Latest::LeaveAlone,
+    )
+    .map_err(|source| Failure::Report {
         dir: dir.to_path_buf(),
         source,
     })?;
-    print!("{}", report::table(&r));
+    out(report::table(&r).trim_end())?;
     out(format_args!("report: {}", paths.html.display()))?;
     Ok(Status::red_if(r.red))
 }

@@ -74,9 +74,21 @@ pub(crate) fn read_trial_records(dir: &Path) -> Vec<TrialReport> {
     out
 }
 
-/// Writes `results.json`, `junit.xml`, `summary.md` and `index.html` into `dir` and points
-/// `<dir>/../latest` at it.
-pub(crate) fn write_report(dir: &Path, results: &Results) -> std::io::Result<ReportPaths> {
+/// Whether writing a run's reports makes it `reports/latest`: a run in progress does; rebuilding an
+/// older run's reports (`crossgrade report DIR`) does not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Latest {
+    Point,
+    LeaveAlone,
+}
+
+/// Writes `results.json`, `junit.xml`, `summary.md` and `index.html` into `dir` and, if asked,
+/// points `<dir>/../latest` at it.
+pub(crate) fn write_report(
+    dir: &Path,
+    results: &Results,
+    latest: Latest,
+) -> std::io::Result<ReportPaths> {
     let paths = ReportPaths::in_dir(dir);
     let json = serde_json::to_vec_pretty(results).map_err(std::io::Error::other)?;
     write_atomic(&paths.results, &json)?;
@@ -84,7 +96,9 @@ pub(crate) fn write_report(dir: &Path, results: &Results) -> std::io::Result<Rep
     write_atomic(&paths.junit, junit.as_bytes())?;
     write_atomic(&paths.summary, super::summary::render(results).as_bytes())?;
     write_atomic(&paths.html, super::html::render(results, dir).as_bytes())?;
-    point_latest(dir)?;
+    if latest == Latest::Point {
+        point_latest(dir)?;
+    }
     Ok(paths)
 }
 
@@ -108,6 +122,7 @@ pub fn rebuild_from_records(
     meta: RunMeta,
     order: &[String],
     duration_ms: u64,
+    latest: Latest,
 ) -> std::io::Result<(ReportPaths, Results)> {
     std::fs::create_dir_all(dir)?;
     let lock = std::fs::File::create(dir.join(".lock"))?;
@@ -126,7 +141,7 @@ pub fn rebuild_from_records(
         .iter()
         .all(|id| trials.iter().any(|t| &t.outcome.id == id));
     let results = Results::new(meta, duration_ms, complete, trials);
-    let paths = write_report(dir, &results)?;
+    let paths = write_report(dir, &results, latest)?;
     drop(lock);
     Ok((paths, results))
 }

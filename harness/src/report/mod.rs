@@ -13,7 +13,7 @@ mod results;
 mod summary;
 mod terminal;
 
-pub use files::rebuild_from_records;
+pub use files::{rebuild_from_records, Latest};
 
 pub(crate) use files::ReportPaths;
 pub(crate) use recorder::Recorder;
@@ -24,4 +24,4 @@ pub use reproduce::{shell_quote, MATRIX_ENV};
 pub use results::Results;
 pub(crate) use results::RunMeta;
 pub use results::TrialReport;
-pub use terminal::{table, Terminal};
+pub use terminal::{recap, table, Terminal};

@@ -67,6 +67,7 @@ impl Recorder {
             self.meta.clone(),
             &self.order,
             self.started.elapsed().as_millis() as u64,
+            super::files::Latest::Point,
         )
     }
 }

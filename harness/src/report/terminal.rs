@@ -101,7 +101,9 @@ impl Terminal {
             b.inc(1);
         }
         self.println(line(t));
-        if o.verdict != Verdict::Pass {
+        // A known failure (failing as its baseline records) is its one line: what is news is red.
+        let known = o.verdict == Verdict::Fail && t.change() == Change::Unchanged;
+        if o.verdict != Verdict::Pass && !known {
             if let Some(r) = &o.reason {
                 self.println(format!("      {r}"));
             }
@@ -145,6 +147,28 @@ fn line(t: &TrialReport) -> String {
         o.duration_ms as f64 / 1000.0,
         o.id
     )
+}
+
+/// After the table, the red trials again with their reasons, so that a long run's news is not
+/// scrolled away; empty when nothing is red.
+pub fn recap(r: &Results) -> String {
+    let red: Vec<&TrialReport> = r.trials.iter().filter(|t| t.baseline.red).collect();
+    if red.is_empty() {
+        return String::new();
+    }
+    let mut s = format!("{} red:\n", red.len());
+    for t in red {
+        s.push_str(&format!(
+            "  {} [{}]: {}\n",
+            t.outcome.id,
+            t.change(),
+            t.outcome
+                .reason
+                .as_deref()
+                .unwrap_or(t.outcome.verdict.as_str())
+        ));
+    }
+    s
 }
 
 /// The final table, for stdout: every trial, its verdict and its change against the baseline.
