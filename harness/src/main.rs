@@ -24,6 +24,7 @@ const EXIT_INTERRUPTED: u8 = 130;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    cli.color.apply();
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -50,7 +51,13 @@ async fn dispatch(cli: Cli) -> Result<Status, Failure> {
         Command::Run { m, filter, opts } => {
             c::run(&m.matrix.path, &m.selection(filter), opts).await
         }
-        Command::Report { dir } => c::report(&dir),
+        Command::Report { m, dir } => {
+            let dir = dir.unwrap_or_else(|| {
+                let root = m.matrix.path.parent().unwrap_or(std::path::Path::new(""));
+                root.join("reports/latest")
+            });
+            c::report(&dir)
+        }
         Command::Images { command } => match command {
             ImagesCommand::Build {
                 m,
@@ -63,7 +70,7 @@ async fn dispatch(cli: Cli) -> Result<Status, Failure> {
             }
             ImagesCommand::List { m } => c::images_list(&m.matrix.path).await,
         },
-        Command::Gc { all } => c::gc(all).await,
+        Command::Gc { m: _, all } => c::gc(all).await,
         Command::Doctor { m } => c::doctor(&m.matrix.path).await,
     }
 }

@@ -18,6 +18,28 @@ use crossgrade::session::Selection;
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    /// Colour the verdicts: auto (on a terminal, unless NO_COLOR is set), always or never.
+    #[arg(long, global = true, value_enum, default_value = "auto")]
+    pub color: ColorChoice,
+}
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+impl ColorChoice {
+    /// Applies the choice to what is printed on stderr (`auto` leaves console's own reading of the
+    /// terminal, NO_COLOR and CLICOLOR_FORCE).
+    pub fn apply(self) {
+        match self {
+            ColorChoice::Auto => {}
+            ColorChoice::Always => console::set_colors_enabled_stderr(true),
+            ColorChoice::Never => console::set_colors_enabled_stderr(false),
+        }
+    }
 }
 
 #[derive(clap::Args, Clone)]
@@ -112,17 +134,21 @@ pub enum Command {
     /// Rebuild a run's reports (results.json, junit.xml, summary.md, index.html) from its trial records,
     /// e.g. after a nextest run whose trials ran in separate processes.
     Report {
-        /// The run's report folder.
-        #[arg(default_value = "reports/latest")]
-        dir: PathBuf,
+        #[command(flatten)]
+        m: MatrixArg,
+        /// The run's report folder (default: reports/latest beside the matrix file).
+        dir: Option<PathBuf>,
     },
     /// Build the system's images locally.
     Images {
         #[command(subcommand)]
         command: ImagesCommand,
     },
-    /// Remove containers, networks and volumes left by runs that are no longer alive.
+    /// Remove containers, networks and volumes left by runs that are no longer alive (engine-wide:
+    /// `-f` is accepted and changes nothing).
     Gc {
+        #[command(flatten)]
+        m: MatrixArg,
         /// Remove every crossgrade object, even those of runs that look alive.
         #[arg(long)]
         all: bool,

@@ -132,11 +132,16 @@ impl Terminal {
 
 fn line(t: &TrialReport) -> String {
     let o = &t.outcome;
+    // Coloured when stderr is a terminal and NO_COLOR is unset (or as --color says); a known
+    // failure is not news, so it is not red.
+    let known = o.verdict == Verdict::Fail && t.change() == Change::Unchanged;
     let tag = match o.verdict {
-        Verdict::Pass => "PASS ",
-        Verdict::Fail => "FAIL ",
-        Verdict::Error => "ERROR",
-    };
+        Verdict::Pass => console::style("PASS ").green(),
+        Verdict::Fail if known => console::style("FAIL ").yellow(),
+        Verdict::Fail => console::style("FAIL ").red().bold(),
+        Verdict::Error => console::style("ERROR").magenta().bold(),
+    }
+    .for_stderr();
     let change = match t.change() {
         Change::Unchanged if o.verdict == Verdict::Fail => " (known failure)".to_string(),
         Change::Unchanged => String::new(),
