@@ -14,7 +14,7 @@ use crate::model::{LoadError, Matrix};
 use crate::outcome::TrialOutcome;
 use crate::plan::{self, Filter, Plan, Trial};
 use crate::report::{
-    self, Display, Recorder, ReportPaths, Reporter, Results, RunMeta, TrialReport,
+    self, Display, Provenance, Recorder, ReportPaths, Reporter, Results, RunMeta, TrialReport,
 };
 use crate::run::{self, errored, Event, Events, RunOptions};
 use crate::runtime::{gc, Backend, EngineError};
@@ -158,12 +158,16 @@ impl Session {
         cancel: CancellationToken,
     ) -> std::io::Result<Finished> {
         let target = &self.report;
-        let meta = RunMeta::of(
+        let mut meta = RunMeta::of(
             &self.matrix,
             &target.name,
             target.matrix_arg.as_deref().unwrap_or("matrix.toml"),
             target.store.dir(),
         );
+        meta.provenance = Provenance::here(&self.matrix.root, self.jobs);
+        if let Ok(b) = &backend {
+            meta.provenance.engine = b.describe().await.unwrap_or_default();
+        }
         let recorder = Recorder::new(
             &target.dir,
             meta,

@@ -371,3 +371,43 @@ fn a_killed_run_never_leaves_half_a_results_json() {
         },
     );
 }
+
+/// On GitHub Actions a run appends its summary to the job's and annotates each red trial.
+#[test]
+fn on_github_actions_the_summary_is_appended_and_red_trials_annotated() {
+    let reports = tempfile::tempdir().unwrap();
+    let snaps = tempfile::tempdir().unwrap();
+    let step_summary = reports.path().join("step-summary.md");
+    std::fs::write(&step_summary, "earlier steps\n").unwrap();
+    // A failing trial with no baseline yet: new, and red.
+    let red = "fixture/basic/node=1.0,client=2.0";
+    let out = crossgrade()
+        .args(["run", "-f"])
+        .arg(workspace().join("fixture.toml"))
+        .arg("--reports")
+        .arg(reports.path())
+        .arg("--snapshots")
+        .arg(snaps.path())
+        .args(["--trial", red])
+        .env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_STEP_SUMMARY", &step_summary)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let annotation = stdout
+        .lines()
+        .find(|l| l.starts_with("::error "))
+        .unwrap_or_else(|| panic!("no annotation in {stdout}"));
+    assert!(
+        annotation.starts_with(&format!(
+            "::error title=crossgrade fixture/basic/node=1.0%2Cclient=2.0::{red} [new]: step 3"
+        )),
+        "{annotation}"
+    );
+    let summary = std::fs::read_to_string(&step_summary).unwrap();
+    assert!(
+        summary.starts_with("earlier steps\n# crossgrade · fixture"),
+        "{summary}"
+    );
+}

@@ -94,6 +94,7 @@ pub async fn run(path: &Path, selection: &Selection, args: RunArgs) -> Result<St
     ))?;
     out(format_args!("report: {}", done.paths.html.display()))?;
     out(format_args!("        {}", done.paths.summary.display()))?;
+    github_actions(results, &done.paths.summary)?;
     let kept: Vec<_> = results
         .trials
         .iter()
@@ -123,6 +124,50 @@ pub async fn run(path: &Path, selection: &Selection, args: RunArgs) -> Result<St
         ))?;
     }
     Ok(Status::red_if(results.red))
+}
+
+/// On GitHub Actions: the run's summary.md appended to the job's summary (`$GITHUB_STEP_SUMMARY`),
+/// and an `::error` annotation per red trial with its reason.
+fn github_actions(results: &Results, summary: &Path) -> Result<(), Failure> {
+    if let Some(target) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|t| !t.is_empty()) {
+        use std::io::Write;
+        let text = std::fs::read_to_string(summary).unwrap_or_default();
+        let appended = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&target)
+            .and_then(|mut f| f.write_all(format!("{text}\n").as_bytes()));
+        if let Err(e) = appended {
+            eprintln!(
+                "cannot append the summary to GITHUB_STEP_SUMMARY ({}): {e}",
+                Path::new(&target).display()
+            );
+        }
+    }
+    if std::env::var("GITHUB_ACTIONS").as_deref() == Ok("true") {
+        // Workflow commands: `%`, CR and LF in a value are escaped.
+        let escape = |s: &str| {
+            s.replace('%', "%25")
+                .replace('\r', "%0D")
+                .replace('\n', "%0A")
+        };
+        let title = |s: &str| escape(s).replace(':', "%3A").replace(',', "%2C");
+        for t in results.trials.iter().filter(|t| t.baseline.red) {
+            out(format_args!(
+                "::error title={}::{} [{}]: {}",
+                title(&format!("crossgrade {}", t.outcome.id)),
+                escape(&t.outcome.id),
+                t.change(),
+                escape(
+                    t.outcome
+                        .reason
+                        .as_deref()
+                        .unwrap_or(t.outcome.verdict.as_str())
+                )
+            ))?;
+        }
+    }
+    Ok(())
 }
 
 /// `--accept`: records every changed verdict as the new baseline. Errors are never recorded, and keep

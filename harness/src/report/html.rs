@@ -62,12 +62,14 @@ pub(crate) fn render(r: &Results, report_dir: &Path) -> String {
     let _ = write!(
         h,
         "<h1>{}</h1>\n<p id=\"summary\">{} · <b class=\"{status}\" id=\"status\">{status}</b>{running}</p>\n\
-         <p>Matrix <code>{}</code> · started {} · baseline <code>{}</code></p>\n",
+         <p>Matrix <code>{}</code> · started {} · baseline <code>{}</code></p>\n\
+         <p id=\"provenance\">{}</p>\n",
         escape(&title),
         escape(&r.headline()),
         escape(&r.meta.matrix),
         escape(&r.meta.started_at),
         escape(&r.meta.snapshots),
+        escape(&r.meta.provenance.to_string()),
     );
     h.push_str(
         "<p class=\"legend\"><span class=\"mark v-pass\" style=\"display:inline\">pass</span> \

@@ -21,6 +21,7 @@ pub use reporter::Display;
 pub(crate) use reporter::Reporter;
 pub(crate) use reproduce::reproduce;
 pub use reproduce::{shell_quote, MATRIX_ENV};
+pub use results::Provenance;
 pub use results::Results;
 pub(crate) use results::RunMeta;
 pub use results::TrialReport;

@@ -29,6 +29,76 @@ pub struct RunMeta {
     #[serde(default)]
     pub snapshots: String,
     pub started_at: String,
+    /// Where and with what the run ran, so that results from several machines can be told apart.
+    #[serde(default)]
+    pub provenance: Provenance,
+}
+
+/// The harness, the repository, the engine and the machine of a run.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Provenance {
+    /// crossgrade's version.
+    pub crossgrade: String,
+    /// `git rev-parse HEAD` of the matrix's repository, with `-dirty` when it has changes; empty
+    /// outside a repository.
+    pub git_revision: String,
+    /// The engine's version, as it says (empty when it could not be reached).
+    pub engine: String,
+    pub host: String,
+    /// Trials at once.
+    pub jobs: usize,
+}
+
+impl std::fmt::Display for Provenance {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let or_unknown = |s: &str| {
+            if s.is_empty() {
+                "?".to_string()
+            } else {
+                s.to_string()
+            }
+        };
+        write!(
+            f,
+            "crossgrade {} · revision {} · engine {} · host {} · -j {}",
+            or_unknown(&self.crossgrade),
+            or_unknown(&self.git_revision),
+            or_unknown(&self.engine),
+            or_unknown(&self.host),
+            self.jobs
+        )
+    }
+}
+
+impl Provenance {
+    pub(crate) fn here(matrix_root: &Path, jobs: usize) -> Provenance {
+        let git = |args: &[&str]| {
+            std::process::Command::new("git")
+                .args(args)
+                .current_dir(matrix_root)
+                .stderr(std::process::Stdio::null())
+                .output()
+                .ok()
+                .filter(|o| o.status.success())
+                .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        };
+        let git_revision = match git(&["rev-parse", "HEAD"]) {
+            None => String::new(),
+            Some(rev) => match git(&["status", "--porcelain", "--untracked-files=no"]) {
+                Some(changes) if !changes.is_empty() => format!("{rev}-dirty"),
+                _ => rev,
+            },
+        };
+        Provenance {
+            crossgrade: env!("CARGO_PKG_VERSION").to_string(),
+            git_revision,
+            engine: String::new(),
+            host: std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .map(|h| h.trim().to_string())
+                .unwrap_or_default(),
+            jobs,
+        }
+    }
 }
 
 impl RunMeta {
@@ -44,6 +114,7 @@ impl RunMeta {
             started_at: time::OffsetDateTime::now_utc()
                 .format(&time::format_description::well_known::Rfc3339)
                 .unwrap_or_default(),
+            provenance: Provenance::default(),
         }
     }
 }

@@ -26,10 +26,11 @@ fn cell_text(s: &str) -> String {
 pub(crate) fn render(r: &Results) -> String {
     let (status, running) = r.status();
     let mut s = format!(
-        "# crossgrade · {} · run {}\n\n{} · **{status}**{running}\n\n",
+        "# crossgrade · {} · run {}\n\n{} · **{status}**{running}\n\n{}\n\n",
         r.meta.system,
         r.meta.run_id,
         r.headline(),
+        r.meta.provenance,
     );
 
     let attention: Vec<&TrialReport> = grid::by_attention(r)

@@ -166,6 +166,9 @@ pub struct Unanswered(pub String);
 /// Everything the runner asks of a container engine.
 #[async_trait]
 pub trait Backend: Send + Sync + std::fmt::Debug {
+    /// What the engine says it is (`28.2.2 (API 1.50)`), for a run's record.
+    async fn describe(&self) -> Result<String>;
+
     /// Whether the image is in the engine. Never pulls.
     async fn image_exists(&self, image: &str) -> Result<bool>;
 

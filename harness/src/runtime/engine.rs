@@ -156,6 +156,10 @@ fn label_filter(label: &str) -> HashMap<String, Vec<String>> {
 #[async_trait]
 impl Backend for Engine {
     /// Whether the image is in the engine. Never pulls.
+    async fn describe(&self) -> Result<String> {
+        self.server_version().await
+    }
+
     async fn image_exists(&self, image: &str) -> Result<bool> {
         match self.docker.inspect_image(image).await {
             Ok(_) => Ok(true),

@@ -409,6 +409,10 @@ impl Scripted {
 
 #[async_trait]
 impl Backend for Scripted {
+    async fn describe(&self) -> Result<String> {
+        Ok("scripted".into())
+    }
+
     async fn image_exists(&self, image: &str) -> Result<bool> {
         Ok(!self.state().missing_images.contains(image))
     }

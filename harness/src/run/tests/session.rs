@@ -66,6 +66,13 @@ async fn a_session_runs_its_trials_and_writes_the_report() {
         0,
         "torn down"
     );
+    // Where and with what it ran, in the results and the summary.
+    let p = &done.results.meta.provenance;
+    assert_eq!(p.engine, "scripted");
+    assert_eq!(p.crossgrade, env!("CARGO_PKG_VERSION"));
+    assert!(!p.host.is_empty() && p.jobs >= 1, "{p:?}");
+    let summary = std::fs::read_to_string(&done.paths.summary).unwrap();
+    assert!(summary.contains("engine scripted"), "{summary}");
 }
 
 #[tokio::test(start_paused = true)]
