@@ -47,7 +47,12 @@ fn main() -> ExitCode {
 async fn dispatch(cli: Cli) -> Result<Status, Failure> {
     use cli::commands as c;
     match cli.command {
-        Command::Plan { m, filter, ids } => c::plan(&m.matrix.path, &m.selection(filter), ids),
+        Command::Plan {
+            m,
+            filter,
+            ids,
+            format,
+        } => c::plan(&m.matrix.path, &m.selection(filter), ids, format),
         Command::Run { m, filter, opts } => {
             c::run(&m.matrix.path, &m.selection(filter), opts).await
         }

@@ -411,3 +411,73 @@ fn on_github_actions_the_summary_is_appended_and_red_trials_annotated() {
         "{summary}"
     );
 }
+
+/// `--message-format json`: stdout is one JSON object per line, each with the schema, from
+/// run_started to run_finished; `plan --format json` is the plan as data.
+#[test]
+fn the_json_event_stream_and_the_json_plan() {
+    let reports = tempfile::tempdir().unwrap();
+    let snaps = tempfile::tempdir().unwrap();
+    let id = "fixture/basic/node=1.0,client=1.0";
+    let out = crossgrade()
+        .args(["run", "--message-format", "json", "-f"])
+        .arg(workspace().join("fixture.toml"))
+        .arg("--reports")
+        .arg(reports.path())
+        .arg("--snapshots")
+        .arg(snaps.path())
+        .args(["--trial", id])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let events: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    assert!(events.iter().all(|e| e["schema"] == "crossgrade.events/v1"));
+    let names: Vec<&str> = events
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(names.first(), Some(&"run_started"));
+    assert_eq!(names.last(), Some(&"run_finished"));
+    for n in [
+        "trial_started",
+        "step_started",
+        "step_finished",
+        "trial_finished",
+    ] {
+        assert!(names.contains(&n), "{names:?}");
+    }
+    let finished = events
+        .iter()
+        .find(|e| e["event"] == "trial_finished")
+        .unwrap();
+    assert_eq!(finished["trial"]["id"], id);
+    assert_eq!(finished["trial"]["verdict"], "pass");
+    assert_eq!(finished["trial"]["baseline"]["change"], "new");
+    assert_eq!(events.last().unwrap()["red"], false);
+
+    let plan = crossgrade()
+        .args(["plan", "--format", "json", "-f"])
+        .arg(workspace().join("fixture.toml"))
+        .output()
+        .unwrap();
+    let plan: serde_json::Value = serde_json::from_slice(&plan.stdout).unwrap();
+    assert_eq!(plan["schema"], "crossgrade.plan/v1");
+    let t = plan["trials"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["id"] == id)
+        .unwrap();
+    assert_eq!(t["kind"], "cell");
+    assert_eq!(t["cell"]["node"], "1.0");
+    assert_eq!(t["steps"][0]["description"], "start all roles");
+}

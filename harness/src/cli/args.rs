@@ -119,8 +119,11 @@ pub enum Command {
         #[command(flatten)]
         filter: FilterArgs,
         /// Print only the trial ids.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "format")]
         ids: bool,
+        /// `text`, or `json`: the plan as data (schema crossgrade.plan/v1).
+        #[arg(long, value_enum, default_value = "text")]
+        format: PlanFormat,
     },
     /// Run trials on the local Docker engine.
     Run {
@@ -211,6 +214,23 @@ pub struct RunArgs {
     /// With --accept: record regressions too (a trial that passed and no longer does).
     #[arg(long, requires = "accept")]
     pub regressions: bool,
+    /// `human` (lines and a table) or `json`: one JSON object per line on stdout (run_started,
+    /// trial_started, step_started, step_finished, trial_finished, ..., run_finished), each with
+    /// "schema": "crossgrade.events/v1"; the terminal lines go away.
+    #[arg(long, value_enum, default_value = "human")]
+    pub message_format: MessageFormat,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum PlanFormat {
+    Text,
+    Json,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum MessageFormat {
+    Human,
+    Json,
 }
 
 impl From<FilterArgs> for Selection {

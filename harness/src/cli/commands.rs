@@ -13,7 +13,7 @@ use crossgrade::runtime::{self, Backend, Engine};
 use crossgrade::session::{ReportTarget, Selection, Session};
 use tokio_util::sync::CancellationToken;
 
-use super::args::RunArgs;
+use super::args::{MessageFormat, PlanFormat, RunArgs};
 use super::{out, Failure, Status};
 
 /// The matrix, loaded and its plan checked (subsets name real trials): bad input never touches the
@@ -29,10 +29,17 @@ async fn connect() -> Result<Engine, Failure> {
     Engine::connect().await.map_err(Failure::Unreachable)
 }
 
-pub fn plan(path: &Path, selection: &Selection, ids: bool) -> Result<Status, Failure> {
+pub fn plan(
+    path: &Path,
+    selection: &Selection,
+    ids: bool,
+    format: PlanFormat,
+) -> Result<Status, Failure> {
     let m = load(path)?;
     let plan = selection.select(&m)?;
-    if ids {
+    if format == PlanFormat::Json {
+        out(plan.to_json())?;
+    } else if ids {
         for t in &plan.trials {
             out(&t.id)?;
         }
@@ -72,8 +79,14 @@ pub async fn run(path: &Path, selection: &Selection, args: RunArgs) -> Result<St
     let cancel = CancellationToken::new();
     let signals = tokio::spawn(crossgrade::session::cancel_on_signals(cancel.clone()));
     let report_dir = session.report.dir.clone();
+    let json = args.message_format == MessageFormat::Json;
+    let display = if json {
+        Display::Json
+    } else {
+        Display::Terminal(Terminal::new())
+    };
     let done = session
-        .run(Ok(backend), Display::Terminal(Terminal::new()), cancel)
+        .run(Ok(backend), display, cancel)
         .await
         .map_err(|source| Failure::Report {
             dir: report_dir,
@@ -82,6 +95,26 @@ pub async fn run(path: &Path, selection: &Selection, args: RunArgs) -> Result<St
     signals.abort();
 
     let results = &done.results;
+    if json {
+        report::json_line(&serde_json::json!({
+            "event": "run_finished",
+            "counts": results.counts,
+            "changes": results.changes,
+            "red": results.red,
+            "cancelled": done.cancelled,
+            "report": done.paths.results,
+        }));
+        // stdout is the JSON stream's alone: no annotations there.
+        github_actions(results, &done.paths.summary, false)?;
+        if done.cancelled {
+            return Ok(Status::Interrupted);
+        }
+        if args.accept {
+            let accepted = accept(&store, results, args.regressions, true)?;
+            return Ok(Status::red_if(results.red || accepted == Status::Red));
+        }
+        return Ok(Status::red_if(results.red));
+    }
     out(report::table(results).trim_end())?;
     let recap = report::recap(results);
     if !recap.is_empty() {
@@ -94,7 +127,7 @@ pub async fn run(path: &Path, selection: &Selection, args: RunArgs) -> Result<St
     ))?;
     out(format_args!("report: {}", done.paths.html.display()))?;
     out(format_args!("        {}", done.paths.summary.display()))?;
-    github_actions(results, &done.paths.summary)?;
+    github_actions(results, &done.paths.summary, true)?;
     let kept: Vec<_> = results
         .trials
         .iter()
@@ -114,7 +147,7 @@ pub async fn run(path: &Path, selection: &Selection, args: RunArgs) -> Result<St
         return Ok(Status::Interrupted);
     }
     if args.accept {
-        let accepted = accept(&store, results, args.regressions)?;
+        let accepted = accept(&store, results, args.regressions, false)?;
         return Ok(Status::red_if(results.red || accepted == Status::Red));
     }
     if ch.fixed > 0 || (ch.new > 0 && !results.red) {
@@ -128,7 +161,7 @@ pub async fn run(path: &Path, selection: &Selection, args: RunArgs) -> Result<St
 
 /// On GitHub Actions: the run's summary.md appended to the job's summary (`$GITHUB_STEP_SUMMARY`),
 /// and an `::error` annotation per red trial with its reason.
-fn github_actions(results: &Results, summary: &Path) -> Result<(), Failure> {
+fn github_actions(results: &Results, summary: &Path, annotate: bool) -> Result<(), Failure> {
     if let Some(target) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|t| !t.is_empty()) {
         use std::io::Write;
         let text = std::fs::read_to_string(summary).unwrap_or_default();
@@ -144,7 +177,7 @@ fn github_actions(results: &Results, summary: &Path) -> Result<(), Failure> {
             );
         }
     }
-    if std::env::var("GITHUB_ACTIONS").as_deref() == Ok("true") {
+    if annotate && std::env::var("GITHUB_ACTIONS").as_deref() == Ok("true") {
         // Workflow commands: `%`, CR and LF in a value are escaped.
         let escape = |s: &str| {
             s.replace('%', "%25")
@@ -172,7 +205,13 @@ fn github_actions(results: &Results, summary: &Path) -> Result<(), Failure> {
 
 /// `--accept`: records every changed verdict as the new baseline. Errors are never recorded, and keep
 /// the run red; regressions are recorded only when asked (`--regressions`).
-fn accept(store: &Store, results: &Results, regressions: bool) -> Result<Status, Failure> {
+/// `quiet_stdout`: stdout carries something else (the JSON stream); say what was written on stderr.
+fn accept(
+    store: &Store,
+    results: &Results,
+    regressions: bool,
+    quiet_stdout: bool,
+) -> Result<Status, Failure> {
     let (regressed, rest): (Vec<_>, Vec<_>) = results
         .trials
         .iter()
@@ -195,11 +234,16 @@ fn accept(store: &Store, results: &Results, regressions: bool) -> Result<Status,
             "not recorded: {id} ended in an error (ours or the engine's), not a behaviour of the system"
         );
     }
-    out(format_args!(
+    let written = format!(
         "baseline: {} snapshots written to {}",
         done.written,
         store.dir().display()
-    ))?;
+    );
+    if quiet_stdout {
+        eprintln!("{written}");
+    } else {
+        out(written)?;
+    }
     Ok(Status::red_if(!done.errors.is_empty()))
 }
 

@@ -416,6 +416,56 @@ impl fmt::Display for Trial {
     }
 }
 
+impl Plan {
+    /// The plan as data (`crossgrade plan --format json`): `schema` `crossgrade.plan/v1` (fields
+    /// are only added within it), `system`, and `trials[]` with `id`, `scenario`, `kind`, `cell`
+    /// (varying role → release) or `path` {from, to}, `start` (role → release), `timeout_ms` and
+    /// `steps[]` {`number`, `description`, `origin`, `each_state`, `moves`, `timeout_ms`}.
+    pub fn to_json(&self) -> serde_json::Value {
+        let rel = |m: &IndexMap<String, Release>| -> serde_json::Map<String, serde_json::Value> {
+            m.iter()
+                .map(|(k, v)| (k.clone(), v.as_str().into()))
+                .collect()
+        };
+        let trials: Vec<serde_json::Value> = self
+            .trials
+            .iter()
+            .map(|t| {
+                let mut o = serde_json::json!({
+                    "id": t.id,
+                    "scenario": t.scenario,
+                    "start": rel(&t.start),
+                    "timeout_ms": t.timeout.as_millis() as u64,
+                    "steps": t.steps.iter().map(|s| serde_json::json!({
+                        "number": s.number,
+                        "description": s.describe(),
+                        "origin": s.origin,
+                        "each_state": s.each_state,
+                        "moves": s.is_move(),
+                        "timeout_ms": s.timeout.map(|d| d.as_millis() as u64),
+                    })).collect::<Vec<_>>(),
+                });
+                match &t.kind {
+                    TrialKind::Cell(cell) => {
+                        o["kind"] = "cell".into();
+                        o["cell"] = rel(cell).into();
+                    }
+                    TrialKind::Path { from, to } => {
+                        o["kind"] = "path".into();
+                        o["path"] = serde_json::json!({"from": from.as_str(), "to": to.as_str()});
+                    }
+                }
+                o
+            })
+            .collect();
+        serde_json::json!({
+            "schema": "crossgrade.plan/v1",
+            "system": self.system,
+            "trials": trials,
+        })
+    }
+}
+
 impl fmt::Display for Plan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for t in &self.trials {

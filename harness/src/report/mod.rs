@@ -17,8 +17,8 @@ pub use files::{rebuild_from_records, Latest};
 
 pub(crate) use files::ReportPaths;
 pub(crate) use recorder::Recorder;
-pub use reporter::Display;
 pub(crate) use reporter::Reporter;
+pub use reporter::{json_line, Display, EVENTS_SCHEMA};
 pub(crate) use reproduce::reproduce;
 pub use reproduce::{shell_quote, MATRIX_ENV};
 pub use results::Provenance;

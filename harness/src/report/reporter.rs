@@ -16,8 +16,26 @@ pub enum Display {
     Terminal(Terminal),
     /// The trials test binary: each step on stderr, which nextest shows when the test fails.
     StepLog,
+    /// `--message-format json`: one JSON object per line on stdout, for CI and other programs.
+    Json,
     /// Nothing (library callers that only want the results).
     Silent,
+}
+
+/// The version of the JSON event stream, on every line: fields are only added within it.
+pub const EVENTS_SCHEMA: &str = "crossgrade.events/v1";
+
+/// Writes `value` (an object) as one line on stdout, with the schema first. A closed stdout is
+/// ignored: the run goes on and its report is still written.
+pub fn json_line(value: &impl serde::Serialize) {
+    let mut line = serde_json::Map::new();
+    line.insert("schema".into(), EVENTS_SCHEMA.into());
+    if let Ok(serde_json::Value::Object(fields)) = serde_json::to_value(value) {
+        line.extend(fields);
+    }
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{}", serde_json::Value::Object(line));
+    let _ = out.flush();
 }
 
 impl Display {
@@ -25,13 +43,21 @@ impl Display {
         match self {
             Display::Terminal(t) => t.handle(e),
             Display::StepLog => step_log(e),
+            // A finished trial is written with its judgement, by `trial_finished`.
+            Display::Json if matches!(e, Event::TrialFinished { .. }) => {}
+            Display::Json => json_line(e),
             Display::Silent => {}
         }
     }
 
     fn trial_finished(&mut self, t: &TrialReport) {
-        if let Display::Terminal(term) = self {
-            term.trial_finished(t);
+        match self {
+            Display::Terminal(term) => term.trial_finished(t),
+            Display::Json => json_line(&serde_json::json!({
+                "event": "trial_finished",
+                "trial": t,
+            })),
+            _ => {}
         }
     }
 

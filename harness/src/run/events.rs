@@ -3,7 +3,10 @@
 
 use crate::outcome::{StepOutcome, TrialOutcome};
 
-#[derive(Debug, Clone)]
+/// Serialized (`--message-format json`) as one object per line with `"event"` naming the variant in
+/// snake case and its fields beside it.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
     RunStarted {
         run_id: String,
