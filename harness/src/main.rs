@@ -77,6 +77,19 @@ async fn dispatch(cli: Cli) -> Result<Status, Failure> {
         },
         Command::Gc { m: _, all } => c::gc(all).await,
         Command::Doctor { m } => c::doctor(&m.matrix.path).await,
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            let mut out = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "crossgrade", &mut out);
+            cli::out(String::from_utf8_lossy(&out).trim_end()).map(|_| Status::Green)
+        }
+        Command::Man => {
+            use clap::CommandFactory;
+            let mut out = Vec::new();
+            // Rendering into memory cannot fail: the only errors are the writer's.
+            let _ = clap_mangen::Man::new(Cli::command()).render(&mut out);
+            cli::out(String::from_utf8_lossy(&out).trim_end()).map(|_| Status::Green)
+        }
     }
 }
 

@@ -525,3 +525,23 @@ fn crossgrade_matrix_names_the_matrix_and_subset_for_the_command_line_too() {
     assert_eq!(list.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&list.stderr).contains("names several matrices"));
 }
+
+#[test]
+fn completions_and_the_manual_page_are_printed() {
+    let out = crossgrade(&["completions", "bash"]);
+    assert_eq!(out.status.code(), Some(0));
+    let script = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        script.contains("_crossgrade()") && script.contains("--message-format"),
+        "{script}"
+    );
+    let man = crossgrade(&["man"]);
+    assert_eq!(man.status.code(), Some(0));
+    let page = String::from_utf8_lossy(&man.stdout);
+    assert!(
+        page.contains(".TH crossgrade 1") && page.contains("Exit codes"),
+        "{page}"
+    );
+    let bad = crossgrade(&["completions", "cmd.exe"]);
+    assert_eq!(bad.status.code(), Some(2));
+}

@@ -161,6 +161,10 @@ pub enum Command {
         #[command(flatten)]
         m: MatrixArg,
     },
+    /// Print a shell completion script, e.g. `crossgrade completions bash > /etc/bash_completion.d/crossgrade`.
+    Completions { shell: clap_complete::Shell },
+    /// Print the manual page (roff), e.g. `crossgrade man | man -l -`.
+    Man,
 }
 
 #[derive(Subcommand)]

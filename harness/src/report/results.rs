@@ -145,8 +145,12 @@ pub struct Results {
     #[serde(flatten)]
     pub meta: RunMeta,
     pub duration_ms: u64,
-    /// False while the run is still going (the file is rewritten as trials finish).
+    /// False while not every planned trial has a record: the run is still going (the file is rewritten
+    /// as trials finish), or it ran part of its plan (a filtered or partitioned nextest run).
     pub complete: bool,
+    /// How many trials the run planned (its selection); `trials` holds those recorded.
+    #[serde(default)]
+    pub planned: usize,
     pub counts: Counts,
     pub changes: ChangeCounts,
     /// Whether the run is red: a regression, a changed or new failure, or an error.
@@ -157,7 +161,13 @@ pub struct Results {
 impl Results {
     /// `duration_ms` is the caller's measure; when the trials ran longer than that (trials recorded by
     /// other processes, as in a nextest run), their span from first start to last end is used.
-    pub fn new(meta: RunMeta, duration_ms: u64, complete: bool, trials: Vec<TrialReport>) -> Self {
+    pub fn new(
+        meta: RunMeta,
+        duration_ms: u64,
+        planned: usize,
+        complete: bool,
+        trials: Vec<TrialReport>,
+    ) -> Self {
         let starts = trials
             .iter()
             .map(|t| t.outcome.started_unix_ms)
@@ -176,6 +186,7 @@ impl Results {
             meta,
             duration_ms,
             complete,
+            planned,
             counts: Counts::of(trials.iter().map(|t| t.outcome.verdict)),
             changes: ChangeCounts::of(trials.iter().map(|t| t.change())),
             red: trials.iter().any(|t| t.baseline.red),
@@ -205,13 +216,20 @@ impl Results {
     }
 
     /// `red` or `green`, and whether the run is still going.
-    pub(crate) fn status(&self) -> (&'static str, &'static str) {
+    /// `red`/`green`, and what is known of the rest: a report without every planned trial cannot
+    /// tell a run still going from one that ran part of its plan, so it says what it has.
+    pub(crate) fn status(&self) -> (&'static str, String) {
         (
             if self.red { "red" } else { "green" },
             if self.complete {
-                ""
+                String::new()
             } else {
-                " (still running)"
+                format!(
+                    " ({} of {} planned trials recorded: still running, or a filtered or \
+                     partitioned run)",
+                    self.trials.len(),
+                    self.planned
+                )
             },
         )
     }
