@@ -481,3 +481,29 @@ fn the_json_event_stream_and_the_json_plan() {
     assert_eq!(t["cell"]["node"], "1.0");
     assert_eq!(t["steps"][0]["description"], "start all roles");
 }
+
+/// A missing image is said once, before anything starts: exit 1, the build command, no report.
+#[test]
+fn a_missing_image_fails_the_run_once_before_anything_is_written() {
+    let reports = tempfile::tempdir().unwrap();
+    let out = crossgrade()
+        .args(["run", "-f"])
+        .arg(fixture("missing.toml"))
+        .arg("--reports")
+        .arg(reports.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(
+        stderr.matches("crossgrade/never-built:1.0").count(),
+        1,
+        "{stderr}"
+    );
+    assert!(stderr.contains("crossgrade images build -f"), "{stderr}");
+    assert_eq!(
+        std::fs::read_dir(reports.path()).unwrap().count(),
+        0,
+        "no report, no latest"
+    );
+}

@@ -76,6 +76,25 @@ pub async fn run(path: &Path, selection: &Selection, args: RunArgs) -> Result<St
     // Before anything is written: an engine that cannot be reached is said once (not once per
     // trial), and leaves no report behind and reports/latest where it was.
     let backend: Arc<dyn Backend> = Arc::new(connect().await?);
+    // So is a missing image: one message naming the build command, not an error per trial.
+    let mut missing = Vec::new();
+    for image in plan::images(&session.matrix, &plan.trials) {
+        if !backend.image_exists(&image).await? {
+            missing.push(image);
+        }
+    }
+    if !missing.is_empty() {
+        let f = session
+            .report
+            .matrix_arg
+            .as_deref()
+            .map(|m| format!(" -f {m}"))
+            .unwrap_or_default();
+        return Err(Failure::MissingImages {
+            images: missing,
+            build: format!("crossgrade images build{f}"),
+        });
+    }
     let cancel = CancellationToken::new();
     let signals = tokio::spawn(crossgrade::session::cancel_on_signals(cancel.clone()));
     let report_dir = session.report.dir.clone();

@@ -65,6 +65,11 @@ pub enum Failure {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Build(BuildError),
+    /// The images the selected trials run are not all in the engine: said once, before anything
+    /// starts or is written.
+    #[error("{} the selected trials run {} missing: {}", plural_images(.images.len()), if .images.len() == 1 { "is" } else { "are" }, .images.join(", "))]
+    #[diagnostic(help("build them with `{build}` (images are never pulled)"))]
+    MissingImages { images: Vec<String>, build: String },
     #[error("writing the report to {}", .dir.display())]
     Report {
         dir: PathBuf,
@@ -101,5 +106,13 @@ pub fn out(line: impl std::fmt::Display) -> Result<(), Failure> {
     match writeln!(o, "{line}") {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(Failure::BrokenPipe),
         _ => Ok(()),
+    }
+}
+
+fn plural_images(n: usize) -> String {
+    if n == 1 {
+        "1 image".into()
+    } else {
+        format!("{n} images")
     }
 }
