@@ -410,6 +410,30 @@ fn on_github_actions_the_summary_is_appended_and_red_trials_annotated() {
         summary.starts_with("earlier steps\n# crossgrade · fixture"),
         "{summary}"
     );
+
+    // `--failed` reruns the red trials of that report, and only those.
+    let rerun = crossgrade()
+        .args(["run", "-f"])
+        .arg(workspace().join("fixture.toml"))
+        .arg("--reports")
+        .arg(reports.path())
+        .arg("--snapshots")
+        .arg(snaps.path())
+        .arg("--failed")
+        .arg(reports.path().join("latest"))
+        .env_remove("GITHUB_ACTIONS")
+        .env_remove("GITHUB_STEP_SUMMARY")
+        .output()
+        .unwrap();
+    assert_eq!(rerun.status.code(), Some(1));
+    let r = results(reports.path());
+    let ids: Vec<&str> = r["trials"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [red]);
 }
 
 /// `--message-format json`: stdout is one JSON object per line, each with the schema, from

@@ -215,6 +215,10 @@ pub struct RunArgs {
     /// baseline it started from.
     #[arg(long)]
     pub accept: bool,
+    /// Rerun the red trials of a finished run's report folder (default: reports/latest beside the
+    /// matrix file), with the other filters narrowing them further.
+    #[arg(long, value_name = "REPORT", num_args = 0..=1, default_missing_value = "")]
+    pub failed: Option<PathBuf>,
     /// With --accept: record regressions too (a trial that passed and no longer does).
     #[arg(long, requires = "accept")]
     pub regressions: bool,

@@ -51,6 +51,27 @@ pub fn plan(
 
 pub async fn run(path: &Path, selection: &Selection, args: RunArgs) -> Result<Status, Failure> {
     let m = load(path)?;
+    let mut selection = selection.clone();
+    if let Some(report) = &args.failed {
+        let dir = if report.as_os_str().is_empty() {
+            m.root.join("reports/latest")
+        } else {
+            report.clone()
+        };
+        let red = red_trials_of(&dir)?;
+        if red.is_empty() {
+            out(format_args!("nothing is red in {}", dir.display()))?;
+            return Ok(Status::Green);
+        }
+        // The red trials, narrowed by any --trial given as well.
+        selection.trials = if selection.trials.is_empty() {
+            red
+        } else {
+            red.into_iter()
+                .filter(|t| selection.trials.contains(t))
+                .collect()
+        };
+    }
     let plan = selection.select(&m)?;
     let run_id = run::new_run_id();
     let reports_root = args.reports.unwrap_or_else(|| m.root.join("reports"));
@@ -176,6 +197,26 @@ pub async fn run(path: &Path, selection: &Selection, args: RunArgs) -> Result<St
         ))?;
     }
     Ok(Status::red_if(results.red))
+}
+
+/// The ids of a report folder's red trials, in its order.
+fn red_trials_of(dir: &Path) -> Result<Vec<String>, Failure> {
+    let results = std::fs::read(dir.join("results.json"))
+        .map_err(|e| e.to_string())
+        .and_then(|b| serde_json::from_slice::<Results>(&b).map_err(|e| e.to_string()))
+        .map_err(|e| Failure::BadArgument {
+            message: format!(
+                "{} is not a run's report folder (its results.json: {e})",
+                dir.display()
+            ),
+            help: Some("give --failed a folder under reports/, e.g. reports/latest".into()),
+        })?;
+    Ok(results
+        .trials
+        .iter()
+        .filter(|t| t.baseline.red)
+        .map(|t| t.outcome.id.clone())
+        .collect())
 }
 
 /// On GitHub Actions: the run's summary.md appended to the job's summary (`$GITHUB_STEP_SUMMARY`),
