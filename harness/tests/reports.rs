@@ -285,6 +285,16 @@ fn html_report_shows_hostile_log_content_as_text_in_a_real_browser() {
     );
     assert!(dom.contains("<h2>shout — client</h2>"));
     assert_eq!(dom.matches("<article class=\"trial v-fail\"").count(), 2);
+    // Marks carry a symbol as well as a colour, and link to anchors that are the trial ids.
+    assert!(dom.contains("✗+ "), "no symbol on a new failure's mark");
+    assert!(
+        dom.contains("href=\"#hostile/"),
+        "marks link to the trial ids"
+    );
+    assert!(
+        dom.contains("id=\"hostile/"),
+        "trials are anchored at their ids"
+    );
     assert!(dom.contains("crossgrade run -f"));
     assert!(dom.contains("cargo nextest run -p crossgrade --test trials"));
     // The log line and the failing output carry markup: it shows as text, never as elements.

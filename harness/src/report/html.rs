@@ -72,29 +72,33 @@ pub(crate) fn render(r: &Results, report_dir: &Path) -> String {
         escape(&r.meta.provenance.to_string()),
     );
     h.push_str(
-        "<p class=\"legend\"><span class=\"mark v-pass\" style=\"display:inline\">pass</span> \
-         <span class=\"mark v-fail\" style=\"display:inline\">fail</span> \
-         <span class=\"mark v-error\" style=\"display:inline\">error</span> · outline: \
-         <span class=\"mark c-regressed\" style=\"display:inline\">regressed</span> \
-         <span class=\"mark c-changed\" style=\"display:inline\">changed</span> \
-         <span class=\"mark c-new\" style=\"display:inline\">new</span> \
-         <span class=\"mark c-fixed\" style=\"display:inline\">fixed</span>; none: as recorded</p>\n",
+        "<p class=\"legend\"><span class=\"mark v-pass\" style=\"display:inline\">✓ pass</span> \
+         <span class=\"mark v-fail\" style=\"display:inline\">✗ fail</span> \
+         <span class=\"mark v-error\" style=\"display:inline\">! error</span> · outline: \
+         <span class=\"mark c-regressed\" style=\"display:inline\">↓ regressed</span> \
+         <span class=\"mark c-changed\" style=\"display:inline\">≠ changed</span> \
+         <span class=\"mark c-new\" style=\"display:inline\">+ new</span> \
+         <span class=\"mark c-fixed\" style=\"display:inline\">↑ fixed</span>; none: as recorded</p>\n",
     );
 
-    let index_of = |t: &TrialReport| r.trials.iter().position(|x| x.outcome.id == t.outcome.id);
-    let anchor = |t: &TrialReport| format!("t{}", index_of(t).unwrap_or(0));
+    // A trial's anchor is its id (ids have no spaces): `index.html#fixture/basic/node=1.0,client=2.0`
+    // stays valid from one run to the next.
+    let anchor = |t: &TrialReport| t.outcome.id.clone();
+    // A symbol as well as a colour, for readers who do not tell the colours apart.
     let mark = |t: &TrialReport, label: &str| {
         format!(
-            "<a class=\"mark v-{} c-{}\" href=\"#{}\" title=\"{}\">{}</a>",
+            "<a class=\"mark v-{} c-{}\" href=\"#{}\" title=\"{}\">{}{} {}</a>",
             t.outcome.verdict,
             t.change(),
-            anchor(t),
+            escape(&anchor(t)),
             escape(&format!(
                 "{}: {} ({})",
                 t.outcome.id,
                 t.outcome.verdict,
                 t.change()
             )),
+            verdict_symbol(t.outcome.verdict),
+            change_symbol(t.change()),
             escape(label)
         )
     };
@@ -148,6 +152,26 @@ pub(crate) fn render(r: &Results, report_dir: &Path) -> String {
     }
     h.push_str("</body></html>\n");
     h
+}
+
+/// ✓ pass, ✗ fail, ! error.
+fn verdict_symbol(v: crate::outcome::Verdict) -> &'static str {
+    match v {
+        crate::outcome::Verdict::Pass => "✓",
+        crate::outcome::Verdict::Fail => "✗",
+        crate::outcome::Verdict::Error => "!",
+    }
+}
+
+/// ↓ regressed, ≠ changed, + new, ↑ fixed, nothing when as recorded.
+fn change_symbol(c: Change) -> &'static str {
+    match c {
+        Change::Regressed => "↓",
+        Change::Changed => "≠",
+        Change::New => "+",
+        Change::Fixed => "↑",
+        Change::Unchanged => "",
+    }
 }
 
 fn render_grid(h: &mut String, g: &Grid, mark: &dyn Fn(&TrialReport, &str) -> String) {
@@ -210,6 +234,7 @@ fn render_trial(h: &mut String, t: &TrialReport, anchor: &str, report_dir: &Path
         v = o.verdict,
         c = t.change(),
         id = escape(&o.id),
+        anchor = escape(anchor),
     );
     if let Some(reason) = &o.reason {
         let _ = writeln!(h, "<p class=\"reason\">{}</p>", escape(reason));
