@@ -189,13 +189,13 @@ impl Loader<'_> {
                 "add a [roles.NAME] table with at least an `image`",
             );
         }
-        let roles: Vec<Role> = raw
-            .roles
+        let raw_roles = self.resolve_likes(&raw.roles);
+        let roles: Vec<Role> = raw_roles
             .iter()
             .map(|(n, r)| self.role(n, r, &releases, &all_names, false))
             .collect();
-        let services: Vec<Role> = raw
-            .services
+        let raw_services = self.resolve_likes(&raw.services);
+        let services: Vec<Role> = raw_services
             .iter()
             .map(|(n, r)| self.role(n, r, &releases, &all_names, true))
             .collect();
@@ -242,7 +242,7 @@ impl Loader<'_> {
             .roles
             .values()
             .chain(raw.services.values())
-            .map(|r| r.get_ref().image.span())
+            .map(|r| r.get_ref().image.as_ref().map_or(r.span(), |i| i.span()))
             .collect();
         let image_def_spans: Vec<Range<usize>> =
             raw.image.iter().map(|i| i.get_ref().name.span()).collect();
@@ -305,6 +305,71 @@ impl Loader<'_> {
                 }
             }
         }
+    }
+
+    /// Roles with `like = "BASE"` take every key of BASE they do not set (`env` and `actions` merged,
+    /// theirs winning). BASE must be a role declared without `like` of its own.
+    fn resolve_likes(
+        &mut self,
+        roles: &IndexMap<String, Spanned<RawRole>>,
+    ) -> IndexMap<String, Spanned<RawRole>> {
+        let mut out = IndexMap::new();
+        for (name, r) in roles {
+            let own = r.get_ref();
+            let Some(like) = &own.like else {
+                out.insert(name.clone(), r.clone());
+                continue;
+            };
+            let base = match roles.get(like.get_ref()) {
+                Some(b) if b.get_ref().like.is_none() && like.get_ref() != name => b.get_ref(),
+                Some(_) => {
+                    self.err(
+                        like.span(),
+                        format!(
+                            "`{}` takes its keys from another role itself",
+                            like.get_ref()
+                        ),
+                        "name the role that is written out in full: `like` does not chain",
+                    );
+                    out.insert(name.clone(), r.clone());
+                    continue;
+                }
+                None => {
+                    let names: Vec<&str> = roles.keys().map(String::as_str).collect();
+                    self.err(
+                        like.span(),
+                        format!("`like` names unknown role `{}`", like.get_ref()),
+                        format!("roles are: {}", names.join(", ")),
+                    );
+                    out.insert(name.clone(), r.clone());
+                    continue;
+                }
+            };
+            let mut env = base.env.clone();
+            env.extend(own.env.clone());
+            let mut actions = base.actions.clone();
+            actions.extend(own.actions.clone());
+            let merged = RawRole {
+                like: None,
+                image: own.image.clone().or_else(|| base.image.clone()),
+                replicas: own.replicas.clone().or_else(|| base.replicas.clone()),
+                entrypoint: own.entrypoint.clone().or_else(|| base.entrypoint.clone()),
+                command: own.command.clone().or_else(|| base.command.clone()),
+                env,
+                data: own.data.clone().or_else(|| base.data.clone()),
+                ready: own.ready.clone().or_else(|| base.ready.clone()),
+                leader: own.leader.clone().or_else(|| base.leader.clone()),
+                actions,
+                stop_timeout: own
+                    .stop_timeout
+                    .clone()
+                    .or_else(|| base.stop_timeout.clone()),
+                error_lines: own.error_lines.clone().or_else(|| base.error_lines.clone()),
+                release: own.release.clone().or_else(|| base.release.clone()),
+            };
+            out.insert(name.clone(), Spanned::new(r.span(), merged));
+        }
+        out
     }
 
     fn subset(&mut self, name: &str, raw: &Spanned<RawSubset>) -> Subset {
@@ -374,12 +439,28 @@ impl Loader<'_> {
             (None, true) => Some(Release::parse("fixed").expect("valid")),
             (None, false) => None,
         };
-        let image = match r.image.get_ref() {
+        let missing;
+        let image_value = match &r.image {
+            Some(i) => i,
+            None => {
+                self.err(
+                    span.clone(),
+                    format!("role `{name}` has no `image`"),
+                    "add `image = \"name:{release}\"`, or `like = \"ROLE\"` to take another role's",
+                );
+                missing = Spanned::new(
+                    span.clone(),
+                    toml::Value::String("missing:{release}".into()),
+                );
+                &missing
+            }
+        };
+        let image = match image_value.get_ref() {
             toml::Value::String(s) => {
-                let t = self.template(&Spanned::new(r.image.span(), s.clone()), all_names);
+                let t = self.template(&Spanned::new(image_value.span(), s.clone()), all_names);
                 if !service && !t.uses_release() && releases.len() > 1 {
                     self.err(
-                        r.image.span(),
+                        image_value.span(),
                         format!("the image of role `{name}` is the same for every release"),
                         "put `{release}` in the image name, or give a table release → image; a \
                          component that does not vary with the system (a pinned client library) is \
@@ -391,13 +472,13 @@ impl Loader<'_> {
             toml::Value::Table(t) => {
                 let mut map = IndexMap::new();
                 for (k, v) in t {
-                    let rel = self.release(&Spanned::new(r.image.span(), k.clone()), releases);
+                    let rel = self.release(&Spanned::new(image_value.span(), k.clone()), releases);
                     match (rel, v.as_str()) {
                         (Some(rel), Some(img)) => {
                             map.insert(rel, img.to_string());
                         }
                         (_, None) => self.err(
-                            r.image.span(),
+                            image_value.span(),
                             format!("the image for release `{k}` must be a string"),
                             "write `image = { \"0.22\" = \"name:tag\" }` or one template `image = \"name:{release}\"`",
                         ),
@@ -408,7 +489,7 @@ impl Loader<'_> {
                     for rel in releases {
                         if !map.contains_key(rel) {
                             self.err(
-                                r.image.span(),
+                                image_value.span(),
                                 format!("role `{name}` has no image for release `{rel}`"),
                                 format!("add `\"{rel}\" = \"IMAGE\"` to its image table"),
                             );
@@ -419,7 +500,7 @@ impl Loader<'_> {
             }
             _ => {
                 self.err(
-                    r.image.span(),
+                    image_value.span(),
                     "`image` must be a string template or a table release → image",
                     "write `image = \"name:{release}\"` or `image = { \"0.22\" = \"name:tag\" }`",
                 );
@@ -1183,5 +1264,82 @@ pub(crate) fn keys<V>(m: &IndexMap<String, V>) -> String {
         "(none)".into()
     } else {
         m.keys().cloned().collect::<Vec<_>>().join(", ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SYSTEM: &str = r#"
+[system]
+name = "demo"
+releases = ["1.0", "1.1"]
+scenarios = "scenarios"
+
+[roles.node]
+image = "demo/node:{release}"
+replicas = 2
+command = ["serve", "--name", "{name}"]
+env = { A = "1" }
+
+[roles.node.actions.health]
+http = { port = 80, path = "/health" }
+"#;
+
+    fn load_with(extra: &str) -> Result<Matrix, LoadError> {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("scenarios")).unwrap();
+        std::fs::write(
+            dir.path().join("scenarios/basic.toml"),
+            "kind = \"cell\"\n[[step]]\ndo = \"start\"\n",
+        )
+        .unwrap();
+        let path = dir.path().join("matrix.toml");
+        std::fs::write(
+            &path,
+            format!("{SYSTEM}{extra}\n[matrix]\nscenarios = [\"basic\"]\n"),
+        )
+        .unwrap();
+        load(&path)
+    }
+
+    #[test]
+    fn a_role_like_another_takes_what_it_does_not_set() {
+        let m = load_with("[roles.twin]\nlike = \"node\"\nreplicas = 1\nenv = { B = \"2\" }\n")
+            .unwrap();
+        let node = m.role("node").unwrap();
+        let twin = m.role("twin").unwrap();
+        assert_eq!(twin.replicas, 1, "its own key wins");
+        assert_eq!(twin.command, node.command);
+        let r = Release::parse("1.1").unwrap();
+        assert_eq!(m.image_of(twin, &r), m.image_of(node, &r));
+        assert!(twin.actions.contains_key("health"));
+        let env: Vec<&String> = twin.env.keys().collect();
+        assert_eq!(env, ["A", "B"], "env merged");
+    }
+
+    #[test]
+    fn like_names_a_role_written_out_and_a_role_has_an_image() {
+        let e = load_with(
+            "[roles.a]\nlike = \"nope\"\n[roles.b]\nlike = \"c\"\n[roles.c]\nlike = \"node\"\n[roles.d]\nreplicas = 1\n",
+        )
+        .unwrap_err();
+        let all: Vec<String> = e.errors.iter().map(|e| e.to_string()).collect();
+        assert!(
+            all.iter()
+                .any(|e| e.contains("`like` names unknown role `nope`")),
+            "{all:#?}"
+        );
+        assert!(
+            all.iter()
+                .any(|e| e.contains("`c` takes its keys from another role itself")),
+            "{all:#?}"
+        );
+        assert!(
+            all.iter().any(|e| e.contains("role `d` has no `image`")),
+            "{all:#?}"
+        );
+        assert!(e.errors.iter().all(|e| e.help.is_some()));
     }
 }

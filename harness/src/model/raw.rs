@@ -61,11 +61,14 @@ pub(crate) struct RawImage {
     pub include: Vec<S<String>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawRole {
-    /// A template string, or a table release → image.
-    pub image: S<toml::Value>,
+    /// Another role whose keys this one takes, but those it sets itself (members of one cluster
+    /// written once: `[roles.b] like = "a"`).
+    pub like: Option<S<String>>,
+    /// A template string, or a table release → image (required, unless `like` gives it).
+    pub image: Option<S<toml::Value>>,
     pub replicas: Option<S<i64>>,
     pub entrypoint: Option<Vec<S<String>>>,
     pub command: Option<Vec<S<String>>>,
@@ -83,7 +86,7 @@ pub(crate) struct RawRole {
     pub release: Option<S<String>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawReady {
     pub log: Option<String>,
@@ -93,7 +96,7 @@ pub(crate) struct RawReady {
     pub timeout: Option<S<String>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawHttp {
     pub port: S<i64>,
@@ -109,14 +112,14 @@ fn root_path() -> S<String> {
     S::new(0..0, "/".to_string())
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawLeader {
     pub action: S<String>,
     pub pointer: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawAction {
     pub exec: Option<Vec<S<String>>>,
