@@ -99,6 +99,9 @@ impl std::fmt::Display for Swept {
     }
 }
 
+/// How long a sweep lets containers that are still being created settle before it removes them.
+const SETTLE: Duration = Duration::from_secs(5);
+
 /// How long a removal of our own objects waits for one to stop being busy (see
 /// [`remove_when_free`]).
 pub const BUSY_WAIT: Duration = Duration::from_secs(20);
@@ -169,12 +172,26 @@ pub(crate) async fn sweep(
             first_error.get_or_insert(e);
         }
     };
-    let containers: Vec<_> = engine
-        .containers_labelled(label)
-        .await?
-        .into_iter()
-        .filter(|c| !keep(c))
-        .collect();
+    // A container still `created` may be being started by a request its owner sent just before it
+    // died: removing it then races the engine's network setup, which can leave a stale endpoint that
+    // makes the network unremovable until the engine restarts (moby/moby#42119, seen here after a
+    // killed run). Let such starts settle first, briefly.
+    let settle = Instant::now() + SETTLE;
+    let containers = loop {
+        let listed: Vec<_> = engine
+            .containers_labelled(label)
+            .await?
+            .into_iter()
+            .filter(|c| !keep(c))
+            .collect();
+        let unsettled = listed
+            .iter()
+            .any(|c| matches!(c.state.as_str(), "created" | "restarting"));
+        if !unsettled || Instant::now() >= settle {
+            break listed;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
     let removals = containers.iter().map(|c| {
         remove_when_free(format!("container {}", c.name), deadline, || {
             engine.remove_container(&c.id)
