@@ -1,6 +1,7 @@
 //! Files that are either wholly written or not at all: a temporary file in the same folder, synced,
 //! then renamed over the target. A run killed at any moment leaves the previous file or the new one,
-//! never half of one (a stray `.tmp-*` file at worst).
+//! never half of one (a stray `.tmp-*` file at worst). Logs are appended the same way: a section whole
+//! or not at all ([`append_whole`]).
 
 use std::io::Write;
 use std::path::Path;
@@ -32,6 +33,30 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         let _ = std::fs::remove_file(&tmp);
     }
     result
+}
+
+/// Appends `parts` to the file at `path` (created if missing), all of them or none: when a write
+/// fails (no space left, say) a regular file is cut back to its length before (or removed, if this
+/// call created it), so it never ends in half a section.
+pub(crate) fn append_whole(path: &Path, parts: &[&[u8]]) -> std::io::Result<()> {
+    let existed = path.symlink_metadata().is_ok();
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)?;
+    let meta = f.metadata()?;
+    let written = parts
+        .iter()
+        .try_for_each(|p| f.write_all(p))
+        .and_then(|()| f.flush());
+    if written.is_err() && meta.is_file() {
+        if existed {
+            let _ = f.set_len(meta.len());
+        } else {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+    written
 }
 
 #[cfg(test)]
@@ -75,5 +100,27 @@ mod tests {
         }
         writer.join().unwrap();
         assert!(reads > 0);
+    }
+
+    #[test]
+    fn append_whole_appends_sections() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("node-0.log");
+        append_whole(&p, &[b"== 0 ==\n", b"a\n"]).unwrap();
+        append_whole(&p, &[b"== 1 ==\n", b"b\n"]).unwrap();
+        assert_eq!(std::fs::read(&p).unwrap(), b"== 0 ==\na\n== 1 ==\nb\n");
+    }
+
+    /// A write the device refuses is an error with its cause, not silence (the full-disk test in
+    /// tests/engine_failure.rs shows the file cut back to whole sections on a real full disk).
+    #[test]
+    fn append_whole_says_why_a_write_failed() {
+        // Through a link of its own, so that nothing here can ever touch the device itself.
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("node-0.log");
+        std::os::unix::fs::symlink("/dev/full", &p).unwrap();
+        let e = append_whole(&p, &[b"x"]).unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::ENOSPC), "{e}");
+        assert!(p.symlink_metadata().is_ok(), "what was there stays");
     }
 }

@@ -28,16 +28,22 @@ fn trial<'a>(r: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
 
 /// `crossgrade run` on `matrix` with its reports and baseline in the given folders.
 fn run_cli(matrix: &Path, reports: &Path, snapshots: &Path, extra: &[&str]) -> Output {
-    crossgrade()
-        .args(["run", "-f"])
+    run_command(matrix, reports, snapshots, extra)
+        .output()
+        .unwrap()
+}
+
+/// The command `run_cli` runs, for a caller that sets its environment first.
+fn run_command(matrix: &Path, reports: &Path, snapshots: &Path, extra: &[&str]) -> Command {
+    let mut c = crossgrade();
+    c.args(["run", "-f"])
         .arg(matrix)
         .arg("--reports")
         .arg(reports)
         .arg("--snapshots")
         .arg(snapshots)
-        .args(extra)
-        .output()
-        .unwrap()
+        .args(extra);
+    c
 }
 
 /// Testcases of a JUnit file, parsed by an independent XML parser: (name, status element or "pass",
@@ -403,14 +409,8 @@ fn on_github_actions_the_summary_is_appended_and_red_trials_annotated() {
     std::fs::write(&step_summary, "earlier steps\n").unwrap();
     // A failing trial with no baseline yet: new, and red.
     let red = "fixture/basic/node=1.0,client=2.0";
-    let out = crossgrade()
-        .args(["run", "-f"])
-        .arg(workspace().join("fixture.toml"))
-        .arg("--reports")
-        .arg(reports.path())
-        .arg("--snapshots")
-        .arg(snaps.path())
-        .args(["--trial", red])
+    let fixture = fixture_matrix();
+    let out = run_command(&fixture, reports.path(), snaps.path(), &["--trial", red])
         .env("GITHUB_ACTIONS", "true")
         .env("GITHUB_STEP_SUMMARY", &step_summary)
         .output()
@@ -434,19 +434,13 @@ fn on_github_actions_the_summary_is_appended_and_red_trials_annotated() {
     );
 
     // `--failed` reruns the red trials of that report, and only those.
-    let rerun = crossgrade()
-        .args(["run", "-f"])
-        .arg(workspace().join("fixture.toml"))
-        .arg("--reports")
-        .arg(reports.path())
-        .arg("--snapshots")
-        .arg(snaps.path())
-        .arg("--failed")
-        .arg(reports.path().join("latest"))
-        .env_remove("GITHUB_ACTIONS")
-        .env_remove("GITHUB_STEP_SUMMARY")
-        .output()
-        .unwrap();
+    let latest = reports.path().join("latest");
+    let rerun = run_cli(
+        &fixture,
+        reports.path(),
+        snaps.path(),
+        &["--failed", latest.to_str().unwrap()],
+    );
     assert_eq!(rerun.status.code(), Some(1));
     let r = results(reports.path());
     let ids: Vec<&str> = r["trials"]
@@ -465,16 +459,12 @@ fn the_json_event_stream_and_the_json_plan() {
     let reports = tempfile::tempdir().unwrap();
     let snaps = tempfile::tempdir().unwrap();
     let id = "fixture/basic/node=1.0,client=1.0";
-    let out = crossgrade()
-        .args(["run", "--message-format", "json", "-f"])
-        .arg(workspace().join("fixture.toml"))
-        .arg("--reports")
-        .arg(reports.path())
-        .arg("--snapshots")
-        .arg(snaps.path())
-        .args(["--trial", id])
-        .output()
-        .unwrap();
+    let out = run_cli(
+        &fixture_matrix(),
+        reports.path(),
+        snaps.path(),
+        &["--message-format", "json", "--trial", id],
+    );
     assert_eq!(
         out.status.code(),
         Some(0),

@@ -144,17 +144,37 @@ pub async fn run(path: &Path, selection: &Selection, args: RunArgs) -> Result<St
             "cancelled": done.cancelled,
             "report": done.paths.results,
         }));
-        // stdout is the JSON stream's alone: no annotations there.
-        github_actions(results, &done.paths.summary, false)?;
-        if done.cancelled {
-            return Ok(Status::Interrupted);
-        }
-        if args.accept {
-            let accepted = accept(&store, results, args.regressions, true)?;
-            return Ok(Status::red_if(results.red || accepted == Status::Red));
-        }
-        return Ok(Status::red_if(results.red));
+    } else {
+        show_finished(&done, args.keep, &run_id)?;
     }
+    // With the JSON stream, stdout is its alone: no annotations there.
+    github_actions(results, &done.paths.summary, !json)?;
+    if done.cancelled {
+        eprintln!("interrupted; everything this run created has been removed");
+        return Ok(Status::Interrupted);
+    }
+    if args.accept {
+        let accepted = accept(&store, results, args.regressions, json)?;
+        return Ok(Status::red_if(results.red || accepted == Status::Red));
+    }
+    let ch = results.changes;
+    if !json && (ch.fixed > 0 || (ch.new > 0 && !results.red)) {
+        out(format_args!(
+            "{} fixed and {} new trials are not in the baseline yet: record them with `crossgrade run --accept` (or `cargo insta review` after a nextest run)",
+            ch.fixed, ch.new
+        ))?;
+    }
+    Ok(Status::red_if(results.red))
+}
+
+/// A finished run for a reader: the table, the red trials again, the counts, where the report is,
+/// and how to reach kept containers.
+fn show_finished(
+    done: &crossgrade::session::Finished,
+    keep: bool,
+    run_id: &str,
+) -> Result<(), Failure> {
+    let results = &done.results;
     out(report::table(results).trim_end())?;
     let recap = report::recap(results);
     if !recap.is_empty() {
@@ -167,36 +187,21 @@ pub async fn run(path: &Path, selection: &Selection, args: RunArgs) -> Result<St
     ))?;
     out(format_args!("report: {}", done.paths.html.display()))?;
     out(format_args!("        {}", done.paths.summary.display()))?;
-    github_actions(results, &done.paths.summary, true)?;
     let kept: Vec<_> = results
         .trials
         .iter()
-        .filter(|t| args.keep && t.outcome.verdict != Verdict::Pass)
+        .filter(|t| keep && t.outcome.verdict != Verdict::Pass)
         .collect();
     for t in &kept {
         out(format_args!(
             "kept: {}",
-            run::keep_hint(&run_id, &t.outcome.id)
+            run::keep_hint(run_id, &t.outcome.id)
         ))?;
     }
     if !kept.is_empty() {
         out("remove them with `crossgrade gc --all` when done")?;
     }
-    if done.cancelled {
-        eprintln!("interrupted; everything this run created has been removed");
-        return Ok(Status::Interrupted);
-    }
-    if args.accept {
-        let accepted = accept(&store, results, args.regressions, false)?;
-        return Ok(Status::red_if(results.red || accepted == Status::Red));
-    }
-    if ch.fixed > 0 || (ch.new > 0 && !results.red) {
-        out(format_args!(
-            "{} fixed and {} new trials are not in the baseline yet: record them with `crossgrade run --accept` (or `cargo insta review` after a nextest run)",
-            ch.fixed, ch.new
-        ))?;
-    }
-    Ok(Status::red_if(results.red))
+    Ok(())
 }
 
 /// The ids of a report folder's red trials, in its order.

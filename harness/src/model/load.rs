@@ -294,7 +294,9 @@ impl Loader<'_> {
         }
         for (def, at) in m.images.iter().zip(defs_at) {
             for release in &def.releases {
-                let name = def.name.render(&ReleaseOnly(release));
+                let name = def
+                    .name
+                    .render(&super::template::ReleaseScope(release.as_str()));
                 if let Some(why) = image_ref::refusal(&name) {
                     self.err(
                         at.clone(),
@@ -819,22 +821,15 @@ impl Loader<'_> {
                 out
             }
         };
-        let mut fixed = IndexMap::new();
+        let mut fixed = self.assignment("fixed", &raw.fixed, role_names, releases);
         for (role, rel) in &raw.fixed {
-            if !role_names.contains(&role.as_str()) {
-                self.err(
-                    rel.span(),
-                    format!("`fixed` names unknown role `{role}`"),
-                    format!("roles are: {}", role_names.join(", ")),
-                );
-            } else if vary.contains(role) {
+            if vary.contains(role) {
                 self.err(
                     rel.span(),
                     format!("role `{role}` both varies and is fixed"),
                     "remove it from `vary` or from `fixed`",
                 );
-            } else if let Some(r) = self.release(rel, releases) {
-                fixed.insert(role.clone(), r);
+                fixed.shift_remove(role);
             }
         }
         for r in roles {
@@ -844,22 +839,11 @@ impl Loader<'_> {
                 }
             }
         }
-        let mut exclude = Vec::new();
-        for ex in &raw.exclude {
-            let mut assignment = IndexMap::new();
-            for (role, rel) in ex.get_ref() {
-                if !role_names.contains(&role.as_str()) {
-                    self.err(
-                        rel.span(),
-                        format!("`exclude` names unknown role `{role}`"),
-                        format!("roles are: {}", role_names.join(", ")),
-                    );
-                } else if let Some(r) = self.release(rel, releases) {
-                    assignment.insert(role.clone(), r);
-                }
-            }
-            exclude.push(assignment);
-        }
+        let exclude: Vec<IndexMap<String, Release>> = raw
+            .exclude
+            .iter()
+            .map(|ex| self.assignment("exclude", ex.get_ref(), role_names, releases))
+            .collect();
         let mut cell_scenarios: Vec<String> = Vec::new();
         let mut listed: Vec<&Spanned<String>> = Vec::new();
         for s in &raw.scenarios {
@@ -921,18 +905,7 @@ impl Loader<'_> {
                     "add `scenarios = [\"rolling-upgrade\"]` naming path scenarios",
                 );
             }
-            let mut pinned = IndexMap::new();
-            for (role, rel) in &rp.fixed {
-                if !role_names.contains(&role.as_str()) {
-                    self.err(
-                        rel.span(),
-                        format!("`fixed` names unknown role `{role}`"),
-                        format!("roles are: {}", role_names.join(", ")),
-                    );
-                } else if let Some(r) = self.release(rel, releases) {
-                    pinned.insert(role.clone(), r);
-                }
-            }
+            let pinned = self.assignment("fixed", &rp.fixed, role_names, releases);
             if let (Some(from), Some(to)) = (from, to) {
                 if from == to {
                     self.err(
@@ -973,6 +946,30 @@ impl Loader<'_> {
             self.size(m, &spec, paths.iter().map(|p| p.scenarios.len()).sum());
         }
         (spec, paths)
+    }
+
+    /// A `role = "release"` table (`fixed`, an `exclude` entry): each role and release checked, the
+    /// bad ones reported at their value and left out.
+    fn assignment(
+        &mut self,
+        key: &str,
+        table: &IndexMap<String, Spanned<String>>,
+        role_names: &[&str],
+        releases: &[Release],
+    ) -> IndexMap<String, Release> {
+        let mut out = IndexMap::new();
+        for (role, rel) in table {
+            if !role_names.contains(&role.as_str()) {
+                self.err(
+                    rel.span(),
+                    format!("`{key}` names unknown role `{role}`"),
+                    format!("roles are: {}", role_names.join(", ")),
+                );
+            } else if let Some(r) = self.release(rel, releases) {
+                out.insert(role.clone(), r);
+            }
+        }
+        out
     }
 
     /// Refuses a matrix with no cell although it lists cell scenarios, and one that plans more trials
@@ -1038,27 +1035,6 @@ impl Loader<'_> {
         }
     }
 }
-/// The scope of an [[image]] name: only `{release}`.
-struct ReleaseOnly<'a>(&'a Release);
-
-impl super::template::Scope for ReleaseOnly<'_> {
-    fn release(&self) -> &str {
-        self.0.as_str()
-    }
-    fn role(&self) -> &str {
-        ""
-    }
-    fn index(&self) -> u32 {
-        0
-    }
-    fn replicas(&self, _: &str) -> String {
-        String::new()
-    }
-    fn role_release(&self, _: &str) -> String {
-        String::new()
-    }
-}
-
 /// Loads every `*.toml` in `dir` as a scenario, in name order. `dir_at` is where the matrix names
 /// the directory (or its [system] table, when it is the default).
 fn load_scenarios(

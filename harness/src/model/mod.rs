@@ -22,5 +22,5 @@ pub(crate) use duration::format_duration;
 pub use load::load;
 pub(crate) use load::{keys, Loader, REGEX_HINT};
 pub use release::Release;
-pub(crate) use template::{Scope, Template};
+pub(crate) use template::{ReleaseScope, Scope, Template};
 pub use types::*;

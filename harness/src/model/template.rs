@@ -72,6 +72,27 @@ pub(crate) trait Scope {
     fn role_release(&self, role: &str) -> String;
 }
 
+/// Template scope for image definitions: only `{release}` has a value.
+pub(crate) struct ReleaseScope<'a>(pub(crate) &'a str);
+
+impl Scope for ReleaseScope<'_> {
+    fn release(&self) -> &str {
+        self.0
+    }
+    fn role(&self) -> &str {
+        ""
+    }
+    fn index(&self) -> u32 {
+        0
+    }
+    fn replicas(&self, _: &str) -> String {
+        String::new()
+    }
+    fn role_release(&self, _: &str) -> String {
+        String::new()
+    }
+}
+
 impl Template {
     /// Parses `source`; `known_roles` are the role names `{replicas.X}`/`{release.X}` may name.
     pub(crate) fn parse(source: &str, known_roles: &[&str]) -> Result<Template, TemplateError> {

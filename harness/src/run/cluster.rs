@@ -12,6 +12,7 @@ use indexmap::IndexMap;
 
 use super::error::StepError;
 use super::last_words::{complaints, it_logged};
+use crate::atomic::append_whole;
 use crate::model::{Action, Matrix, Probe, Release, Role, Scope};
 use crate::outcome::Observation;
 use crate::runtime::{remove_when_free, BUSY_WAIT};
@@ -598,31 +599,6 @@ impl Cluster {
     }
 }
 
-/// Appends `parts` to the file at `path` (created if missing), all of them or none: when a write
-/// fails (no space left, say) a regular file is cut back to its length before (or removed, if this
-/// call created it), so it never ends in half a section.
-pub(crate) fn append_whole(path: &std::path::Path, parts: &[&[u8]]) -> std::io::Result<()> {
-    use std::io::Write;
-    let existed = path.symlink_metadata().is_ok();
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)?;
-    let meta = f.metadata()?;
-    let written = parts
-        .iter()
-        .try_for_each(|p| f.write_all(p))
-        .and_then(|()| f.flush());
-    if written.is_err() && meta.is_file() {
-        if existed {
-            let _ = f.set_len(meta.len());
-        } else {
-            let _ = std::fs::remove_file(path);
-        }
-    }
-    written
-}
-
 pub(crate) fn describe_probe(p: &Probe) -> String {
     match p {
         Probe::Log(s) => format!("no log line contains {s:?}"),
@@ -641,32 +617,5 @@ pub(crate) fn describe_probe(p: &Probe) -> String {
             h.status
         ),
         Probe::Tcp(port) => format!("port {port} did not accept connections"),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::append_whole;
-
-    #[test]
-    fn append_whole_appends_sections() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("node-0.log");
-        append_whole(&p, &[b"== 0 ==\n", b"a\n"]).unwrap();
-        append_whole(&p, &[b"== 1 ==\n", b"b\n"]).unwrap();
-        assert_eq!(std::fs::read(&p).unwrap(), b"== 0 ==\na\n== 1 ==\nb\n");
-    }
-
-    /// A write the device refuses is an error with its cause, not silence (the full-disk test in
-    /// tests/engine_failure.rs shows the file cut back to whole sections on a real full disk).
-    #[test]
-    fn append_whole_says_why_a_write_failed() {
-        // Through a link of its own, so that nothing here can ever touch the device itself.
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("node-0.log");
-        std::os::unix::fs::symlink("/dev/full", &p).unwrap();
-        let e = append_whole(&p, &[b"x"]).unwrap_err();
-        assert_eq!(e.raw_os_error(), Some(libc::ENOSPC), "{e}");
-        assert!(p.symlink_metadata().is_ok(), "what was there stays");
     }
 }

@@ -122,6 +122,23 @@ impl Engine {
         self.docker.client_version().to_string()
     }
 
+    /// The whole log the engine streams for `opts`, as text.
+    async fn read_logs(
+        &self,
+        id: &str,
+        opts: bollard::query_parameters::LogsOptions,
+    ) -> Result<String> {
+        let mut stream = self.docker.logs(id, Some(opts));
+        let mut out = Vec::new();
+        while let Some(chunk) = stream.next().await {
+            match chunk {
+                Ok(c) => out.extend_from_slice(&c.into_bytes()),
+                Err(e) => return ctx(Err(e), || format!("reading logs of {id}")),
+            }
+        }
+        Ok(String::from_utf8_lossy(&out).into_owned())
+    }
+
     pub async fn server_version(&self) -> Result<String> {
         let v = ctx(self.docker.version().await, || {
             "reading the engine version".into()
@@ -360,15 +377,7 @@ impl Backend for Engine {
             .stderr(true)
             .tail(&tail)
             .build();
-        let mut stream = self.docker.logs(id, Some(opts));
-        let mut out = Vec::new();
-        while let Some(chunk) = stream.next().await {
-            match chunk {
-                Ok(c) => out.extend_from_slice(&c.into_bytes()),
-                Err(e) => return ctx(Err(e), || format!("reading logs of {id}")),
-            }
-        }
-        Ok(String::from_utf8_lossy(&out).into_owned())
+        self.read_logs(id, opts).await
     }
 
     /// Asks the engine for the lines since the whole second before, with their timestamps, and keeps
@@ -381,15 +390,7 @@ impl Backend for Engine {
             .timestamps(true)
             .since(from.unix_timestamp() as i32)
             .build();
-        let mut stream = self.docker.logs(id, Some(opts));
-        let mut out = Vec::new();
-        while let Some(chunk) = stream.next().await {
-            match chunk {
-                Ok(c) => out.extend_from_slice(&c.into_bytes()),
-                Err(e) => return ctx(Err(e), || format!("reading logs of {id}")),
-            }
-        }
-        let text = String::from_utf8_lossy(&out);
+        let text = self.read_logs(id, opts).await?;
         let rfc3339 = time::format_description::well_known::Rfc3339;
         let mut kept = String::new();
         for line in text.lines() {

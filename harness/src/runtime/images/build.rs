@@ -7,14 +7,14 @@ use std::time::Instant;
 
 use indexmap::IndexMap;
 
-use super::catalog::{normalize_image, ReleaseScope};
+use super::catalog::normalize_image;
 use super::context::{scan_context, tar_context, ContextScan};
 use super::debian::{bootstrap_debian, debian_suite};
 use super::dockerfile::{self, Dockerfile, OUTSIDE_DOCKERFILE};
 use super::error::{io_err, BuildError};
 use super::hash::image_hash;
 use super::process::{run_prepare, Tail};
-use crate::model::{ImageDef, Matrix};
+use crate::model::{ImageDef, Matrix, ReleaseScope};
 use crate::runtime::backend::Backend as _;
 use crate::runtime::engine::Engine;
 use crate::runtime::engine_images::{ImageBuild, ImageBuildError};

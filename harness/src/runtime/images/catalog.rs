@@ -1,7 +1,7 @@
 //! Which images the matrix defines (its `[[image]]` tables). Which images a selection of trials runs
 //! is the plan's to say (`plan::images`).
 
-use crate::model::{Matrix, Scope};
+use crate::model::{Matrix, ReleaseScope};
 
 /// The names the matrix's `[[image]]` definitions make, each once.
 pub fn defined_images(m: &Matrix) -> Vec<String> {
@@ -18,27 +18,6 @@ pub fn defined_images(m: &Matrix) -> Vec<String> {
         }
     }
     out
-}
-
-/// Template scope for image definitions: only `{release}` has a value.
-pub(super) struct ReleaseScope<'a>(pub(super) &'a str);
-
-impl Scope for ReleaseScope<'_> {
-    fn release(&self) -> &str {
-        self.0
-    }
-    fn role(&self) -> &str {
-        ""
-    }
-    fn index(&self) -> u32 {
-        0
-    }
-    fn replicas(&self, _: &str) -> String {
-        String::new()
-    }
-    fn role_release(&self, _: &str) -> String {
-        String::new()
-    }
 }
 
 /// `name:latest` for an untagged name, so that `x` and `x:latest` compare equal.
