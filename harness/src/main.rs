@@ -51,8 +51,9 @@ async fn dispatch(cli: Cli) -> Result<Status, Failure> {
             m,
             filter,
             ids,
+            explain,
             format,
-        } => c::plan(&m.matrix.path, &m.selection(filter), ids, format),
+        } => c::plan(&m.matrix.path, &m.selection(filter), ids, explain, format),
         Command::Run { m, filter, opts } => {
             c::run(&m.matrix.path, &m.selection(filter), opts).await
         }
@@ -62,6 +63,13 @@ async fn dispatch(cli: Cli) -> Result<Status, Failure> {
                 root.join("reports/latest")
             });
             c::report(&dir)
+        }
+        Command::Compat { m, dir, format } => {
+            let dir = dir.unwrap_or_else(|| {
+                let root = m.matrix.path.parent().unwrap_or(std::path::Path::new(""));
+                root.join("reports/latest")
+            });
+            c::compat(&dir, format)
         }
         Command::Images { command } => match command {
             ImagesCommand::Build {

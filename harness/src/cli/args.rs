@@ -23,6 +23,13 @@ pub struct Cli {
     pub color: ColorChoice,
 }
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum CompatFormat {
+    Markdown,
+    Html,
+    Json,
+}
+
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
 pub enum ColorChoice {
     Auto,
@@ -121,6 +128,10 @@ pub enum Command {
         /// Print only the trial ids.
         #[arg(long, conflicts_with = "format")]
         ids: bool,
+        /// Print how the cells were chosen: the product, the strategy, and the cells each exclusion
+        /// and skew rule removed (with the rule's file:line:column).
+        #[arg(long, conflicts_with_all = ["format", "ids"])]
+        explain: bool,
         /// `text`, or `json`: the plan as data (schema crossgrade.plan/v1).
         #[arg(long, value_enum, default_value = "text")]
         format: PlanFormat,
@@ -141,6 +152,17 @@ pub enum Command {
         m: MatrixArg,
         /// The run's report folder (default: reports/latest beside the matrix file).
         dir: Option<PathBuf>,
+    },
+    /// The compatibility table of a run: per pair of roles, release × release, works, broken or
+    /// untested; the combinations suspected of each failure; the upgrade paths proven or failed.
+    Compat {
+        #[command(flatten)]
+        m: MatrixArg,
+        /// The run's report folder (default: reports/latest beside the matrix file).
+        dir: Option<PathBuf>,
+        /// `markdown`, `html` (a fragment) or `json` (schema crossgrade.compat/v1).
+        #[arg(long, value_enum, default_value = "markdown")]
+        format: CompatFormat,
     },
     /// Build the system's images locally.
     Images {

@@ -13,7 +13,7 @@ use crossgrade::runtime::{self, Backend, Engine};
 use crossgrade::session::{ReportTarget, Selection, Session};
 use tokio_util::sync::CancellationToken;
 
-use super::args::{MessageFormat, PlanFormat, RunArgs};
+use super::args::{CompatFormat, MessageFormat, PlanFormat, RunArgs};
 use super::{out, Failure, Status};
 
 /// The matrix, loaded and its plan checked (subsets name real trials): bad input never touches the
@@ -33,18 +33,25 @@ pub fn plan(
     path: &Path,
     selection: &Selection,
     ids: bool,
+    explain: bool,
     format: PlanFormat,
 ) -> Result<Status, Failure> {
     let m = load(path)?;
     let plan = selection.select(&m)?;
+    let has_cells = plan.cells.product > 0;
     if format == PlanFormat::Json {
         out(plan.to_json())?;
     } else if ids {
         for t in &plan.trials {
             out(&t.id)?;
         }
+    } else if explain {
+        out(plan.cells.explain())?;
     } else {
         out(&plan)?;
+        if has_cells {
+            out(plan.cells.summary())?;
+        }
     }
     Ok(Status::Green)
 }
@@ -312,17 +319,33 @@ fn accept(
     Ok(Status::red_if(!done.errors.is_empty()))
 }
 
-pub fn report(dir: &Path) -> Result<Status, Failure> {
-    let previous = std::fs::read(dir.join("results.json"))
+/// A run's `results.json`, or a bad-argument failure naming the folder.
+fn read_results(dir: &Path) -> Result<Results, Failure> {
+    std::fs::read(dir.join("results.json"))
         .map_err(|e| e.to_string())
-        .and_then(|b| serde_json::from_slice::<Results>(&b).map_err(|e| e.to_string()));
-    let results = previous.map_err(|e| Failure::BadArgument {
-        message: format!(
-            "{} is not a run's report folder (its results.json: {e})",
-            dir.display()
-        ),
-        help: Some("name a folder under reports/, e.g. reports/latest".into()),
-    })?;
+        .and_then(|b| serde_json::from_slice::<Results>(&b).map_err(|e| e.to_string()))
+        .map_err(|e| Failure::BadArgument {
+            message: format!(
+                "{} is not a run's report folder (its results.json: {e})",
+                dir.display()
+            ),
+            help: Some("name a folder under reports/, e.g. reports/latest".into()),
+        })
+}
+
+pub fn compat(dir: &Path, format: CompatFormat) -> Result<Status, Failure> {
+    let results = read_results(dir)?;
+    let table = report::compat(&results);
+    match format {
+        CompatFormat::Markdown => out(table.markdown(1).trim_end())?,
+        CompatFormat::Html => out(table.html().trim_end())?,
+        CompatFormat::Json => out(serde_json::to_string_pretty(&table).unwrap_or_default())?,
+    }
+    Ok(Status::Green)
+}
+
+pub fn report(dir: &Path) -> Result<Status, Failure> {
+    let results = read_results(dir)?;
     let order: Vec<String> = results
         .trials
         .iter()

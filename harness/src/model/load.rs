@@ -17,6 +17,7 @@ use super::duration::parse_duration;
 use super::image_ref;
 use super::raw::*;
 use super::release::Release;
+use super::skew::SkewRule;
 use super::template::Template;
 use super::types::*;
 use crate::step::{load_step, ScenarioCx};
@@ -935,17 +936,190 @@ impl Loader<'_> {
                 "list the roles whose releases vary in `vary = [...]`",
             );
         }
-        let spec = CellSpec {
+        let strategy = self.strategy(raw, vary.len());
+        let seed = match &raw.seed {
+            None => 0,
+            Some(s) => u64::try_from(*s.get_ref()).unwrap_or_else(|_| {
+                self.err(
+                    s.span(),
+                    format!("`seed = {}` is negative", s.get_ref()),
+                    "a seed is a whole number from 0",
+                );
+                0
+            }),
+        };
+        let rules = self.rules(&raw.require, role_names);
+        let mut spec = CellSpec {
             vary,
             releases: cell_releases,
             fixed,
             exclude,
             scenarios: cell_scenarios,
+            strategy,
+            seed,
+            rules,
+            include: Vec::new(),
+            order: releases.to_vec(),
         };
+        spec.include = self.pinned_cells(&raw.include, &spec, role_names, releases);
         if !raw.scenarios.is_empty() && !spec.vary.is_empty() {
             self.size(m, &spec, paths.iter().map(|p| p.scenarios.len()).sum());
         }
         (spec, paths)
+    }
+
+    /// `strategy = "all" | "pairwise" | { t = N }`, with `t` at most the number of varying roles.
+    fn strategy(&mut self, raw: &RawCells, varying: usize) -> Strategy {
+        const HELP: &str = "`strategy = \"all\"` (every cell), `\"pairwise\"` (every pair of roles' \
+                            releases in some cell) or `{ t = 3 }` (every combination of 3 roles' releases)";
+        let Some(s) = &raw.strategy else {
+            return Strategy::All;
+        };
+        let t = match s.get_ref() {
+            toml::Value::String(name) if name == "all" => return Strategy::All,
+            toml::Value::String(name) if name == "pairwise" => 2,
+            toml::Value::Table(table) => match (table.get("t"), table.len()) {
+                (Some(toml::Value::Integer(t)), 1) if *t >= 1 => *t as usize,
+                _ => {
+                    self.err(
+                        s.span(),
+                        "a covering strategy is `{ t = N }` with N a whole number from 1",
+                        HELP,
+                    );
+                    return Strategy::All;
+                }
+            },
+            other => {
+                self.err(s.span(), format!("unknown strategy {other}"), HELP);
+                return Strategy::All;
+            }
+        };
+        if t > varying {
+            self.err(
+                s.span(),
+                format!(
+                    "strength {t} is more than the {varying} role{} that vary",
+                    if varying == 1 { "" } else { "s" }
+                ),
+                format!(
+                    "combinations of {t} roles need {t} varying roles: vary more roles, or use \
+                     `{{ t = {varying} }}` (which is every cell)"
+                ),
+            );
+            return Strategy::All;
+        }
+        Strategy::Covering { t }
+    }
+
+    /// `require = ["scheduler <= master", ...]`, each rule parsed and its roles checked, errors
+    /// pointing inside the string.
+    fn rules(&mut self, raw: &[Spanned<String>], role_names: &[&str]) -> Vec<SkewRule> {
+        let mut out = Vec::new();
+        for r in raw {
+            let (line, col) = self.file.line_col(r.span().start);
+            let origin = format!("{}:{line}:{col}", self.file.name);
+            match SkewRule::parse(r.get_ref(), origin, role_names) {
+                Ok(rule) => out.push(rule),
+                Err(e) => {
+                    // Inside the quotes when the string is written as is (no escapes), else the
+                    // whole string.
+                    let written = self.file.text.get(r.span());
+                    let plain = written.is_some_and(|w| w.len() == r.get_ref().len() + 2);
+                    let span = if plain {
+                        let inner = r.span().start + 1;
+                        inner + e.at.start..inner + e.at.end.max(e.at.start + 1)
+                    } else {
+                        r.span()
+                    };
+                    self.err(span, e.message, e.help)
+                }
+            }
+        }
+        out
+    }
+
+    /// `include = [{ role = "release", ... }]`: whole cells (every varying role, no other) that the
+    /// exclusions and rules allow.
+    fn pinned_cells(
+        &mut self,
+        raw: &[Spanned<IndexMap<String, Spanned<String>>>],
+        spec: &CellSpec,
+        role_names: &[&str],
+        releases: &[Release],
+    ) -> Vec<IndexMap<String, Release>> {
+        let mut out = Vec::new();
+        for entry in raw {
+            let cell = self.assignment("include", entry.get_ref(), role_names, releases);
+            if cell.len() != entry.get_ref().len() {
+                continue; // already reported
+            }
+            let missing: Vec<&str> = spec
+                .vary
+                .iter()
+                .filter(|v| !cell.contains_key(*v))
+                .map(String::as_str)
+                .collect();
+            if let Some(extra) = cell.keys().find(|r| !spec.vary.contains(r)) {
+                self.err(
+                    entry.span(),
+                    format!("an included cell names `{extra}`, which does not vary"),
+                    format!(
+                        "a cell gives a release to each varying role: {}",
+                        spec.vary.join(", ")
+                    ),
+                );
+                continue;
+            }
+            if !missing.is_empty() {
+                self.err(
+                    entry.span(),
+                    format!(
+                        "an included cell gives no release to {}",
+                        missing.join(", ")
+                    ),
+                    format!(
+                        "a cell gives a release to each varying role: {}",
+                        spec.vary.join(", ")
+                    ),
+                );
+                continue;
+            }
+            if let Some(r) = cell.values().find(|r| !spec.releases.contains(r)) {
+                self.err(
+                    entry.span(),
+                    format!("an included cell takes release {r}, which the cells do not vary over"),
+                    format!("[matrix] releases: {}", join(&spec.releases)),
+                );
+                continue;
+            }
+            let cell: IndexMap<String, Release> = spec
+                .vary
+                .iter()
+                .map(|v| (v.clone(), cell[v].clone()))
+                .collect();
+            match spec.left_out_by(&cell) {
+                Some(LeftOut::Rule(rule)) => self.err(
+                    entry.span(),
+                    format!("this included cell breaks the rule {rule}"),
+                    "pin only cells the rules allow, or change the rule",
+                ),
+                Some(LeftOut::Excluded(i)) => self.err(
+                    entry.span(),
+                    format!(
+                        "this included cell is also excluded (`exclude` entry {})",
+                        i + 1
+                    ),
+                    "a cell cannot be both pinned and excluded: remove one of them",
+                ),
+                None if out.contains(&cell) => self.err(
+                    entry.span(),
+                    "this cell is included twice",
+                    "list each pinned cell once",
+                ),
+                None => out.push(cell),
+            }
+        }
+        out
     }
 
     /// A `role = "release"` table (`fixed`, an `exclude` entry): each role and release checked, the
@@ -977,7 +1151,29 @@ impl Loader<'_> {
     /// exhaust memory).
     fn size(&mut self, m: &Spanned<RawCells>, spec: &CellSpec, path_trials: usize) {
         let raw = m.get_ref();
-        let count = spec.count();
+        let mut count = spec.count();
+        if count.cells == 0 && !spec.rules.is_empty() && spec.rules.len() == raw.require.len() {
+            // The rule after which none remains (exclusions apply first).
+            let emptied_by = (0..=spec.rules.len()).find(|&k| {
+                let mut fewer = spec.clone();
+                fewer.rules.truncate(k);
+                fewer.count().cells == 0
+            });
+            if let Some(k) = emptied_by.filter(|k| *k > 0) {
+                let rule = &raw.require[k - 1];
+                self.err(
+                    rule.span(),
+                    format!(
+                        "the rules leave no cell: none of the cells the rules before it allow \
+                         keeps `{}`",
+                        rule.get_ref()
+                    ),
+                    "a rule compares positions in [system] releases; check its direction \
+                     (`scheduler <= master` keeps schedulers no newer than masters)",
+                );
+                return;
+            }
+        }
         if count.cells == 0 {
             match (&raw.releases, raw.exclude.first()) {
                 (Some(r), _) if r.is_empty() => {
@@ -1009,6 +1205,21 @@ impl Loader<'_> {
                 return;
             }
         };
+        if let Strategy::Covering { t } = spec.strategy {
+            // A covering array needs at most one cell per combination of t roles' releases.
+            let combos = (0..t).fold(1u128, |n, i| {
+                n.saturating_mul((spec.vary.len() - i) as u128) / (i as u128 + 1)
+            });
+            let bound = combos
+                .saturating_mul((spec.releases.len() as u128).saturating_pow(t as u32))
+                .saturating_add(spec.include.len() as u128);
+            if bound < count.cells {
+                count = CellCount {
+                    cells: bound,
+                    exact: false,
+                };
+            }
+        }
         let trials = count
             .cells
             .saturating_mul(spec.scenarios.len() as u128)

@@ -9,6 +9,7 @@ mod image_ref;
 mod load;
 mod raw;
 mod release;
+mod skew;
 mod template;
 mod types;
 

@@ -142,6 +142,16 @@ pub(crate) struct RawCells {
     pub paths: Vec<S<RawPath>>,
     /// The most trials the matrix may plan (default 10,000).
     pub max_trials: Option<S<i64>>,
+    /// Which cells of the product run: `"all"` (default), `"pairwise"`, or `{ t = 3 }`.
+    pub strategy: Option<S<toml::Value>>,
+    /// Seed of a covering strategy's search (default 0).
+    pub seed: Option<S<i64>>,
+    /// Skew rules: comparisons of roles' releases by position (`"scheduler <= master"`).
+    #[serde(default)]
+    pub require: Vec<S<String>>,
+    /// Cells that must run whatever the strategy chooses.
+    #[serde(default)]
+    pub include: Vec<S<IndexMap<String, S<String>>>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -9,6 +9,7 @@ use regex::Regex;
 
 use super::diag::{ModelError, SourceFile};
 use super::release::Release;
+use super::skew::SkewRule;
 use super::template::Template;
 use crate::step::ScenarioStep;
 
@@ -232,18 +233,81 @@ pub(crate) struct CellSpec {
     /// Partial assignments; a cell matching any is left out.
     pub exclude: Vec<IndexMap<String, Release>>,
     pub scenarios: Vec<String>,
+    /// Which cells of the allowed product run.
+    pub strategy: Strategy,
+    /// Seed of a covering strategy's search: the same matrix and seed give the same cells.
+    pub seed: u64,
+    /// Skew rules; a cell breaking one is left out.
+    pub rules: Vec<SkewRule>,
+    /// Cells that run whatever the strategy chooses (they count toward its coverage).
+    pub include: Vec<IndexMap<String, Release>>,
+    /// The system's releases, oldest first: rules compare positions in this list.
+    pub order: Vec<Release>,
+}
+
+/// How cells are chosen from the product the exclusions and rules allow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Strategy {
+    /// Every allowed cell.
+    All,
+    /// A covering array of strength `t`: every combination of `t` roles' releases that some allowed
+    /// cell holds appears in at least one chosen cell.
+    Covering { t: usize },
+}
+
+impl std::fmt::Display for Strategy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Strategy::All => f.write_str("all"),
+            Strategy::Covering { t: 2 } => f.write_str("pairwise"),
+            Strategy::Covering { t } => write!(f, "covering, t = {t}"),
+        }
+    }
 }
 
 impl CellSpec {
-    /// Whether an `exclude` entry leaves `cell` (the varying roles' releases) out.
-    pub(crate) fn excluded(&self, cell: &IndexMap<String, Release>) -> bool {
-        self.exclude.iter().any(|ex| {
-            ex.iter().all(|(role, rel)| {
-                cell.get(role)
-                    .or_else(|| self.fixed.get(role))
-                    .is_some_and(|r| r == rel)
-            })
-        })
+    /// Why `cell` (the varying roles' releases) is left out, if it is: the first `exclude` entry
+    /// that matches it, else the first rule it breaks.
+    pub(crate) fn left_out_by(&self, cell: &IndexMap<String, Release>) -> Option<LeftOut<'_>> {
+        let release_of = |role: &str| cell.get(role).or_else(|| self.fixed.get(role));
+        if let Some(i) = self.exclude.iter().position(|ex| {
+            ex.iter()
+                .all(|(role, rel)| release_of(role).is_some_and(|r| r == rel))
+        }) {
+            return Some(LeftOut::Excluded(i));
+        }
+        let position = |role: &str| release_of(role).and_then(|r| self.position(r));
+        self.rules
+            .iter()
+            .find(|rule| rule.holds(position) == Some(false))
+            .map(LeftOut::Rule)
+    }
+
+    /// Whether a cell given as release indices (into `releases`, one per varying role; `None` for a
+    /// role not yet chosen) is allowed so far: no exclusion matches it and no rule whose roles all
+    /// have a release breaks. What a covering strategy searches with.
+    pub(crate) fn allows(&self, cell: &[Option<usize>]) -> bool {
+        let release_of = |role: &str| -> Option<&Release> {
+            match self.vary.iter().position(|v| v == role) {
+                Some(i) => cell.get(i).copied().flatten().map(|r| &self.releases[r]),
+                None => self.fixed.get(role),
+            }
+        };
+        let excluded = self.exclude.iter().any(|ex| {
+            ex.iter()
+                .all(|(role, rel)| release_of(role).is_some_and(|r| r == rel))
+        });
+        let position = |role: &str| release_of(role).and_then(|r| self.position(r));
+        !excluded
+            && self
+                .rules
+                .iter()
+                .all(|rule| rule.holds(position) != Some(false))
+    }
+
+    /// Position of a release in the system's list (what rules compare).
+    pub(crate) fn position(&self, r: &Release) -> Option<usize> {
+        self.order.iter().position(|x| x == r)
     }
 
     /// How many cells there are, without building them: exact up to [`Self::EXACT_UP_TO`]
@@ -258,7 +322,7 @@ impl CellSpec {
                 exact: false,
             };
         };
-        if self.exclude.is_empty() || product == 0 {
+        if (self.exclude.is_empty() && self.rules.is_empty()) || product == 0 {
             return CellCount {
                 cells: product,
                 exact: true,
@@ -270,30 +334,14 @@ impl CellSpec {
                 exact: false,
             };
         }
-        // Each exclusion as the release index it requires of some varying roles; an exclusion that
-        // a fixed role's release already contradicts never applies.
-        let rules: Vec<Vec<(usize, usize)>> = self
-            .exclude
-            .iter()
-            .filter_map(|ex| {
-                let mut needs = Vec::new();
-                for (role, rel) in ex {
-                    if let Some(i) = self.vary.iter().position(|v| v == role) {
-                        needs.push((i, self.releases.iter().position(|r| r == rel)?));
-                    } else if self.fixed.get(role) != Some(rel) {
-                        return None;
-                    }
-                }
-                Some(needs)
-            })
-            .collect();
         let mut digits = vec![0usize; self.vary.len()];
+        let mut cell: Vec<Option<usize>> = vec![None; self.vary.len()];
         let mut kept = 0u128;
         for _ in 0..product {
-            if !rules
-                .iter()
-                .any(|needs| needs.iter().all(|&(i, r)| digits[i] == r))
-            {
+            for (c, d) in cell.iter_mut().zip(&digits) {
+                *c = Some(*d);
+            }
+            if self.allows(&cell) {
                 kept += 1;
             }
             for d in digits.iter_mut() {
@@ -311,6 +359,14 @@ impl CellSpec {
     }
 
     const EXACT_UP_TO: u128 = 10_000_000;
+}
+
+/// What leaves a cell out.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum LeftOut<'a> {
+    /// The `exclude` entry at this index.
+    Excluded(usize),
+    Rule(&'a SkewRule),
 }
 
 /// How many cells a matrix has (see [`CellSpec::count`]).

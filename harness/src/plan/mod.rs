@@ -7,7 +7,11 @@ use std::time::Duration;
 
 use indexmap::IndexMap;
 
-use crate::model::{format_duration, LoadError, Matrix, ModelError, Release, Scenario};
+pub mod cover;
+
+use crate::model::{
+    format_duration, CellSpec, LeftOut, LoadError, Matrix, ModelError, Release, Scenario, Strategy,
+};
 use crate::step::{Op, PlanCx, ScenarioStep};
 
 /// Every trial of a matrix, in a stable order: cell trials (by scenario, then cell), then path trials.
@@ -15,6 +19,8 @@ use crate::step::{Op, PlanCx, ScenarioStep};
 pub struct Plan {
     pub system: String,
     pub trials: Vec<Trial>,
+    /// How the cells were chosen.
+    pub cells: CellChoice,
 }
 
 /// One (cell or path) × scenario: the unit that is run, listed, filtered and reported.
@@ -91,7 +97,11 @@ impl PlannedStep {
 /// Expands the matrix into its trials.
 pub fn expand(m: &Matrix) -> Plan {
     let mut trials = Vec::new();
-    let cells = cells(m);
+    let (cells, choice) = if m.cells.scenarios.is_empty() {
+        (Vec::new(), CellChoice::default())
+    } else {
+        cells(m)
+    };
     for name in &m.cells.scenarios {
         let sc = m.scenario(name).expect("validated");
         for cell in &cells {
@@ -134,6 +144,7 @@ pub fn expand(m: &Matrix) -> Plan {
     Plan {
         system: m.system.clone(),
         trials,
+        cells: choice,
     }
 }
 
@@ -154,23 +165,269 @@ pub(crate) fn assignment(cell: &IndexMap<String, Release>) -> String {
         .join(",")
 }
 
-/// The cross product of the varying roles' releases, oldest first, minus exclusions.
-fn cells(m: &Matrix) -> Vec<IndexMap<String, Release>> {
-    let mut out = vec![IndexMap::new()];
-    for role in &m.cells.vary {
-        out = out
-            .into_iter()
-            .flat_map(|partial| {
-                m.cells.releases.iter().map(move |rel| {
-                    let mut c = partial.clone();
-                    c.insert(role.clone(), rel.clone());
-                    c
+/// The cells that run, in product order (first varying role slowest, releases oldest first): every
+/// cell the exclusions and rules allow, or those a covering strategy chooses among them.
+fn cells(m: &Matrix) -> (Vec<IndexMap<String, Release>>, CellChoice) {
+    let spec = &m.cells;
+    let to_cell = |row: &[usize]| -> IndexMap<String, Release> {
+        spec.vary
+            .iter()
+            .zip(row)
+            .map(|(role, &i)| (role.clone(), spec.releases[i].clone()))
+            .collect()
+    };
+    let mut choice = CellChoice::of(spec);
+    let rows = match spec.strategy {
+        Strategy::All => product(spec.vary.len(), spec.releases.len())
+            .filter(|row| spec.allows(&row.iter().map(|&i| Some(i)).collect::<Vec<_>>()))
+            .collect(),
+        Strategy::Covering { t } => {
+            let allowed = |c: &[Option<usize>]| spec.allows(c);
+            let pinned = spec
+                .include
+                .iter()
+                .map(|cell| {
+                    spec.vary
+                        .iter()
+                        .filter_map(|v| spec.releases.iter().position(|r| Some(r) == cell.get(v)))
+                        .collect()
                 })
-            })
-            .collect();
+                .collect();
+            let problem = cover::Problem {
+                levels: vec![spec.releases.len(); spec.vary.len()],
+                strength: t,
+                allowed: &allowed,
+                pinned,
+                seed: spec.seed,
+            };
+            match cover::generate(&problem) {
+                Ok(mut rows) => {
+                    rows.sort();
+                    rows.dedup();
+                    rows
+                }
+                Err(e) => {
+                    choice.error = Some(e.to_string());
+                    Vec::new()
+                }
+            }
+        }
+    };
+    choice.chosen = rows.len();
+    (rows.iter().map(|r| to_cell(r)).collect(), choice)
+}
+
+/// Every row of release indices of `roles` roles over `releases` releases, in product order.
+fn product(roles: usize, releases: usize) -> impl Iterator<Item = Vec<usize>> {
+    let total = (releases as u128)
+        .checked_pow(roles as u32)
+        .unwrap_or(u128::MAX);
+    let mut digits = vec![0usize; roles];
+    (0..total).map(move |n| {
+        let row = digits.clone();
+        if n + 1 < total {
+            for d in digits.iter_mut().rev() {
+                *d += 1;
+                if *d < releases {
+                    break;
+                }
+                *d = 0;
+            }
+        }
+        row
+    })
+}
+
+/// How a matrix's cells were chosen: the product, what each exclusion and rule removed, and what the
+/// strategy kept. `crossgrade plan` prints it (the removed cells with `--cells`).
+#[derive(Debug, Clone, Default)]
+pub struct CellChoice {
+    /// `all`, `pairwise` or `covering, t = N`.
+    pub strategy: String,
+    /// The strength of a covering strategy.
+    pub strength: Option<usize>,
+    pub seed: u64,
+    /// Cells in the full product of the varying roles' releases.
+    pub product: u128,
+    /// Per exclusion and rule that removed any, the cells it removed (each cell counted once, by the
+    /// first that removes it); `None` when the product is too large to walk.
+    pub removed: Option<Vec<Removal>>,
+    /// Cells the exclusions and rules allow (`None` when the product is too large to walk).
+    pub allowed: Option<u128>,
+    /// Cells pinned with `include`.
+    pub pinned: usize,
+    /// Cells that run.
+    pub chosen: usize,
+    /// Why a covering strategy chose nothing (a generator failure: the matrix was checked).
+    pub error: Option<String>,
+}
+
+/// What one exclusion or rule left out.
+#[derive(Debug, Clone)]
+pub struct Removal {
+    /// `rule `scheduler <= master`` or `exclude entry 2`.
+    pub by: String,
+    /// `file:line:column` of a rule.
+    pub origin: Option<String>,
+    /// The cells, as `role=release,...`.
+    pub cells: Vec<String>,
+}
+
+impl CellChoice {
+    /// Cells past this many are not walked to attribute removals.
+    const WALK_UP_TO: u128 = 1_000_000;
+
+    fn of(spec: &CellSpec) -> CellChoice {
+        let product = (spec.releases.len() as u128)
+            .checked_pow(spec.vary.len() as u32)
+            .unwrap_or(u128::MAX);
+        let mut choice = CellChoice {
+            strategy: spec.strategy.to_string(),
+            strength: match spec.strategy {
+                Strategy::All => None,
+                Strategy::Covering { t } => Some(t),
+            },
+            seed: spec.seed,
+            product,
+            pinned: spec.include.len(),
+            ..CellChoice::default()
+        };
+        if product > Self::WALK_UP_TO {
+            return choice;
+        }
+        let mut removed: Vec<Removal> = Vec::new();
+        let mut allowed = 0u128;
+        for row in product_cells(spec) {
+            let by = match spec.left_out_by(&row) {
+                None => {
+                    allowed += 1;
+                    continue;
+                }
+                Some(LeftOut::Excluded(i)) => (format!("exclude entry {}", i + 1), None),
+                Some(LeftOut::Rule(rule)) => {
+                    (format!("rule `{}`", rule.text), Some(rule.origin.clone()))
+                }
+            };
+            let cell = assignment(&row);
+            match removed.iter_mut().find(|r| r.by == by.0) {
+                Some(r) => r.cells.push(cell),
+                None => removed.push(Removal {
+                    by: by.0,
+                    origin: by.1,
+                    cells: vec![cell],
+                }),
+            }
+        }
+        choice.removed = Some(removed);
+        choice.allowed = Some(allowed);
+        choice
     }
-    out.retain(|cell| !m.cells.excluded(cell));
-    out
+
+    /// One line, e.g. `38 cells, chosen pairwise (seed 0): the product's 1296, less 1030 that 3
+    /// rules remove`.
+    pub fn summary(&self) -> String {
+        let whole = match (self.allowed, &self.removed) {
+            (Some(a), Some(r)) if a != self.product => format!(
+                "the product's {}, less {} that {} remove{}",
+                self.product,
+                self.product - a,
+                removals(r),
+                if r.len() == 1 { "s" } else { "" }
+            ),
+            (Some(_), _) => format!("the full product, {}", self.product),
+            (None, _) => format!(
+                "the product's {} (too large to count what the rules remove)",
+                self.product
+            ),
+        };
+        let pinned = if self.pinned > 0 {
+            format!(", {} pinned", self.pinned)
+        } else {
+            String::new()
+        };
+        match self.strength {
+            None => format!("{}: {whole}", plural(self.chosen, "cell")),
+            Some(_) => format!(
+                "{}, chosen {} (seed {}){pinned}, from {whole}",
+                plural(self.chosen, "cell"),
+                self.strategy,
+                self.seed
+            ),
+        }
+    }
+}
+
+/// `1 cell`, `2 cells`.
+fn plural(n: usize, word: &str) -> String {
+    format!("{n} {word}{}", if n == 1 { "" } else { "s" })
+}
+
+impl CellChoice {
+    /// The summary, then each exclusion and rule with the cells it removed.
+    pub fn explain(&self) -> String {
+        let mut s = self.summary();
+        match &self.removed {
+            None => s.push_str("\n(the product is too large to list what each rule removes)"),
+            Some(r) if r.is_empty() => s.push_str("\nno exclusion or rule removes a cell"),
+            Some(removed) => {
+                for r in removed {
+                    let origin = r
+                        .origin
+                        .as_ref()
+                        .map(|o| format!(" ({o})"))
+                        .unwrap_or_default();
+                    let n = plural(r.cells.len(), "cell");
+                    let _ = write!(s, "\n{}{origin} removes {n}:", r.by);
+                    for c in &r.cells {
+                        let _ = write!(s, "\n    {c}");
+                    }
+                }
+            }
+        }
+        s
+    }
+
+    fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "strategy": self.strategy,
+            "strength": self.strength,
+            "seed": self.seed,
+            "product": u64::try_from(self.product).unwrap_or(u64::MAX),
+            "allowed": self.allowed.map(|a| u64::try_from(a).unwrap_or(u64::MAX)),
+            "pinned": self.pinned,
+            "chosen": self.chosen,
+            "removed": self.removed.as_ref().map(|r| r.iter().map(|x| serde_json::json!({
+                "by": x.by,
+                "origin": x.origin,
+                "cells": x.cells,
+            })).collect::<Vec<_>>()),
+        })
+    }
+}
+
+fn removals(r: &[Removal]) -> String {
+    let rules = r.iter().filter(|x| x.origin.is_some()).count();
+    let excl = r.len() - rules;
+    match (rules, excl) {
+        (0, e) => format!("{e} exclusion{}", if e == 1 { "" } else { "s" }),
+        (n, 0) => format!("{n} rule{}", if n == 1 { "" } else { "s" }),
+        (n, e) => format!(
+            "{n} rule{} and {e} exclusion{}",
+            if n == 1 { "" } else { "s" },
+            if e == 1 { "" } else { "s" }
+        ),
+    }
+}
+
+/// Every cell of the product, as role → release.
+fn product_cells(spec: &CellSpec) -> impl Iterator<Item = IndexMap<String, Release>> + '_ {
+    product(spec.vary.len(), spec.releases.len()).map(|row| {
+        spec.vary
+            .iter()
+            .zip(row)
+            .map(|(role, i)| (role.clone(), spec.releases[i].clone()))
+            .collect()
+    })
 }
 
 /// Release of every replica, as the plan simulates it step by step.
@@ -342,6 +599,17 @@ impl Plan {
 /// matrix starts from.
 pub fn expand_checked(m: &Matrix) -> Result<Plan, LoadError> {
     let plan = expand(m);
+    if let Some(e) = &plan.cells.error {
+        let file = m.file.display().to_string();
+        return Err(LoadError::new(
+            file.clone(),
+            vec![
+                ModelError::in_file(&file, format!("the cells could not be chosen: {e}")).help(
+                    "this is a crossgrade bug: the matrix passed its checks; please report it",
+                ),
+            ],
+        ));
+    }
     check_subsets(m, &plan)?;
     Ok(plan)
 }
@@ -420,7 +688,9 @@ impl Plan {
     /// The plan as data (`crossgrade plan --format json`): `schema` `crossgrade.plan/v1` (fields
     /// are only added within it), `system`, and `trials[]` with `id`, `scenario`, `kind`, `cell`
     /// (varying role → release) or `path` {from, to}, `start` (role → release), `timeout_ms` and
-    /// `steps[]` {`number`, `description`, `origin`, `each_state`, `moves`, `timeout_ms`}.
+    /// `steps[]` {`number`, `description`, `origin`, `each_state`, `moves`, `timeout_ms`}; and
+    /// `cells`: how they were chosen {`strategy`, `strength`, `seed`, `product`, `allowed`,
+    /// `pinned`, `chosen`, `removed[]` {`by`, `origin`, `cells`}}.
     pub fn to_json(&self) -> serde_json::Value {
         let rel = |m: &IndexMap<String, Release>| -> serde_json::Map<String, serde_json::Value> {
             m.iter()
@@ -461,6 +731,7 @@ impl Plan {
         serde_json::json!({
             "schema": "crossgrade.plan/v1",
             "system": self.system,
+            "cells": self.cells.to_json(),
             "trials": trials,
         })
     }

@@ -45,7 +45,7 @@ article.trial:target{outline:3px solid #5a8dee}
 .timeline{list-style:none;padding:0;margin:.5em 0}.timeline li{display:grid;grid-template-columns:22em 1fr 7em;gap:.6em;align-items:center;padding:1px 0}
 .track{position:relative;height:12px;background:#eee;border-radius:2px}.bar{position:absolute;top:0;height:12px;min-width:2px;border-radius:2px}
 .s-pass .bar{background:#3c9a46}.s-fail .bar{background:#c62828}.s-error .bar{background:#e09000}.s-skipped .bar{background:#bbb}
-.s-skipped{color:#888}.msg{grid-column:1/4;color:#8a1010;margin-left:1em}
+.c-Works{background:#e6f4ea}.c-Broken{background:#fce8e6}.c-Unclear{background:#fef7e0}.c-Untested{color:#888}.s-skipped{color:#888}.msg{grid-column:1/4;color:#8a1010;margin-left:1em}
 "#;
 
 /// Renders the page. `report_dir` is the run's folder, where the trials' log files are read from.
@@ -146,6 +146,9 @@ pub(crate) fn render(r: &Results, report_dir: &Path) -> String {
         h.push_str("</table>\n");
     }
 
+    if let Some(c) = super::compat::of_cells(r) {
+        h.push_str(&c.html());
+    }
     h.push_str("<h2>Trials</h2>\n");
     for t in grid::by_attention(r) {
         render_trial(&mut h, t, &anchor(t), report_dir);

@@ -2,6 +2,7 @@
 //! `summary.md` and `index.html` are rendered from it; the terminal shows progress. Files are written
 //! atomically (temp file + rename), so a killed run never leaves a half-written report.
 
+mod compat;
 mod files;
 mod grid;
 mod html;
@@ -11,9 +12,12 @@ mod reporter;
 mod reproduce;
 mod results;
 mod summary;
+mod suspects;
 mod terminal;
 
+pub use compat::{of_run as compat, Compat, Entry, PairTable, PathRow, Status};
 pub use files::{rebuild_from_records, Latest};
+pub use suspects::{Suspect, Suspects};
 
 pub(crate) use files::ReportPaths;
 pub(crate) use recorder::Recorder;

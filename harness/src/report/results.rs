@@ -32,6 +32,10 @@ pub struct RunMeta {
     /// Where and with what the run ran, so that results from several machines can be told apart.
     #[serde(default)]
     pub provenance: Provenance,
+    /// The covering strength the cells were chosen with (`None` for every cell): how many roles'
+    /// releases the suspects of a failure are sought among.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strength: Option<usize>,
 }
 
 /// The harness, the repository, the engine and the machine of a run.
@@ -115,6 +119,10 @@ impl RunMeta {
                 .format(&time::format_description::well_known::Rfc3339)
                 .unwrap_or_default(),
             provenance: Provenance::default(),
+            strength: match m.cells.strategy {
+                crate::model::Strategy::All => None,
+                crate::model::Strategy::Covering { t } => Some(t),
+            },
         }
     }
 }

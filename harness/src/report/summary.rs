@@ -80,6 +80,15 @@ pub(crate) fn render(r: &Results) -> String {
         "✅ pass · ❌ fail · ⚠️ error (harness or engine) · a word after the mark is the change \
          against the baseline (regressed, changed, new, fixed); none means as recorded.\n",
     );
+    if let Some(c) = super::compat::of_cells(r) {
+        s.push_str("\n## Which combination broke it\n\n");
+        s.push_str(&c.suspects_text());
+        s.push_str(
+            "\n<details><summary>Compatibility table (also `crossgrade compat`)</summary>\n\n",
+        );
+        s.push_str(&c.markdown(3));
+        s.push_str("\n</details>\n");
+    }
     s
 }
 
