@@ -685,3 +685,126 @@ fn an_included_file_must_exist_and_not_shadow_the_context() {
         "the context already has a `Dockerfile`",
     );
 }
+
+/// A matrix over three releases with `extra` under [matrix] (after its scenarios).
+fn three_releases(extra: &str) -> String {
+    GOOD.replace("exclude = [{ node = \"1.0\", client = \"1.10\" }]", extra)
+}
+
+#[test]
+fn skew_rules_leave_out_the_cells_that_break_them_and_plan_explain_says_which() {
+    let (_d, p) = setup(
+        &three_releases("require = [\"client <= node\"]"),
+        &good_scenarios(),
+    );
+    let plan = plan::expand(&model::load(&p).unwrap());
+    let cells: Vec<&str> = plan
+        .trials
+        .iter()
+        .filter(|t| t.scenario == "basic")
+        .map(|t| t.id.as_str())
+        .collect();
+    // Positions in [system] releases, ordered by version: 1.0 < 1.9 < 1.10.
+    assert_eq!(
+        cells,
+        vec![
+            "demo/basic/node=1.0,client=1.0",
+            "demo/basic/node=1.9,client=1.0",
+            "demo/basic/node=1.9,client=1.9",
+            "demo/basic/node=1.10,client=1.0",
+            "demo/basic/node=1.10,client=1.9",
+            "demo/basic/node=1.10,client=1.10",
+        ]
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_crossgrade"))
+        .args(["plan", "--explain", "-f"])
+        .arg(&p)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.starts_with("6 cells: the product's 9, less 3 that 1 rule removes\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("rule `client <= node` (")
+            && text.contains("matrix.toml:23:12) removes 3 cells:"),
+        "{text}"
+    );
+    assert!(text.contains("\n    node=1.0,client=1.10\n"), "{text}");
+}
+
+#[test]
+fn a_pairwise_strategy_covers_every_allowed_pair_and_keeps_pinned_cells() {
+    let (_d, p) = setup(
+        &three_releases(
+            "strategy = \"pairwise\"\nrequire = [\"client <= node\"]\n\
+             include = [{ node = \"1.9\", client = \"1.0\" }]",
+        ),
+        &good_scenarios(),
+    );
+    let plan = plan::expand(&model::load(&p).unwrap());
+    let cells: Vec<&str> = plan
+        .trials
+        .iter()
+        .filter(|t| t.scenario == "basic")
+        .map(|t| t.id.as_str())
+        .collect();
+    // With two roles a pair is a cell: every allowed cell, the pinned one among them.
+    assert_eq!(cells.len(), 6, "{cells:?}");
+    assert!(cells.contains(&"demo/basic/node=1.9,client=1.0"));
+    assert_eq!(plan.cells.strategy, "pairwise");
+    assert_eq!(plan.cells.pinned, 1);
+}
+
+#[test]
+fn a_support_policy_generates_the_paths_it_promises_once_each() {
+    let policy = |upgrades: &str| {
+        three_releases(&format!(
+            "\n[matrix.policy]\nsupported = 3\nupgrades = \"{upgrades}\"\nscenarios = [\"upgrade\"]"
+        ))
+    };
+    let ids = |upgrades: &str| -> Vec<String> {
+        let (_d, p) = setup(&policy(upgrades), &good_scenarios());
+        let mut v: Vec<String> = plan::expand(&model::load(&p).unwrap())
+            .trials
+            .into_iter()
+            .filter(|t| t.scenario == "upgrade")
+            .map(|t| t.id)
+            .collect();
+        v.sort();
+        v
+    };
+    // 1.0 → 1.10 is listed in [[matrix.paths]] already: it runs once.
+    assert_eq!(
+        ids("adjacent"),
+        vec![
+            "demo/upgrade/1.0-to-1.10",
+            "demo/upgrade/1.0-to-1.9",
+            "demo/upgrade/1.9-to-1.10"
+        ]
+    );
+    assert_eq!(
+        ids("to-latest"),
+        vec!["demo/upgrade/1.0-to-1.10", "demo/upgrade/1.9-to-1.10"]
+    );
+    assert_eq!(ids("any").len(), 3);
+    let errs = errors(&policy("sideways"), &good_scenarios());
+    assert_error(
+        &errs,
+        "matrix.toml",
+        "26:12",
+        "unknown upgrade policy `sideways`",
+    );
+    let errs = errors(
+        &policy("any").replace("supported = 3", "supported = 4"),
+        &good_scenarios(),
+    );
+    assert_error(
+        &errs,
+        "matrix.toml",
+        "25:13",
+        "a policy supports from 2 to 3 releases",
+    );
+}

@@ -923,7 +923,10 @@ impl Loader<'_> {
                 });
             }
         }
-        if raw.scenarios.is_empty() && raw.paths.is_empty() {
+        if let Some(policy) = &raw.policy {
+            self.policy_paths(policy, releases, scenarios, &mut paths);
+        }
+        if raw.scenarios.is_empty() && raw.paths.is_empty() && raw.policy.is_none() {
             self.err(
                 m.span(),
                 "the matrix is empty: no cell scenarios and no paths",
@@ -966,6 +969,84 @@ impl Loader<'_> {
             self.size(m, &spec, paths.iter().map(|p| p.scenarios.len()).sum());
         }
         (spec, paths)
+    }
+
+    /// The paths `[matrix.policy]` promises, added to `paths` (a path already listed takes the
+    /// policy's scenarios it does not run yet, so that no trial id is planned twice).
+    fn policy_paths(
+        &mut self,
+        policy: &Spanned<RawPolicy>,
+        releases: &[Release],
+        scenarios: &[Scenario],
+        paths: &mut Vec<PathSpec>,
+    ) {
+        let p = policy.get_ref();
+        let n = *p.supported.get_ref();
+        if n < 2 || n as usize > releases.len() {
+            self.err(
+                p.supported.span(),
+                format!(
+                    "`supported = {n}`: a policy supports from 2 to {} releases (the system's)",
+                    releases.len()
+                ),
+                "`supported = 3` supports the latest release and the two before it",
+            );
+            return;
+        }
+        let supported = &releases[releases.len() - n as usize..];
+        let pairs: Vec<(usize, usize)> = match p.upgrades.get_ref().as_str() {
+            "adjacent" => (1..supported.len()).map(|j| (j - 1, j)).collect(),
+            "to-latest" => (0..supported.len() - 1)
+                .map(|i| (i, supported.len() - 1))
+                .collect(),
+            "any" => (0..supported.len())
+                .flat_map(|i| (i + 1..supported.len()).map(move |j| (i, j)))
+                .collect(),
+            other => {
+                self.err(
+                    p.upgrades.span(),
+                    format!("unknown upgrade policy `{other}`"),
+                    "`adjacent` (each supported release to the next), `to-latest` (each to the \
+                     latest) or `any` (each to every newer supported release)",
+                );
+                return;
+            }
+        };
+        let names: Vec<String> = p
+            .scenarios
+            .iter()
+            .filter_map(|s| self.scenario_ref(s, scenarios, ScenarioKind::Path))
+            .collect();
+        if p.scenarios.is_empty() {
+            self.err(
+                policy.span(),
+                "the policy lists no scenarios",
+                "add `scenarios = [\"rolling-upgrade\"]` naming path scenarios",
+            );
+        }
+        for (i, j) in pairs {
+            let (from, to) = (&supported[i], &supported[j]);
+            let same = |x: &PathSpec| &x.from == from && &x.to == to;
+            // A trial id names the path and scenario: what a listed path runs already is not
+            // planned again.
+            let new: Vec<String> = names
+                .iter()
+                .filter(|n| !paths.iter().any(|x| same(x) && x.scenarios.contains(n)))
+                .cloned()
+                .collect();
+            if new.is_empty() {
+                continue;
+            }
+            match paths.iter_mut().find(|x| same(x) && x.fixed.is_empty()) {
+                Some(listed) => listed.scenarios.extend(new),
+                None => paths.push(PathSpec {
+                    from: from.clone(),
+                    to: to.clone(),
+                    scenarios: new,
+                    fixed: IndexMap::new(),
+                }),
+            }
+        }
     }
 
     /// `strategy = "all" | "pairwise" | { t = N }`, with `t` at most the number of varying roles.

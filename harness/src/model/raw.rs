@@ -152,6 +152,18 @@ pub(crate) struct RawCells {
     /// Cells that must run whatever the strategy chooses.
     #[serde(default)]
     pub include: Vec<S<IndexMap<String, S<String>>>>,
+    /// The upgrades the project promises, as generated paths.
+    pub policy: Option<S<RawPolicy>>,
+}
+
+/// `[matrix.policy]`: the latest `supported` releases are supported, and `upgrades` says which
+/// upgrades between them are direct; each runs `scenarios`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawPolicy {
+    pub supported: S<i64>,
+    pub upgrades: S<String>,
+    pub scenarios: Vec<S<String>>,
 }
 
 #[derive(Debug, Deserialize)]
