@@ -77,9 +77,10 @@ async fn dispatch(cli: Cli) -> Result<Status, Failure> {
                 filter,
                 force,
                 install_tools,
+                verbose,
             } => {
                 let selection = m.selection(filter);
-                c::images_build(&m.matrix.path, &selection, force, install_tools).await
+                c::images_build(&m.matrix.path, &selection, force, install_tools, verbose).await
             }
             ImagesCommand::List { m } => c::images_list(&m.matrix.path).await,
         },

@@ -209,6 +209,10 @@ pub enum ImagesCommand {
             value_parser = clap::builder::FalseyValueParser::new()
         )]
         install_tools: bool,
+        /// Stream every build's log (otherwise a live line per image on a terminal; every log is
+        /// kept in reports/builds/ either way).
+        #[arg(long, short = 'v')]
+        verbose: bool,
     },
     /// List the images the matrix needs and whether the engine has them.
     List {

@@ -14,6 +14,7 @@ use crossgrade::session::{ReportTarget, Selection, Session};
 use tokio_util::sync::CancellationToken;
 
 use super::args::{CompatFormat, MessageFormat, PlanFormat, RunArgs};
+use super::build_display::BuildDisplay;
 use super::{out, Failure, Status};
 
 /// The matrix, loaded and its plan checked (subsets name real trials): bad input never touches the
@@ -396,6 +397,7 @@ pub async fn images_build(
     selection: &Selection,
     force: bool,
     install_tools: bool,
+    verbose: bool,
 ) -> Result<Status, Failure> {
     let m = load(path)?;
     let only = images_to_build(&m, selection)?;
@@ -413,12 +415,10 @@ pub async fn images_build(
         only: only.unwrap_or_default(),
         install_tools,
     };
-    let mut progress = |e: runtime::BuildEvent| match e {
-        runtime::BuildEvent::Log { .. } => {}
-        other => eprintln!("  {other:?}"),
-    };
-    let r = runtime::build_images(&engine, &m, &opts, &mut progress)
-        .await
+    let mut display = BuildDisplay::new(&m.root.join("reports/builds"), verbose);
+    let built = runtime::build_images(&engine, &m, &opts, &mut |e| display.event(e)).await;
+    let r = built
+        .inspect_err(|_| display.failed())
         .map_err(Failure::Build)?;
     out(format_args!(
         "{} built, {} up to date, {} base images bootstrapped",

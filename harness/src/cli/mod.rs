@@ -2,6 +2,7 @@
 //! do is the library's; what they add is the printing.
 
 pub mod args;
+pub mod build_display;
 pub mod commands;
 
 use std::path::PathBuf;
