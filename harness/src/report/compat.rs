@@ -87,6 +87,11 @@ pub struct PathRow {
 
 pub(crate) const SCHEMA: &str = "crossgrade.compat/v1";
 
+const LEGEND: &str =
+    "✅ p/n: works (p of the n cells holding the pair passed; * the others failed \
+                      for a suspect that is not this pair) · ❌ broken (a suspect) · ❓ p/n: a \
+                      failure no combination of the roles explains · · untested";
+
 /// The table of a run. `strength` is the largest combination suspects are sought among (the
 /// matrix's covering strength; 2 for a full product).
 pub fn of(r: &Results, strength: usize) -> Compat {
@@ -262,6 +267,9 @@ fn paths(r: &Results) -> Vec<PathRow> {
 impl Entry {
     fn mark(&self) -> String {
         match self.status {
+            Status::Works if self.fail > 0 => {
+                format!("✅ {}/{}*", self.pass, self.pass + self.fail)
+            }
             Status::Works => format!("✅ {}/{}", self.pass, self.pass + self.fail),
             Status::Broken => "❌ broken".to_string(),
             Status::Unclear => format!("❓ {}/{}", self.pass, self.pass + self.fail),
@@ -293,12 +301,7 @@ impl Compat {
             "{h} Compatibility · {} · run {}\n\n",
             self.system, self.run_id
         );
-        let _ = writeln!(
-            s,
-            "✅ works in n of n cells (failures there are explained by a suspect elsewhere) · ❌ \
-             broken · ❓ a failure no single combination explains · · untested{}\n",
-            self.scope()
-        );
+        let _ = writeln!(s, "{LEGEND}{}\n", self.scope());
         let _ = writeln!(s, "{h}# Suspects\n");
         s.push_str(&self.suspects_text());
         for p in &self.pairs {
@@ -393,8 +396,8 @@ impl Compat {
         let mut h = String::from("<section class=\"compat\"><h2>Compatibility</h2>\n");
         let _ = writeln!(
             h,
-            "<p class=\"legend\">✅ works in n of n cells (failures there are explained by a suspect \
-             elsewhere) · ❌ broken · ❓ a failure no single combination explains · · untested{}</p>",
+            "<p class=\"legend\">{}{}</p>",
+            escape(LEGEND),
             escape(&self.scope())
         );
         h.push_str("<h3>Suspects</h3><ul>\n");
@@ -589,6 +592,7 @@ mod tests {
         );
         let md = c.markdown(1);
         assert!(md.contains("| **0.22** | ✅ 4/4 | ❌ broken |"), "{md}");
+        assert!(md.contains("| **0.22** | ✅ 2/4* | ✅ 2/4* |"), "{md}");
     }
 
     #[test]
