@@ -808,3 +808,34 @@ fn a_support_policy_generates_the_paths_it_promises_once_each() {
         "a policy supports from 2 to 3 releases",
     );
 }
+
+#[test]
+fn upgrades_the_policy_does_not_promise_become_negative_trials() {
+    let (_d, p) = setup(
+        &three_releases(
+            "\n[matrix.policy]\nsupported = 2\nupgrades = \"adjacent\"\nscenarios = [\"upgrade\"]\n\
+             unpromised = [\"upgrade\"]",
+        ),
+        &good_scenarios(),
+    );
+    let plan = plan::expand(&model::load(&p).unwrap());
+    let mut paths: Vec<(String, bool)> = plan
+        .trials
+        .iter()
+        .filter(|t| t.scenario == "upgrade")
+        .map(|t| (t.id.clone(), t.unpromised))
+        .collect();
+    paths.sort();
+    // Supported: 1.9 and 1.10; promised: 1.9 → 1.10; 1.0 → 1.10 is listed, so it runs as listed.
+    assert_eq!(
+        paths,
+        vec![
+            ("demo/upgrade/1.0-to-1.10".to_string(), false),
+            ("demo/upgrade/1.0-to-1.9".to_string(), true),
+            ("demo/upgrade/1.9-to-1.10".to_string(), false),
+        ]
+    );
+    assert!(plan.to_string().contains(
+        "demo/upgrade/1.0-to-1.9\n    negative: the policy does not promise this upgrade"
+    ));
+}

@@ -22,7 +22,9 @@ const MAX_REASON: usize = 400;
 /// ```
 pub(crate) fn snapshot_of(outcome: &TrialOutcome) -> String {
     let mut s = format!("verdict: {}\n", outcome.verdict);
-    if outcome.verdict == Verdict::Pass {
+    // A negative trial that passed because a component refused keeps the refusal: that it now
+    // goes through instead is a change.
+    if outcome.verdict == Verdict::Pass && outcome.failed_step.is_none() {
         return s;
     }
     let failed = outcome
@@ -245,6 +247,7 @@ mod tests {
                 observations: vec![],
                 targets: vec![],
                 releases,
+                refusal: false,
             }],
             workloads: vec![],
             last_logs: IndexMap::new(),

@@ -920,6 +920,7 @@ impl Loader<'_> {
                     to,
                     scenarios: names,
                     fixed: pinned,
+                    unpromised: false,
                 });
             }
         }
@@ -1024,8 +1025,11 @@ impl Loader<'_> {
                 "add `scenarios = [\"rolling-upgrade\"]` naming path scenarios",
             );
         }
-        for (i, j) in pairs {
-            let (from, to) = (&supported[i], &supported[j]);
+        let promised: Vec<(Release, Release)> = pairs
+            .iter()
+            .map(|&(i, j)| (supported[i].clone(), supported[j].clone()))
+            .collect();
+        for (from, to) in &promised {
             let same = |x: &PathSpec| &x.from == from && &x.to == to;
             // A trial id names the path and scenario: what a listed path runs already is not
             // planned again.
@@ -1037,14 +1041,55 @@ impl Loader<'_> {
             if new.is_empty() {
                 continue;
             }
-            match paths.iter_mut().find(|x| same(x) && x.fixed.is_empty()) {
+            match paths
+                .iter_mut()
+                .find(|x| same(x) && x.fixed.is_empty() && !x.unpromised)
+            {
                 Some(listed) => listed.scenarios.extend(new),
                 None => paths.push(PathSpec {
                     from: from.clone(),
                     to: to.clone(),
                     scenarios: new,
                     fixed: IndexMap::new(),
+                    unpromised: false,
                 }),
+            }
+        }
+        // Negative trials: every other upgrade into a supported release.
+        let negative: Vec<String> = p
+            .unpromised
+            .iter()
+            .filter_map(|s| self.scenario_ref(s, scenarios, ScenarioKind::Path))
+            .collect();
+        if negative.is_empty() {
+            return;
+        }
+        for (j, to) in releases.iter().enumerate() {
+            if !supported.contains(to) {
+                continue;
+            }
+            for from in &releases[..j] {
+                if promised.iter().any(|(f, t)| f == from && t == to) {
+                    continue;
+                }
+                let new: Vec<String> = negative
+                    .iter()
+                    .filter(|n| {
+                        !paths
+                            .iter()
+                            .any(|x| &x.from == from && &x.to == to && x.scenarios.contains(n))
+                    })
+                    .cloned()
+                    .collect();
+                if !new.is_empty() {
+                    paths.push(PathSpec {
+                        from: from.clone(),
+                        to: to.clone(),
+                        scenarios: new,
+                        fixed: IndexMap::new(),
+                        unpromised: true,
+                    });
+                }
             }
         }
     }

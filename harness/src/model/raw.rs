@@ -164,6 +164,10 @@ pub(crate) struct RawPolicy {
     pub supported: S<i64>,
     pub upgrades: S<String>,
     pub scenarios: Vec<S<String>>,
+    /// Path scenarios run as negative trials on the upgrades into a supported release that the
+    /// policy does not promise.
+    #[serde(default)]
+    pub unpromised: Vec<S<String>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -385,6 +385,9 @@ pub(crate) struct PathSpec {
     /// Roles that start at their own release on this path, not at `from`. `[matrix] fixed` is for
     /// cells only: a path scenario moves its roles, the fixed ones included, from `from` to `to`.
     pub fixed: IndexMap<String, Release>,
+    /// An upgrade the support policy does not promise: its trials must go through or be refused
+    /// cleanly (a component exits or answers with an error), never go wrong quietly.
+    pub unpromised: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]

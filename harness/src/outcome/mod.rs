@@ -73,6 +73,10 @@ pub struct StepOutcome {
     pub targets: Vec<String>,
     /// Release of every replica when the step ended (`node-0` → `1.0`).
     pub releases: IndexMap<String, String>,
+    /// It failed because a component refused: one exited, or an action was answered with an
+    /// error (what a negative trial accepts as a clean refusal).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub refusal: bool,
 }
 
 /// How a background workload fared.

@@ -30,6 +30,10 @@ pub struct Trial {
     pub id: String,
     pub scenario: String,
     pub kind: TrialKind,
+    /// A negative trial (an upgrade the support policy does not promise): it passes when the
+    /// scenario passes or when a component refuses cleanly (exits, or answers with an error), and
+    /// fails only when something goes wrong without a refusal.
+    pub unpromised: bool,
     /// The release every role (and service) starts at.
     pub start: IndexMap<String, Release>,
     pub steps: Vec<PlannedStep>,
@@ -138,7 +142,9 @@ pub fn expand(m: &Matrix) -> Plan {
                 from: p.from.clone(),
                 to: p.to.clone(),
             };
-            trials.push(trial(m, sc, id, kind, start, Some((&p.from, &p.to))));
+            let mut t = trial(m, sc, id, kind, start, Some((&p.from, &p.to)));
+            t.unpromised = p.unpromised;
+            trials.push(t);
         }
     }
     Plan {
@@ -520,6 +526,7 @@ fn trial(
         id,
         scenario: sc.name.clone(),
         kind,
+        unpromised: false,
         start,
         steps,
         timeout: sc.timeout,
@@ -663,6 +670,13 @@ fn closest<'a>(id: &str, ids: impl Iterator<Item = &'a str>) -> Option<&'a str> 
 impl fmt::Display for Trial {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "{}", self.id)?;
+        if self.unpromised {
+            writeln!(
+                f,
+                "    negative: the policy does not promise this upgrade; it must go through or be \
+                 refused cleanly"
+            )?;
+        }
         let start = self
             .start
             .iter()
@@ -705,6 +719,7 @@ impl Plan {
                     "id": t.id,
                     "scenario": t.scenario,
                     "start": rel(&t.start),
+                    "unpromised": t.unpromised,
                     "timeout_ms": t.timeout.as_millis() as u64,
                     "steps": t.steps.iter().map(|s| serde_json::json!({
                         "number": s.number,

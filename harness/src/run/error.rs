@@ -70,6 +70,17 @@ impl StepError {
         matches!(self.cause, Cause::Fail(_))
     }
 
+    /// A failure that is a component refusing: one exited (and is quoted), or an action was
+    /// answered with an error (a non-zero exit, an HTTP status of 400 or more). A check that
+    /// read a wrong answer, or a deadline that passed, is not one.
+    pub(crate) fn is_refusal(&self) -> bool {
+        self.is_fail()
+            && (!self.exited.is_empty()
+                || self.observations.iter().any(|o| {
+                    o.exit_code.is_some_and(|c| c != 0) || o.http_status.is_some_and(|s| s >= 400)
+                }))
+    }
+
     /// A failure that only held until a deadline: `not true within 10s: …`.
     pub(crate) fn not_true_within(mut self, within: std::time::Duration) -> StepError {
         if let Cause::Fail(m) = &mut self.cause {

@@ -135,6 +135,9 @@ pub(crate) async fn run_trial(ctx: &TrialContext, trial: &Trial, slot: usize) ->
         }
     }
     outcome.workloads = std::mem::take(&mut live.reports);
+    if trial.unpromised {
+        judge_unpromised(&mut outcome);
+    }
 
     // Evidence for a failure: the last lines of every container still there (those that exited
     // where they should not come first, from the crash check).
@@ -279,9 +282,24 @@ async fn run_steps(
             ))),
         };
         let result = with_crashes(result, &live.cluster, outcome).await;
-        let (status, message, mut observations, targets) = match result {
-            Ok(done) => (StepStatus::Pass, None, done.observations, done.targets),
-            Err(e) => (e.status(), Some(e.message()), e.observations, vec![]),
+        let (status, message, mut observations, targets, refusal) = match result {
+            Ok(done) => (
+                StepStatus::Pass,
+                None,
+                done.observations,
+                done.targets,
+                false,
+            ),
+            Err(e) => {
+                let refusal = e.is_refusal();
+                (
+                    e.status(),
+                    Some(e.message()),
+                    e.observations,
+                    vec![],
+                    refusal,
+                )
+            }
         };
         if status == StepStatus::Fail {
             // Kept beside the reason, not in it: the reason is held against a baseline, and what
@@ -300,6 +318,7 @@ async fn run_steps(
             observations,
             targets,
             releases: live.cluster.releases(),
+            refusal,
         };
         ctx.events.emit(Event::StepFinished {
             trial: trial.id.clone(),
@@ -393,7 +412,35 @@ fn skipped(s: &PlannedStep, live: &Live) -> StepOutcome {
         observations: vec![],
         targets: vec![],
         releases: live.cluster.releases(),
+        refusal: false,
     }
+}
+
+/// A negative trial's verdict: an upgrade the policy does not promise passes when it goes through
+/// or when a component refuses it cleanly (the failed step is a refusal), and fails when it goes
+/// wrong without one: a check that finds the data wrong while every component carries on.
+fn judge_unpromised(outcome: &mut TrialOutcome) {
+    let refused = outcome
+        .failed_step
+        .and_then(|n| outcome.steps.iter().find(|s| s.number == n))
+        .is_some_and(|s| s.refusal);
+    let why = outcome.reason.take().unwrap_or_default();
+    outcome.reason = Some(match outcome.verdict {
+        Verdict::Pass => {
+            "went through, though the support policy does not promise this upgrade".into()
+        }
+        Verdict::Fail if refused => {
+            outcome.verdict = Verdict::Pass;
+            format!(
+                "refused cleanly, as an upgrade the support policy does not promise may be: {why}"
+            )
+        }
+        Verdict::Fail => format!(
+            "went wrong without a refusal (an upgrade the support policy does not promise must go \
+             through or be refused cleanly): {why}"
+        ),
+        Verdict::Error => why,
+    });
 }
 
 fn verdict_of(s: StepStatus) -> Verdict {

@@ -12,6 +12,7 @@ mod leaders;
 mod lifecycle;
 mod session;
 mod signals;
+mod unpromised;
 mod workloads;
 
 use std::path::{Path, PathBuf};
@@ -214,6 +215,17 @@ pub(super) async fn run_with(
     cancel: CancellationToken,
     keep: bool,
 ) -> Ran {
+    run_trial(fx, fx.trial(), backend, cancel, keep).await
+}
+
+/// Runs `trial` (one of the fixture's, perhaps changed) on `backend`.
+pub(super) async fn run_trial(
+    fx: &Fixture,
+    trial: Trial,
+    backend: Arc<Scripted>,
+    cancel: CancellationToken,
+    keep: bool,
+) -> Ran {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let opts = RunOptions {
         run_id: RUN_ID.into(),
@@ -225,7 +237,7 @@ pub(super) async fn run_with(
     let mut outcomes = run_trials(
         backend.clone() as Arc<dyn Backend>,
         fx.matrix.clone(),
-        vec![fx.trial()],
+        vec![trial],
         opts,
         Events::new(tx),
         cancel,
