@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use cli::args::{Cli, Command, ImagesCommand};
+use cli::args::{Cli, Command, ImagesCommand, ReportCommand};
 use cli::{Failure, Status};
 
 /// Nothing red: every trial passed or failed exactly as its baseline records (or only `plan`/`gc`/...
@@ -57,7 +57,11 @@ async fn dispatch(cli: Cli) -> Result<Status, Failure> {
         Command::Run { m, filter, opts } => {
             c::run(&m.matrix.path, &m.selection(filter), opts).await
         }
-        Command::Report { m, dir } => {
+        Command::Report {
+            command: Some(ReportCommand::Merge { dirs, into }),
+            ..
+        } => c::report_merge(&dirs, into),
+        Command::Report { m, dir, .. } => {
             let dir = dir.unwrap_or_else(|| {
                 let root = m.matrix.path.parent().unwrap_or(std::path::Path::new(""));
                 root.join("reports/latest")

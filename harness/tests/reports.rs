@@ -543,3 +543,99 @@ fn a_missing_image_fails_the_run_once_before_anything_is_written() {
         "no report, no latest"
     );
 }
+
+/// The report folder a run wrote under `reports` (its `latest`).
+fn latest(reports: &Path) -> std::path::PathBuf {
+    reports.join("latest")
+}
+
+#[test]
+fn partial_runs_merge_into_the_report_of_one_run() {
+    ensure_fixture_images();
+    let matrix = fixture_matrix();
+    let snaps = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (full, a, b, again) = (
+        dir.path().join("full"),
+        dir.path().join("a"),
+        dir.path().join("b"),
+        dir.path().join("again"),
+    );
+    // The three node=1.0 cells in one run, then in two parts, then the first part once more.
+    run_cli(&matrix, &full, snaps.path(), &["--cell", "node=1.0"]);
+    run_cli(&matrix, &a, snaps.path(), &["--trial", PASSES]);
+    run_cli(
+        &matrix,
+        &b,
+        snaps.path(),
+        &["--trial", FAILS, "--trial", NEW],
+    );
+    run_cli(&matrix, &again, snaps.path(), &["--trial", PASSES]);
+    let merged = dir.path().join("merged");
+    let out = crossgrade()
+        .args(["report", "merge"])
+        .args([latest(&a), latest(&b), latest(&again)])
+        .arg("--into")
+        .arg(&merged)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(&format!(
+            "{PASSES} was recorded more than once: kept the newest"
+        )),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("merged 3 reports: 3 of 3 planned trials"),
+        "{stdout}"
+    );
+
+    let read = |d: &Path| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(d.join("results.json")).unwrap()).unwrap()
+    };
+    let (one, m) = (read(&latest(&full)), read(&merged));
+    for key in [
+        "counts", "changes", "planned", "complete", "red", "selected",
+    ] {
+        assert_eq!(one[key], m[key], "{key} differs");
+    }
+    let ids_and_verdicts = |r: &serde_json::Value| -> Vec<(String, String)> {
+        r["trials"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| (t["id"].to_string(), t["verdict"].to_string()))
+            .collect()
+    };
+    assert_eq!(ids_and_verdicts(&one), ids_and_verdicts(&m));
+    let statuses = |d: &Path| -> Vec<(String, String)> {
+        junit_cases(&d.join("junit.xml"))
+            .into_iter()
+            .map(|(name, status, ..)| (name, status))
+            .collect()
+    };
+    assert_eq!(statuses(&latest(&full)), statuses(&merged));
+    // Each trial's folder came along: its record and its logs.
+    let failing = trial(&m, FAILS);
+    assert!(merged
+        .join(failing["logs_dir"].as_str().unwrap())
+        .read_dir()
+        .unwrap()
+        .next()
+        .is_some());
+    // Reports of another system do not merge.
+    let other = dir.path().join("other");
+    std::fs::create_dir_all(&other).unwrap();
+    let mut r = read(&latest(&a));
+    r["system"] = "other".into();
+    std::fs::write(other.join("results.json"), r.to_string()).unwrap();
+    let out = crossgrade()
+        .args(["report", "merge"])
+        .arg(latest(&a))
+        .arg(&other)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("do not merge"));
+}

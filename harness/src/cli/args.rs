@@ -23,6 +23,21 @@ pub struct Cli {
     pub color: ColorChoice,
 }
 
+#[derive(Subcommand)]
+pub enum ReportCommand {
+    /// Merge the reports of runs that each ran part of a plan (partitions on several machines, a
+    /// rerun of what failed) into one, as if one run had run them all; a trial recorded twice keeps
+    /// its newest record.
+    Merge {
+        /// The report folders (e.g. one per CI runner).
+        #[arg(required = true, num_args = 1..)]
+        dirs: Vec<PathBuf>,
+        /// The new folder (default: reports/<run id>-merged beside the first).
+        #[arg(long)]
+        into: Option<PathBuf>,
+    },
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum CompatFormat {
     Markdown,
@@ -147,11 +162,14 @@ pub enum Command {
     },
     /// Rebuild a run's reports (results.json, junit.xml, summary.md, index.html) from its trial records,
     /// e.g. after a nextest run whose trials ran in separate processes.
+    #[command(args_conflicts_with_subcommands = true)]
     Report {
         #[command(flatten)]
         m: MatrixArg,
         /// The run's report folder (default: reports/latest beside the matrix file).
         dir: Option<PathBuf>,
+        #[command(subcommand)]
+        command: Option<ReportCommand>,
     },
     /// The compatibility table of a run: per pair of roles, release × release, works, broken or
     /// untested; the combinations suspected of each failure; the upgrade paths proven or failed.

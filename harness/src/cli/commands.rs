@@ -347,11 +347,16 @@ pub fn compat(dir: &Path, format: CompatFormat) -> Result<Status, Failure> {
 
 pub fn report(dir: &Path) -> Result<Status, Failure> {
     let results = read_results(dir)?;
-    let order: Vec<String> = results
-        .trials
-        .iter()
-        .map(|t| t.outcome.id.clone())
-        .collect();
+    // What the run planned (older results.json do not say: then what it recorded).
+    let order: Vec<String> = if results.selected.is_empty() {
+        results
+            .trials
+            .iter()
+            .map(|t| t.outcome.id.clone())
+            .collect()
+    } else {
+        results.selected.clone()
+    };
     // An older run's reports, rebuilt: `reports/latest` stays with the newest run.
     let (paths, r) = report::rebuild_from_records(
         dir,
@@ -532,4 +537,67 @@ pub async fn doctor(path: &Path) -> Result<Status, Failure> {
         }
     }
     Ok(Status::red_if(!ok))
+}
+
+/// The plan order of the matrix the runs in `dirs` name (`FILE` or `FILE:SUBSET`, as given to
+/// them), when they all name one and it still loads: the merged report lists trials in it.
+fn plan_order_of(dirs: &[std::path::PathBuf]) -> Option<Vec<String>> {
+    let mut named: Option<String> = None;
+    for d in dirs {
+        let r = read_results(d).ok()?;
+        match &named {
+            None => named = Some(r.meta.matrix.clone()),
+            Some(n) if *n != r.meta.matrix => return None,
+            Some(_) => {}
+        }
+    }
+    let named = named?;
+    let file = match named.rsplit_once(':') {
+        Some((f, _)) if f.ends_with(".toml") => f.to_string(),
+        _ => named.clone(),
+    };
+    let m = model::load(Path::new(&file)).ok()?;
+    let plan = plan::expand_checked(&m).ok()?;
+    Some(plan.trials.into_iter().map(|t| t.id).collect())
+}
+
+pub fn report_merge(
+    dirs: &[std::path::PathBuf],
+    into: Option<std::path::PathBuf>,
+) -> Result<Status, Failure> {
+    let into = into.unwrap_or_else(|| {
+        let parent = dirs[0]
+            .canonicalize()
+            .ok()
+            .and_then(|d| d.parent().map(Path::to_path_buf))
+            .unwrap_or_else(|| std::path::PathBuf::from("reports"));
+        parent.join(format!("{}-merged", run::new_run_id()))
+    });
+    let order = plan_order_of(dirs);
+    let merged = report::merge(dirs, &into, order.as_deref()).map_err(|e| match e {
+        report::MergeError::Write { dir, source } => Failure::Report { dir, source },
+        other => Failure::BadArgument {
+            message: other.to_string(),
+            help: Some(
+                "name the report folders of runs of one matrix, e.g. reports/<run id>".into(),
+            ),
+        },
+    })?;
+    let r = &merged.results;
+    out(report::table(r).trim_end())?;
+    for (id, dir) in &merged.replaced {
+        out(format_args!(
+            "{id} was recorded more than once: kept the newest, from {}",
+            dir.display()
+        ))?;
+    }
+
+    out(format_args!(
+        "merged {} reports: {} of {} planned trials · report: {}",
+        dirs.len(),
+        r.trials.len(),
+        r.planned,
+        merged.paths.html.display()
+    ))?;
+    Ok(Status::red_if(r.red))
 }

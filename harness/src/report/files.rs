@@ -140,7 +140,7 @@ pub fn rebuild_from_records(
     let complete = order
         .iter()
         .all(|id| trials.iter().any(|t| &t.outcome.id == id));
-    let results = Results::new(meta, duration_ms, order.len(), complete, trials);
+    let results = Results::new(meta, duration_ms, order.to_vec(), complete, trials);
     let paths = write_report(dir, &results, latest)?;
     drop(lock);
     Ok((paths, results))

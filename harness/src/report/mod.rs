@@ -7,6 +7,7 @@ mod files;
 mod grid;
 mod html;
 mod junit;
+mod merge;
 mod recorder;
 mod reporter;
 mod reproduce;
@@ -17,6 +18,7 @@ mod terminal;
 
 pub use compat::{of_run as compat, Compat, Entry, PairTable, PathRow, Status};
 pub use files::{rebuild_from_records, Latest};
+pub use merge::{merge, MergeError, Merged};
 pub use suspects::{Suspect, Suspects};
 
 pub(crate) use files::ReportPaths;

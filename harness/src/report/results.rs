@@ -159,6 +159,9 @@ pub struct Results {
     /// How many trials the run planned (its selection); `trials` holds those recorded.
     #[serde(default)]
     pub planned: usize,
+    /// The ids of the trials it planned, in plan order (what a merge of partial runs puts together).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub selected: Vec<String>,
     pub counts: Counts,
     pub changes: ChangeCounts,
     /// Whether the run is red: a regression, a changed or new failure, or an error.
@@ -172,7 +175,7 @@ impl Results {
     pub fn new(
         meta: RunMeta,
         duration_ms: u64,
-        planned: usize,
+        selected: Vec<String>,
         complete: bool,
         trials: Vec<TrialReport>,
     ) -> Self {
@@ -194,7 +197,8 @@ impl Results {
             meta,
             duration_ms,
             complete,
-            planned,
+            planned: selected.len(),
+            selected,
             counts: Counts::of(trials.iter().map(|t| t.outcome.verdict)),
             changes: ChangeCounts::of(trials.iter().map(|t| t.change())),
             red: trials.iter().any(|t| t.baseline.red),
