@@ -23,8 +23,8 @@ pub struct BuildDisplay {
     /// Where each image's (or base's, or the prepare command's) log is kept.
     logs_dir: PathBuf,
     logs: BTreeMap<String, std::fs::File>,
-    /// The one being made (the prepare command and bootstraps have no image).
-    current: Option<String>,
+    /// What is being made (images, bases, the prepare command), in the order begun.
+    open: Vec<String>,
 }
 
 impl BuildDisplay {
@@ -37,7 +37,7 @@ impl BuildDisplay {
             live: BTreeMap::new(),
             logs_dir: logs_dir.to_path_buf(),
             logs: BTreeMap::new(),
-            current: None,
+            open: Vec::new(),
         }
     }
 
@@ -67,7 +67,7 @@ impl BuildDisplay {
 
     /// `what` names the log; `label` is what the line says is going on.
     fn begin(&mut self, what: &str, label: String) {
-        self.current = Some(what.to_string());
+        self.open.push(what.to_string());
         if std::fs::create_dir_all(&self.logs_dir).is_ok() {
             if let Ok(f) = std::fs::File::create(self.log_path(what)) {
                 self.logs.insert(what.to_string(), f);
@@ -93,9 +93,7 @@ impl BuildDisplay {
             bar.finish_and_clear();
         }
         self.logs.remove(what);
-        if self.current.as_deref() == Some(what) {
-            self.current = None;
-        }
+        self.open.retain(|o| o != what);
         self.say(line);
     }
 
@@ -149,23 +147,23 @@ impl BuildDisplay {
         }
     }
 
-    /// After a failure: the last lines of what was being made, and where its whole log is.
+    /// After a failure: the last lines of everything still being made (the failed build among
+    /// them), and where their whole logs are.
     pub fn failed(&mut self) {
         for (_, bar) in std::mem::take(&mut self.live) {
             bar.finish_and_clear();
         }
-        let Some(what) = self.current.take() else {
-            return;
-        };
         self.logs.clear();
-        let path = self.log_path(&what);
-        let text = std::fs::read_to_string(&path).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        let tail = &lines[lines.len().saturating_sub(TAIL_ON_FAILURE)..];
-        if !tail.is_empty() {
-            eprintln!("the last lines of {what}'s log ({}):", path.display());
-            for l in tail {
-                eprintln!("  {l}");
+        for what in std::mem::take(&mut self.open) {
+            let path = self.log_path(&what);
+            let text = std::fs::read_to_string(&path).unwrap_or_default();
+            let lines: Vec<&str> = text.lines().collect();
+            let tail = &lines[lines.len().saturating_sub(TAIL_ON_FAILURE)..];
+            if !tail.is_empty() {
+                eprintln!("the last lines of {what}'s log ({}):", path.display());
+                for l in tail {
+                    eprintln!("  {l}");
+                }
             }
         }
     }

@@ -3,6 +3,8 @@
 //! missing Debian bases made first, then one classic-builder build per job.
 
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::future::Future;
+use std::pin::Pin;
 use std::time::Instant;
 
 use indexmap::IndexMap;
@@ -165,9 +167,31 @@ pub async fn build_images(
         return Ok(report);
     }
 
-    if let Some(argv) = m.prepare.as_ref().filter(|a| !a.is_empty()) {
-        run_prepare(m, argv, progress).await?;
-    }
+    let progress = std::sync::Mutex::new(progress);
+    let emit = |e: BuildEvent| {
+        let mut p = progress.lock().unwrap_or_else(|p| p.into_inner());
+        (*p)(e)
+    };
+    // Debian bases the Dockerfiles already name are made while `prepare` runs (a bootstrap
+    // downloads and unpacks; `prepare` mostly compiles).
+    let early = missing_debian_bases(engine, m, &jobs, &wanted).await?;
+    let prepare = async {
+        match m.prepare.as_ref().filter(|a| !a.is_empty()) {
+            Some(argv) => run_prepare(m, argv, &mut { emit }).await,
+            None => Ok(()),
+        }
+    };
+    let bootstraps = async {
+        let mut made = Vec::new();
+        for (base, suite) in &early {
+            bootstrap_debian(engine, base, suite, opts.install_tools, &mut { emit }).await?;
+            made.push(base.clone());
+        }
+        Ok::<_, BuildError>(made)
+    };
+    let (prepared, bootstrapped) = tokio::join!(prepare, bootstraps);
+    prepared?;
+    report.bootstrapped.extend(bootstrapped?);
 
     // Dockerfiles (after `prepare`, which may write them), bases, and the matrix images they are
     // built on.
@@ -234,51 +258,132 @@ pub async fn build_images(
         jobs[j].hash = hash;
     }
 
-    let mut present_bases: HashSet<String> = HashSet::new();
+    // Up to date or to build, and the bases to make first.
+    let mut done: HashSet<usize> = HashSet::new();
+    let mut pending: Vec<usize> = Vec::new();
     for &j in &order {
         let job = &jobs[j];
         let labels = engine.image_labels(&job.name).await?;
         let current = labels.as_ref().and_then(|l| l.get(LABEL_BUILD_HASH));
         if current == Some(&job.hash) && !job.forced {
-            progress(BuildEvent::UpToDate {
+            emit(BuildEvent::UpToDate {
                 image: job.name.clone(),
             });
             report.up_to_date.push(job.name.clone());
-            continue;
+            done.insert(j);
+        } else {
+            pending.push(j);
         }
+    }
+    let mut bases: Vec<(String, String)> = Vec::new();
+    let mut checked: HashSet<String> = report.bootstrapped.iter().cloned().collect();
+    for &j in &pending {
+        let job = &jobs[j];
         for base in &job.bases {
-            if job
+            let built_here = job
                 .deps
                 .iter()
-                .any(|&k| normalize_image(&jobs[k].name) == normalize_image(base))
-            {
-                continue; // built (or found up to date) earlier in this loop
-            }
-            if present_bases.contains(base) {
+                .any(|&k| normalize_image(&jobs[k].name) == normalize_image(base));
+            if built_here || !checked.insert(base.clone()) || engine.image_exists(base).await? {
                 continue;
             }
-            if !engine.image_exists(base).await? {
-                let Some(suite) = debian_suite(base) else {
-                    return Err(BuildError::MissingBase {
-                        image: job.name.clone(),
-                        base: base.clone(),
-                        hint: format!(
-                            "it cannot be pulled here (no registry is reachable); load it \
-                             with `docker load` or build it locally (e.g. as an [[image]] of \
-                             the matrix) and tag it `{base}`"
-                        ),
-                    });
-                };
-                bootstrap_debian(engine, base, &suite, opts.install_tools, progress).await?;
-                report.bootstrapped.push(base.clone());
-            }
-            present_bases.insert(base.clone());
+            let Some(suite) = debian_suite(base) else {
+                return Err(BuildError::MissingBase {
+                    image: job.name.clone(),
+                    base: base.clone(),
+                    hint: format!(
+                        "it cannot be pulled here (no registry is reachable); load it with \
+                         `docker load` or build it locally (e.g. as an [[image]] of the matrix) \
+                         and tag it `{base}`"
+                    ),
+                });
+            };
+            bases.push((base.clone(), suite));
         }
-        let input = inputs[job.def].as_ref().expect("read for included jobs");
-        build_one(engine, m, &m.images[job.def], input, job, progress).await?;
-        report.built.push(job.name.clone());
+    }
+
+    // Bootstraps and builds at once, as many as there are cores, each build once the images it is
+    // built on exist.
+    enum Task {
+        Base(String),
+        Image(usize),
+    }
+    let limit = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut making: HashSet<String> = bases.iter().map(|(b, _)| b.clone()).collect();
+    let mut bases: VecDeque<(String, String)> = bases.into();
+    let mut running = futures_util::stream::FuturesUnordered::new();
+    loop {
+        while running.len() < limit {
+            let task = if let Some((base, suite)) = bases.pop_front() {
+                let mut emit = emit;
+                let install = opts.install_tools;
+                let fut: TaskFuture<'_, Task> = Box::pin(async move {
+                    let r = bootstrap_debian(engine, &base, &suite, install, &mut emit).await;
+                    (Task::Base(base), r)
+                });
+                fut
+            } else if let Some(pos) = pending.iter().position(|&j| {
+                jobs[j].deps.iter().all(|k| done.contains(k))
+                    && jobs[j].bases.iter().all(|b| !making.contains(b))
+            }) {
+                let j = pending.remove(pos);
+                let job = &jobs[j];
+                let input = inputs[job.def].as_ref().expect("read for included jobs");
+                let mut emit = emit;
+                Box::pin(async move {
+                    let r = build_one(engine, m, &m.images[job.def], input, job, &mut emit).await;
+                    (Task::Image(j), r)
+                })
+            } else {
+                break;
+            };
+            running.push(task);
+        }
+        let Some((task, result)) = futures_util::StreamExt::next(&mut running).await else {
+            break; // nothing running and nothing ready: every job is done (the order has no cycle)
+        };
+        result?;
+        match task {
+            Task::Base(base) => {
+                making.remove(&base);
+                report.bootstrapped.push(base);
+            }
+            Task::Image(j) => {
+                done.insert(j);
+                report.built.push(jobs[j].name.clone());
+            }
+        }
     }
     Ok(report)
+}
+
+/// A bootstrap or a build under way, and what it was.
+type TaskFuture<'a, T> = Pin<Box<dyn Future<Output = (T, Result<(), BuildError>)> + Send + 'a>>;
+
+/// Debian bases that the wanted jobs' Dockerfiles name (as they are before `prepare` runs) and the
+/// engine does not have, each once.
+async fn missing_debian_bases(
+    engine: &Engine,
+    m: &Matrix,
+    jobs: &[Job],
+    wanted: &[usize],
+) -> Result<Vec<(String, String)>, BuildError> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    for &j in wanted {
+        let Ok(d) = dockerfile::read(&m.images[jobs[j].def], &jobs[j].name).await else {
+            continue; // `prepare` may write it
+        };
+        for base in dockerfile::bases(&d.text, &jobs[j].args) {
+            let Some(suite) = debian_suite(&base) else {
+                continue;
+            };
+            if out.iter().any(|(b, _)| *b == base) || engine.image_exists(&base).await? {
+                continue;
+            }
+            out.push((base, suite));
+        }
+    }
+    Ok(out)
 }
 
 /// The included jobs, each after the jobs it is built on.
