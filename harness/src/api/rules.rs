@@ -149,7 +149,22 @@ impl Moves {
                     .map(|e| (&e.full_name, e.relative_name(), &e.package)),
             );
         for (full, relative, package) in gone {
-            if let Some([(to, to_package)]) = candidates.get(relative).map(Vec::as_slice) {
+            let Some(found) = candidates.get(relative) else {
+                continue;
+            };
+            // The nearest package: the most segments in common, then the shallowest (a `v1` copy
+            // of a type is not where the type went).
+            let rank = |p: &str| {
+                let common = package
+                    .split('.')
+                    .zip(p.split('.'))
+                    .take_while(|(a, b)| a == b)
+                    .count();
+                (std::cmp::Reverse(common), p.split('.').count())
+            };
+            let best = found.iter().map(|(_, p)| rank(p)).min();
+            let mut nearest = found.iter().filter(|(_, p)| Some(rank(p)) == best);
+            if let (Some((to, to_package)), None) = (nearest.next(), nearest.next()) {
                 if *to_package != package {
                     moves.to.insert(full.clone(), to.to_string());
                     moves.targets.insert(to.to_string());
@@ -345,7 +360,7 @@ impl Diff<'_> {
                         self.number_reused(subject, f, n);
                     }
                 }
-                (None, _) => self.field_removed(old, new, f),
+                (None, _) => self.field_removed(new, f),
             }
         }
         for n in &new.fields {
@@ -393,7 +408,7 @@ impl Diff<'_> {
         );
     }
 
-    fn field_removed(&mut self, old: &Message, new: &Message, f: &Field) {
+    fn field_removed(&mut self, new: &Message, f: &Field) {
         let subject = &new.full_name;
         let reserved =
             new.reserves_number(f.number) || new.reserved_names.iter().any(|n| n == &f.name);
@@ -409,7 +424,6 @@ impl Diff<'_> {
         } else {
             "old writers' values are dropped, and its number is free to be reused"
         };
-        let _ = old;
         self.push(
             Rule::FieldRemoved,
             wire,
