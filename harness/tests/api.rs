@@ -437,3 +437,39 @@ fn mesos_0_22_to_0_23() {
     settings.set_omit_expression(true);
     settings.bind(|| insta::assert_snapshot!("mesos_0.22.0_0.23.0", text));
 }
+
+/// No input panics the loader: every truncation of a real file, and each of its lines dropped or
+/// doubled, loads or is an error with a position.
+#[test]
+fn mangled_files_are_errors_never_panics() {
+    let text = std::fs::read_to_string(case("fields/old/shop.proto")).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let mut variants: Vec<String> = (0..text.len())
+        .step_by(3)
+        .filter(|&i| text.is_char_boundary(i))
+        .map(|i| text[..i].to_string())
+        .collect();
+    for i in 0..lines.len() {
+        let mut dropped = lines.clone();
+        dropped.remove(i);
+        variants.push(dropped.join("\n"));
+        let mut doubled = lines.clone();
+        doubled.insert(i, lines[i]);
+        variants.push(doubled.join("\n"));
+    }
+    variants.push("message { \u{0} é \"unterminated".into());
+    variants.push("syntax = \"proto2\"; message A { optional A.B.C x = 1; }".into());
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("x.proto");
+    for v in &variants {
+        std::fs::write(&file, v).unwrap();
+        match api::load(&ApiSource::dir(dir.path())) {
+            Ok(_) => {}
+            Err(ApiError::Invalid(e)) => {
+                let at = &e.errors[0].location;
+                assert!(at.contains("x.proto"), "{at} for {v:?}");
+            }
+            Err(e) => panic!("{e:?} for {v:?}"),
+        }
+    }
+}

@@ -902,3 +902,51 @@ pub(crate) fn describe(d: &Deprecation) -> String {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use FieldType as T;
+
+    fn severities(old: &FieldType, new: &FieldType) -> Option<(Severity, Severity)> {
+        type_change(&Moves::default(), old, new).map(|c| (c.wire, c.json))
+    }
+
+    #[test]
+    fn wire_compatible_type_changes_break_json_only() {
+        let wire_ok = Some((Compatible, Breaking));
+        assert_eq!(severities(&T::Int32, &T::Int64), wire_ok);
+        assert_eq!(severities(&T::Uint64, &T::Bool), wire_ok);
+        assert_eq!(severities(&T::Sint32, &T::Sint64), wire_ok);
+        assert_eq!(severities(&T::Fixed32, &T::Sfixed32), wire_ok);
+        assert_eq!(severities(&T::String, &T::Bytes), wire_ok);
+        assert_eq!(severities(&T::Message("a.M".into()), &T::Bytes), wire_ok);
+        assert_eq!(severities(&T::Enum("a.E".into()), &T::Int32), wire_ok);
+        assert_eq!(severities(&T::Int32, &T::Int32), None);
+    }
+
+    #[test]
+    fn other_type_changes_break_both() {
+        let broken = Some((Breaking, Breaking));
+        assert_eq!(
+            severities(&T::Int32, &T::Sint32),
+            broken,
+            "zigzag is another encoding"
+        );
+        assert_eq!(severities(&T::Fixed32, &T::Fixed64), broken);
+        assert_eq!(severities(&T::String, &T::Int64), broken);
+        assert_eq!(severities(&T::Double, &T::Float), broken);
+        assert_eq!(
+            severities(&T::Message("a.M".into()), &T::Message("a.N".into())),
+            Some((Risky, Risky))
+        );
+    }
+
+    #[test]
+    fn calls_and_events_are_found_by_their_enum() {
+        assert!(is_calls("mesos.v1.scheduler.Call.Type"));
+        assert!(is_events("mesos.v1.executor.Event.Type"));
+        assert!(!is_calls("mesos.v1.scheduler.Call.Accept"));
+        assert!(!is_calls("mesos.v1.RecallType"));
+    }
+}
