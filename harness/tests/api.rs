@@ -234,6 +234,11 @@ fn a_deprecated_field_removed_before_the_grace_period_is_a_finding() {
     let early = history.grace_findings(from, to, 2, &Scope::all());
     assert_eq!(early.len(), 1, "{early:#?}");
     assert_eq!(early[0].rule, Rule::DeprecationGrace);
+    assert_eq!(
+        lines(&early[0]),
+        (7, 5),
+        "the field in 1.1, its message in 1.2"
+    );
     assert!(
         early[0]
             .message

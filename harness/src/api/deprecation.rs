@@ -163,7 +163,7 @@ impl History {
                             describe(&item.how)
                         ),
                     )
-                    .at(Some(&item.location), None),
+                    .at(Some(&item.location), holder(after, &moves, &item)),
                 );
             }
         }
@@ -181,6 +181,20 @@ fn deprecated_since(marked: &[HashSet<(ItemKind, String)>], at: usize, item: &De
         since -= 1;
     }
     since
+}
+
+/// Where the new release has what held the item (its message or enum), if it still does.
+fn holder<'a>(schema: &'a Schema, moves: &Moves, item: &Deprecated) -> Option<&'a Location> {
+    let subject = moves.new_name(&item.subject).unwrap_or(&item.subject);
+    let parent = match item.kind {
+        ItemKind::Field | ItemKind::EnumValue => subject,
+        ItemKind::Message | ItemKind::Enum => subject.rsplit_once('.').map_or("", |(p, _)| p),
+    };
+    schema
+        .messages
+        .get(parent)
+        .map(|m| &m.location)
+        .or_else(|| schema.enums.get(parent).map(|e| &e.location))
 }
 
 /// Whether `schema` still has the item (under a moved name too).
