@@ -90,6 +90,7 @@ async fn dispatch(cli: Cli) -> Result<Status, Failure> {
         },
         Command::Gc { m: _, all } => c::gc(all).await,
         Command::Doctor { m } => c::doctor(&m.matrix.path).await,
+        Command::ApiDiff(args) => c::api_diff(&args),
         Command::Completions { shell } => {
             use clap::CommandFactory;
             let mut out = Vec::new();

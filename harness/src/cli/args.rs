@@ -201,6 +201,10 @@ pub enum Command {
         #[command(flatten)]
         m: MatrixArg,
     },
+    /// Compare two releases' protobuf API definitions (folders of .proto files, e.g.
+    /// apis/mesos/0.22.0 apis/mesos/0.23.0): what a change breaks on the wire and in JSON, with
+    /// both sides' file:line. Findings are not errors: the exit code is 0 unless --deny says so.
+    ApiDiff(ApiDiffArgs),
     /// Print a shell completion script, e.g. `crossgrade completions bash > /etc/bash_completion.d/crossgrade`.
     Completions { shell: clap_complete::Shell },
     /// Print the manual page (roff), e.g. `crossgrade man | man -l -`.
@@ -271,6 +275,41 @@ pub struct RunArgs {
     /// "schema": "crossgrade.events/v1"; the terminal lines go away.
     #[arg(long, value_enum, default_value = "human")]
     pub message_format: MessageFormat,
+}
+
+#[derive(clap::Args, Clone)]
+pub struct ApiDiffArgs {
+    /// The old release's folder of .proto files (import roots are found from the imports).
+    pub old: PathBuf,
+    /// The new release's folder.
+    pub new: PathBuf,
+    /// `text`, `json` (schema crossgrade.api-diff/v1) or `markdown`.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: ApiFormat,
+    /// Exit 1 when a finding is this severe or worse.
+    #[arg(long, value_enum, value_name = "SEVERITY")]
+    pub deny: Option<DenySeverity>,
+    /// Only findings in this message, enum or package (full name, e.g. mesos.v1.scheduler.Call)
+    /// and in the types its fields reach (repeatable).
+    #[arg(long = "message", value_name = "NAME")]
+    pub messages: Vec<String>,
+    /// Also report what was removed after fewer than N releases deprecated; the releases between
+    /// (and before, for when a deprecation began) are the folders beside OLD, in version order.
+    #[arg(long, value_name = "N")]
+    pub grace: Option<usize>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ApiFormat {
+    Text,
+    Json,
+    Markdown,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum DenySeverity {
+    Breaking,
+    Risky,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]

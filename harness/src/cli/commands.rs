@@ -3,6 +3,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use crossgrade::api::{self, ApiDiff, ApiSource, Scope, Severity};
 use crossgrade::baseline::{self, Store};
 use crossgrade::model::{self, Matrix};
 use crossgrade::outcome::Verdict;
@@ -13,7 +14,9 @@ use crossgrade::runtime::{self, Backend, Engine};
 use crossgrade::session::{ReportTarget, Selection, Session};
 use tokio_util::sync::CancellationToken;
 
-use super::args::{CompatFormat, MessageFormat, PlanFormat, RunArgs};
+use super::args::{
+    ApiDiffArgs, ApiFormat, CompatFormat, DenySeverity, MessageFormat, PlanFormat, RunArgs,
+};
 use super::build_display::BuildDisplay;
 use super::{out, Failure, Status};
 
@@ -28,6 +31,48 @@ fn load(path: &Path) -> Result<Matrix, Failure> {
 /// The engine, or [`Failure::Unreachable`]: one message, whatever the command would have done.
 async fn connect() -> Result<Engine, Failure> {
     Engine::connect().await.map_err(Failure::Unreachable)
+}
+
+/// Two releases' API definitions compared: findings printed, never an error; `--deny` turns the
+/// severe ones red (exit 1).
+pub fn api_diff(args: &ApiDiffArgs) -> Result<Status, Failure> {
+    let scope = if args.messages.is_empty() {
+        Scope::all()
+    } else {
+        Scope::names(args.messages.iter().cloned()).with_reachable()
+    };
+    let (mut findings, grace) = match args.grace {
+        None => {
+            let old = api::load(&ApiSource::dir(&args.old))?;
+            let new = api::load(&ApiSource::dir(&args.new))?;
+            (api::diff(&old, &new, &scope), Vec::new())
+        }
+        Some(n) => {
+            let (history, from, to) = api::load_history(&args.old, &args.new)?;
+            let (old, new) = (&history.releases[from].1, &history.releases[to].1);
+            let grace = history.grace_findings(from.min(to), from.max(to), n, &scope);
+            (api::diff(old, new, &scope), grace)
+        }
+    };
+    findings.extend(grace);
+    let diff = ApiDiff::new(
+        args.old.display().to_string(),
+        args.new.display().to_string(),
+        findings,
+    );
+    let format = match args.format {
+        ApiFormat::Text => api::Format::Text,
+        ApiFormat::Json => api::Format::Json,
+        ApiFormat::Markdown => api::Format::Markdown,
+    };
+    out(diff.render(format))?;
+    let denied = args.deny.map(|d| match d {
+        DenySeverity::Breaking => Severity::Breaking,
+        DenySeverity::Risky => Severity::Risky,
+    });
+    Ok(Status::red_if(denied.is_some_and(|d| {
+        diff.findings.iter().any(|f| f.severity >= d)
+    })))
 }
 
 pub fn plan(

@@ -7,6 +7,7 @@ pub mod commands;
 
 use std::path::PathBuf;
 
+use crossgrade::api::ApiError;
 use crossgrade::baseline::StoreError;
 use crossgrade::model::LoadError;
 use crossgrade::runtime::{BuildError, EngineError};
@@ -41,6 +42,10 @@ pub enum Failure {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Load(#[from] LoadError),
+    /// Bad input: a release's API definition (a .proto file that does not parse, a missing folder).
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Api(#[from] ApiError),
     /// Bad input: a selection that names what the matrix does not have.
     #[error(transparent)]
     #[diagnostic(transparent)]
@@ -89,7 +94,7 @@ impl Failure {
     pub fn is_bad_input(&self) -> bool {
         matches!(
             self,
-            Failure::Load(_) | Failure::Select(_) | Failure::BadArgument { .. }
+            Failure::Load(_) | Failure::Select(_) | Failure::Api(_) | Failure::BadArgument { .. }
         )
     }
 }

@@ -19,6 +19,7 @@ pub(crate) use condition::Condition;
 pub(crate) use diag::toml_hint;
 pub use diag::LoadError;
 pub use diag::ModelError;
+pub(crate) use diag::SourceFile;
 pub(crate) use duration::format_duration;
 pub use load::load;
 pub(crate) use load::{keys, Loader, REGEX_HINT};
