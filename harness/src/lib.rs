@@ -2,10 +2,12 @@
 //!
 //! Data flows one way: [`model`] (files → validated types) → [`plan`] (cells, paths, trials; pure) →
 //! [`run`] (executes trials against [`runtime`], emits events) → [`outcome`] (verdicts) →
-//! [`baseline`] (compared with the recorded verdicts) → [`report`].
+//! [`baseline`] (compared with the recorded verdicts) → [`report`]. Beside them, [`history`] checks
+//! recorded operation histories for linearizability.
 
 mod atomic;
 pub mod baseline;
+pub mod history;
 pub mod model;
 pub mod outcome;
 pub mod plan;

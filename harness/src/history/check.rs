@@ -1,0 +1,586 @@
+//! The linearizability search: Wing & Gong's algorithm with Lowe's cache, as porcupine does it.
+//!
+//! Per partition (key), the calls and returns of its operations are one list sorted by time
+//! (intervals are closed: at equal times calls come first). The search walks the list from its
+//! head: a call whose operation can take effect in the current state is *lifted* (it and its
+//! return leave the list, in O(1) as the list is doubly linked) and the walk starts again from the
+//! head; reaching a return means that operation's window closed with it unplaced, so the search
+//! backtracks: the last lifted call is put back (*unlifted*) and the walk goes on past it. Each
+//! (set of linearized operations, state) reached is remembered, and a call that leads to one
+//! already seen is skipped: that is what keeps the search from being exponential on real histories.
+//!
+//! An operation with an unknown outcome returns at infinity and with an unconstrained result (a
+//! read-only one is dropped, as it constrains nothing); a failed one is dropped.
+
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{BuildHasherDefault, Hash, Hasher};
+
+use super::model::{Model, ModelKind, KV, REGISTER};
+use super::types::{History, Operation, Outcome, Return};
+
+/// How long the search may run.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CheckOptions {
+    /// At most this many search steps (one step: one call tried, or one backtrack) over the whole
+    /// history, then [`Verdict::Unknown`]; `None`: no limit. A count and not a clock, so a verdict
+    /// never depends on the machine's load. Real histories take a few steps per operation; a
+    /// pathological one can take exponentially many.
+    pub max_steps: Option<u64>,
+}
+
+/// What the check found, and what it took.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Check {
+    pub verdict: Verdict,
+    /// Operations searched over (failed ones and unknown read-only ones are dropped).
+    pub ops: usize,
+    /// Search steps taken.
+    pub steps: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    Linearizable,
+    NotLinearizable(Violation),
+    /// The step budget ran out before a verdict.
+    Unknown(Exhausted),
+}
+
+/// A key whose operations have no linearization, and where the search got stuck.
+///
+/// The search's deepest attempt placed [`Violation::linearized`] operations of the key in an order
+/// the model accepts, reaching [`Violation::state`], and then could place none of the operations
+/// still open at the completion of [`Violation::stuck`] — itself included — in any order; every
+/// other attempt got stuck no later. The [`Violation::window`] is what a report should draw, one
+/// line per client: the operations of the key invoked no later than `stuck` completed that either
+///
+/// - were never placed by that attempt (the ones that cannot be ordered), or
+/// - were placed but overlap the span from the invoke of the last one placed (whose effect the
+///   state shows), or of the earliest unplaced one if earlier, to the completion of `stuck` (the
+///   ones whose order against the unplaced ones was in question).
+///
+/// Operations that never completed and were placed before that span are left out: they would
+/// overlap every later window and say nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    /// The key (`None`: the single register).
+    pub key: Option<String>,
+    /// Operations of the key searched over.
+    pub ops_in_key: usize,
+    /// How many of them the deepest attempt placed.
+    pub linearized: usize,
+    /// The model's state after them, in words.
+    pub state: String,
+    /// The operation whose completion the deepest attempt could not get past.
+    pub stuck: Operation,
+    /// See the type's documentation; ordered by invoke.
+    pub window: Vec<Operation>,
+}
+
+/// The step budget ran out while checking this key (keys before it were linearizable).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Exhausted {
+    pub key: Option<String>,
+    pub max_steps: u64,
+}
+
+/// A history the model cannot check: not a verdict, the input is wrong for it.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum CheckError {
+    #[error(
+        "operation {index} (client {client}) is a {call}, which the {model} model does not have"
+    )]
+    Unsupported {
+        index: usize,
+        client: u64,
+        call: &'static str,
+        model: &'static str,
+    },
+    #[error("operation {index} (client {client}) is a {call} whose result is {ret}, which a {call} cannot return")]
+    Mismatch {
+        index: usize,
+        client: u64,
+        call: &'static str,
+        ret: String,
+    },
+    #[error("operation {index} (client {client}) completed ({complete}) before it was invoked ({invoke})")]
+    Backwards {
+        index: usize,
+        client: u64,
+        invoke: u64,
+        complete: u64,
+    },
+    #[error("operation {index} (client {client}) is ok but has no completion time")]
+    OkWithoutCompletion { index: usize, client: u64 },
+}
+
+impl ModelKind {
+    /// Checks `history` against this model.
+    pub fn check(self, history: &History, options: CheckOptions) -> Result<Check, CheckError> {
+        match self {
+            ModelKind::Register => check(&REGISTER, history, options),
+            ModelKind::Kv => check(&KV, history, options),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ModelKind::Register => REGISTER.name,
+            ModelKind::Kv => KV.name,
+        }
+    }
+}
+
+/// Checks `history` against `model`, key by key in key order, stopping at the first key that is not
+/// linearizable.
+pub fn check<S: Clone + Eq + Hash>(
+    model: &Model<S>,
+    history: &History,
+    options: CheckOptions,
+) -> Result<Check, CheckError> {
+    let mut partitions: BTreeMap<Option<&str>, Vec<&Operation>> = BTreeMap::new();
+    for (index, op) in history.ops.iter().enumerate() {
+        validate(model, index, op)?;
+        let searched = match &op.outcome {
+            Outcome::Fail => false,
+            Outcome::Unknown => !(model.read_only)(&op.call),
+            Outcome::Ok(_) => true,
+        };
+        if searched {
+            partitions
+                .entry((model.partition)(op))
+                .or_default()
+                .push(op);
+        }
+    }
+    let mut budget = Budget {
+        left: options.max_steps,
+        taken: 0,
+    };
+    let ops = partitions.values().map(Vec::len).sum();
+    for (key, mut ops_in_key) in partitions {
+        // Numbered by invoke, so that the linearized set is mostly a prefix (see `Linearized`).
+        ops_in_key.sort_by_key(|op| (op.invoke, deadline(op)));
+        let verdict = match search(model, &ops_in_key, &mut budget) {
+            Search::Linearizable => continue,
+            Search::Exhausted => Verdict::Unknown(Exhausted {
+                key: key.map(str::to_string),
+                max_steps: options.max_steps.unwrap_or(0),
+            }),
+            Search::Stuck(deepest) => {
+                Verdict::NotLinearizable(violation(model, key, &ops_in_key, deepest))
+            }
+        };
+        return Ok(Check {
+            verdict,
+            ops,
+            steps: budget.taken,
+        });
+    }
+    Ok(Check {
+        verdict: Verdict::Linearizable,
+        ops,
+        steps: budget.taken,
+    })
+}
+
+fn validate<S>(model: &Model<S>, index: usize, op: &Operation) -> Result<(), CheckError> {
+    if !(model.supports)(&op.call) {
+        return Err(CheckError::Unsupported {
+            index,
+            client: op.client,
+            call: op.call.name(),
+            model: model.name,
+        });
+    }
+    if let Some(complete) = op.complete {
+        if complete < op.invoke {
+            return Err(CheckError::Backwards {
+                index,
+                client: op.client,
+                invoke: op.invoke,
+                complete,
+            });
+        }
+    }
+    if let Outcome::Ok(ret) = &op.outcome {
+        if !op.call.fits(ret) {
+            return Err(CheckError::Mismatch {
+                index,
+                client: op.client,
+                call: op.call.name(),
+                ret: ret.to_string(),
+            });
+        }
+        if op.complete.is_none() {
+            return Err(CheckError::OkWithoutCompletion {
+                index,
+                client: op.client,
+            });
+        }
+    }
+    Ok(())
+}
+
+struct Budget {
+    left: Option<u64>,
+    taken: u64,
+}
+
+impl Budget {
+    /// Takes one step; false when none is left.
+    fn take(&mut self) -> bool {
+        if let Some(left) = &mut self.left {
+            if *left == 0 {
+                return false;
+            }
+            *left -= 1;
+        }
+        self.taken += 1;
+        true
+    }
+}
+
+/// When an operation's effect must have happened by: its completion if it took effect, never if
+/// its outcome is unknown.
+fn deadline(op: &Operation) -> u64 {
+    match op.outcome {
+        Outcome::Ok(_) => op.complete.unwrap_or(u64::MAX),
+        Outcome::Fail | Outcome::Unknown => u64::MAX,
+    }
+}
+
+fn result(op: &Operation) -> Option<&Return> {
+    match &op.outcome {
+        Outcome::Ok(ret) => Some(ret),
+        Outcome::Fail | Outcome::Unknown => None,
+    }
+}
+
+enum Search<S> {
+    Linearizable,
+    Exhausted,
+    Stuck(Deepest<S>),
+}
+
+/// The deepest point the search reached before it had to backtrack.
+struct Deepest<S> {
+    /// The linearized set then (one bit per operation, by index in the partition).
+    linearized: Vec<u64>,
+    count: usize,
+    /// The operation placed last, if any.
+    last: Option<usize>,
+    /// The operation whose return the search could not get past.
+    stuck: usize,
+    state: S,
+}
+
+/// No node: the end of the list.
+const NIL: u32 = u32::MAX;
+/// The list's head, before every entry.
+const HEAD: usize = 0;
+
+/// The list of calls and returns, doubly linked over indices. Node 0 is the head; node `1 + 2i` is
+/// operation `i`'s call and `2 + 2i` its return.
+struct Entries {
+    next: Vec<u32>,
+    prev: Vec<u32>,
+}
+
+impl Entries {
+    fn new(ops: &[&Operation]) -> Entries {
+        // (time, return?, node): calls sort before returns at equal times (closed intervals).
+        let mut events: Vec<(u64, bool, u32)> = Vec::with_capacity(ops.len() * 2);
+        for (i, op) in ops.iter().enumerate() {
+            let i = i as u32;
+            events.push((op.invoke, false, 1 + 2 * i));
+            events.push((deadline(op), true, 2 + 2 * i));
+        }
+        events.sort_unstable();
+        let nodes = events.len() + 1;
+        let mut next = vec![NIL; nodes];
+        let mut prev = vec![NIL; nodes];
+        let mut last = HEAD as u32;
+        for &(_, _, node) in &events {
+            next[last as usize] = node;
+            prev[node as usize] = last;
+            last = node;
+        }
+        Entries { next, prev }
+    }
+
+    fn unlink(&mut self, n: usize) {
+        let (p, x) = (self.prev[n], self.next[n]);
+        self.next[p as usize] = x;
+        if x != NIL {
+            self.prev[x as usize] = p;
+        }
+    }
+
+    fn relink(&mut self, n: usize) {
+        let (p, x) = (self.prev[n], self.next[n]);
+        self.next[p as usize] = n as u32;
+        if x != NIL {
+            self.prev[x as usize] = n as u32;
+        }
+    }
+
+    /// Takes operation `i`'s call and return out of the list.
+    fn lift(&mut self, i: usize) {
+        self.unlink(1 + 2 * i);
+        self.unlink(2 + 2 * i);
+    }
+
+    /// Puts them back (the reverse of [`Entries::lift`], which left their own links as they were).
+    fn unlift(&mut self, i: usize) {
+        self.relink(2 + 2 * i);
+        self.relink(1 + 2 * i);
+    }
+}
+
+/// The set of linearized operations, with what the cache needs kept up to date as bits change: a
+/// Zobrist hash (each operation's random key XORed in while its bit is set), and the span of words
+/// that are neither all ones nor all zeros at its ends. Operations are numbered by invoke, so the
+/// set is mostly a full prefix and a few bits after it: the cache keeps only that span, and its
+/// memory stays near constant per entry instead of growing with the history.
+struct Linearized {
+    words: Vec<u64>,
+    keys: Vec<u64>,
+    hash: u64,
+    /// Every word before it is all ones.
+    full: usize,
+    /// Every word from it on is zero.
+    top: usize,
+    count: usize,
+}
+
+impl Linearized {
+    fn new(n: usize) -> Linearized {
+        let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+        let keys = (0..n).map(|_| splitmix64(&mut seed)).collect();
+        Linearized {
+            words: vec![0; n.div_ceil(64)],
+            keys,
+            hash: 0,
+            full: 0,
+            top: 0,
+            count: 0,
+        }
+    }
+
+    fn set(&mut self, i: usize) {
+        let w = i / 64;
+        self.words[w] |= 1 << (i % 64);
+        self.hash ^= self.keys[i];
+        self.count += 1;
+        self.top = self.top.max(w + 1);
+        while self.full < self.words.len() && self.words[self.full] == u64::MAX {
+            self.full += 1;
+        }
+    }
+
+    fn clear(&mut self, i: usize) {
+        let w = i / 64;
+        self.words[w] &= !(1 << (i % 64));
+        self.hash ^= self.keys[i];
+        self.count -= 1;
+        self.full = self.full.min(w);
+        while self.top > 0 && self.words[self.top - 1] == 0 {
+            self.top -= 1;
+        }
+    }
+
+    /// The words that tell this set from others with the same `full`.
+    fn span(&self) -> &[u64] {
+        &self.words[self.full..self.top.max(self.full)]
+    }
+}
+
+fn splitmix64(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// A fast hasher for states (FxHash's mixing), and a pass-through one for the cache's keys, which
+/// are already hashes.
+#[derive(Default)]
+struct Fx(u64);
+
+impl Hasher for Fx {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut b = [0; 8];
+            b.copy_from_slice(c);
+            self.write_u64(u64::from_le_bytes(b));
+        }
+        for &b in chunks.remainder() {
+            self.write_u64(u64::from(b));
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7C_C1_B7_27_22_0A_95);
+    }
+}
+
+#[derive(Default)]
+struct PassThrough(u64);
+
+impl Hasher for PassThrough {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8) | u64::from(b);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+/// A (linearized set, state) pair already explored; the set as [`Linearized::span`] keeps it.
+struct Seen<S> {
+    full: usize,
+    span: Box<[u64]>,
+    state: S,
+}
+
+type Cache<S> = HashMap<u64, Vec<Seen<S>>, BuildHasherDefault<PassThrough>>;
+
+fn state_hash<S: Hash>(state: &S) -> u64 {
+    let mut h = Fx::default();
+    state.hash(&mut h);
+    // Mixed once more, so that it XORs well with the set's hash.
+    let mut x = h.finish();
+    splitmix64(&mut x)
+}
+
+/// Whether the pair was new (and is now remembered).
+fn remember<S: Clone + Eq + Hash>(cache: &mut Cache<S>, set: &Linearized, state: &S) -> bool {
+    let bucket = cache.entry(set.hash ^ state_hash(state)).or_default();
+    let span = set.span();
+    if bucket
+        .iter()
+        .any(|s| s.full == set.full && *s.span == *span && s.state == *state)
+    {
+        return false;
+    }
+    bucket.push(Seen {
+        full: set.full,
+        span: span.into(),
+        state: state.clone(),
+    });
+    true
+}
+
+/// The search over one partition's operations, numbered by invoke.
+fn search<S: Clone + Eq + Hash>(
+    model: &Model<S>,
+    ops: &[&Operation],
+    budget: &mut Budget,
+) -> Search<S> {
+    let mut list = Entries::new(ops);
+    let mut set = Linearized::new(ops.len());
+    let mut cache: Cache<S> = HashMap::default();
+    // The lifted operations, each with the state before it.
+    let mut calls: Vec<(usize, S)> = Vec::new();
+    let mut deepest: Option<Deepest<S>> = None;
+    let mut state = (model.init)();
+    let mut node = list.next[HEAD];
+    while list.next[HEAD] != NIL {
+        if node == NIL || !budget.take() {
+            // `node` is never NIL here: a call's return is after it, and a return stops the walk.
+            return Search::Exhausted;
+        }
+        let n = node as usize;
+        let i = (n - 1) / 2;
+        if n % 2 == 1 {
+            // A call: place it here if the model takes it and the result is not one already seen.
+            let op = ops[i];
+            match (model.step)(&state, &op.call, result(op)) {
+                Some(after) => {
+                    set.set(i);
+                    if remember(&mut cache, &set, &after) {
+                        calls.push((i, std::mem::replace(&mut state, after)));
+                        list.lift(i);
+                        node = list.next[HEAD];
+                    } else {
+                        set.clear(i);
+                        node = list.next[n];
+                    }
+                }
+                None => node = list.next[n],
+            }
+        } else {
+            // A return whose call is still open: it cannot be placed after this point.
+            if deepest.as_ref().is_none_or(|d| calls.len() > d.count) {
+                deepest = Some(Deepest {
+                    linearized: set.words.clone(),
+                    count: calls.len(),
+                    last: calls.last().map(|(j, _)| *j),
+                    stuck: i,
+                    state: state.clone(),
+                });
+            }
+            let Some((j, before)) = calls.pop() else {
+                // Nothing left to undo: every order has been tried. (`deepest` was set just above.)
+                return deepest.map_or(Search::Exhausted, Search::Stuck);
+            };
+            state = before;
+            set.clear(j);
+            list.unlift(j);
+            node = list.next[2 * j + 1];
+        }
+    }
+    Search::Linearizable
+}
+
+/// The violation the deepest attempt shows (see [`Violation`] for what its window holds).
+fn violation<S>(
+    model: &Model<S>,
+    key: Option<&str>,
+    ops: &[&Operation],
+    deepest: Deepest<S>,
+) -> Violation {
+    let placed = |i: usize| deepest.linearized[i / 64] & (1 << (i % 64)) != 0;
+    let stuck = ops[deepest.stuck];
+    let end = deadline(stuck);
+    // Unplaced operations that had to be placed by `end`, and the last one placed, start the span.
+    let start = ops
+        .iter()
+        .enumerate()
+        .filter(|&(i, op)| !placed(i) && op.invoke <= end && deadline(op) <= end)
+        .map(|(_, op)| op.invoke)
+        .chain(deepest.last.map(|i| ops[i].invoke))
+        .min()
+        .unwrap_or(stuck.invoke);
+    let window = ops
+        .iter()
+        .enumerate()
+        .filter(|&(i, op)| {
+            op.invoke <= end
+                && (!placed(i) || op.invoke >= start || op.complete.is_some_and(|c| c >= start))
+        })
+        .map(|(_, op)| (*op).clone())
+        .collect();
+    Violation {
+        key: key.map(str::to_string),
+        ops_in_key: ops.len(),
+        linearized: deepest.count,
+        state: (model.describe)(&deepest.state),
+        stuck: stuck.clone(),
+        window,
+    }
+}
