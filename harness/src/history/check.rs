@@ -10,7 +10,19 @@
 //! already seen is skipped: that is what keeps the search from being exponential on real histories.
 //!
 //! An operation with an unknown outcome returns at infinity and with an unconstrained result (a
-//! read-only one is dropped, as it constrains nothing); a failed one is dropped.
+//! read-only one is dropped, as it constrains nothing); a failed one is dropped. Two things go
+//! further than porcupine, both because such an operation may always be put off to the end (the
+//! models' steps never refuse a call whose result is unknown), where it changes nothing that is
+//! checked:
+//!
+//! - the search succeeds once every operation that completed is placed, whatever is left of the
+//!   unknown ones;
+//! - the cache matches a (set, state) pair with any seen pair of the same state and the same
+//!   completed operations placed whose unknown operations placed are a *subset* of the current
+//!   ones: everything the current pair can still do, the seen one could too (it has the same
+//!   state and more left to place), so it is already explored or being explored. Without this, each
+//!   subset of the unknown operations open at a point is a pair of its own, and a history with a
+//!   few dozen of them takes seconds where it now takes milliseconds.
 
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{BuildHasherDefault, Hash, Hasher};
@@ -250,6 +262,11 @@ fn deadline(op: &Operation) -> u64 {
     }
 }
 
+/// Whether it returns at infinity.
+fn unknown(op: &Operation) -> bool {
+    !matches!(op.outcome, Outcome::Ok(_))
+}
+
 fn result(op: &Operation) -> Option<&Return> {
     match &op.outcome {
         Outcome::Ok(ret) => Some(ret),
@@ -289,12 +306,14 @@ struct Entries {
 
 impl Entries {
     fn new(ops: &[&Operation]) -> Entries {
-        // (time, return?, node): calls sort before returns at equal times (closed intervals).
-        let mut events: Vec<(u64, bool, u32)> = Vec::with_capacity(ops.len() * 2);
+        // (time, kind, node): calls sort before returns at equal times (closed intervals), and the
+        // returns at infinity of unknown operations after every other.
+        let mut events: Vec<(u64, u8, u32)> = Vec::with_capacity(ops.len() * 2);
         for (i, op) in ops.iter().enumerate() {
             let i = i as u32;
-            events.push((op.invoke, false, 1 + 2 * i));
-            events.push((deadline(op), true, 2 + 2 * i));
+            events.push((op.invoke, 0, 1 + 2 * i));
+            let kind = if unknown(op) { 2 } else { 1 };
+            events.push((deadline(op), kind, 2 + 2 * i));
         }
         events.sort_unstable();
         let nodes = events.len() + 1;
@@ -338,11 +357,15 @@ impl Entries {
     }
 }
 
-/// The set of linearized operations, with what the cache needs kept up to date as bits change: a
-/// Zobrist hash (each operation's random key XORed in while its bit is set), and the span of words
-/// that are neither all ones nor all zeros at its ends. Operations are numbered by invoke, so the
-/// set is mostly a full prefix and a few bits after it: the cache keeps only that span, and its
-/// memory stays near constant per entry instead of growing with the history.
+/// The set of linearized operations, with what the cache needs kept up to date as bits change.
+///
+/// Completed operations are in `words`, with a Zobrist hash (each one's random key XORed in while
+/// its bit is set) and the span of words that are neither all ones nor all zeros at its ends.
+/// Operations are numbered by invoke, so this part is mostly a full prefix and a few bits after it:
+/// the cache keeps only that span, and its memory stays near constant per entry instead of growing
+/// with the history. Unknown operations are in `unknown` instead (by their rank among the unknown
+/// ones), which the cache compares by inclusion; their bits in `words` are always set, so that
+/// they do not hold back the full prefix.
 struct Linearized {
     words: Vec<u64>,
     keys: Vec<u64>,
@@ -351,48 +374,104 @@ struct Linearized {
     full: usize,
     /// Every word from it on is zero.
     top: usize,
+    /// Each operation's rank among the unknown ones, or `NOT_UNKNOWN`.
+    rank: Vec<u32>,
+    /// The unknown operations, by rank.
+    unknowns: Vec<usize>,
+    unknown: Vec<u64>,
     count: usize,
 }
 
+const NOT_UNKNOWN: u32 = u32::MAX;
+
 impl Linearized {
-    fn new(n: usize) -> Linearized {
+    fn new(ops: &[&Operation]) -> Linearized {
+        let n = ops.len();
         let mut seed = 0x9E37_79B9_7F4A_7C15u64;
         let keys = (0..n).map(|_| splitmix64(&mut seed)).collect();
-        Linearized {
-            words: vec![0; n.div_ceil(64)],
+        let mut words = vec![0; n.div_ceil(64)];
+        let mut rank = vec![NOT_UNKNOWN; n];
+        let mut unknowns = Vec::new();
+        for (i, op) in ops.iter().enumerate() {
+            if unknown(op) {
+                words[i / 64] |= 1 << (i % 64);
+                rank[i] = unknowns.len() as u32;
+                unknowns.push(i);
+            }
+        }
+        let mut set = Linearized {
+            words,
             keys,
             hash: 0,
             full: 0,
             top: 0,
+            rank,
+            unknown: vec![0; unknowns.len().div_ceil(64)],
+            unknowns,
             count: 0,
-        }
+        };
+        set.top = set.words.iter().rposition(|&w| w != 0).map_or(0, |w| w + 1);
+        set.advance_full();
+        set
     }
 
-    fn set(&mut self, i: usize) {
-        let w = i / 64;
-        self.words[w] |= 1 << (i % 64);
-        self.hash ^= self.keys[i];
-        self.count += 1;
-        self.top = self.top.max(w + 1);
+    fn advance_full(&mut self) {
         while self.full < self.words.len() && self.words[self.full] == u64::MAX {
             self.full += 1;
         }
     }
 
+    fn set(&mut self, i: usize) {
+        self.count += 1;
+        let r = self.rank[i];
+        if r != NOT_UNKNOWN {
+            self.unknown[r as usize / 64] |= 1 << (r % 64);
+            return;
+        }
+        let w = i / 64;
+        self.words[w] |= 1 << (i % 64);
+        self.hash ^= self.keys[i];
+        self.top = self.top.max(w + 1);
+        self.advance_full();
+    }
+
     fn clear(&mut self, i: usize) {
+        self.count -= 1;
+        let r = self.rank[i];
+        if r != NOT_UNKNOWN {
+            self.unknown[r as usize / 64] &= !(1 << (r % 64));
+            return;
+        }
         let w = i / 64;
         self.words[w] &= !(1 << (i % 64));
         self.hash ^= self.keys[i];
-        self.count -= 1;
         self.full = self.full.min(w);
         while self.top > 0 && self.words[self.top - 1] == 0 {
             self.top -= 1;
         }
     }
 
-    /// The words that tell this set from others with the same `full`.
+    fn contains(&self, i: usize) -> bool {
+        match self.rank[i] {
+            NOT_UNKNOWN => self.words[i / 64] & (1 << (i % 64)) != 0,
+            r => self.unknown[r as usize / 64] & (1 << (r % 64)) != 0,
+        }
+    }
+
+    /// The words that tell the completed part of this set from others with the same `full`.
     fn span(&self) -> &[u64] {
         &self.words[self.full..self.top.max(self.full)]
+    }
+
+    /// One bit per operation.
+    fn to_bits(&self) -> Vec<u64> {
+        let mut bits = self.words.clone();
+        for &i in &self.unknowns {
+            if !self.contains(i) {
+                bits[i / 64] &= !(1 << (i % 64));
+            }
+        }
+        bits
     }
 }
 
@@ -450,10 +529,11 @@ impl Hasher for PassThrough {
     }
 }
 
-/// A (linearized set, state) pair already explored; the set as [`Linearized::span`] keeps it.
+/// A (linearized set, state) pair already explored; the set as [`Linearized`] splits it.
 struct Seen<S> {
     full: usize,
     span: Box<[u64]>,
+    unknown: Box<[u64]>,
     state: S,
 }
 
@@ -467,19 +547,34 @@ fn state_hash<S: Hash>(state: &S) -> u64 {
     splitmix64(&mut x)
 }
 
-/// Whether the pair was new (and is now remembered).
+/// Whether the pair was new, that is no seen pair has its state, its completed operations and a
+/// subset of its unknown ones (see the module's documentation); a new one is remembered.
 fn remember<S: Clone + Eq + Hash>(cache: &mut Cache<S>, set: &Linearized, state: &S) -> bool {
     let bucket = cache.entry(set.hash ^ state_hash(state)).or_default();
     let span = set.span();
-    if bucket
-        .iter()
-        .any(|s| s.full == set.full && *s.span == *span && s.state == *state)
-    {
+    let covers = |seen: &Seen<S>| {
+        seen.unknown
+            .iter()
+            .zip(&set.unknown)
+            .all(|(&old, &now)| old & !now == 0)
+    };
+    let same =
+        |seen: &Seen<S>| seen.full == set.full && *seen.span == *span && seen.state == *state;
+    if bucket.iter().any(|s| same(s) && covers(s)) {
         return false;
     }
+    // Pairs the new one covers are no longer needed: whatever they would match, it matches.
+    bucket.retain(|s| {
+        !(same(s)
+            && s.unknown
+                .iter()
+                .zip(&set.unknown)
+                .all(|(&old, &now)| now & !old == 0))
+    });
     bucket.push(Seen {
         full: set.full,
         span: span.into(),
+        unknown: set.unknown.as_slice().into(),
         state: state.clone(),
     });
     true
@@ -492,7 +587,7 @@ fn search<S: Clone + Eq + Hash>(
     budget: &mut Budget,
 ) -> Search<S> {
     let mut list = Entries::new(ops);
-    let mut set = Linearized::new(ops.len());
+    let mut set = Linearized::new(ops);
     let mut cache: Cache<S> = HashMap::default();
     // The lifted operations, each with the state before it.
     let mut calls: Vec<(usize, S)> = Vec::new();
@@ -523,11 +618,15 @@ fn search<S: Clone + Eq + Hash>(
                 }
                 None => node = list.next[n],
             }
+        } else if unknown(ops[i]) {
+            // Returns at infinity come last: every operation that completed is placed, and the
+            // unknown ones left can take effect after them all.
+            return Search::Linearizable;
         } else {
             // A return whose call is still open: it cannot be placed after this point.
             if deepest.as_ref().is_none_or(|d| calls.len() > d.count) {
                 deepest = Some(Deepest {
-                    linearized: set.words.clone(),
+                    linearized: set.to_bits(),
                     count: calls.len(),
                     last: calls.last().map(|(j, _)| *j),
                     stuck: i,

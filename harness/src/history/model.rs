@@ -23,7 +23,9 @@ pub struct Model<S> {
     /// The state of every partition before any operation.
     pub init: fn() -> S,
     /// The state after `call` took effect in `state` with result `ret` (`None`: unknown, so
-    /// unconstrained), or `None` when that result is impossible in that state.
+    /// unconstrained), or `None` when that result is impossible in that state. With `ret` `None`
+    /// it never refuses a call the model supports: the checker relies on being able to put an
+    /// unknown operation off to the end.
     pub step: fn(&S, &Call, Option<&Return>) -> Option<S>,
     /// The state in words, for the report of a violation.
     pub describe: fn(&S) -> String,
