@@ -7,6 +7,7 @@ pub mod commands;
 use std::path::PathBuf;
 
 use crossgrade::baseline::StoreError;
+use crossgrade::history::HistoryError;
 use crossgrade::model::LoadError;
 use crossgrade::runtime::{BuildError, EngineError};
 use crossgrade::session::SelectError;
@@ -44,6 +45,10 @@ pub enum Failure {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Select(#[from] SelectError),
+    /// Bad input: a history file that cannot be read, parsed or checked with the model.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    History(#[from] HistoryError),
     /// Bad input: an argument.
     #[error("{message}")]
     BadArgument {
@@ -88,7 +93,10 @@ impl Failure {
     pub fn is_bad_input(&self) -> bool {
         matches!(
             self,
-            Failure::Load(_) | Failure::Select(_) | Failure::BadArgument { .. }
+            Failure::Load(_)
+                | Failure::Select(_)
+                | Failure::History(_)
+                | Failure::BadArgument { .. }
         )
     }
 }

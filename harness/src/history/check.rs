@@ -100,7 +100,7 @@ pub struct Exhausted {
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum CheckError {
     #[error(
-        "operation {index} (client {client}) is a {call}, which the {model} model does not have"
+        "operation {index} (client {client}) is a `{call}`, which the {model} model does not have"
     )]
     Unsupported {
         index: usize,
@@ -108,7 +108,7 @@ pub enum CheckError {
         call: &'static str,
         model: &'static str,
     },
-    #[error("operation {index} (client {client}) is a {call} whose result is {ret}, which a {call} cannot return")]
+    #[error("operation {index} (client {client}) is a `{call}` whose result is {ret}, which a `{call}` cannot return")]
     Mismatch {
         index: usize,
         client: u64,
@@ -282,8 +282,11 @@ enum Search<S> {
 
 /// The deepest point the search reached before it had to backtrack.
 struct Deepest<S> {
-    /// The linearized set then (one bit per operation, by index in the partition).
-    linearized: Vec<u64>,
+    /// The linearized set then, as [`Linearized`] splits it (a copy of the whole set each time the
+    /// search goes deeper would cost O(n²) on a long history).
+    full: usize,
+    span: Vec<u64>,
+    unknown: Vec<u64>,
     count: usize,
     /// The operation placed last, if any.
     last: Option<usize>,
@@ -376,8 +379,6 @@ struct Linearized {
     top: usize,
     /// Each operation's rank among the unknown ones, or `NOT_UNKNOWN`.
     rank: Vec<u32>,
-    /// The unknown operations, by rank.
-    unknowns: Vec<usize>,
     unknown: Vec<u64>,
     count: usize,
 }
@@ -391,12 +392,12 @@ impl Linearized {
         let keys = (0..n).map(|_| splitmix64(&mut seed)).collect();
         let mut words = vec![0; n.div_ceil(64)];
         let mut rank = vec![NOT_UNKNOWN; n];
-        let mut unknowns = Vec::new();
+        let mut unknowns = 0;
         for (i, op) in ops.iter().enumerate() {
             if unknown(op) {
                 words[i / 64] |= 1 << (i % 64);
-                rank[i] = unknowns.len() as u32;
-                unknowns.push(i);
+                rank[i] = unknowns;
+                unknowns += 1;
             }
         }
         let mut set = Linearized {
@@ -406,8 +407,7 @@ impl Linearized {
             full: 0,
             top: 0,
             rank,
-            unknown: vec![0; unknowns.len().div_ceil(64)],
-            unknowns,
+            unknown: vec![0; (unknowns as usize).div_ceil(64)],
             count: 0,
         };
         set.top = set.words.iter().rposition(|&w| w != 0).map_or(0, |w| w + 1);
@@ -451,27 +451,9 @@ impl Linearized {
         }
     }
 
-    fn contains(&self, i: usize) -> bool {
-        match self.rank[i] {
-            NOT_UNKNOWN => self.words[i / 64] & (1 << (i % 64)) != 0,
-            r => self.unknown[r as usize / 64] & (1 << (r % 64)) != 0,
-        }
-    }
-
     /// The words that tell the completed part of this set from others with the same `full`.
     fn span(&self) -> &[u64] {
         &self.words[self.full..self.top.max(self.full)]
-    }
-
-    /// One bit per operation.
-    fn to_bits(&self) -> Vec<u64> {
-        let mut bits = self.words.clone();
-        for &i in &self.unknowns {
-            if !self.contains(i) {
-                bits[i / 64] &= !(1 << (i % 64));
-            }
-        }
-        bits
     }
 }
 
@@ -626,7 +608,9 @@ fn search<S: Clone + Eq + Hash>(
             // A return whose call is still open: it cannot be placed after this point.
             if deepest.as_ref().is_none_or(|d| calls.len() > d.count) {
                 deepest = Some(Deepest {
-                    linearized: set.to_bits(),
+                    full: set.full,
+                    span: set.span().to_vec(),
+                    unknown: set.unknown.clone(),
                     count: calls.len(),
                     last: calls.last().map(|(j, _)| *j),
                     stuck: i,
@@ -653,7 +637,21 @@ fn violation<S>(
     ops: &[&Operation],
     deepest: Deepest<S>,
 ) -> Violation {
-    let placed = |i: usize| deepest.linearized[i / 64] & (1 << (i % 64)) != 0;
+    let bit = |words: &[u64], i: usize| words.get(i / 64).is_some_and(|w| w & (1 << (i % 64)) != 0);
+    let mut rank = 0;
+    let placed: Vec<bool> = ops
+        .iter()
+        .enumerate()
+        .map(|(i, op)| {
+            if unknown(op) {
+                rank += 1;
+                bit(&deepest.unknown, rank - 1)
+            } else {
+                i / 64 < deepest.full || bit(&deepest.span, i - deepest.full * 64)
+            }
+        })
+        .collect();
+    let placed = |i: usize| placed[i];
     let stuck = ops[deepest.stuck];
     let end = deadline(stuck);
     // Unplaced operations that had to be placed by `end`, and the last one placed, start the span.
