@@ -367,10 +367,12 @@ impl Entries {
 /// Operations are numbered by invoke, so this part is mostly a full prefix and a few bits after it:
 /// the cache keeps only that span, and its memory stays near constant per entry instead of growing
 /// with the history. Unknown operations are in `unknown` instead (by their rank among the unknown
-/// ones), which the cache compares by inclusion; their bits in `words` are always set, so that
-/// they do not hold back the full prefix.
+/// ones), which the cache compares by inclusion; their bits in `words` are always clear, and count
+/// as set (`umask`) for the full prefix, so that they do not hold it back.
 struct Linearized {
     words: Vec<u64>,
+    /// The unknown operations' bits.
+    umask: Vec<u64>,
     keys: Vec<u64>,
     hash: u64,
     /// Every word before it is all ones.
@@ -390,18 +392,19 @@ impl Linearized {
         let n = ops.len();
         let mut seed = 0x9E37_79B9_7F4A_7C15u64;
         let keys = (0..n).map(|_| splitmix64(&mut seed)).collect();
-        let mut words = vec![0; n.div_ceil(64)];
+        let mut umask = vec![0; n.div_ceil(64)];
         let mut rank = vec![NOT_UNKNOWN; n];
         let mut unknowns = 0;
         for (i, op) in ops.iter().enumerate() {
             if unknown(op) {
-                words[i / 64] |= 1 << (i % 64);
+                umask[i / 64] |= 1 << (i % 64);
                 rank[i] = unknowns;
                 unknowns += 1;
             }
         }
         let mut set = Linearized {
-            words,
+            words: vec![0; umask.len()],
+            umask,
             keys,
             hash: 0,
             full: 0,
@@ -410,13 +413,14 @@ impl Linearized {
             unknown: vec![0; (unknowns as usize).div_ceil(64)],
             count: 0,
         };
-        set.top = set.words.iter().rposition(|&w| w != 0).map_or(0, |w| w + 1);
         set.advance_full();
         set
     }
 
     fn advance_full(&mut self) {
-        while self.full < self.words.len() && self.words[self.full] == u64::MAX {
+        while self.full < self.words.len()
+            && self.words[self.full] | self.umask[self.full] == u64::MAX
+        {
             self.full += 1;
         }
     }
