@@ -515,15 +515,25 @@ impl Hasher for PassThrough {
     }
 }
 
-/// A (linearized set, state) pair already explored; the set as [`Linearized`] splits it.
+/// A (linearized set, state) pair already explored; the set as [`Linearized`] splits it, its words
+/// in [`Cache::words`].
 struct Seen<S> {
-    full: usize,
-    span: Box<[u64]>,
-    unknown: Box<[u64]>,
+    /// The next pair of the same hash, or `NIL`.
+    next: u32,
+    full: u32,
+    /// Where its span starts in `words`; its unknown words follow the span.
+    at: usize,
+    span: u32,
     state: S,
 }
 
-type Cache<S> = HashMap<u64, Vec<Seen<S>>, BuildHasherDefault<PassThrough>>;
+/// The explored pairs, in flat arrays: one allocation per pair (or none) instead of four, as a
+/// long history explores millions of them.
+struct Cache<S> {
+    heads: HashMap<u64, u32, BuildHasherDefault<PassThrough>>,
+    seen: Vec<Seen<S>>,
+    words: Vec<u64>,
+}
 
 fn state_hash<S: Hash>(state: &S) -> u64 {
     let mut h = Fx::default();
@@ -533,37 +543,83 @@ fn state_hash<S: Hash>(state: &S) -> u64 {
     splitmix64(&mut x)
 }
 
-/// Whether the pair was new, that is no seen pair has its state, its completed operations and a
-/// subset of its unknown ones (see the module's documentation); a new one is remembered.
-fn remember<S: Clone + Eq + Hash>(cache: &mut Cache<S>, set: &Linearized, state: &S) -> bool {
-    let bucket = cache.entry(set.hash ^ state_hash(state)).or_default();
-    let span = set.span();
-    let covers = |seen: &Seen<S>| {
-        seen.unknown
-            .iter()
-            .zip(&set.unknown)
-            .all(|(&old, &now)| old & !now == 0)
-    };
-    let same =
-        |seen: &Seen<S>| seen.full == set.full && *seen.span == *span && seen.state == *state;
-    if bucket.iter().any(|s| same(s) && covers(s)) {
-        return false;
+impl<S: Clone + Eq + Hash> Cache<S> {
+    fn new() -> Cache<S> {
+        Cache {
+            heads: HashMap::default(),
+            seen: Vec::new(),
+            words: Vec::new(),
+        }
     }
-    // Pairs the new one covers are no longer needed: whatever they would match, it matches.
-    bucket.retain(|s| {
-        !(same(s)
-            && s.unknown
+
+    /// Whether the pair was new, that is no seen pair has its state, its completed operations and
+    /// a subset of its unknown ones (see the module's documentation); a new one is remembered, and
+    /// the seen pairs it covers are unlinked (their words stay, unreachable: cheaper than
+    /// compacting).
+    fn remember(&mut self, set: &Linearized, state: &S) -> bool {
+        let hash = set.hash ^ state_hash(state);
+        let span = set.span();
+        let head = self.heads.get(&hash).copied().unwrap_or(NIL);
+        let mut at = head;
+        while at != NIL {
+            let s = &self.seen[at as usize];
+            at = s.next;
+            if s.full as usize != set.full || s.span as usize != span.len() {
+                continue;
+            }
+            let (old_span, rest) = self.words[s.at..].split_at(span.len());
+            if old_span != span || s.state != *state {
+                continue;
+            }
+            let old_unknown = &rest[..set.unknown.len()];
+            if old_unknown
                 .iter()
                 .zip(&set.unknown)
-                .all(|(&old, &now)| now & !old == 0))
-    });
-    bucket.push(Seen {
-        full: set.full,
-        span: span.into(),
-        unknown: set.unknown.as_slice().into(),
-        state: state.clone(),
-    });
-    true
+                .all(|(&o, &n)| o & !n == 0)
+            {
+                return false;
+            }
+        }
+        // Pairs the new one covers are unlinked: whatever they would match, it matches.
+        let mut head = head;
+        let mut prev = NIL;
+        let mut at = head;
+        while at != NIL {
+            let s = &self.seen[at as usize];
+            let next = s.next;
+            let covered = s.full as usize == set.full
+                && s.span as usize == span.len()
+                && s.state == *state
+                && {
+                    let (old_span, rest) = self.words[s.at..].split_at(span.len());
+                    old_span == span
+                        && rest[..set.unknown.len()]
+                            .iter()
+                            .zip(&set.unknown)
+                            .all(|(&o, &n)| n & !o == 0)
+                };
+            if !covered {
+                prev = at;
+            } else if prev == NIL {
+                head = next;
+            } else {
+                self.seen[prev as usize].next = next;
+            }
+            at = next;
+        }
+        let index = self.seen.len() as u32;
+        self.seen.push(Seen {
+            next: head,
+            full: set.full as u32,
+            at: self.words.len(),
+            span: span.len() as u32,
+            state: state.clone(),
+        });
+        self.words.extend_from_slice(span);
+        self.words.extend_from_slice(&set.unknown);
+        self.heads.insert(hash, index);
+        true
+    }
 }
 
 /// The search over one partition's operations, numbered by invoke.
@@ -574,7 +630,7 @@ fn search<S: Clone + Eq + Hash>(
 ) -> Search<S> {
     let mut list = Entries::new(ops);
     let mut set = Linearized::new(ops);
-    let mut cache: Cache<S> = HashMap::default();
+    let mut cache: Cache<S> = Cache::new();
     // The lifted operations, each with the state before it.
     let mut calls: Vec<(usize, S)> = Vec::new();
     let mut deepest: Option<Deepest<S>> = None;
@@ -593,7 +649,7 @@ fn search<S: Clone + Eq + Hash>(
             match (model.step)(&state, &op.call, result(op)) {
                 Some(after) => {
                     set.set(i);
-                    if remember(&mut cache, &set, &after) {
+                    if cache.remember(&set, &after) {
                         calls.push((i, std::mem::replace(&mut state, after)));
                         list.lift(i);
                         node = list.next[HEAD];
