@@ -3,11 +3,13 @@
 //! Data flows one way: [`model`] (files → validated types) → [`plan`] (cells, paths, trials; pure) →
 //! [`run`] (executes trials against [`runtime`], emits events) → [`outcome`] (verdicts) →
 //! [`baseline`] (compared with the recorded verdicts) → [`report`]. Beside them, [`api`] reads a
-//! system's protobuf definitions per release and says statically what a change between two breaks.
+//! system's protobuf definitions per release and says statically what a change between two breaks,
+//! and [`history`] checks recorded operation histories for linearizability.
 
 pub mod api;
 mod atomic;
 pub mod baseline;
+pub mod history;
 pub mod model;
 pub mod outcome;
 pub mod plan;

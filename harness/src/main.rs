@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use cli::args::{Cli, Command, ImagesCommand, ReportCommand};
+use cli::args::{Cli, Command, HistoryCommand, ImagesCommand, ReportCommand};
 use cli::{Failure, Status};
 
 /// Nothing red: every trial passed or failed exactly as its baseline records (or only `plan`/`gc`/...
@@ -91,6 +91,14 @@ async fn dispatch(cli: Cli) -> Result<Status, Failure> {
         Command::Gc { m: _, all } => c::gc(all).await,
         Command::Doctor { m } => c::doctor(&m.matrix.path).await,
         Command::ApiDiff(args) => c::api_diff(&args),
+        Command::History { command } => match command {
+            HistoryCommand::Check {
+                model,
+                format,
+                max_steps,
+                files,
+            } => c::history_check(&files, model, format, max_steps),
+        },
         Command::Completions { shell } => {
             use clap::CommandFactory;
             let mut out = Vec::new();

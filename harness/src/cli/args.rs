@@ -205,6 +205,11 @@ pub enum Command {
     /// apis/mesos/0.22.0 apis/mesos/0.23.0): what a change breaks on the wire and in JSON, with
     /// both sides' file:line. Findings are not errors: the exit code is 0 unless --deny says so.
     ApiDiff(ApiDiffArgs),
+    /// Operation histories: check them for linearizability.
+    History {
+        #[command(subcommand)]
+        command: HistoryCommand,
+    },
     /// Print a shell completion script, e.g. `crossgrade completions bash > /etc/bash_completion.d/crossgrade`.
     Completions { shell: clap_complete::Shell },
     /// Print the manual page (roff), e.g. `crossgrade man | man -l -`.
@@ -241,6 +246,45 @@ pub enum ImagesCommand {
         #[command(flatten)]
         m: MatrixArg,
     },
+}
+
+#[derive(Subcommand)]
+pub enum HistoryCommand {
+    /// Check operation histories for linearizability against a model, one line per file.
+    #[command(
+        after_help = "Exit codes: 0 every history is linearizable; 1 one is not (or its \
+                            check ran out of steps); 2 a file cannot be read or parsed, or its \
+                            operations are not the model's (nothing is checked then)."
+    )]
+    Check {
+        /// The sequential model: `register` (read, write, cas; per key if the operations have
+        /// one) or `kv` (get, put, append; per key).
+        #[arg(long, value_enum)]
+        model: HistoryModel,
+        /// The files' format (default: told from each file's first line).
+        #[arg(long, value_enum)]
+        format: Option<HistoryFormat>,
+        /// Give up on a history (verdict unknown, exit 1) after this many search steps; 0: never.
+        /// Real histories take a few steps per operation.
+        #[arg(long, default_value_t = 100_000_000)]
+        max_steps: u64,
+        /// History files: crossgrade's history.jsonl, a Jepsen etcd log, or Jepsen kv EDN lines.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum HistoryModel {
+    Register,
+    Kv,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum HistoryFormat {
+    Jsonl,
+    JepsenEtcd,
+    JepsenKv,
 }
 
 /// What `run` is asked besides the matrix and the filters.

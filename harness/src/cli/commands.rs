@@ -15,7 +15,8 @@ use crossgrade::session::{ReportTarget, Selection, Session};
 use tokio_util::sync::CancellationToken;
 
 use super::args::{
-    ApiDiffArgs, ApiFormat, CompatFormat, DenySeverity, MessageFormat, PlanFormat, RunArgs,
+    ApiDiffArgs, ApiFormat, CompatFormat, DenySeverity, HistoryFormat, HistoryModel, MessageFormat,
+    PlanFormat, RunArgs,
 };
 use super::build_display::BuildDisplay;
 use super::{out, Failure, Status};
@@ -645,4 +646,76 @@ pub fn report_merge(
         merged.paths.html.display()
     ))?;
     Ok(Status::red_if(r.red))
+}
+
+/// `history check`: every file read first (a bad one is bad input and nothing is checked), then one
+/// line per file.
+pub fn history_check(
+    files: &[std::path::PathBuf],
+    model: HistoryModel,
+    format: Option<HistoryFormat>,
+    max_steps: u64,
+) -> Result<Status, Failure> {
+    use crossgrade::history::{self, CheckOptions, Format, HistoryError, ModelKind, Verdict};
+    let model = match model {
+        HistoryModel::Register => ModelKind::Register,
+        HistoryModel::Kv => ModelKind::Kv,
+    };
+    let format = format.map(|f| match f {
+        HistoryFormat::Jsonl => Format::Jsonl,
+        HistoryFormat::JepsenEtcd => Format::JepsenEtcd,
+        HistoryFormat::JepsenKv => Format::JepsenKv,
+    });
+    let options = CheckOptions {
+        max_steps: (max_steps > 0).then_some(max_steps),
+    };
+    let histories = files
+        .iter()
+        .map(|f| history::load(f, format))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut red = false;
+    for (file, h) in files.iter().zip(&histories) {
+        let started = std::time::Instant::now();
+        let c = model
+            .check(h, options)
+            .map_err(|source| HistoryError::Model {
+                path: file.clone(),
+                model: model.name(),
+                source,
+            })?;
+        let ms = started.elapsed().as_millis();
+        let file = file.display();
+        match c.verdict {
+            Verdict::Linearizable => out(format_args!(
+                "{file}: linearizable ({} ops, {ms} ms)",
+                c.ops
+            ))?,
+            Verdict::NotLinearizable(v) => {
+                red = true;
+                let key = v.key.as_deref().unwrap_or("(the register)");
+                let window: Vec<String> = v.window.iter().map(ToString::to_string).collect();
+                out(format_args!(
+                    "{file}: not linearizable: key {key}, window of {} ops: {}; \
+                     {} of the key's {} ops placed (then it held {}), none of the rest fits before \
+                     {} completes ({ms} ms)",
+                    v.window.len(),
+                    window.join("; "),
+                    v.linearized,
+                    v.ops_in_key,
+                    v.state,
+                    v.stuck,
+                ))?
+            }
+            Verdict::Unknown(e) => {
+                red = true;
+                let key = e.key.as_deref().unwrap_or("(the register)");
+                out(format_args!(
+                    "{file}: unknown: the search gave up at key {key} after {} steps \
+                     (--max-steps) ({} ops, {ms} ms)",
+                    e.max_steps, c.ops
+                ))?
+            }
+        }
+    }
+    Ok(Status::red_if(red))
 }

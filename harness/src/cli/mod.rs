@@ -9,6 +9,7 @@ use std::path::PathBuf;
 
 use crossgrade::api::ApiError;
 use crossgrade::baseline::StoreError;
+use crossgrade::history::HistoryError;
 use crossgrade::model::LoadError;
 use crossgrade::runtime::{BuildError, EngineError};
 use crossgrade::session::SelectError;
@@ -50,6 +51,10 @@ pub enum Failure {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Select(#[from] SelectError),
+    /// Bad input: a history file that cannot be read, parsed or checked with the model.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    History(#[from] HistoryError),
     /// Bad input: an argument.
     #[error("{message}")]
     BadArgument {
@@ -94,7 +99,11 @@ impl Failure {
     pub fn is_bad_input(&self) -> bool {
         matches!(
             self,
-            Failure::Load(_) | Failure::Select(_) | Failure::Api(_) | Failure::BadArgument { .. }
+            Failure::Load(_)
+                | Failure::Select(_)
+                | Failure::Api(_)
+                | Failure::History(_)
+                | Failure::BadArgument { .. }
         )
     }
 }
