@@ -2,6 +2,8 @@
 //! the same matrix always gives the same trials, ids and steps, so the plan can be printed, reviewed and
 //! filtered before anything runs (the way CockroachDB's mixedversion treats its test plan as data).
 
+pub mod cover;
+
 use std::fmt::{self, Write as _};
 use std::time::Duration;
 
