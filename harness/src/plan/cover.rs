@@ -351,12 +351,26 @@ impl Space {
         Some(id)
     }
 
+    /// The subset a tuple id belongs to.
+    fn subset_of(&self, id: usize) -> usize {
+        self.subsets
+            .partition_point(|sub| sub.base + sub.size <= id)
+            .min(self.subsets.len() - 1)
+    }
+
+    /// Calls `f(column, value)` for each value of a tuple, without allocating.
+    fn each_value(&self, id: usize, mut f: impl FnMut(usize, usize)) {
+        let sub = &self.subsets[self.subset_of(id)];
+        let mut rest = id - sub.base;
+        for (&c, &st) in sub.cols.iter().zip(&sub.strides) {
+            f(c, (rest / st).min(self.levels[c] - 1));
+            rest %= st;
+        }
+    }
+
     /// The subset and values of a tuple id.
     fn decode(&self, id: usize) -> (usize, Vec<usize>) {
-        let s = self
-            .subsets
-            .partition_point(|sub| sub.base + sub.size <= id)
-            .min(self.subsets.len() - 1);
+        let s = self.subset_of(id);
         let sub = &self.subsets[s];
         let mut rest = id - sub.base;
         let values = sub
@@ -374,7 +388,10 @@ impl Space {
 
     /// Which tuples can be extended to a full allowed row. Each row found marks all of its tuples,
     /// so few searches are needed when the constraints are loose.
-    fn required(&self, allowed: &dyn Fn(&[Option<usize>]) -> bool) -> Result<Vec<bool>, CoverError> {
+    fn required(
+        &self,
+        allowed: &dyn Fn(&[Option<usize>]) -> bool,
+    ) -> Result<Vec<bool>, CoverError> {
         let k = self.levels.len();
         let mut required = vec![false; self.total];
         let mut decided = vec![false; self.total];
@@ -516,6 +533,20 @@ impl<'s> Coverage<'s> {
         }
     }
 
+    /// How many more tuples would be missing if `old` became `new` (differing in `changed`).
+    fn delta(&self, old: &[usize], new: &[usize], changed: &[bool]) -> isize {
+        let space = self.space;
+        let mut d = 0isize;
+        for s in 0..space.subsets.len() {
+            if space.subsets[s].cols.iter().any(|&c| changed[c]) {
+                let (o, n) = (space.id(s, old), space.id(s, new));
+                d += isize::from(self.required[o] && self.count[o] == 1);
+                d -= isize::from(self.required[n] && self.count[n] == 0);
+            }
+        }
+        d
+    }
+
     /// Required tuples a full row would newly cover.
     fn gain(&self, row: &[usize]) -> usize {
         (0..self.space.subsets.len())
@@ -615,6 +646,19 @@ fn greedy(
     Ok(rows)
 }
 
+/// Annealing budgets, counted in tuple-count updates (a move costs about one per t-subset) so that
+/// bigger problems get fewer moves rather than more time; never wall-clock time, so the result
+/// depends only on the problem and the seed. About 40 M updates take 0.2 to 0.5 s.
+const TOTAL_BUDGET: usize = 40_000_000;
+/// At most this much for one row count before giving up on it.
+const ATTEMPT_BUDGET: usize = 8_000_000;
+/// And at most this many moves per tuple to cover, so that a small problem whose lower bound
+/// cannot be met (4 columns of 2 levels need 5 rows, not 4) gives up soon.
+const MOVES_PER_TUPLE: usize = 2_000;
+/// Metropolis temperature, held constant: a move losing one tuple is taken 3.6 % of the time
+/// (measured on 4x6, 6x10 and 10x4 with t = 2, 0.3 beat a cooling 0.5 → 0.05 and fixed 0.2 or 0.5).
+const TEMPERATURE: f64 = 0.3;
+
 /// Shrinks a covering set of free rows (CASA-style simulated annealing): drop the row covering
 /// fewest tuples alone, then anneal the rest until nothing is missing; repeat until an attempt fails
 /// within its iteration budget, the total budget is spent, or the lower bound is reached.
@@ -628,17 +672,13 @@ fn anneal(
     // Each row holds at most one tuple of a subset: no fewer rows than a subset's missing tuples.
     let mut per_subset = vec![0usize; space.subsets.len()];
     for &id in &base.missing {
-        per_subset[space.decode(id).0] += 1;
+        per_subset[space.subset_of(id)] += 1;
     }
-    let lower = per_subset.iter().copied().max().unwrap_or(0);
+    let lower = per_subset.iter().copied().max().unwrap_or(0).max(1);
     let work_per_move = space.subsets.len().max(1);
-    // Budgets in tuple-count updates (a move costs about one per subset), so that bigger
-    // problems get fewer moves rather than more time.
-    let attempt_budget = 40_000_000usize;
-    let mut total_budget = 400_000_000usize;
+    let mut total_budget = TOTAL_BUDGET;
     let mut best = rows;
-    let mut changed = vec![false; space.levels.len()];
-    while best.len() > lower.max(1) && total_budget > 0 {
+    while best.len() > lower && total_budget > 0 {
         let mut cov = base.clone();
         for r in &best {
             cov.add(r);
@@ -649,71 +689,89 @@ fn anneal(
             .unwrap_or(0);
         let gone = rows.swap_remove(drop);
         cov.remove(&gone);
-        let moves = (attempt_budget.min(total_budget) / work_per_move).max(1);
-        total_budget = total_budget.saturating_sub(moves * work_per_move);
-        let start_temp = 1.0f64;
-        let mut done = cov.missing.is_empty();
-        for step in 0..moves {
-            if done {
-                break;
-            }
-            let temp = start_temp * (1.0 - step as f64 / moves as f64) + 1e-3;
-            let r = rng.below(rows.len());
-            let old = rows[r].clone();
-            let mut new = old.clone();
-            if rng.below(10) < 8 {
-                // Cover a missing tuple in a random row, repairing the rest of it if need be.
-                let id = cov.missing[rng.below(cov.missing.len())];
-                let (s, values) = space.decode(id);
-                for (&c, &v) in space.subsets[s].cols.iter().zip(&values) {
-                    new[c] = v;
-                }
-                if !allows(allowed, &new) {
-                    let mut partial = vec![None; new.len()];
-                    for (&c, &v) in space.subsets[s].cols.iter().zip(&values) {
-                        partial[c] = Some(v);
-                    }
-                    if !complete(&space.levels, allowed, &mut partial, Some(&old)) {
-                        continue;
-                    }
-                    new = partial.iter().map(|v| v.unwrap_or(0)).collect();
-                }
-            } else {
-                let c = rng.below(new.len());
-                if space.levels[c] < 2 {
-                    continue;
-                }
-                new[c] = (new[c] + 1 + rng.below(space.levels[c] - 1)) % space.levels[c];
-                if !allows(allowed, &new) {
-                    continue;
-                }
-            }
-            let mut any = false;
-            for c in 0..new.len() {
-                changed[c] = new[c] != old[c];
-                any |= changed[c];
-            }
-            if !any {
-                continue;
-            }
-            let before = cov.missing.len();
-            cov.replace(&old, &new, &changed);
-            let after = cov.missing.len();
-            let accept =
-                after <= before || rng.unit() < (-((after - before) as f64) / temp).exp();
-            if accept {
-                rows[r] = new;
-                done = cov.missing.is_empty();
-            } else {
-                cov.replace(&new, &old, &changed);
-            }
-        }
+        let moves = (ATTEMPT_BUDGET.min(total_budget) / work_per_move)
+            .min(MOVES_PER_TUPLE.saturating_mul(base.missing.len()))
+            .max(1);
+        let (done, used) = search(space, allowed, &mut cov, &mut rows, moves, rng);
+        total_budget = total_budget.saturating_sub(used * work_per_move);
         if !done {
             break;
         }
         best = rows;
     }
     best
+}
+
+/// Anneals `rows` (counted in `cov`) for at most `moves` moves, towards nothing missing. A move
+/// covers a missing tuple in a random row (repairing the rest of the row if the constraints need
+/// it) or, now and then, changes one value; a move that loses tuples is taken with the Metropolis
+/// probability. Returns whether nothing is missing, and the moves used.
+fn search(
+    space: &Space,
+    allowed: &dyn Fn(&[Option<usize>]) -> bool,
+    cov: &mut Coverage,
+    rows: &mut [Vec<usize>],
+    moves: usize,
+    rng: &mut Rng,
+) -> (bool, usize) {
+    let k = space.levels.len();
+    let mut changed = vec![false; k];
+    let mut old = vec![0usize; k];
+    let mut new = vec![0usize; k];
+    let mut partial: Vec<Option<usize>> = vec![None; k];
+    if rows.is_empty() {
+        return (cov.missing.is_empty(), 0);
+    }
+    for step in 0..moves {
+        if cov.missing.is_empty() {
+            return (true, step);
+        }
+        let r = rng.below(rows.len());
+        old.copy_from_slice(&rows[r]);
+        new.copy_from_slice(&old);
+        if rng.below(10) < 8 {
+            let id = cov.missing[rng.below(cov.missing.len())];
+            space.each_value(id, |c, v| new[c] = v);
+            for (p, &v) in partial.iter_mut().zip(&new) {
+                *p = Some(v);
+            }
+            if !allowed(&partial) {
+                // Keep the tuple, change as little else as the constraints need.
+                partial.iter_mut().for_each(|p| *p = None);
+                space.each_value(id, |c, v| partial[c] = Some(v));
+                if !complete(&space.levels, allowed, &mut partial, Some(&old)) {
+                    continue;
+                }
+                for (n, p) in new.iter_mut().zip(&partial) {
+                    *n = p.unwrap_or(0);
+                }
+            }
+        } else {
+            let c = rng.below(k);
+            if space.levels[c] < 2 {
+                continue;
+            }
+            new[c] = (new[c] + 1 + rng.below(space.levels[c] - 1)) % space.levels[c];
+            for (p, &v) in partial.iter_mut().zip(&new) {
+                *p = Some(v);
+            }
+            if !allowed(&partial) {
+                continue;
+            }
+        }
+        for c in 0..k {
+            changed[c] = new[c] != old[c];
+        }
+        if !changed.contains(&true) {
+            continue;
+        }
+        let d = cov.delta(&old, &new, &changed);
+        if d <= 0 || rng.unit() < (-(d as f64) / TEMPERATURE).exp() {
+            cov.replace(&old, &new, &changed);
+            rows[r].copy_from_slice(&new);
+        }
+    }
+    (cov.missing.is_empty(), moves)
 }
 
 /// Drops free rows that cover nothing required alone (last first), and repeats of a row.
