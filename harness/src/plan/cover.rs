@@ -655,9 +655,17 @@ const ATTEMPT_BUDGET: usize = 8_000_000;
 /// And at most this many moves per tuple to cover, so that a small problem whose lower bound
 /// cannot be met (4 columns of 2 levels need 5 rows, not 4) gives up soon.
 const MOVES_PER_TUPLE: usize = 2_000;
-/// Metropolis temperature, held constant: a move losing one tuple is taken 3.6 % of the time
-/// (measured on 4x6, 6x10 and 10x4 with t = 2, 0.3 beat a cooling 0.5 → 0.05 and fixed 0.2 or 0.5).
-const TEMPERATURE: f64 = 0.3;
+/// Metropolis acceptance of a move that loses `d` tuples, as a threshold on a uniform `u64`:
+/// `exp(-d / 0.3) * 2^64` for d = 1..=5 (3.6 %, 0.13 %, ...), none beyond. Integers, not `f64::exp`,
+/// so that the rows are the same on every platform. The temperature is held constant: measured on
+/// 4x6, 6x10 and 10x4 with t = 2, 0.3 beat cooling from 0.5 to 0.05 and fixed 0.2 or 0.5.
+const ACCEPT: [u64; 5] = [
+    658_069_025_363_982_080,
+    23_475_950_032_867_560,
+    837_480_885_292_947,
+    29_876_287_530_391,
+    1_065_806_482_599,
+];
 
 /// Shrinks a covering set of free rows (CASA-style simulated annealing): drop the row covering
 /// fewest tuples alone, then anneal the rest until nothing is missing; repeat until an attempt fails
@@ -766,7 +774,12 @@ fn search(
             continue;
         }
         let d = cov.delta(&old, &new, &changed);
-        if d <= 0 || rng.unit() < (-(d as f64) / TEMPERATURE).exp() {
+        let threshold = usize::try_from(d - 1)
+            .ok()
+            .and_then(|i| ACCEPT.get(i))
+            .copied()
+            .unwrap_or(0);
+        if d <= 0 || rng.next_u64() < threshold {
             cov.replace(&old, &new, &changed);
             rows[r].copy_from_slice(&new);
         }
@@ -859,7 +872,10 @@ fn construction(levels: &[usize], t: usize) -> Option<Vec<Vec<usize>>> {
 }
 
 fn is_prime(n: usize) -> bool {
-    n >= 2 && (2..).take_while(|d| d * d <= n).all(|d| n % d != 0)
+    n >= 2
+        && (2..)
+            .take_while(|d| d * d <= n)
+            .all(|d| !n.is_multiple_of(d))
 }
 
 /// SplitMix64: small, seeded, and the same on every platform (no crate, no clock).
@@ -883,11 +899,6 @@ impl Rng {
         ((self.next_u64() as u128 * n as u128) >> 64) as usize
     }
 
-    /// Uniform in `[0, 1)`.
-    fn unit(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
-
     fn shuffle<T>(&mut self, v: &mut [T]) {
         for i in (1..v.len()).rev() {
             let j = self.below(i + 1);
@@ -907,6 +918,14 @@ mod tests {
         assert_eq!(r.next_u64(), 0xE220_A839_7B1D_CDAF);
         assert_eq!(r.next_u64(), 0x6E78_9E6A_A1B9_65F4);
         assert_eq!(r.next_u64(), 0x06C4_5D18_8009_454F);
+    }
+
+    #[test]
+    fn acceptance_thresholds_are_exp_of_minus_d_over_0_3() {
+        for (i, &a) in ACCEPT.iter().enumerate() {
+            let want = (-((i + 1) as f64) / 0.3).exp() * 2f64.powi(64);
+            assert!((a as f64 / want - 1.0).abs() < 1e-9, "d = {}", i + 1);
+        }
     }
 
     #[test]
