@@ -69,7 +69,9 @@ pub struct Tuple {
     pub values: Vec<usize>,
 }
 
-/// Most t-tuples a problem may have: the coverage bookkeeping holds a counter for each.
+/// Most t-tuples a problem may have: the coverage bookkeeping holds a counter for each. (Deciding
+/// which are required is a backtracking search per tuple, quick for binary skew rules; a predicate
+/// that makes full rows very hard to find makes it slow, not wrong.)
 pub const MAX_TUPLES: u128 = 1 << 22;
 
 /// Rows (each a value per column) covering every required t-tuple, pinned rows first then the others
@@ -132,7 +134,8 @@ pub fn required_tuples(p: &Problem) -> Result<Vec<Tuple>, CoverError> {
 }
 
 /// The required tuples (see [`required_tuples`]) that none of `rows` covers, in the same order.
-/// Only coverage is checked: rows are not checked against the constraints.
+/// Only `rows` count (not `p.pinned`), and only their coverage: they are not checked against the
+/// constraints.
 pub fn missing(p: &Problem, rows: &[Vec<usize>]) -> Result<Vec<Tuple>, CoverError> {
     let space = Space::new(&p.levels, p.strength)?;
     for (index, row) in rows.iter().enumerate() {
