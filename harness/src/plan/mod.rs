@@ -2,12 +2,12 @@
 //! the same matrix always gives the same trials, ids and steps, so the plan can be printed, reviewed and
 //! filtered before anything runs (the way CockroachDB's mixedversion treats its test plan as data).
 
+pub mod cover;
+
 use std::fmt::{self, Write as _};
 use std::time::Duration;
 
 use indexmap::IndexMap;
-
-pub mod cover;
 
 use crate::model::{
     format_duration, CellSpec, LeftOut, LoadError, Matrix, ModelError, Release, Scenario, Strategy,
@@ -174,6 +174,21 @@ pub(crate) fn assignment(cell: &IndexMap<String, Release>) -> String {
 /// The cells that run, in product order (first varying role slowest, releases oldest first): every
 /// cell the exclusions and rules allow, or those a covering strategy chooses among them.
 fn cells(m: &Matrix) -> (Vec<IndexMap<String, Release>>, CellChoice) {
+    // A covering search takes a moment, and a command plans a matrix more than once (its checks,
+    // then its selection): the choice is kept per cell spec, which alone decides it.
+    type Chosen = (Vec<IndexMap<String, Release>>, CellChoice);
+    static CHOSEN: std::sync::Mutex<Vec<(String, Chosen)>> = std::sync::Mutex::new(Vec::new());
+    let lock = || CHOSEN.lock().unwrap_or_else(|p| p.into_inner());
+    let key = format!("{:?}", m.cells);
+    if let Some((_, hit)) = lock().iter().find(|(k, _)| *k == key) {
+        return hit.clone();
+    }
+    let chosen = choose_cells(m);
+    lock().push((key, chosen.clone()));
+    chosen
+}
+
+fn choose_cells(m: &Matrix) -> (Vec<IndexMap<String, Release>>, CellChoice) {
     let spec = &m.cells;
     let to_cell = |row: &[usize]| -> IndexMap<String, Release> {
         spec.vary
@@ -206,6 +221,7 @@ fn cells(m: &Matrix) -> (Vec<IndexMap<String, Release>>, CellChoice) {
                 pinned,
                 seed: spec.seed,
             };
+            choice.combinations = cover::required_tuples(&problem).ok().map(|t| t.len());
             match cover::generate(&problem) {
                 Ok(mut rows) => {
                     rows.sort();
@@ -262,6 +278,9 @@ pub struct CellChoice {
     pub allowed: Option<u128>,
     /// Cells pinned with `include`.
     pub pinned: usize,
+    /// For a covering strategy: the combinations of `strength` roles' releases that the rules
+    /// allow, every one of which some chosen cell holds.
+    pub combinations: Option<usize>,
     /// Cells that run.
     pub chosen: usize,
     /// Why a covering strategy chose nothing (a generator failure: the matrix was checked).
@@ -353,12 +372,19 @@ impl CellChoice {
         };
         match self.strength {
             None => format!("{}: {whole}", plural(self.chosen, "cell")),
-            Some(_) => format!(
-                "{}, chosen {} (seed {}){pinned}, from {whole}",
-                plural(self.chosen, "cell"),
-                self.strategy,
-                self.seed
-            ),
+            Some(t) => {
+                let covering = match self.combinations {
+                    Some(n) if t == 2 => format!(" to hold all {n} allowed pairs of releases"),
+                    Some(n) => format!(" to hold all {n} allowed combinations of {t} releases"),
+                    None => String::new(),
+                };
+                format!(
+                    "{}, chosen {} (seed {}){covering}{pinned}, from {whole}",
+                    plural(self.chosen, "cell"),
+                    self.strategy,
+                    self.seed
+                )
+            }
         }
     }
 }
@@ -401,6 +427,7 @@ impl CellChoice {
             "product": u64::try_from(self.product).unwrap_or(u64::MAX),
             "allowed": self.allowed.map(|a| u64::try_from(a).unwrap_or(u64::MAX)),
             "pinned": self.pinned,
+            "combinations": self.combinations,
             "chosen": self.chosen,
             "removed": self.removed.as_ref().map(|r| r.iter().map(|x| serde_json::json!({
                 "by": x.by,

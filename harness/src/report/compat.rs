@@ -366,6 +366,30 @@ impl Compat {
             s.push_str("No cell failed.\n");
             return s;
         }
+        let many = self.suspects.suspects.len() > self.suspects.likeliest.len();
+        if many {
+            let _ = writeln!(
+                s,
+                "Likeliest (the fewest suspects that explain every failure, most failing cells \
+                 first):\n"
+            );
+            for l in &self.suspects.likeliest {
+                let _ = writeln!(
+                    s,
+                    "- **{}** ({}): in {} failing cell{}, {} not explained by those above",
+                    l.suspect,
+                    l.scenario,
+                    l.cells,
+                    if l.cells == 1 { "" } else { "s" },
+                    l.explains
+                );
+            }
+            let _ = writeln!(
+                s,
+                "\nEvery suspect (a combination found only in failing cells; a covering array holds \
+                 each in few cells, so a failing cell has several):\n"
+            );
+        }
         for x in &self.suspects.suspects {
             let _ = writeln!(
                 s,
@@ -578,6 +602,13 @@ mod tests {
         let labels: Vec<String> = c.suspects.suspects.iter().map(|s| s.label()).collect();
         assert_eq!(labels, vec!["master=0.22 & scheduler=0.23"]);
         assert_eq!(c.suspects.suspects[0].evidence.len(), 4);
+        let likeliest: Vec<(&str, usize)> = c
+            .suspects
+            .likeliest
+            .iter()
+            .map(|l| (l.suspect.as_str(), l.explains))
+            .collect();
+        assert_eq!(likeliest, vec![("master=0.22 & scheduler=0.23", 4)]);
         assert!(c.suspects.unexplained.is_empty());
         assert_eq!(
             entry(&c, "master", "0.22", "scheduler", "0.23").status,
@@ -593,6 +624,36 @@ mod tests {
         let md = c.markdown(1);
         assert!(md.contains("| **0.22** | ✅ 4/4 | ❌ broken |"), "{md}");
         assert!(md.contains("| **0.22** | ✅ 2/4* | ✅ 2/4* |"), "{md}");
+    }
+
+    #[test]
+    fn where_cells_hold_several_suspects_the_likeliest_explain_the_most_failures() {
+        // Three cells, each pair of releases once or twice: the failures of the two cells with
+        // master=0.23 & agent=0.23 have it in common; each also holds suspects of its own.
+        let cells = [
+            ["0.22", "0.22", "0.22", "0.22"],
+            ["0.23", "0.23", "0.22", "0.23"],
+            ["0.23", "0.23", "0.23", "0.22"],
+            ["0.22", "0.23", "0.23", "0.23"],
+            ["0.23", "0.22", "0.23", "0.23"],
+        ];
+        let r = run(&cells, |c| {
+            if c[0] == "0.23" && c[1] == "0.23" {
+                "fail"
+            } else {
+                "pass"
+            }
+        });
+        let c = of(&r, 2);
+        assert!(c.suspects.suspects.len() > 1, "{:?}", c.suspects.suspects);
+        let likeliest: Vec<(&str, usize)> = c
+            .suspects
+            .likeliest
+            .iter()
+            .map(|l| (l.suspect.as_str(), l.explains))
+            .collect();
+        assert_eq!(likeliest, vec![("master=0.23 & agent=0.23", 2)]);
+        assert!(c.markdown(1).contains("Likeliest"));
     }
 
     #[test]

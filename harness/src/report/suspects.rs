@@ -23,8 +23,24 @@ pub struct Suspects {
     /// The largest combination looked at (the covering strength, 2 for a full product).
     pub strength: usize,
     pub suspects: Vec<Suspect>,
+    /// The fewest suspects that explain every explained failure (greedy, most failing cells first):
+    /// where a covering array holds each combination in few cells, a failing cell has several
+    /// suspects, and the ones that explain many failures at once are the likely causes.
+    pub likeliest: Vec<Likely>,
     /// Failing cell trials that hold no suspect.
     pub unexplained: Vec<String>,
+}
+
+/// A suspect in [`Suspects::likeliest`], with the failing cells it is picked to explain.
+#[derive(Debug, Clone, Serialize)]
+pub struct Likely {
+    /// `master=0.22 & scheduler=0.23`.
+    pub suspect: String,
+    pub scenario: String,
+    /// How many failing cells hold it.
+    pub cells: usize,
+    /// Of those, how many no suspect picked before it explains.
+    pub explains: usize,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -134,13 +150,53 @@ pub fn find(r: &Results, strength: usize) -> Suspects {
             }
         }
     }
-    // Order the evidence in role order of the combination for a stable report.
     for s in &mut suspects {
         s.evidence.sort();
     }
+    let likeliest = likeliest(&suspects);
     Suspects {
         strength,
         suspects,
+        likeliest,
         unexplained,
     }
+}
+
+/// A greedy cover of the failing cells by suspects: each time the suspect that explains the most
+/// failing cells not yet explained (ties: the smaller combination, then the order found).
+fn likeliest(suspects: &[Suspect]) -> Vec<Likely> {
+    let mut left: BTreeSet<(&str, &str)> = suspects
+        .iter()
+        .flat_map(|s| s.evidence.iter().map(|e| (s.scenario.as_str(), e.as_str())))
+        .collect();
+    let mut out = Vec::new();
+    while !left.is_empty() {
+        let best = suspects
+            .iter()
+            .map(|s| {
+                let n = s
+                    .evidence
+                    .iter()
+                    .filter(|e| left.contains(&(s.scenario.as_str(), e.as_str())))
+                    .count();
+                (n, s)
+            })
+            .filter(|(n, _)| *n > 0)
+            .max_by(|(a, x), (b, y)| {
+                a.cmp(b)
+                    .then(y.combination.len().cmp(&x.combination.len()))
+                    .then(std::cmp::Ordering::Greater)
+            });
+        let Some((n, s)) = best else { break };
+        for e in &s.evidence {
+            left.remove(&(s.scenario.as_str(), e.as_str()));
+        }
+        out.push(Likely {
+            suspect: s.label(),
+            scenario: s.scenario.clone(),
+            cells: s.evidence.len(),
+            explains: n,
+        });
+    }
+    out
 }
