@@ -63,7 +63,7 @@ fn a_prepare_command_that_cannot_start_says_why() {
 }
 
 /// Files shared between images (`include`) reach the build context and the image, and changing one
-/// makes the image stale.
+/// makes the image stale: `images list` and `doctor` say so until it is built again.
 #[test]
 fn an_included_file_from_outside_the_context_is_built_into_the_image() {
     let dir = tempfile::tempdir().unwrap();
@@ -143,10 +143,33 @@ scenarios = ["start"]
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
     assert!(read_probe().contains("echo shared"));
-    // A change to the shared file is a change to the image.
+    let list = || {
+        let out = crossgrade()
+            .args(["images", "list", "-f"])
+            .arg(d.join("matrix.toml"))
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert!(list().starts_with(&format!("present  {tag}")), "{}", list());
+    // A change to the shared file is a change to the image: stale until it is built again.
     std::fs::write(d.join("images/common/probe.sh"), "echo changed\n").unwrap();
+    assert!(
+        list().starts_with(&format!("STALE    {tag}  (its inputs changed")),
+        "{}",
+        list()
+    );
+    let doctor = crossgrade()
+        .args(["doctor", "-f"])
+        .arg(d.join("matrix.toml"))
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&doctor.stdout);
+    assert!(said.contains("1 of 1 missing or stale"), "{said}");
+    assert!(said.contains(&format!("STALE    {tag}")), "{said}");
     build();
     assert!(read_probe().contains("echo changed"));
+    assert!(list().starts_with(&format!("present  {tag}")), "{}", list());
     std::process::Command::new("docker")
         .args(["rmi", "-f", &tag])
         .output()

@@ -480,22 +480,39 @@ pub async fn images_build(
     Ok(Status::Green)
 }
 
-/// Every image the matrix's trials run, and whether the engine has it.
-async fn image_presence(engine: &Engine, m: &Matrix) -> Result<Vec<(String, bool)>, Failure> {
-    let mut list = vec![];
-    for image in plan::images(m, &plan::expand(m).trials) {
-        let present = engine.image_exists(&image).await?;
-        list.push((image, present));
+/// Every image the matrix's trials run, and what the engine holds of it (up to date, stale,
+/// missing).
+async fn image_states(
+    engine: &Engine,
+    m: &Matrix,
+) -> Result<Vec<(String, runtime::ImageState)>, Failure> {
+    let images = plan::images(m, &plan::expand(m).trials);
+    runtime::image_states(engine, m, &images)
+        .await
+        .map_err(Failure::Build)
+}
+
+/// `images list`'s word for a state.
+fn state_word(s: runtime::ImageState) -> &'static str {
+    match s {
+        runtime::ImageState::UpToDate => "present",
+        runtime::ImageState::Stale => "STALE",
+        runtime::ImageState::Missing => "MISSING",
+        runtime::ImageState::Provided { present: true } => "present",
+        runtime::ImageState::Provided { present: false } => "MISSING",
     }
-    Ok(list)
 }
 
 pub async fn images_list(path: &Path) -> Result<Status, Failure> {
     let m = load(path)?;
     let engine = connect().await?;
-    for (image, present) in image_presence(&engine, &m).await? {
-        let state = if present { "present" } else { "MISSING" };
-        out(format_args!("{state:<8} {image}"))?;
+    for (image, state) in image_states(&engine, &m).await? {
+        let note = match state {
+            runtime::ImageState::Stale => "  (its inputs changed since it was built)",
+            runtime::ImageState::Provided { .. } => "  (no [[image]] makes it)",
+            _ => "",
+        };
+        out(format_args!("{:<8} {image}{note}", state_word(state)))?;
     }
     Ok(Status::Green)
 }
@@ -540,21 +557,30 @@ pub async fn doctor(path: &Path) -> Result<Status, Failure> {
     };
     if let Some(engine) = &engine {
         if let Some(m) = &m {
-            match image_presence(engine, m).await {
+            match image_states(engine, m).await {
                 Ok(list) => {
-                    let missing: Vec<_> = list.iter().filter(|(_, p)| !p).collect();
-                    if missing.is_empty() {
-                        out(format_args!("images    ok: all {} present", list.len()))?;
+                    let not_ready: Vec<_> = list
+                        .iter()
+                        .filter(|(_, s)| {
+                            !matches!(
+                                s,
+                                runtime::ImageState::UpToDate
+                                    | runtime::ImageState::Provided { present: true }
+                            )
+                        })
+                        .collect();
+                    if not_ready.is_empty() {
+                        out(format_args!("images    ok: all {} up to date", list.len()))?;
                     } else {
                         ok = false;
                         out(format_args!(
-                            "images    {} of {} MISSING (build with `crossgrade images build -f {}`):",
-                            missing.len(),
+                            "images    {} of {} missing or stale (build with `crossgrade images build -f {}`):",
+                            not_ready.len(),
                             list.len(),
                             path.display()
                         ))?;
-                        for (i, _) in missing {
-                            out(format_args!("          {i}"))?;
+                        for (i, s) in not_ready {
+                            out(format_args!("          {:<8} {i}", state_word(*s)))?;
                         }
                     }
                 }

@@ -19,4 +19,7 @@ pub use cleanup::{gc, LABEL_OWNER, LABEL_RUN, LABEL_TRIAL};
 pub use cleanup::{labels, SweepGuard};
 pub(crate) use cleanup::{remove_when_free, sweep};
 pub use engine::Engine;
-pub use images::{build_images, defined_images, BuildError, BuildEvent, BuildOptions, BuildReport};
+pub use images::{
+    build_images, defined_images, image_states, BuildError, BuildEvent, BuildOptions, BuildReport,
+    ImageState,
+};

@@ -116,33 +116,7 @@ pub async fn build_images(
 ) -> Result<BuildReport, BuildError> {
     let mut report = BuildReport::default();
 
-    // Every (image, release), first definition of a name wins.
-    let mut jobs: Vec<Job> = Vec::new();
-    let mut by_name: HashMap<String, usize> = HashMap::new();
-    for (d, def) in m.images.iter().enumerate() {
-        for release in &def.releases {
-            let scope = ReleaseScope(release.as_str());
-            let name = def.name.render(&scope);
-            let key = normalize_image(&name);
-            if by_name.contains_key(&key) {
-                continue;
-            }
-            by_name.insert(key, jobs.len());
-            jobs.push(Job {
-                name,
-                def: d,
-                args: def
-                    .args
-                    .iter()
-                    .map(|(k, v)| (k.clone(), v.render(&scope)))
-                    .collect(),
-                bases: Vec::new(),
-                deps: Vec::new(),
-                forced: false,
-                hash: String::new(),
-            });
-        }
-    }
+    let (mut jobs, by_name) = jobs_of(m);
 
     let mut wanted: Vec<usize> = Vec::new();
     if opts.only.is_empty() {
@@ -193,70 +167,7 @@ pub async fn build_images(
     prepared?;
     report.bootstrapped.extend(bootstrapped?);
 
-    // Dockerfiles (after `prepare`, which may write them), bases, and the matrix images they are
-    // built on.
-    let mut inputs: Vec<Option<DefInputs>> = (0..m.images.len()).map(|_| None).collect();
-    let mut included = vec![false; jobs.len()];
-    let mut queue: VecDeque<usize> = wanted.iter().copied().collect();
-    while let Some(j) = queue.pop_front() {
-        if included[j] {
-            continue;
-        }
-        included[j] = true;
-        let d = jobs[j].def;
-        if inputs[d].is_none() {
-            let dockerfile = dockerfile::read(&m.images[d], &jobs[j].name).await?;
-            inputs[d] = Some(DefInputs {
-                dockerfile,
-                scan: None,
-            });
-        }
-        let text = &inputs[d].as_ref().expect("read above").dockerfile.text;
-        let bases = dockerfile::bases(text, &jobs[j].args);
-        let deps: Vec<usize> = bases
-            .iter()
-            .filter_map(|b| by_name.get(&normalize_image(b)).copied())
-            .filter(|&k| k != j)
-            .collect();
-        queue.extend(deps.iter().copied());
-        jobs[j].bases = bases;
-        jobs[j].deps = deps;
-    }
-    let order = build_order(&jobs, &included)?;
-
-    // Contents, then hashes (an image's hash covers the hashes of the images it is built on).
-    for (d, input) in inputs.iter_mut().enumerate() {
-        if let Some(input) = input {
-            let context = m.images[d].context.clone();
-            let include = m.images[d].include.clone();
-            let dockerfile =
-                (!input.dockerfile.outside).then(|| input.dockerfile.name_in_context.clone());
-            let scan = tokio::task::spawn_blocking(move || {
-                scan_context(&context, dockerfile.as_deref(), &include)
-            })
-            .await
-            .expect("context scan panicked")?;
-            input.scan = Some(scan);
-        }
-    }
-    for &j in &order {
-        let input = inputs[jobs[j].def]
-            .as_ref()
-            .expect("read for included jobs");
-        let dep_hashes: Vec<&str> = jobs[j]
-            .deps
-            .iter()
-            .map(|&k| jobs[k].hash.as_str())
-            .collect();
-        let hash = image_hash(
-            &m.images[jobs[j].def].dockerfile,
-            &input.dockerfile.text,
-            &input.scan.as_ref().expect("scanned").digest,
-            &jobs[j].args,
-            &dep_hashes,
-        );
-        jobs[j].hash = hash;
-    }
+    let (inputs, order) = resolve(m, &mut jobs, &by_name, &wanted).await?;
 
     // Up to date or to build, and the bases to make first.
     let mut done: HashSet<usize> = HashSet::new();
@@ -355,6 +266,163 @@ pub async fn build_images(
         }
     }
     Ok(report)
+}
+
+/// What the engine holds of an image a matrix runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImageState {
+    /// Built from the matrix's current inputs.
+    UpToDate,
+    /// Built from inputs that changed since: its Dockerfile, context or arguments, or an image it is
+    /// built on (what `prepare` compiles counts once `prepare` has run again).
+    Stale,
+    Missing,
+    /// No `[[image]]` makes it: the user provides it, and it is there (or not).
+    Provided {
+        present: bool,
+    },
+}
+
+/// The state of each of `images` in the engine, without building anything: the build hash of every
+/// image the matrix defines is computed from its inputs as they are now and compared with the one
+/// it was built with.
+pub async fn image_states(
+    engine: &Engine,
+    m: &Matrix,
+    images: &[String],
+) -> Result<Vec<(String, ImageState)>, BuildError> {
+    let (mut jobs, by_name) = jobs_of(m);
+    let defined: Vec<usize> = images
+        .iter()
+        .filter_map(|i| by_name.get(&normalize_image(i)).copied())
+        .collect();
+    resolve(m, &mut jobs, &by_name, &defined).await?;
+    let mut out = Vec::new();
+    for image in images {
+        let state = match by_name.get(&normalize_image(image)) {
+            None => ImageState::Provided {
+                present: engine.image_exists(image).await?,
+            },
+            Some(&j) => match engine.image_labels(image).await? {
+                None => ImageState::Missing,
+                Some(labels) if labels.get(LABEL_BUILD_HASH) == Some(&jobs[j].hash) => {
+                    ImageState::UpToDate
+                }
+                Some(_) => ImageState::Stale,
+            },
+        };
+        out.push((image.clone(), state));
+    }
+    Ok(out)
+}
+
+/// Every `[[image]]` at each of its releases, the first definition of a name winning, and the job
+/// of each normalised image name.
+fn jobs_of(m: &Matrix) -> (Vec<Job>, HashMap<String, usize>) {
+    let mut jobs: Vec<Job> = Vec::new();
+    let mut by_name: HashMap<String, usize> = HashMap::new();
+    for (d, def) in m.images.iter().enumerate() {
+        for release in &def.releases {
+            let scope = ReleaseScope(release.as_str());
+            let name = def.name.render(&scope);
+            let key = normalize_image(&name);
+            if by_name.contains_key(&key) {
+                continue;
+            }
+            by_name.insert(key, jobs.len());
+            jobs.push(Job {
+                name,
+                def: d,
+                args: def
+                    .args
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.render(&scope)))
+                    .collect(),
+                bases: Vec::new(),
+                deps: Vec::new(),
+                forced: false,
+                hash: String::new(),
+            });
+        }
+    }
+    (jobs, by_name)
+}
+
+/// The wanted jobs and the matrix images they are built on: their Dockerfiles read, their bases and
+/// dependencies found, their contexts scanned and their build hashes computed (an image's hash
+/// covers the hashes of the images it is built on). Returns the inputs per `[[image]]` and the
+/// jobs in build order.
+async fn resolve(
+    m: &Matrix,
+    jobs: &mut [Job],
+    by_name: &HashMap<String, usize>,
+    wanted: &[usize],
+) -> Result<(Vec<Option<DefInputs>>, Vec<usize>), BuildError> {
+    // Dockerfiles (after `prepare`, which may write them), bases, and the matrix images they are
+    // built on.
+    let mut inputs: Vec<Option<DefInputs>> = (0..m.images.len()).map(|_| None).collect();
+    let mut included = vec![false; jobs.len()];
+    let mut queue: VecDeque<usize> = wanted.iter().copied().collect();
+    while let Some(j) = queue.pop_front() {
+        if included[j] {
+            continue;
+        }
+        included[j] = true;
+        let d = jobs[j].def;
+        if inputs[d].is_none() {
+            let dockerfile = dockerfile::read(&m.images[d], &jobs[j].name).await?;
+            inputs[d] = Some(DefInputs {
+                dockerfile,
+                scan: None,
+            });
+        }
+        let text = &inputs[d].as_ref().expect("read above").dockerfile.text;
+        let bases = dockerfile::bases(text, &jobs[j].args);
+        let deps: Vec<usize> = bases
+            .iter()
+            .filter_map(|b| by_name.get(&normalize_image(b)).copied())
+            .filter(|&k| k != j)
+            .collect();
+        queue.extend(deps.iter().copied());
+        jobs[j].bases = bases;
+        jobs[j].deps = deps;
+    }
+    let order = build_order(jobs, &included)?;
+
+    // Contents, then hashes (an image's hash covers the hashes of the images it is built on).
+    for (d, input) in inputs.iter_mut().enumerate() {
+        if let Some(input) = input {
+            let context = m.images[d].context.clone();
+            let include = m.images[d].include.clone();
+            let dockerfile =
+                (!input.dockerfile.outside).then(|| input.dockerfile.name_in_context.clone());
+            let scan = tokio::task::spawn_blocking(move || {
+                scan_context(&context, dockerfile.as_deref(), &include)
+            })
+            .await
+            .expect("context scan panicked")?;
+            input.scan = Some(scan);
+        }
+    }
+    for &j in &order {
+        let input = inputs[jobs[j].def]
+            .as_ref()
+            .expect("read for included jobs");
+        let dep_hashes: Vec<&str> = jobs[j]
+            .deps
+            .iter()
+            .map(|&k| jobs[k].hash.as_str())
+            .collect();
+        let hash = image_hash(
+            &m.images[jobs[j].def].dockerfile,
+            &input.dockerfile.text,
+            &input.scan.as_ref().expect("scanned").digest,
+            &jobs[j].args,
+            &dep_hashes,
+        );
+        jobs[j].hash = hash;
+    }
+    Ok((inputs, order))
 }
 
 /// A bootstrap or a build under way, and what it was.

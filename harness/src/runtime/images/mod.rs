@@ -21,7 +21,7 @@ mod process;
 #[cfg(test)]
 mod testing;
 
-pub use build::{build_images, BuildEvent, BuildOptions};
+pub use build::{build_images, image_states, BuildEvent, BuildOptions, ImageState};
 
 pub use build::BuildReport;
 pub use catalog::defined_images;
