@@ -53,7 +53,17 @@ async fn dispatch(cli: Cli) -> Result<Status, Failure> {
             ids,
             explain,
             format,
-        } => c::plan(&m.matrix.path, &m.selection(filter), ids, explain, format),
+            risk,
+        } => c::plan(
+            &m.matrix.path,
+            &m.selection(filter),
+            c::PlanView {
+                ids,
+                explain,
+                format,
+                risk,
+            },
+        ),
         Command::Run { m, filter, opts } => {
             c::run(&m.matrix.path, &m.selection(filter), opts).await
         }

@@ -5,10 +5,11 @@ use std::sync::Arc;
 
 use crossgrade::api::{self, ApiDiff, ApiSource, Scope, Severity};
 use crossgrade::baseline::{self, Store};
-use crossgrade::model::{self, Matrix};
+use crossgrade::model::{self, Matrix, Release};
 use crossgrade::outcome::Verdict;
-use crossgrade::plan::{self, Plan};
+use crossgrade::plan::{self, Plan, Trial};
 use crossgrade::report::{self, Display, Results, Terminal};
+use crossgrade::risk::{self, Api, RiskFormat};
 use crossgrade::run;
 use crossgrade::runtime::{self, Backend, Engine};
 use crossgrade::session::{ReportTarget, Selection, Session};
@@ -36,6 +37,9 @@ async fn connect() -> Result<Engine, Failure> {
 /// Two releases' API definitions compared: findings printed, never an error; `--deny` turns the
 /// severe ones red (exit 1).
 pub fn api_diff(args: &ApiDiffArgs) -> Result<Status, Failure> {
+    if args.cells {
+        return api_risk(args);
+    }
     let scope = if args.messages.is_empty() {
         Scope::all()
     } else {
@@ -75,16 +79,119 @@ pub fn api_diff(args: &ApiDiffArgs) -> Result<Status, Failure> {
     })))
 }
 
-pub fn plan(
-    path: &Path,
-    selection: &Selection,
-    ids: bool,
-    explain: bool,
-    format: PlanFormat,
-) -> Result<Status, Failure> {
+/// Two releases of a matrix through its interfaces: the findings each way and the trials where
+/// they meet.
+fn api_risk(args: &ApiDiffArgs) -> Result<Status, Failure> {
+    let m = load(&args.m.matrix.path)?;
+    let release = |p: &Path| -> Result<Release, Failure> {
+        let s = p.to_string_lossy();
+        m.releases
+            .iter()
+            .find(|r| r.as_str() == s)
+            .cloned()
+            .ok_or_else(|| Failure::BadArgument {
+                message: format!("`{s}` is not a release of {}", m.file.display()),
+                help: Some(format!(
+                    "with --cells, name two of its releases: {}",
+                    m.releases
+                        .iter()
+                        .map(|r| r.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )),
+            })
+    };
+    let (a, b) = (release(&args.old)?, release(&args.new)?);
+    let Some(mut api) = Api::load(&m)? else {
+        return Err(Failure::BadArgument {
+            message: format!("{} has no [api] table", m.file.display()),
+            help: Some(
+                "say where each release's definitions are and what the roles exchange (README: \
+                 `[api]`), or give api-diff two folders"
+                    .into(),
+            ),
+        });
+    };
+    let plan = plan::expand(&m);
+    let risk = api.at_risk(&m, &plan.trials, &a, &b);
+    let format = match args.format {
+        ApiFormat::Text => RiskFormat::Text,
+        ApiFormat::Json => RiskFormat::Json,
+        ApiFormat::Markdown => RiskFormat::Markdown,
+    };
+    out(risk.render(format))?;
+    let denied = args.deny.map(|d| match d {
+        DenySeverity::Breaking => Severity::Breaking,
+        DenySeverity::Risky => Severity::Risky,
+    });
+    Ok(Status::red_if(denied.is_some_and(|d| {
+        risk.interfaces
+            .iter()
+            .any(|p| p.diff.findings.iter().any(|f| f.severity >= d))
+    })))
+}
+
+/// What `crossgrade plan` shows.
+pub struct PlanView {
+    pub ids: bool,
+    pub explain: bool,
+    pub format: PlanFormat,
+    pub risk: bool,
+}
+
+pub fn plan(path: &Path, selection: &Selection, view: PlanView) -> Result<Status, Failure> {
+    let PlanView {
+        ids,
+        explain,
+        format,
+        risk,
+    } = view;
     let m = load(path)?;
-    let plan = selection.select(&m)?;
+    // A matrix's API definitions are read (and their names checked) whenever it has them, so that
+    // `plan` finds their bad input as it finds the matrix's.
+    let api = Api::load(&m)?;
+    let mut plan = selection.select(&m)?;
     let has_cells = plan.cells.product > 0;
+    if risk {
+        let Some(mut api) = api else {
+            return Err(Failure::BadArgument {
+                message: format!(
+                    "{} has no [api] table: nothing to predict",
+                    m.file.display()
+                ),
+                help: Some(
+                    "say where each release's definitions are and what the roles exchange \
+                     (README: `[api]`)"
+                        .into(),
+                ),
+            });
+        };
+        let predictions = api.predict_all(&m, &plan.trials);
+        let order: Vec<Trial> = risk::ordered(&plan.trials, &predictions)
+            .into_iter()
+            .map(|(t, _)| t.clone())
+            .collect();
+        plan.trials = order;
+        if format == PlanFormat::Json {
+            let mut json = plan.to_json();
+            if let Some(trials) = json["trials"].as_array_mut() {
+                for t in trials {
+                    let id = t["id"].as_str().unwrap_or_default().to_string();
+                    if let Some(p) = predictions.get(&id) {
+                        t["prediction"] = serde_json::to_value(p).unwrap_or_default();
+                    }
+                }
+            }
+            out(json)?;
+        } else if ids {
+            for t in &plan.trials {
+                out(&t.id)?;
+            }
+        } else {
+            out(risk::plan_text(&risk::ordered(&plan.trials, &predictions)))?;
+        }
+        return Ok(Status::Green);
+    }
     if format == PlanFormat::Json {
         out(plan.to_json())?;
     } else if ids {

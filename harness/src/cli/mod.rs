@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use crossgrade::api::ApiError;
 use crossgrade::baseline::StoreError;
 use crossgrade::model::LoadError;
+use crossgrade::risk::RiskError;
 use crossgrade::runtime::{BuildError, EngineError};
 use crossgrade::session::SelectError;
 use miette::Diagnostic;
@@ -46,6 +47,11 @@ pub enum Failure {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Api(#[from] ApiError),
+    /// Bad input: a matrix's API definitions (a .proto file that does not parse, an interface
+    /// naming what no release defines).
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Risk(#[from] RiskError),
     /// Bad input: a selection that names what the matrix does not have.
     #[error(transparent)]
     #[diagnostic(transparent)]
@@ -94,7 +100,11 @@ impl Failure {
     pub fn is_bad_input(&self) -> bool {
         matches!(
             self,
-            Failure::Load(_) | Failure::Select(_) | Failure::Api(_) | Failure::BadArgument { .. }
+            Failure::Load(_)
+                | Failure::Select(_)
+                | Failure::Api(_)
+                | Failure::Risk(_)
+                | Failure::BadArgument { .. }
         )
     }
 }
