@@ -85,6 +85,13 @@ async fn dispatch(cli: Cli) -> Result<Status, Failure> {
             });
             c::compat(&dir, format)
         }
+        Command::Predicted { m, dir, format } => {
+            let dir = dir.unwrap_or_else(|| {
+                let root = m.matrix.path.parent().unwrap_or(std::path::Path::new(""));
+                root.join("reports/latest")
+            });
+            c::predicted(&m.matrix.path, &dir, format)
+        }
         Command::Images { command } => match command {
             ImagesCommand::Build {
                 m,

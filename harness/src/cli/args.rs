@@ -187,6 +187,18 @@ pub enum Command {
         #[arg(long, value_enum, default_value = "markdown")]
         format: CompatFormat,
     },
+    /// Predicted versus observed: each trial's static API prediction (recorded when the run was
+    /// planned, from the matrix's [api]) beside its verdict: predicted and failed, failed without a
+    /// prediction, predicted and passed, neither.
+    Predicted {
+        #[command(flatten)]
+        m: MatrixArg,
+        /// The run's report folder (default: reports/latest beside the matrix file).
+        dir: Option<PathBuf>,
+        /// `markdown`, `html` (a fragment) or `json` (schema crossgrade.predicted/v1).
+        #[arg(long, value_enum, default_value = "markdown")]
+        format: CompatFormat,
+    },
     /// Build the system's images locally.
     Images {
         #[command(subcommand)]

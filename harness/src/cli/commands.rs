@@ -233,6 +233,12 @@ pub async fn run(path: &Path, selection: &Selection, args: RunArgs) -> Result<St
         };
     }
     let plan = selection.select(&m)?;
+    // Predicted before anything runs (and bad definitions refused as bad input), recorded with each
+    // trial's outcome so that the reports put the prediction beside the verdict.
+    let predictions = match Api::load(&m)? {
+        Some(mut api) => api.predict_all(&m, &plan.trials),
+        None => Default::default(),
+    };
     let run_id = run::new_run_id();
     let reports_root = args.reports.unwrap_or_else(|| m.root.join("reports"));
     let store = Store::new(
@@ -251,6 +257,7 @@ pub async fn run(path: &Path, selection: &Selection, args: RunArgs) -> Result<St
             // The default matrix needs no `-f` in the commands we print.
             matrix_arg: (path != Path::new("matrix.toml")).then(|| path.display().to_string()),
             store: store.clone(),
+            predictions: Arc::new(predictions),
         },
         matrix: Arc::new(m),
     };
@@ -493,6 +500,42 @@ pub fn compat(dir: &Path, format: CompatFormat) -> Result<Status, Failure> {
         CompatFormat::Markdown => out(table.markdown(1).trim_end())?,
         CompatFormat::Html => out(table.html().trim_end())?,
         CompatFormat::Json => out(serde_json::to_string_pretty(&table).unwrap_or_default())?,
+    }
+    Ok(Status::Green)
+}
+
+/// Predicted versus observed of a run. A run recorded before predictions were (or by a matrix
+/// without `[api]` then) is predicted now from the matrix `-f` names, and says so.
+pub fn predicted(matrix: &Path, dir: &Path, format: CompatFormat) -> Result<Status, Failure> {
+    let mut results = read_results(dir)?;
+    if results.trials.iter().all(|t| t.prediction.is_none()) && matrix.is_file() {
+        let m = load(matrix)?;
+        if let Some(mut api) = Api::load(&m)? {
+            for t in &mut results.trials {
+                t.prediction = Some(api.predict_outcome(&t.outcome));
+            }
+            eprintln!(
+                "{}'s trials carry no prediction: predicted now from the [api] of {}, over the \
+                 states their records show",
+                dir.display(),
+                m.file.display(),
+            );
+        }
+    }
+    let Some(p) = report::predicted(&results) else {
+        return Err(Failure::BadArgument {
+            message: format!("the trials of {} carry no prediction", dir.display()),
+            help: Some(
+                "predictions are recorded by runs of a matrix with an [api] table; \
+                 `crossgrade plan --risk` shows them without a run"
+                    .into(),
+            ),
+        });
+    };
+    match format {
+        CompatFormat::Markdown => out(p.markdown(1).trim_end())?,
+        CompatFormat::Html => out(p.html().trim_end())?,
+        CompatFormat::Json => out(serde_json::to_string_pretty(&p).unwrap_or_default())?,
     }
     Ok(Status::Green)
 }

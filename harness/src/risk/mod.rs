@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::api::{self, ApiError, ApiSource, Counts, Finding, Schema, Scope, Severity};
 use crate::model::{Interface, LoadError, Matrix, Release};
+use crate::outcome::TrialOutcome;
 use crate::plan::{Trial, TrialKind};
 
 pub use render::{ordered, plan_text, AtRisk, PairRisk, RiskFormat, TrialAt};
@@ -168,8 +169,7 @@ impl Api {
                 (role.clone(), vec![rel.clone(); n as usize])
             })
             .collect();
-        let mut seen: IndexMap<(usize, Release, Release), usize> = IndexMap::new();
-        self.expose(&state, 0, &mut seen);
+        let mut states = vec![(0, state.clone())];
         if matches!(t.kind, TrialKind::Path { .. }) {
             for s in &t.steps {
                 let Some((role, to)) = s.op.moves_to() else {
@@ -182,8 +182,50 @@ impl Api {
                 {
                     *slot = to.clone();
                 }
-                self.expose(&state, s.number, &mut seen);
+                states.push((s.number, state.clone()));
             }
+        }
+        self.predict_states(states)
+    }
+
+    /// The prediction of a trial that already ran, from the states its record shows (the start,
+    /// then every replica's release after each step): for runs recorded before predictions were.
+    pub fn predict_outcome(&mut self, o: &TrialOutcome) -> Prediction {
+        let parse = |s: &str| Release::parse(s).ok();
+        let mut states: Vec<(usize, IndexMap<String, Vec<Release>>)> = vec![(
+            0,
+            o.start
+                .iter()
+                .filter_map(|(role, r)| Some((role.clone(), vec![parse(r)?])))
+                .collect(),
+        )];
+        for s in &o.steps {
+            let mut state: IndexMap<String, Vec<Release>> = IndexMap::new();
+            for (replica, r) in &s.releases {
+                // `master-2` is a replica of `master`.
+                let role = replica
+                    .rsplit_once('-')
+                    .filter(|(_, i)| i.chars().all(|c| c.is_ascii_digit()))
+                    .map_or(replica.as_str(), |(role, _)| role);
+                if let Some(r) = parse(r) {
+                    state.entry(role.to_string()).or_default().push(r);
+                }
+            }
+            if !state.is_empty() {
+                states.push((s.number, state));
+            }
+        }
+        self.predict_states(states)
+    }
+
+    /// Every exposure of a sequence of states (step number, role → its replicas' releases).
+    fn predict_states(
+        &mut self,
+        states: Vec<(usize, IndexMap<String, Vec<Release>>)>,
+    ) -> Prediction {
+        let mut seen: IndexMap<(usize, Release, Release), usize> = IndexMap::new();
+        for (step, state) in &states {
+            self.expose(state, *step, &mut seen);
         }
         let mut exposures = Vec::new();
         let mut top: Vec<(Finding, usize)> = Vec::new();
