@@ -187,7 +187,10 @@ fn nonconforming() -> Vec<String> {
 
 /// Where tinymesos does not speak Mesos's schema yet, each a known difference with why: the test
 /// fails on any other, and on one of these that no longer occurs (then take it off the list).
-const KNOWN_DIFFERENCES: &[(&str, fn(&str) -> bool)] = &[
+/// Why, and which errors it explains.
+type Known = (&'static str, fn(&str) -> bool);
+
+const KNOWN_DIFFERENCES: &[Known] = &[
     (
         "0.24–0.28 name the agent `slave` in v1 JSON (`slave_id`, `slave_info`); Mesos's v1 \
          protos say `agent` from 0.24.0 on (include/mesos/v1/mesos.proto: `required AgentID \

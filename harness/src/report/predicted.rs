@@ -256,9 +256,11 @@ impl Predicted {
 mod tests {
     use super::*;
 
-    /// A results.json of trials given as (id, verdict, predicted breaking, predicted risky), or
-    /// without a prediction when the counts are `None`.
-    fn results(trials: &[(&str, &str, Option<(usize, usize)>)]) -> Results {
+    /// A trial: id, verdict, and predicted (breaking, risky), or no prediction.
+    type Given<'a> = (&'a str, &'a str, Option<(usize, usize)>);
+
+    /// A results.json of the given trials.
+    fn results(trials: &[Given]) -> Results {
         let trials: Vec<serde_json::Value> = trials
             .iter()
             .map(|(id, verdict, p)| {
