@@ -199,7 +199,7 @@ impl AtRisk {
             if p.trials.is_empty() {
                 let _ = writeln!(s, "  no trial of the plan puts them together");
             } else {
-                let _ = writeln!(s, "  at risk in {} trials:", p.trials.len());
+                let _ = writeln!(s, "  the two meet in {} trials:", p.trials.len());
                 for t in &p.trials {
                     let when = if t.step == 0 {
                         String::new()
