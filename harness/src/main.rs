@@ -53,7 +53,17 @@ async fn dispatch(cli: Cli) -> Result<Status, Failure> {
             ids,
             explain,
             format,
-        } => c::plan(&m.matrix.path, &m.selection(filter), ids, explain, format),
+            risk,
+        } => c::plan(
+            &m.matrix.path,
+            &m.selection(filter),
+            c::PlanView {
+                ids,
+                explain,
+                format,
+                risk,
+            },
+        ),
         Command::Run { m, filter, opts } => {
             c::run(&m.matrix.path, &m.selection(filter), opts).await
         }
@@ -74,6 +84,13 @@ async fn dispatch(cli: Cli) -> Result<Status, Failure> {
                 root.join("reports/latest")
             });
             c::compat(&dir, format)
+        }
+        Command::Predicted { m, dir, format } => {
+            let dir = dir.unwrap_or_else(|| {
+                let root = m.matrix.path.parent().unwrap_or(std::path::Path::new(""));
+                root.join("reports/latest")
+            });
+            c::predicted(&m.matrix.path, &dir, format)
         }
         Command::Images { command } => match command {
             ImagesCommand::Build {

@@ -2,6 +2,7 @@
 //! `crossgrade run` and the trials test binary (one trial per test process) both run through a
 //! [`Session`]; they differ only in what they select, how they display, and where the report goes.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,6 +17,7 @@ use crate::plan::{self, Filter, Plan, Trial};
 use crate::report::{
     self, Display, Provenance, Recorder, ReportPaths, Reporter, Results, RunMeta, TrialReport,
 };
+use crate::risk::Prediction;
 use crate::run::{self, errored, Event, Events, RunOptions};
 use crate::runtime::{gc, Backend, EngineError};
 
@@ -122,6 +124,9 @@ pub struct ReportTarget {
     /// rerun a trial.
     pub matrix_arg: Option<String>,
     pub store: Store,
+    /// What the matrix's API definitions predict for each trial (`risk`), recorded in its report;
+    /// empty without `[api]`.
+    pub predictions: Arc<BTreeMap<String, Prediction>>,
 }
 
 /// One run of some trials of a matrix.
@@ -173,6 +178,7 @@ impl Session {
             meta,
             target.store.clone(),
             target.order.clone(),
+            target.predictions.clone(),
         );
         let mut reporter = Reporter::new(display, recorder);
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();

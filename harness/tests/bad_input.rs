@@ -382,6 +382,10 @@ fn seeds() -> Vec<Seed> {
             .replace(
                 "context = \"",
                 &format!("context = \"{}/", ws.to_str().unwrap()),
+            )
+            .replace(
+                "definitions = \"",
+                &format!("definitions = \"{}/", ws.to_str().unwrap()),
             );
         std::fs::write(dir.path().join("matrix.toml"), &matrix).unwrap();
         let loaded = model::load(&dir.path().join("matrix.toml"));

@@ -45,6 +45,7 @@ fn run(matrix: &Path, ids: &[&str]) -> (String, Vec<TrialOutcome>, tempfile::Tem
             order: ids.iter().map(|s| s.to_string()).collect(),
             matrix_arg: None,
             store: Store::new(reports.path().join("snapshots")),
+            predictions: Default::default(),
         },
     };
     let done = rt()

@@ -24,6 +24,7 @@ use crossgrade::model::{self, Matrix};
 use crossgrade::outcome::Verdict;
 use crossgrade::plan::{self, Trial};
 use crossgrade::report::{self, Display, MATRIX_ENV};
+use crossgrade::risk;
 use crossgrade::run;
 use crossgrade::runtime::{self, Backend, Engine};
 use crossgrade::session::{self, ReportTarget, Session};
@@ -231,6 +232,16 @@ async fn run_trial(
     suite: &Suite,
     trial: Trial,
 ) -> Result<report::TrialReport, Failed> {
+    // What the matrix's API definitions predict for the trial, recorded in its report as `crossgrade
+    // run` records it (the definitions are read here, not when the tests are listed).
+    let mut predictions = std::collections::BTreeMap::new();
+    match risk::Api::load(&suite.matrix) {
+        Ok(Some(mut api)) => {
+            predictions.insert(trial.id.clone(), api.predict(&suite.matrix, &trial));
+        }
+        Ok(None) => {}
+        Err(e) => eprintln!("no prediction: the matrix's API definitions: {e}"),
+    }
     let session = Session {
         matrix: suite.matrix.clone(),
         trials: vec![trial],
@@ -245,6 +256,7 @@ async fn run_trial(
             order: suite.trials.iter().map(|t| t.id.clone()).collect(),
             matrix_arg: suite.matrix_arg.clone(),
             store: suite.store.clone(),
+            predictions: Arc::new(predictions),
         },
     };
     let backend = Engine::connect()

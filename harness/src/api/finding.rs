@@ -2,13 +2,13 @@
 
 use std::fmt;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::schema::Location;
 
 /// How bad a change is for a reader and a writer of different releases. Ordered: the worst is the
 /// greatest.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Severity {
     /// Old and new read each other's data as before (an added optional field, an added value).
@@ -39,7 +39,7 @@ impl fmt::Display for Severity {
 }
 
 /// Each rule the diff applies, by a stable id (`field.renamed`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Rule {
     #[serde(rename = "package.moved")]
     PackageMoved,
@@ -238,7 +238,7 @@ impl Finding {
 }
 
 /// Counts by severity.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Counts {
     pub breaking: usize,
     pub risky: usize,

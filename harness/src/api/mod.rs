@@ -6,6 +6,7 @@
 
 mod deprecation;
 mod finding;
+mod json;
 mod load;
 mod normalize;
 mod render;
@@ -16,6 +17,7 @@ mod scope;
 
 pub use deprecation::{deprecated, Deprecated, History, ItemKind};
 pub use finding::{Counts, Finding, Rule, Severity};
+pub use json::check_json;
 pub use load::{load, load_history, ApiError, ApiSource};
 pub use render::{ApiDiff, Format};
 pub use rules::diff;

@@ -150,6 +150,11 @@ pub enum Command {
         /// `text`, or `json`: the plan as data (schema crossgrade.plan/v1).
         #[arg(long, value_enum, default_value = "text")]
         format: PlanFormat,
+        /// Order the trials riskiest first by what the matrix's [api] definitions predict (breaking,
+        /// then risky findings between the releases each interface's roles run), with the counts;
+        /// with --format json, each trial gets its `prediction`.
+        #[arg(long, conflicts_with_all = ["explain"])]
+        risk: bool,
     },
     /// Run trials on the local Docker engine.
     Run {
@@ -179,6 +184,18 @@ pub enum Command {
         /// The run's report folder (default: reports/latest beside the matrix file).
         dir: Option<PathBuf>,
         /// `markdown`, `html` (a fragment) or `json` (schema crossgrade.compat/v1).
+        #[arg(long, value_enum, default_value = "markdown")]
+        format: CompatFormat,
+    },
+    /// Predicted versus observed: each trial's static API prediction (recorded when the run was
+    /// planned, from the matrix's [api]) beside its verdict: predicted and failed, failed without a
+    /// prediction, predicted and passed, neither.
+    Predicted {
+        #[command(flatten)]
+        m: MatrixArg,
+        /// The run's report folder (default: reports/latest beside the matrix file).
+        dir: Option<PathBuf>,
+        /// `markdown`, `html` (a fragment) or `json` (schema crossgrade.predicted/v1).
         #[arg(long, value_enum, default_value = "markdown")]
         format: CompatFormat,
     },
@@ -323,10 +340,17 @@ pub struct RunArgs {
 
 #[derive(clap::Args, Clone)]
 pub struct ApiDiffArgs {
-    /// The old release's folder of .proto files (import roots are found from the imports).
+    /// The old release's folder of .proto files (import roots are found from the imports); with
+    /// --cells, a release of the matrix.
     pub old: PathBuf,
-    /// The new release's folder.
+    /// The new release's folder; with --cells, another release of the matrix.
     pub new: PathBuf,
+    /// OLD and NEW are releases of the matrix (-f): diff them through its [api] interfaces, both
+    /// ways, and name the cells and path states of its plan where the two meet.
+    #[arg(long, conflicts_with_all = ["grace", "messages"])]
+    pub cells: bool,
+    #[command(flatten)]
+    pub m: MatrixArg,
     /// `text`, `json` (schema crossgrade.api-diff/v1) or `markdown`.
     #[arg(long, value_enum, default_value = "text")]
     pub format: ApiFormat,

@@ -5,10 +5,11 @@ use std::sync::Arc;
 
 use crossgrade::api::{self, ApiDiff, ApiSource, Scope, Severity};
 use crossgrade::baseline::{self, Store};
-use crossgrade::model::{self, Matrix};
+use crossgrade::model::{self, Matrix, Release};
 use crossgrade::outcome::Verdict;
-use crossgrade::plan::{self, Plan};
+use crossgrade::plan::{self, Plan, Trial};
 use crossgrade::report::{self, Display, Results, Terminal};
+use crossgrade::risk::{self, Api, RiskFormat};
 use crossgrade::run;
 use crossgrade::runtime::{self, Backend, Engine};
 use crossgrade::session::{ReportTarget, Selection, Session};
@@ -37,6 +38,9 @@ async fn connect() -> Result<Engine, Failure> {
 /// Two releases' API definitions compared: findings printed, never an error; `--deny` turns the
 /// severe ones red (exit 1).
 pub fn api_diff(args: &ApiDiffArgs) -> Result<Status, Failure> {
+    if args.cells {
+        return api_risk(args);
+    }
     let scope = if args.messages.is_empty() {
         Scope::all()
     } else {
@@ -76,16 +80,119 @@ pub fn api_diff(args: &ApiDiffArgs) -> Result<Status, Failure> {
     })))
 }
 
-pub fn plan(
-    path: &Path,
-    selection: &Selection,
-    ids: bool,
-    explain: bool,
-    format: PlanFormat,
-) -> Result<Status, Failure> {
+/// Two releases of a matrix through its interfaces: the findings each way and the trials where
+/// they meet.
+fn api_risk(args: &ApiDiffArgs) -> Result<Status, Failure> {
+    let m = load(&args.m.matrix.path)?;
+    let release = |p: &Path| -> Result<Release, Failure> {
+        let s = p.to_string_lossy();
+        m.releases
+            .iter()
+            .find(|r| r.as_str() == s)
+            .cloned()
+            .ok_or_else(|| Failure::BadArgument {
+                message: format!("`{s}` is not a release of {}", m.file.display()),
+                help: Some(format!(
+                    "with --cells, name two of its releases: {}",
+                    m.releases
+                        .iter()
+                        .map(|r| r.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )),
+            })
+    };
+    let (a, b) = (release(&args.old)?, release(&args.new)?);
+    let Some(mut api) = Api::load(&m)? else {
+        return Err(Failure::BadArgument {
+            message: format!("{} has no [api] table", m.file.display()),
+            help: Some(
+                "say where each release's definitions are and what the roles exchange (README: \
+                 `[api]`), or give api-diff two folders"
+                    .into(),
+            ),
+        });
+    };
+    let plan = plan::expand(&m);
+    let risk = api.at_risk(&m, &plan.trials, &a, &b);
+    let format = match args.format {
+        ApiFormat::Text => RiskFormat::Text,
+        ApiFormat::Json => RiskFormat::Json,
+        ApiFormat::Markdown => RiskFormat::Markdown,
+    };
+    out(risk.render(format))?;
+    let denied = args.deny.map(|d| match d {
+        DenySeverity::Breaking => Severity::Breaking,
+        DenySeverity::Risky => Severity::Risky,
+    });
+    Ok(Status::red_if(denied.is_some_and(|d| {
+        risk.interfaces
+            .iter()
+            .any(|p| p.diff.findings.iter().any(|f| f.severity >= d))
+    })))
+}
+
+/// What `crossgrade plan` shows.
+pub struct PlanView {
+    pub ids: bool,
+    pub explain: bool,
+    pub format: PlanFormat,
+    pub risk: bool,
+}
+
+pub fn plan(path: &Path, selection: &Selection, view: PlanView) -> Result<Status, Failure> {
+    let PlanView {
+        ids,
+        explain,
+        format,
+        risk,
+    } = view;
     let m = load(path)?;
-    let plan = selection.select(&m)?;
+    // A matrix's API definitions are read (and their names checked) whenever it has them, so that
+    // `plan` finds their bad input as it finds the matrix's.
+    let api = Api::load(&m)?;
+    let mut plan = selection.select(&m)?;
     let has_cells = plan.cells.product > 0;
+    if risk {
+        let Some(mut api) = api else {
+            return Err(Failure::BadArgument {
+                message: format!(
+                    "{} has no [api] table: nothing to predict",
+                    m.file.display()
+                ),
+                help: Some(
+                    "say where each release's definitions are and what the roles exchange \
+                     (README: `[api]`)"
+                        .into(),
+                ),
+            });
+        };
+        let predictions = api.predict_all(&m, &plan.trials);
+        let order: Vec<Trial> = risk::ordered(&plan.trials, &predictions)
+            .into_iter()
+            .map(|(t, _)| t.clone())
+            .collect();
+        plan.trials = order;
+        if format == PlanFormat::Json {
+            let mut json = plan.to_json();
+            if let Some(trials) = json["trials"].as_array_mut() {
+                for t in trials {
+                    let id = t["id"].as_str().unwrap_or_default().to_string();
+                    if let Some(p) = predictions.get(&id) {
+                        t["prediction"] = serde_json::to_value(p).unwrap_or_default();
+                    }
+                }
+            }
+            out(json)?;
+        } else if ids {
+            for t in &plan.trials {
+                out(&t.id)?;
+            }
+        } else {
+            out(risk::plan_text(&risk::ordered(&plan.trials, &predictions)))?;
+        }
+        return Ok(Status::Green);
+    }
     if format == PlanFormat::Json {
         out(plan.to_json())?;
     } else if ids {
@@ -127,6 +234,12 @@ pub async fn run(path: &Path, selection: &Selection, args: RunArgs) -> Result<St
         };
     }
     let plan = selection.select(&m)?;
+    // Predicted before anything runs (and bad definitions refused as bad input), recorded with each
+    // trial's outcome so that the reports put the prediction beside the verdict.
+    let predictions = match Api::load(&m)? {
+        Some(mut api) => api.predict_all(&m, &plan.trials),
+        None => Default::default(),
+    };
     let run_id = run::new_run_id();
     let reports_root = args.reports.unwrap_or_else(|| m.root.join("reports"));
     let store = Store::new(
@@ -145,6 +258,7 @@ pub async fn run(path: &Path, selection: &Selection, args: RunArgs) -> Result<St
             // The default matrix needs no `-f` in the commands we print.
             matrix_arg: (path != Path::new("matrix.toml")).then(|| path.display().to_string()),
             store: store.clone(),
+            predictions: Arc::new(predictions),
         },
         matrix: Arc::new(m),
     };
@@ -387,6 +501,42 @@ pub fn compat(dir: &Path, format: CompatFormat) -> Result<Status, Failure> {
         CompatFormat::Markdown => out(table.markdown(1).trim_end())?,
         CompatFormat::Html => out(table.html().trim_end())?,
         CompatFormat::Json => out(serde_json::to_string_pretty(&table).unwrap_or_default())?,
+    }
+    Ok(Status::Green)
+}
+
+/// Predicted versus observed of a run. A run recorded before predictions were (or by a matrix
+/// without `[api]` then) is predicted now from the matrix `-f` names, and says so.
+pub fn predicted(matrix: &Path, dir: &Path, format: CompatFormat) -> Result<Status, Failure> {
+    let mut results = read_results(dir)?;
+    if results.trials.iter().all(|t| t.prediction.is_none()) && matrix.is_file() {
+        let m = load(matrix)?;
+        if let Some(mut api) = Api::load(&m)? {
+            for t in &mut results.trials {
+                t.prediction = Some(api.predict_outcome(&t.outcome));
+            }
+            eprintln!(
+                "{}'s trials carry no prediction: predicted now from the [api] of {}, over the \
+                 states their records show",
+                dir.display(),
+                m.file.display(),
+            );
+        }
+    }
+    let Some(p) = report::predicted(&results) else {
+        return Err(Failure::BadArgument {
+            message: format!("the trials of {} carry no prediction", dir.display()),
+            help: Some(
+                "predictions are recorded by runs of a matrix with an [api] table; \
+                 `crossgrade plan --risk` shows them without a run"
+                    .into(),
+            ),
+        });
+    };
+    match format {
+        CompatFormat::Markdown => out(p.markdown(1).trim_end())?,
+        CompatFormat::Html => out(p.html().trim_end())?,
+        CompatFormat::Json => out(serde_json::to_string_pretty(&p).unwrap_or_default())?,
     }
     Ok(Status::Green)
 }

@@ -11,6 +11,7 @@ use crossgrade::api::ApiError;
 use crossgrade::baseline::StoreError;
 use crossgrade::history::HistoryError;
 use crossgrade::model::LoadError;
+use crossgrade::risk::RiskError;
 use crossgrade::runtime::{BuildError, EngineError};
 use crossgrade::session::SelectError;
 use miette::Diagnostic;
@@ -47,6 +48,11 @@ pub enum Failure {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Api(#[from] ApiError),
+    /// Bad input: a matrix's API definitions (a .proto file that does not parse, an interface
+    /// naming what no release defines).
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Risk(#[from] RiskError),
     /// Bad input: a selection that names what the matrix does not have.
     #[error(transparent)]
     #[diagnostic(transparent)]
@@ -103,6 +109,7 @@ impl Failure {
                 | Failure::Select(_)
                 | Failure::Api(_)
                 | Failure::History(_)
+                | Failure::Risk(_)
                 | Failure::BadArgument { .. }
         )
     }

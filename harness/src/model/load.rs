@@ -239,6 +239,11 @@ impl Loader<'_> {
             .map(|(name, s)| self.subset(name, s))
             .collect();
 
+        let api = raw
+            .api
+            .as_ref()
+            .map(|a| self.api(a, &releases, &role_names, root));
+
         let image_spans: Vec<Range<usize>> = raw
             .roles
             .values()
@@ -260,6 +265,7 @@ impl Loader<'_> {
             paths,
             scenarios,
             subsets,
+            api,
         };
         self.image_references(&m, &image_spans, &image_def_spans);
         Some(m)
@@ -307,6 +313,138 @@ impl Loader<'_> {
                     break;
                 }
             }
+        }
+    }
+
+    /// `[api]`: a folder per release (from a template or a table), interfaces between known roles.
+    fn api(
+        &mut self,
+        raw: &Spanned<RawApi>,
+        releases: &[Release],
+        role_names: &[&str],
+        root: &Path,
+    ) -> ApiSpec {
+        let r = raw.get_ref();
+        let at = r.definitions.span();
+        let mut definitions: IndexMap<Release, PathBuf> = IndexMap::new();
+        const HINT: &str =
+            "`definitions` is a folder template such as \"apis/mesos/{release}\", or a \
+                            table release → folder, e.g. { \"0.22\" = \"apis/mesos/0.22.0\" }";
+        match r.definitions.get_ref() {
+            toml::Value::String(s) => {
+                let t = self.template(&Spanned::new(at.clone(), s.clone()), &[]);
+                for rel in releases {
+                    let dir = t.render(&super::template::ReleaseScope(rel.as_str()));
+                    definitions.insert(rel.clone(), root.join(dir));
+                }
+            }
+            toml::Value::Table(table) => {
+                for (k, v) in table {
+                    let Some(rel) = self.release(&Spanned::new(at.clone(), k.clone()), releases)
+                    else {
+                        continue;
+                    };
+                    match v.as_str() {
+                        Some(dir) => {
+                            definitions.insert(rel, root.join(dir));
+                        }
+                        None => self.err(
+                            at.clone(),
+                            format!("the definition of release `{rel}` is not a folder name"),
+                            HINT,
+                        ),
+                    }
+                }
+                let missing: Vec<String> = releases
+                    .iter()
+                    .filter(|r| !definitions.contains_key(*r))
+                    .map(|r| r.to_string())
+                    .collect();
+                if !missing.is_empty() {
+                    self.err(
+                        at.clone(),
+                        format!("no API definition for {}", missing.join(", ")),
+                        "give every release of the system a folder (a template covers them all)",
+                    );
+                }
+            }
+            _ => self.err(
+                at.clone(),
+                "`definitions` must be a string or a table",
+                HINT,
+            ),
+        }
+        for (rel, dir) in &definitions {
+            if !dir.is_dir() {
+                self.err(
+                    at.clone(),
+                    format!(
+                        "the API definition of release `{rel}` is not a folder: {}",
+                        dir.display()
+                    ),
+                    "folders are relative to the matrix file and hold the release's .proto files \
+                     (e.g. apis/mesos/0.22.0)",
+                );
+            }
+        }
+        let mut interfaces = Vec::new();
+        for i in &r.interface {
+            let ir = i.get_ref();
+            for role in [&ir.from, &ir.to] {
+                if !role_names.contains(&role.get_ref().as_str()) {
+                    self.err(
+                        role.span(),
+                        format!("unknown role `{}`", role.get_ref()),
+                        format!(
+                            "an interface is between two of the matrix's roles: {}",
+                            role_names.join(", ")
+                        ),
+                    );
+                }
+            }
+            if ir.messages.get_ref().is_empty() {
+                self.err(
+                    ir.messages.span(),
+                    "the interface lists no messages",
+                    "name what `from` sends `to` by full name (a message, an enum or a package), \
+                     e.g. messages = [\"mesos.v1.scheduler.Call\"]",
+                );
+            }
+            let mut messages: Vec<Located<String>> = Vec::new();
+            for m in ir.messages.get_ref() {
+                let name = m.get_ref().trim_start_matches('.');
+                let well_formed = !name.is_empty()
+                    && name.split('.').all(|p| {
+                        p.chars()
+                            .next()
+                            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                            && p.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                    });
+                if !well_formed {
+                    self.err(
+                        m.span(),
+                        format!("`{}` is not a protobuf full name", m.get_ref()),
+                        "e.g. mesos.v1.scheduler.Call (a message or enum) or mesos.internal (a package)",
+                    );
+                } else if messages.iter().any(|x| x.value == name) {
+                    self.err(
+                        m.span(),
+                        format!("`{name}` is listed twice"),
+                        "list each name once",
+                    );
+                } else {
+                    messages.push(Located::new(name.to_string(), self.file, m.span()));
+                }
+            }
+            interfaces.push(Interface {
+                from: ir.from.get_ref().clone(),
+                to: ir.to.get_ref().clone(),
+                messages,
+            });
+        }
+        ApiSpec {
+            definitions,
+            interfaces,
         }
     }
 

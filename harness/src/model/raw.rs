@@ -21,6 +21,28 @@ pub(crate) struct RawMatrix {
     pub matrix: Option<S<RawCells>>,
     #[serde(default)]
     pub subsets: IndexMap<String, S<RawSubset>>,
+    pub api: Option<S<RawApi>>,
+}
+
+/// `[api]`: where each release's API definition is, and which messages each pair of roles
+/// exchanges (issue 17: what a change between two releases puts at risk).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawApi {
+    /// A folder template (`"apis/mesos/{release}.0"`) or a table release → folder.
+    pub definitions: S<toml::Value>,
+    #[serde(default)]
+    pub interface: Vec<S<RawInterface>>,
+}
+
+/// `[[api.interface]]`: what `from` sends to `to`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawInterface {
+    pub from: S<String>,
+    pub to: S<String>,
+    /// Messages, enums or packages by full name (`mesos.v1.scheduler.Call`, `mesos.internal`).
+    pub messages: S<Vec<S<String>>>,
 }
 
 /// `[subsets.NAME]`: a named selection of trials.

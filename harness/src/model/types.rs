@@ -35,6 +35,37 @@ pub struct Matrix {
     pub(crate) scenarios: Vec<Scenario>,
     /// Named selections of trials (`[subsets.quick]`), in file order.
     pub(crate) subsets: Vec<Subset>,
+    /// Where each release's API definition is and what the roles exchange (`[api]`).
+    pub api: Option<ApiSpec>,
+}
+
+/// `[api]`, validated but not read: the folders exist; whether the message names are defined is
+/// known once the definitions are parsed (`risk`), which only the commands that need it do.
+#[derive(Debug, Clone)]
+pub struct ApiSpec {
+    /// The folder of `.proto` files of every release of the system (absolute or relative to the
+    /// working directory, as the matrix's root makes it).
+    pub definitions: IndexMap<Release, PathBuf>,
+    pub interfaces: Vec<Interface>,
+}
+
+/// What one role sends another: its messages, and the types they reach.
+#[derive(Debug, Clone)]
+pub struct Interface {
+    pub from: String,
+    pub to: String,
+    pub(crate) messages: Vec<Located<String>>,
+}
+
+impl Interface {
+    pub fn messages(&self) -> impl Iterator<Item = &str> {
+        self.messages.iter().map(|m| m.value.as_str())
+    }
+
+    /// `scheduler → master`.
+    pub fn label(&self) -> String {
+        format!("{} → {}", self.from, self.to)
+    }
 }
 
 /// A named selection of trials, e.g. the few that the test command holds of a large matrix. Its ids are

@@ -2,13 +2,16 @@
 //! recorded beside its logs, and the run's reports are rebuilt, so that `results.json` is current (and
 //! whole) at every moment of a long run.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Instant;
 
 use super::files::{rebuild_from_records, write_trial_record, ReportPaths};
 use super::results::{Results, RunMeta, TrialReport};
 use crate::baseline::{self, Change, Judgement, Store};
 use crate::outcome::TrialOutcome;
+use crate::risk::Prediction;
 
 pub(crate) struct Recorder {
     dir: PathBuf,
@@ -16,16 +19,25 @@ pub(crate) struct Recorder {
     store: Store,
     /// Trial ids in plan order.
     order: Vec<String>,
+    /// Each trial's prediction, by id, recorded with its outcome.
+    predictions: Arc<BTreeMap<String, Prediction>>,
     started: Instant,
 }
 
 impl Recorder {
-    pub(crate) fn new(dir: &Path, meta: RunMeta, store: Store, order: Vec<String>) -> Recorder {
+    pub(crate) fn new(
+        dir: &Path,
+        meta: RunMeta,
+        store: Store,
+        order: Vec<String>,
+        predictions: Arc<BTreeMap<String, Prediction>>,
+    ) -> Recorder {
         Recorder {
             dir: dir.to_path_buf(),
             meta,
             store,
             order,
+            predictions,
             started: Instant::now(),
         }
     }
@@ -49,6 +61,7 @@ impl Recorder {
         TrialReport {
             outcome: outcome.clone(),
             baseline,
+            prediction: self.predictions.get(&outcome.id).cloned(),
         }
     }
 

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::baseline::{Change, Judgement};
 use crate::model::Matrix;
 use crate::outcome::{TrialOutcome, Verdict};
+use crate::risk::Prediction;
 
 /// Identifies the layout of `results.json`; bumped on any incompatible change. Fields are only ever
 /// added within a version.
@@ -133,6 +134,10 @@ pub struct TrialReport {
     #[serde(flatten)]
     pub outcome: TrialOutcome,
     pub baseline: Judgement,
+    /// What the matrix's API definitions predicted for the trial before it ran (`[api]`), kept
+    /// here so that reports never read `.proto` files; absent without `[api]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prediction: Option<Prediction>,
 }
 
 impl TrialReport {

@@ -89,6 +89,10 @@ pub(crate) fn render(r: &Results) -> String {
         s.push_str(&c.markdown(3));
         s.push_str("\n</details>\n");
     }
+    if let Some(p) = super::predicted::of(r) {
+        s.push('\n');
+        s.push_str(&p.markdown(2));
+    }
     s
 }
 

@@ -20,7 +20,7 @@
 //! 1.0 operator API `POST /api/v1`).
 
 mod calls;
-mod events;
+pub mod events;
 mod maintenance;
 mod maintenance_api;
 mod operator;
@@ -36,6 +36,8 @@ use crate::zk::ZkUrl;
 use crate::{now_secs, say};
 use calls::{Call, Launch};
 use events::{AgentAt, Event, InverseOut, OfferOut};
+/// When a machine is unavailable (what offers and inverse offers carry).
+pub use maintenance::Unavailability;
 use maintenance::{Maintenance, Mode};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};

@@ -23,6 +23,7 @@ fn session(fx: &Fixture) -> Session {
             order: trials.iter().map(|t| t.id.clone()).collect(),
             matrix_arg: None,
             store: Store::new(fx.dir().join("snapshots")),
+            predictions: Default::default(),
         },
         trials,
     }

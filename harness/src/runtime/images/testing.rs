@@ -24,6 +24,7 @@ pub(super) fn matrix(root: &Path, images: Vec<ImageDef>, prepare: Option<Vec<Str
         services: vec![],
         images,
         prepare,
+        api: None,
         cells: CellSpec {
             vary: vec![],
             releases: vec![],
