@@ -206,7 +206,15 @@ async fn ensure_images(suite: &Suite, trial: &Trial) -> Result<(), Failed> {
         only,
         install_tools: install_tools(),
     };
-    let mut progress = |e: runtime::BuildEvent| eprintln!("images: {e:?}");
+    // What is built and how long it took; build logs stay out of the test output.
+    let mut progress = |e: runtime::BuildEvent| {
+        if !matches!(
+            e,
+            runtime::BuildEvent::Log { .. } | runtime::BuildEvent::PrepareLog { .. }
+        ) {
+            eprintln!("images: {e}")
+        }
+    };
     runtime::build_images(&engine, &suite.matrix, &opts, &mut progress)
         .await
         .map_err(|e| format!("building the images failed: {:?}", miette::Report::new(e)))?;

@@ -79,6 +79,25 @@ pub enum BuildEvent {
     },
 }
 
+/// One line per event, as a log shows it (the terminal's live display is the CLI's own).
+impl std::fmt::Display for BuildEvent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BuildEvent::Preparing { command } => write!(f, "preparing: {command}"),
+            BuildEvent::PrepareLog { line } => write!(f, "prepare | {line}"),
+            BuildEvent::Prepared { secs } => write!(f, "prepared in {secs:.1} s"),
+            BuildEvent::UpToDate { image } => write!(f, "up to date {image}"),
+            BuildEvent::Bootstrapping { base } => write!(f, "bootstrapping {base}"),
+            BuildEvent::Bootstrapped { base, secs } => {
+                write!(f, "bootstrapped {base} in {secs:.1} s")
+            }
+            BuildEvent::Building { image } => write!(f, "building {image}"),
+            BuildEvent::Log { image, line } => write!(f, "{image} | {line}"),
+            BuildEvent::Built { image, secs } => write!(f, "built {image} in {secs:.1} s"),
+        }
+    }
+}
+
 /// What [`build_images`] did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct BuildReport {
