@@ -78,6 +78,19 @@ async fn dispatch(cli: Cli) -> Result<Status, Failure> {
             });
             c::report(&dir)
         }
+        Command::Accept {
+            m,
+            dir,
+            trials,
+            regressions,
+            snapshots,
+        } => {
+            let dir = dir.unwrap_or_else(|| {
+                let root = m.matrix.path.parent().unwrap_or(std::path::Path::new(""));
+                root.join("reports/latest")
+            });
+            c::accept_run(&dir, &trials, regressions, snapshots)
+        }
         Command::Compat { m, dir, format } => {
             let dir = dir.unwrap_or_else(|| {
                 let root = m.matrix.path.parent().unwrap_or(std::path::Path::new(""));

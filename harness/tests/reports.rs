@@ -639,3 +639,72 @@ fn partial_runs_merge_into_the_report_of_one_run() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("do not merge"));
 }
+
+#[test]
+fn accept_records_a_finished_run_and_shows_each_change() {
+    ensure_fixture_images();
+    let matrix = fixture_matrix();
+    let reports = tempfile::tempdir().unwrap();
+    let snaps = tempfile::tempdir().unwrap();
+    let store = Store::new(snaps.path());
+    // The baseline says the passing cell failed and the failing one passed.
+    store
+        .write(
+            PASSES,
+            "verdict: fail\nstep: 3 run client.put on client-0\nreason: it used to fail",
+        )
+        .unwrap();
+    store.write(FAILS, "verdict: pass").unwrap();
+    run_cli(
+        &matrix,
+        reports.path(),
+        snaps.path(),
+        &["--trial", PASSES, "--trial", FAILS],
+    );
+    let r = results(reports.path());
+    let why = |id: &str| format!("{id}: {}", trial(&r, id)["reason"]);
+    assert_eq!(trial(&r, PASSES)["verdict"], "pass", "{}", why(PASSES));
+    assert_eq!(trial(&r, FAILS)["verdict"], "fail", "{}", why(FAILS));
+    let accept = |extra: &[&str]| {
+        crossgrade()
+            .arg("accept")
+            .arg(reports.path().join("latest"))
+            .arg("--snapshots")
+            .arg(snaps.path())
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    // The fix is recorded with its diff; the regression is not, and that is red.
+    let out = accept(&[]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains(&format!(
+            "{PASSES} [fixed]\n- verdict: fail\n+ verdict: pass\n- step: 3"
+        )),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("not recorded: {FAILS} regressed")),
+        "{stdout}"
+    );
+    assert_eq!(
+        store.read(PASSES).unwrap().as_deref(),
+        Some("verdict: pass")
+    );
+    assert_eq!(store.read(FAILS).unwrap().as_deref(), Some("verdict: pass"));
+    // Asked for, the regression is recorded; then nothing is left to record.
+    let out = accept(&["--trial", FAILS, "--regressions"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(store
+        .read(FAILS)
+        .unwrap()
+        .unwrap()
+        .starts_with("verdict: fail\nstep: "));
+    let out = accept(&[]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("baseline: 0 snapshots written"));
+    // A trial the run does not hold is bad input.
+    let out = accept(&["--trial", "fixture/basic/node=9.9,client=1.0"]);
+    assert_eq!(out.status.code(), Some(2));
+}

@@ -70,6 +70,39 @@ pub fn accept<'a>(
     Ok(done)
 }
 
+/// How a trial's snapshot from an earlier run compares with the baseline as it is now (it may have
+/// moved on since that run): the change, and the recorded snapshot.
+pub fn judge_again(
+    store: &Store,
+    trial_id: &str,
+    snapshot: &str,
+) -> Result<(Change, Option<String>), StoreError> {
+    let recorded = store.read(trial_id)?;
+    Ok((compare(recorded.as_deref(), snapshot), recorded))
+}
+
+/// A snapshot's change as lines: `-` recorded only, `+` this run only, ` ` both (snapshots are a
+/// few lines, each a field, so lines are compared in place).
+pub fn snapshot_diff(recorded: Option<&str>, current: &str) -> String {
+    let old: Vec<&str> = recorded.map(|r| r.lines().collect()).unwrap_or_default();
+    let new: Vec<&str> = current.lines().collect();
+    let mut out = String::new();
+    for i in 0..old.len().max(new.len()) {
+        match (old.get(i), new.get(i)) {
+            (Some(a), Some(b)) if a == b => out.push_str(&format!("  {a}\n")),
+            (a, b) => {
+                if let Some(a) = a {
+                    out.push_str(&format!("- {a}\n"));
+                }
+                if let Some(b) = b {
+                    out.push_str(&format!("+ {b}\n"));
+                }
+            }
+        }
+    }
+    out
+}
+
 /// Where a matrix's baseline lives: `reports/snapshots/` beside the matrix file.
 pub fn default_dir(matrix_root: &std::path::Path) -> std::path::PathBuf {
     matrix_root.join("reports").join("snapshots")

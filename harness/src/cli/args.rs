@@ -176,6 +176,24 @@ pub enum Command {
         #[command(subcommand)]
         command: Option<ReportCommand>,
     },
+    /// Record a finished run's verdicts as the baseline: every trial whose verdict differs from the
+    /// baseline as it is now (new, fixed, changed), each shown as a diff; regressions only with
+    /// --regressions; errors never (they are ours or the engine's).
+    Accept {
+        #[command(flatten)]
+        m: MatrixArg,
+        /// The run's report folder (default: reports/latest beside the matrix file).
+        dir: Option<PathBuf>,
+        /// Only this trial (repeatable).
+        #[arg(long = "trial")]
+        trials: Vec<String>,
+        /// Record regressions too (a trial that passed in the baseline and fails now).
+        #[arg(long)]
+        regressions: bool,
+        /// The baseline's folder (default: the one the run was compared with).
+        #[arg(long)]
+        snapshots: Option<PathBuf>,
+    },
     /// The compatibility table of a run: per pair of roles, release × release, works, broken or
     /// untested; the combinations suspected of each failure; the upgrade paths proven or failed.
     Compat {

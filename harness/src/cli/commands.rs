@@ -480,6 +480,76 @@ fn accept(
     Ok(Status::red_if(!done.errors.is_empty()))
 }
 
+/// `accept`: a finished run's changed verdicts recorded as the baseline, each shown as a diff
+/// against the baseline as it is now. Exit 1 when something asked for stays unrecorded (a regression
+/// without --regressions, an error).
+pub fn accept_run(
+    dir: &Path,
+    only: &[String],
+    regressions: bool,
+    snapshots: Option<std::path::PathBuf>,
+) -> Result<Status, Failure> {
+    let results = read_results(dir)?;
+    if let Some(missing) = only
+        .iter()
+        .find(|id| !results.trials.iter().any(|t| &t.outcome.id == *id))
+    {
+        return Err(Failure::BadArgument {
+            message: format!("{} holds no trial `{missing}`", dir.display()),
+            help: Some(format!(
+                "`crossgrade report {}` lists its trials",
+                dir.display()
+            )),
+        });
+    }
+    let store =
+        Store::new(snapshots.unwrap_or_else(|| std::path::PathBuf::from(&results.meta.snapshots)));
+    let mut written = 0;
+    let mut left = 0;
+    for t in &results.trials {
+        if !only.is_empty() && !only.contains(&t.outcome.id) {
+            continue;
+        }
+        let snapshot = &t.baseline.snapshot;
+        let (change, recorded) =
+            baseline::judge_again(&store, &t.outcome.id, snapshot).map_err(Failure::Baseline)?;
+        if change == baseline::Change::Unchanged {
+            continue;
+        }
+        let id = &t.outcome.id;
+        if t.outcome.verdict == Verdict::Error {
+            out(format_args!(
+                "not recorded: {id} ended in an error (ours or the engine's), not a behaviour of \
+                 the system"
+            ))?;
+            left += 1;
+            continue;
+        }
+        if change == baseline::Change::Regressed && !regressions {
+            out(format_args!(
+                "not recorded: {id} regressed (it passes in the baseline); record it with \
+                 --regressions"
+            ))?;
+            left += 1;
+            continue;
+        }
+        out(format_args!("{id} [{change}]"))?;
+        out(baseline::snapshot_diff(recorded.as_deref(), snapshot).trim_end())?;
+        store.write(id, snapshot).map_err(Failure::Baseline)?;
+        written += 1;
+    }
+    out(format_args!(
+        "baseline: {written} snapshots written to {}{}",
+        store.dir().display(),
+        if left > 0 {
+            format!(", {left} left as they were")
+        } else {
+            String::new()
+        }
+    ))?;
+    Ok(Status::red_if(left > 0))
+}
+
 /// A run's `results.json`, or a bad-argument failure naming the folder.
 fn read_results(dir: &Path) -> Result<Results, Failure> {
     std::fs::read(dir.join("results.json"))
