@@ -24,6 +24,9 @@ pub struct SecondEngine {
     k: u8,
     daemon: Option<Child>,
     dockerd: PathBuf,
+    /// The host's `docker0` address when this engine started, to give the bridge back if this
+    /// engine takes it (see [`SecondEngine::keep_docker0`]).
+    docker0: Option<String>,
 }
 
 /// Why this machine cannot run a second engine, or `None` when it can.
@@ -102,6 +105,10 @@ impl SecondEngine {
             k,
             daemon: None,
             dockerd,
+            docker0: host_addresses()
+                .into_iter()
+                .find(|(ifname, _)| ifname == "docker0")
+                .map(|(_, addr)| addr),
         };
         let addr = format!("10.213.{k}.1/24");
         assert!(
@@ -191,6 +198,8 @@ impl SecondEngine {
             .expect("starting dockerd");
         self.daemon = Some(child);
         let deadline = Instant::now() + Duration::from_secs(60);
+        // The bridge goes while the daemon starts, before it answers.
+        let _restore = RestoreDocker0(self.docker0.clone());
         while !self.answers() {
             if let Some(status) = self.daemon.as_mut().unwrap().try_wait().unwrap() {
                 self.daemon = None;
@@ -348,6 +357,42 @@ impl SecondEngine {
     }
 }
 
+/// Gives the host's `docker0` back (its address as it was) when it is gone: a dockerd restarted
+/// after SIGKILL, with a `--bridge` of its own, deletes the host's `docker0` while it restores its
+/// stale default network (seen with Docker 20.10), after which every build with a RUN step on the
+/// machine's engine fails ("could not find bridge docker0"). On drop, and when asked.
+struct RestoreDocker0(Option<String>);
+
+impl RestoreDocker0 {
+    fn restore(&self) {
+        let Some(addr) = &self.0 else { return };
+        if host_addresses()
+            .iter()
+            .any(|(ifname, _)| ifname == "docker0")
+        {
+            return;
+        }
+        let ok = run_quiet("ip", &["link", "add", "docker0", "type", "bridge"])
+            && run_quiet("ip", &["addr", "add", addr, "dev", "docker0"])
+            && run_quiet("ip", &["link", "set", "docker0", "up"]);
+        eprintln!(
+            "the second engine deleted the host's docker0 (a dockerd restarted after SIGKILL \
+             does); {}",
+            if ok {
+                format!("given back with {addr}")
+            } else {
+                "giving it back failed: restart the machine's dockerd".to_string()
+            }
+        );
+    }
+}
+
+impl Drop for RestoreDocker0 {
+    fn drop(&mut self) {
+        self.restore();
+    }
+}
+
 impl Drop for SecondEngine {
     fn drop(&mut self) {
         if self.daemon.is_some() && self.answers() {
@@ -408,5 +453,6 @@ impl Drop for SecondEngine {
         delete.extend(rule.iter().map(String::as_str));
         while run_quiet("iptables", &delete) {}
         let _ = std::fs::remove_dir_all(&self.dir);
+        RestoreDocker0(self.docker0.clone()).restore();
     }
 }
