@@ -31,6 +31,9 @@ pub struct Selection {
     pub scenarios: Vec<String>,
     /// A `[subsets.NAME]` of the matrix.
     pub subset: Option<String>,
+    /// `(k, n)`: the k-th of n parts of what the rest selects (1-based), for spreading a run over
+    /// machines whose reports `crossgrade report merge` puts back together.
+    pub partition: Option<(usize, usize)>,
 }
 
 /// A selection that names what the matrix does not have. Nothing runs.
@@ -64,6 +67,7 @@ impl Selection {
             && self.cells.is_empty()
             && self.scenarios.is_empty()
             && self.subset.is_none()
+            && self.partition.is_none()
     }
 
     /// The selected trials of `m`'s plan, in plan order.
@@ -101,7 +105,16 @@ impl Selection {
             Some(name) => full.subset(m, name)?,
             None => full,
         };
-        let plan = full.filtered(&filter);
+        let mut plan = full.filtered(&filter);
+        if let Some((k, n)) = self.partition {
+            // Round robin in plan order: parts differ in size by one at most, and the cells of a
+            // scenario spread over every part.
+            let mut i = 0;
+            plan.trials.retain(|_| {
+                i += 1;
+                (i - 1) % n == k - 1
+            });
+        }
         if plan.trials.is_empty() {
             return Err(SelectError::Empty { matrix });
         }

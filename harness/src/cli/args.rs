@@ -130,6 +130,23 @@ pub struct FilterArgs {
     /// Run only the trials of the matrix's `[subsets.NAME]` (e.g. `quick`, what the tests run).
     #[arg(long)]
     pub subset: Option<String>,
+    /// Run only part K of N of what the other filters select (`2/4`; round robin in plan order),
+    /// e.g. one per CI runner; `crossgrade report merge` makes one report of the parts.
+    #[arg(long, value_parser = partition)]
+    pub partition: Option<(usize, usize)>,
+}
+
+/// `K/N` with 1 ≤ K ≤ N.
+fn partition(s: &str) -> Result<(usize, usize), String> {
+    let parsed = s
+        .split_once('/')
+        .and_then(|(k, n)| Some((k.trim().parse().ok()?, n.trim().parse().ok()?)));
+    match parsed {
+        Some((k, n)) if (1..=n).contains(&k) => Ok((k, n)),
+        _ => Err(format!(
+            "`{s}` is not a part: give K/N with 1 <= K <= N, e.g. 1/4 for the first of four"
+        )),
+    }
 }
 
 #[derive(Subcommand)]
@@ -417,6 +434,7 @@ impl From<FilterArgs> for Selection {
             cells: f.cells,
             scenarios: f.scenarios,
             subset: f.subset,
+            partition: f.partition,
         }
     }
 }

@@ -230,3 +230,51 @@ fn a_selection_of_a_cell_keeps_its_trials_in_plan_order() {
     assert_eq!(picked.trials.len(), 1);
     assert_eq!(picked.trials[0].id, "sim/t/node=2.0");
 }
+
+#[test]
+fn the_parts_of_a_partition_hold_every_selected_trial_once_in_plan_order() {
+    // Four releases of both roles: 16 cells and one path.
+    let fx = Fixture::new(
+        &SYSTEM.replace(
+            "releases = [\"1.0\", \"2.0\"]",
+            "releases = [\"1.0\", \"2.0\", \"3.0\", \"4.0\"]",
+        ),
+        "[matrix]\nscenarios = [\"t\"]\n",
+        &format!("kind = \"cell\"\n{START}"),
+    );
+    let all: Vec<String> = Selection::default()
+        .select(&fx.matrix)
+        .unwrap()
+        .trials
+        .into_iter()
+        .map(|t| t.id)
+        .collect();
+    assert_eq!(all.len(), 16);
+    let mut parts: Vec<Vec<String>> = Vec::new();
+    for k in 1..=3 {
+        let sel = Selection {
+            partition: Some((k, 3)),
+            ..Selection::default()
+        };
+        parts.push(
+            sel.select(&fx.matrix)
+                .unwrap()
+                .trials
+                .into_iter()
+                .map(|t| t.id)
+                .collect(),
+        );
+    }
+    assert_eq!(
+        parts.iter().map(Vec::len).collect::<Vec<_>>(),
+        vec![6, 5, 5]
+    );
+    let mut together: Vec<String> = parts.concat();
+    together.sort_by_key(|id| all.iter().position(|a| a == id));
+    assert_eq!(together, all);
+    assert!(!Selection {
+        partition: Some((1, 2)),
+        ..Selection::default()
+    }
+    .is_everything());
+}
