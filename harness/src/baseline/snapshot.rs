@@ -231,6 +231,7 @@ mod tests {
             start: IndexMap::new(),
             cell: None,
             path: None,
+            unpromised: false,
             verdict: Verdict::Fail,
             reason: Some("ignored: the step's message is used".into()),
             failed_step: Some(8),

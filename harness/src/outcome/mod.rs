@@ -117,6 +117,10 @@ pub struct TrialOutcome {
     /// For a path: the releases it goes from and to.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub path: Option<PathEnds>,
+    /// A negative trial: an upgrade the support policy does not promise (it passes when it goes
+    /// through or is refused cleanly).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unpromised: bool,
     pub verdict: Verdict,
     /// One line: why it failed or errored.
     #[serde(skip_serializing_if = "Option::is_none")]

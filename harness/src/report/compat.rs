@@ -78,7 +78,8 @@ pub struct PathRow {
     pub scenario: String,
     pub from: String,
     pub to: String,
-    /// `proven`, `failed`, `error`.
+    /// `proven`, `failed`, `error`; for an upgrade the policy does not promise, `refused` (cleanly),
+    /// `through` or `quietly wrong`.
     pub status: &'static str,
     pub trial: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -252,10 +253,15 @@ fn paths(r: &Results) -> Vec<PathRow> {
                 scenario: t.outcome.scenario.clone(),
                 from: p.from.clone(),
                 to: p.to.clone(),
-                status: match t.outcome.verdict {
-                    Verdict::Pass => "proven",
-                    Verdict::Fail => "failed",
-                    Verdict::Error => "error",
+                status: match (t.outcome.verdict, t.outcome.unpromised) {
+                    (Verdict::Pass, false) => "proven",
+                    (Verdict::Fail, false) => "failed",
+                    // A negative trial: refused, or through though not promised, or gone wrong
+                    // without a refusal.
+                    (Verdict::Pass, true) if t.outcome.failed_step.is_some() => "refused",
+                    (Verdict::Pass, true) => "through",
+                    (Verdict::Fail, true) => "quietly wrong",
+                    (Verdict::Error, _) => "error",
                 },
                 trial: t.outcome.id.clone(),
                 reason: t.outcome.reason.clone(),
@@ -344,6 +350,9 @@ impl Compat {
                 let mark = match p.status {
                     "proven" => "✅ proven",
                     "failed" => "❌ failed",
+                    "refused" => "🛑 refused cleanly (not promised)",
+                    "through" => "✅ goes through (not promised)",
+                    "quietly wrong" => "❌ went wrong without a refusal (not promised)",
                     _ => "⚠️ error",
                 };
                 let _ = writeln!(
@@ -654,6 +663,30 @@ mod tests {
             .collect();
         assert_eq!(likeliest, vec![("master=0.23 & agent=0.23", 2)]);
         assert!(c.markdown(1).contains("Likeliest"));
+    }
+
+    #[test]
+    fn paths_the_policy_does_not_promise_say_how_they_ended() {
+        let mut r = run(&[["0.22", "0.22", "0.22", "0.22"]], |_| "pass");
+        let path = |id: &str, verdict: &str, failed_step: Option<usize>| {
+            let mut t = serde_json::json!({
+                "id": id, "scenario": "rolling-upgrade", "kind": "path", "start": {},
+                "path": {"from": "0.22", "to": "0.24"}, "unpromised": true, "verdict": verdict,
+                "duration_ms": 0, "steps": [], "logs_dir": "", "reproduce": "",
+                "baseline": {"change": "unchanged", "red": false, "snapshot": ""},
+            });
+            if let Some(n) = failed_step {
+                t["failed_step"] = n.into();
+            }
+            serde_json::from_value::<TrialReport>(t).unwrap()
+        };
+        r.trials.push(path("s/rolling-upgrade/a", "pass", Some(9)));
+        r.trials.push(path("s/rolling-upgrade/b", "pass", None));
+        r.trials.push(path("s/rolling-upgrade/c", "fail", Some(27)));
+        let c = of(&r, 2);
+        let statuses: Vec<&str> = c.paths.iter().map(|p| p.status).collect();
+        assert_eq!(statuses, vec!["refused", "through", "quietly wrong"]);
+        assert!(c.markdown(1).contains("🛑 refused cleanly (not promised)"));
     }
 
     #[test]

@@ -210,6 +210,7 @@ pub(crate) fn blank_outcome(
                 to: to.to_string(),
             }),
         },
+        unpromised: trial.unpromised,
         verdict: Verdict::Pass,
         reason: None,
         failed_step: None,
