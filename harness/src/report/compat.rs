@@ -102,7 +102,10 @@ pub fn of(r: &Results, strength: usize) -> Compat {
         .iter()
         .filter(|t| t.outcome.cell.is_some())
         .collect();
-    let roles: Vec<String> = if r.meta.vary.is_empty() {
+    // A run without cell trials has no pairs to show (its paths still do).
+    let roles: Vec<String> = if cells.is_empty() {
+        Vec::new()
+    } else if r.meta.vary.is_empty() {
         cells
             .first()
             .and_then(|t| t.outcome.cell.as_ref())
@@ -371,6 +374,10 @@ impl Compat {
     /// The suspects as a Markdown list (also what the terminal prints).
     pub fn suspects_text(&self) -> String {
         let mut s = String::new();
+        if self.pairs.is_empty() {
+            s.push_str("No cell trials in this run.\n");
+            return s;
+        }
         if self.suspects.suspects.is_empty() && self.suspects.unexplained.is_empty() {
             s.push_str("No cell failed.\n");
             return s;
@@ -739,6 +746,12 @@ mod tests {
         ];
         let r = run(&cells, |c| if c[0] == "0.24" { "error" } else { "pass" });
         let c = of(&r, 2);
+        // Paths alone: no pairs, and the suspects say why.
+        let mut paths_only = r.clone();
+        paths_only.trials.clear();
+        let none = of(&paths_only, 2);
+        assert!(none.pairs.is_empty());
+        assert_eq!(none.suspects_text(), "No cell trials in this run.\n");
         assert!(c.suspects.suspects.is_empty());
         assert_eq!(
             entry(&c, "master", "0.22", "agent", "0.22").status,
