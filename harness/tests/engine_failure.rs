@@ -384,3 +384,68 @@ fn a_full_report_disk_is_an_error_naming_enospc_and_leaves_no_half_written_file(
         assert_eq!(leftovers_of_pid(pid), 0, "{size}");
     }
 }
+
+/// `DOCKER_HOST=tcp://…` is the engine every command speaks to (never the local socket instead):
+/// the second engine, on loopback TCP, holds only the fixture's 1.0 image, so `images list` says the
+/// others are missing there (the machine's engine has them all) and a trial of 1.0 runs on it; an
+/// ssh:// host is refused with what to do instead.
+#[test]
+fn the_engine_docker_host_names_over_tcp_is_the_one_spoken_to() {
+    let test = "the_engine_docker_host_names_over_tcp_is_the_one_spoken_to";
+    if cannot(test, second_engine_unavailable()) {
+        return;
+    }
+    ensure_fixture_images();
+    let engine = SecondEngine::start();
+    engine.load_images(&["crossgrade/fixture:1.0"]);
+    let fixture = workspace().join("fixture.toml");
+    let with_host = |host: &str, args: &[&str]| {
+        let out = crossgrade()
+            .env("DOCKER_HOST", host)
+            .args(args)
+            .arg("-f")
+            .arg(&fixture)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, listed, err) = with_host(&engine.tcp, &["images", "list"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        listed.contains("present  crossgrade/fixture:1.0"),
+        "{listed}"
+    );
+    assert!(
+        listed.contains("MISSING  crossgrade/fixture:1.1"),
+        "{listed}"
+    );
+    let (code, doctor, _) = with_host(&engine.tcp, &["doctor"]);
+    assert!(doctor.contains("engine    ok"), "{doctor}");
+    assert_eq!(code, Some(1), "images are missing there: {doctor}");
+
+    let work = tempfile::tempdir().unwrap();
+    let reports = work.path().join("reports");
+    let snapshots = work.path().join("snapshots");
+    let (code, out, err) = with_host(
+        &engine.tcp,
+        &[
+            "run",
+            "--trial",
+            "fixture/basic/node=1.0,client=1.0",
+            "--reports",
+            reports.to_str().unwrap(),
+            "--snapshots",
+            snapshots.to_str().unwrap(),
+        ],
+    );
+    assert!(out.contains("1 pass"), "{out}{err}");
+    assert_eq!(code, Some(0), "{out}{err}");
+
+    let (code, _, err) = with_host("ssh://someone@elsewhere", &["images", "list"]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("does not speak to engines over ssh"), "{err}");
+}

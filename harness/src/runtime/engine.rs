@@ -19,6 +19,8 @@ use bollard::query_parameters::{
 use bollard::Docker;
 use futures_util::StreamExt;
 
+use super::engine_addr::{self, EngineAddr};
+
 use super::backend::{
     Backend, ContainerSpec, ContainerStatus, Endpoint, EngineError, EngineErrorKind, ExecOutput,
     HttpAnswer, HttpCall, Labelled, Labels, Result, Unanswered,
@@ -70,24 +72,8 @@ fn ctx<T>(r: std::result::Result<T, BollardError>, doing: impl FnOnce() -> Strin
     r.map_err(|source| engine_error(doing(), source))
 }
 
-/// The engine's socket when `DOCKER_HOST` does not name one.
-const LOCAL_SOCKET: &str = "unix:///var/run/docker.sock";
-
 /// How long one request to the engine may take (bollard's default).
 const CONNECTION_TIMEOUT_SECS: u64 = 120;
-
-/// The engine [`Engine::connect`] speaks to: `DOCKER_HOST` when it names a Unix socket
-/// (`unix:///path`), else the local socket.
-fn docker_host() -> String {
-    docker_host_of(std::env::var("DOCKER_HOST").ok())
-}
-
-fn docker_host_of(var: Option<String>) -> String {
-    match var {
-        Some(h) if h.starts_with("unix://") => h,
-        _ => LOCAL_SOCKET.into(),
-    }
-}
 
 /// A connection to the local engine, negotiated down to the engine's API version.
 #[derive(Debug, Clone)]
@@ -102,11 +88,20 @@ impl Engine {
     /// Connects to [`docker_host`] and negotiates the API version, so that an engine older than
     /// bollard's default (API 1.41 here) is spoken to in its own version.
     pub async fn connect() -> Result<Engine> {
-        let host = docker_host();
-        let docker = ctx(
-            Docker::connect_with_unix(&host, CONNECTION_TIMEOUT_SECS, bollard::API_DEFAULT_VERSION),
-            || format!("connecting to the Docker engine at {host}"),
-        )?;
+        let host = engine_addr::choose(&engine_addr::Sources::from_env()).map_err(|why| {
+            EngineError::new("choosing the Docker engine", EngineErrorKind::Other, why)
+        })?;
+        let connected = match &host {
+            EngineAddr::Unix(h) => {
+                Docker::connect_with_unix(h, CONNECTION_TIMEOUT_SECS, bollard::API_DEFAULT_VERSION)
+            }
+            EngineAddr::Tcp(h) => {
+                Docker::connect_with_http(h, CONNECTION_TIMEOUT_SECS, bollard::API_DEFAULT_VERSION)
+            }
+        };
+        let docker = ctx(connected, || {
+            format!("connecting to the Docker engine at {host}")
+        })?;
         let docker = ctx(docker.negotiate_version().await, || {
             format!(
                 "asking the Docker engine at {host} for its version (is it running? try `docker info`)"
@@ -586,7 +581,7 @@ impl Backend for Engine {
 
 #[cfg(test)]
 mod tests {
-    use super::{docker_host_of, engine_error};
+    use super::engine_error;
 
     /// An engine that does not answer is named by the last cause of the failure, once.
     #[test]
@@ -601,17 +596,5 @@ mod tests {
         );
         assert_eq!(e.to_string(), "inspecting exec: Connection refused");
         assert!(std::error::Error::source(&e).is_none());
-    }
-
-    #[test]
-    fn docker_host_names_a_unix_socket_or_the_local_one() {
-        let sock = "unix:///tmp/e2/docker.sock".to_string();
-        assert_eq!(docker_host_of(Some(sock.clone())), sock);
-        assert_eq!(docker_host_of(None), "unix:///var/run/docker.sock");
-        // Other schemes are not spoken here (yet): the local socket, as bollard's local defaults.
-        assert_eq!(
-            docker_host_of(Some("tcp://127.0.0.1:2375".into())),
-            "unix:///var/run/docker.sock"
-        );
     }
 }

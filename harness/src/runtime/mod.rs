@@ -4,6 +4,7 @@
 mod backend;
 mod cleanup;
 mod engine;
+mod engine_addr;
 mod engine_images;
 mod images;
 #[cfg(test)]
@@ -19,6 +20,7 @@ pub use cleanup::{gc, LABEL_OWNER, LABEL_RUN, LABEL_TRIAL};
 pub use cleanup::{labels, SweepGuard};
 pub(crate) use cleanup::{remove_when_free, sweep};
 pub use engine::Engine;
+pub use engine_addr::EngineAddr;
 pub use images::{
     build_images, defined_images, image_states, BuildError, BuildEvent, BuildOptions, BuildReport,
     ImageState,

@@ -18,6 +18,8 @@ pub struct SecondEngine {
     pub dir: PathBuf,
     /// `unix://<dir>/docker.sock`, for `DOCKER_HOST`.
     pub host: String,
+    /// `tcp://127.0.0.1:<port>`, where it also listens (plain HTTP, loopback only).
+    pub tcp: String,
     /// The default bridge it was given (`cg2br<k>`), with 10.213.<k>.1/24.
     pub bridge: String,
     /// Its user-defined networks come from 10.214.<k>.0/24 (/28 each).
@@ -98,8 +100,14 @@ impl SecondEngine {
             })
             .expect("a free bridge name and subnet for the second engine");
         let dir = PathBuf::from(format!("/tmp/cg2-{}-{k}", std::process::id()));
+        // A port nothing listens on now (the kernel's pick, released for the daemon to take).
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("a free loopback port");
         let mut engine = SecondEngine {
             host: format!("unix://{}/docker.sock", dir.display()),
+            tcp: format!("tcp://127.0.0.1:{port}"),
             dir,
             bridge,
             k,
@@ -181,7 +189,7 @@ impl SecondEngine {
         let child = Command::new(&self.dockerd)
             .arg("--config-file")
             .arg(d.join("daemon.json"))
-            .args(["--host", &self.host])
+            .args(["--host", &self.host, "--host", &self.tcp])
             .arg("--data-root")
             .arg(d.join("data"))
             .arg("--exec-root")
