@@ -45,45 +45,59 @@ pub(crate) fn judge(store: &Store, outcome: &TrialOutcome) -> Result<Judgement, 
 /// What recording a run as the new baseline did.
 #[derive(Debug, Default)]
 pub struct Accepted {
-    /// Snapshots written.
-    pub written: usize,
+    /// Snapshots written, in the order given.
+    pub written: Vec<Written>,
+    /// Trials not recorded because they regressed (they pass in the baseline) and regressions were
+    /// not asked for.
+    pub regressions: Vec<String>,
     /// Trials not recorded because they ended in an error (ours or the engine's, not a behaviour of
-    /// the system); they keep the run red.
+    /// the system).
     pub errors: Vec<String>,
 }
 
-/// Records every changed verdict of a run as the new baseline (`crossgrade run --accept`). An
-/// `error` is never recorded.
+/// One snapshot [`accept`] wrote.
+#[derive(Debug)]
+pub struct Written {
+    pub id: String,
+    pub change: Change,
+    /// The change as lines: `-` recorded only, `+` this run only, ` ` both.
+    pub diff: String,
+}
+
+/// Records as the new baseline every trial whose snapshot differs from the baseline as it is now
+/// (it may have moved on since the run): `crossgrade run --accept` and `crossgrade accept`. An
+/// `error` is never recorded; a regression only when `regressions` says so.
 pub fn accept<'a>(
     store: &Store,
-    trials: impl IntoIterator<Item = (&'a TrialOutcome, &'a Judgement)>,
+    trials: impl IntoIterator<Item = (&'a TrialOutcome, &'a str)>,
+    regressions: bool,
 ) -> Result<Accepted, StoreError> {
     let mut done = Accepted::default();
-    for (outcome, judgement) in trials {
-        if outcome.verdict == crate::outcome::Verdict::Error {
+    for (outcome, snapshot) in trials {
+        let recorded = store.read(&outcome.id)?;
+        let change = compare(recorded.as_deref(), snapshot);
+        if change == Change::Unchanged {
+            continue;
+        }
+        if !acceptable(outcome.verdict, change) {
             done.errors.push(outcome.id.clone());
-        } else if acceptable(outcome.verdict, judgement.change) {
-            store.write(&outcome.id, &judgement.snapshot)?;
-            done.written += 1;
+        } else if change == Change::Regressed && !regressions {
+            done.regressions.push(outcome.id.clone());
+        } else {
+            store.write(&outcome.id, snapshot)?;
+            done.written.push(Written {
+                id: outcome.id.clone(),
+                change,
+                diff: snapshot_diff(recorded.as_deref(), snapshot),
+            });
         }
     }
     Ok(done)
 }
 
-/// How a trial's snapshot from an earlier run compares with the baseline as it is now (it may have
-/// moved on since that run): the change, and the recorded snapshot.
-pub fn judge_again(
-    store: &Store,
-    trial_id: &str,
-    snapshot: &str,
-) -> Result<(Change, Option<String>), StoreError> {
-    let recorded = store.read(trial_id)?;
-    Ok((compare(recorded.as_deref(), snapshot), recorded))
-}
-
-/// A snapshot's change as lines: `-` recorded only, `+` this run only, ` ` both (snapshots are a
-/// few lines, each a field, so lines are compared in place).
-pub fn snapshot_diff(recorded: Option<&str>, current: &str) -> String {
+/// `recorded` against `current` as lines (snapshots are a few lines, each a field, so lines are
+/// compared in place).
+fn snapshot_diff(recorded: Option<&str>, current: &str) -> String {
     let old: Vec<&str> = recorded.map(|r| r.lines().collect()).unwrap_or_default();
     let new: Vec<&str> = current.lines().collect();
     let mut out = String::new();

@@ -445,23 +445,16 @@ fn accept(
     regressions: bool,
     quiet_stdout: bool,
 ) -> Result<Status, Failure> {
-    let (regressed, rest): (Vec<_>, Vec<_>) = results
+    let trials = results
         .trials
         .iter()
-        .partition(|t| t.baseline.change == baseline::Change::Regressed);
-    if !regressions {
-        for t in &regressed {
-            eprintln!(
-                "not recorded: {} regressed (it passed before); record it with --accept --regressions",
-                t.outcome.id
-            );
-        }
+        .map(|t| (&t.outcome, t.baseline.snapshot.as_str()));
+    let done = baseline::accept(store, trials, regressions).map_err(Failure::Baseline)?;
+    for id in &done.regressions {
+        eprintln!(
+            "not recorded: {id} regressed (it passed before); record it with --accept --regressions"
+        );
     }
-    let recorded = rest
-        .into_iter()
-        .chain(regressed.iter().copied().filter(|_| regressions));
-    let trials = recorded.map(|t| (&t.outcome, &t.baseline));
-    let done = baseline::accept(store, trials).map_err(Failure::Baseline)?;
     for id in &done.errors {
         eprintln!(
             "not recorded: {id} ended in an error (ours or the engine's), not a behaviour of the system"
@@ -469,7 +462,7 @@ fn accept(
     }
     let written = format!(
         "baseline: {} snapshots written to {}",
-        done.written,
+        done.written.len(),
         store.dir().display()
     );
     if quiet_stdout {
@@ -504,42 +497,31 @@ pub fn accept_run(
     }
     let store =
         Store::new(snapshots.unwrap_or_else(|| std::path::PathBuf::from(&results.meta.snapshots)));
-    let mut written = 0;
-    let mut left = 0;
-    for t in &results.trials {
-        if !only.is_empty() && !only.contains(&t.outcome.id) {
-            continue;
-        }
-        let snapshot = &t.baseline.snapshot;
-        let (change, recorded) =
-            baseline::judge_again(&store, &t.outcome.id, snapshot).map_err(Failure::Baseline)?;
-        if change == baseline::Change::Unchanged {
-            continue;
-        }
-        let id = &t.outcome.id;
-        if t.outcome.verdict == Verdict::Error {
-            out(format_args!(
-                "not recorded: {id} ended in an error (ours or the engine's), not a behaviour of \
-                 the system"
-            ))?;
-            left += 1;
-            continue;
-        }
-        if change == baseline::Change::Regressed && !regressions {
-            out(format_args!(
-                "not recorded: {id} regressed (it passes in the baseline); record it with \
-                 --regressions"
-            ))?;
-            left += 1;
-            continue;
-        }
-        out(format_args!("{id} [{change}]"))?;
-        out(baseline::snapshot_diff(recorded.as_deref(), snapshot).trim_end())?;
-        store.write(id, snapshot).map_err(Failure::Baseline)?;
-        written += 1;
+    let trials = results
+        .trials
+        .iter()
+        .filter(|t| only.is_empty() || only.contains(&t.outcome.id))
+        .map(|t| (&t.outcome, t.baseline.snapshot.as_str()));
+    let done = baseline::accept(&store, trials, regressions).map_err(Failure::Baseline)?;
+    for w in &done.written {
+        out(format_args!("{} [{}]", w.id, w.change))?;
+        out(w.diff.trim_end())?;
     }
+    for id in &done.regressions {
+        out(format_args!(
+            "not recorded: {id} regressed (it passes in the baseline); record it with --regressions"
+        ))?;
+    }
+    for id in &done.errors {
+        out(format_args!(
+            "not recorded: {id} ended in an error (ours or the engine's), not a behaviour of the \
+             system"
+        ))?;
+    }
+    let left = done.regressions.len() + done.errors.len();
     out(format_args!(
-        "baseline: {written} snapshots written to {}{}",
+        "baseline: {} snapshots written to {}{}",
+        done.written.len(),
         store.dir().display(),
         if left > 0 {
             format!(", {left} left as they were")
