@@ -374,16 +374,10 @@ fn show_finished(
 
 /// The ids of a report folder's red trials, in its order.
 fn red_trials_of(dir: &Path) -> Result<Vec<String>, Failure> {
-    let results = std::fs::read(dir.join("results.json"))
-        .map_err(|e| e.to_string())
-        .and_then(|b| serde_json::from_slice::<Results>(&b).map_err(|e| e.to_string()))
-        .map_err(|e| Failure::BadArgument {
-            message: format!(
-                "{} is not a run's report folder (its results.json: {e})",
-                dir.display()
-            ),
-            help: Some("give --failed a folder under reports/, e.g. reports/latest".into()),
-        })?;
+    let results = read_results_or(
+        dir,
+        "give --failed a folder under reports/, e.g. reports/latest",
+    )?;
     Ok(results
         .trials
         .iter()
@@ -534,16 +528,18 @@ pub fn accept_run(
 
 /// A run's `results.json`, or a bad-argument failure naming the folder.
 fn read_results(dir: &Path) -> Result<Results, Failure> {
-    std::fs::read(dir.join("results.json"))
-        .map_err(|e| e.to_string())
-        .and_then(|b| serde_json::from_slice::<Results>(&b).map_err(|e| e.to_string()))
-        .map_err(|e| Failure::BadArgument {
-            message: format!(
-                "{} is not a run's report folder (its results.json: {e})",
-                dir.display()
-            ),
-            help: Some("name a folder under reports/, e.g. reports/latest".into()),
-        })
+    read_results_or(dir, "name a folder under reports/, e.g. reports/latest")
+}
+
+/// The same, with a hint of the command's own.
+fn read_results_or(dir: &Path, help: &str) -> Result<Results, Failure> {
+    Results::read(dir).map_err(|e| Failure::BadArgument {
+        message: format!(
+            "{} is not a run's report folder (its results.json: {e})",
+            dir.display()
+        ),
+        help: Some(help.into()),
+    })
 }
 
 pub fn compat(dir: &Path, format: CompatFormat) -> Result<Status, Failure> {
@@ -813,24 +809,18 @@ pub async fn doctor(path: &Path) -> Result<Status, Failure> {
     Ok(Status::red_if(!ok))
 }
 
-/// The plan order of the matrix the runs in `dirs` name (`FILE` or `FILE:SUBSET`, as given to
-/// them), when they all name one and it still loads: the merged report lists trials in it.
-fn plan_order_of(dirs: &[std::path::PathBuf]) -> Option<Vec<String>> {
-    let mut named: Option<String> = None;
-    for d in dirs {
-        let r = read_results(d).ok()?;
-        match &named {
-            None => named = Some(r.meta.matrix.clone()),
-            Some(n) if *n != r.meta.matrix => return None,
-            Some(_) => {}
-        }
+/// The plan order of the matrix the runs name (`FILE` or `FILE:SUBSET`, as given to them), when
+/// they all name one and it still loads: the merged report lists trials in it.
+fn plan_order_of(runs: &[(std::path::PathBuf, Results)]) -> Option<Vec<String>> {
+    let named = &runs.first()?.1.meta.matrix;
+    if runs.iter().any(|(_, r)| r.meta.matrix != *named) {
+        return None;
     }
-    let named = named?;
     let file = match named.rsplit_once(':') {
-        Some((f, _)) if f.ends_with(".toml") => f.to_string(),
-        _ => named.clone(),
+        Some((f, _)) if f.ends_with(".toml") => f,
+        _ => named.as_str(),
     };
-    let m = model::load(Path::new(&file)).ok()?;
+    let m = model::load(Path::new(file)).ok()?;
     let plan = plan::expand_checked(&m).ok()?;
     Some(plan.trials.into_iter().map(|t| t.id).collect())
 }
@@ -847,8 +837,12 @@ pub fn report_merge(
             .unwrap_or_else(|| std::path::PathBuf::from("reports"));
         parent.join(format!("{}-merged", run::new_run_id()))
     });
-    let order = plan_order_of(dirs);
-    let merged = report::merge(dirs, &into, order.as_deref()).map_err(|e| match e {
+    let runs = dirs
+        .iter()
+        .map(|d| Ok((d.clone(), read_results(d)?)))
+        .collect::<Result<Vec<_>, Failure>>()?;
+    let order = plan_order_of(&runs);
+    let merged = report::merge(&runs, &into, order.as_deref()).map_err(|e| match e {
         report::MergeError::Write { dir, source } => Failure::Report { dir, source },
         other => Failure::BadArgument {
             message: other.to_string(),

@@ -12,8 +12,8 @@ use super::ReportPaths;
 
 #[derive(Debug, thiserror::Error)]
 pub enum MergeError {
-    #[error("{} is not a run's report folder (its results.json: {reason})", .dir.display())]
-    NotAReport { dir: PathBuf, reason: String },
+    #[error("no report folders to merge")]
+    NoReports,
     #[error(
         "{} holds a run of `{found}`, {} one of `{first}`: reports of different systems do not merge",
         .dir.display(), .first_dir.display()
@@ -43,40 +43,31 @@ pub struct Merged {
     pub replaced: Vec<(String, PathBuf)>,
 }
 
-/// Merges the reports in `inputs` into `into` (a new folder). The merged plan is every trial the
-/// inputs planned (each run's selection: the partitions of a plan make up the whole of it), listed
-/// in `plan_order` (the matrix's trial ids) where it has them, else in the inputs' order.
+/// Merges the reports of `runs` (each a report folder and its `results.json`) into `into` (a new
+/// folder). The merged plan is every trial the runs planned (each run's selection: the partitions
+/// of a plan make up the whole of it), listed in `plan_order` (the matrix's trial ids) where it has
+/// them, else in the runs' order.
 pub fn merge(
-    inputs: &[PathBuf],
+    runs: &[(PathBuf, Results)],
     into: &Path,
     plan_order: Option<&[String]>,
 ) -> Result<Merged, MergeError> {
-    let mut runs: Vec<(PathBuf, Results)> = Vec::new();
-    for dir in inputs {
-        let results = std::fs::read(dir.join("results.json"))
-            .map_err(|e| e.to_string())
-            .and_then(|b| serde_json::from_slice::<Results>(&b).map_err(|e| e.to_string()))
-            .map_err(|reason| MergeError::NotAReport {
+    let Some((first_dir, first)) = runs.first() else {
+        return Err(MergeError::NoReports);
+    };
+    let target = std::fs::canonicalize(into).ok();
+    for (dir, results) in runs {
+        if results.meta.system != first.meta.system {
+            return Err(MergeError::OtherSystem {
                 dir: dir.clone(),
-                reason,
-            })?;
-        if let Some((first_dir, first)) = runs.first() {
-            if first.meta.system != results.meta.system {
-                return Err(MergeError::OtherSystem {
-                    dir: dir.clone(),
-                    found: results.meta.system.clone(),
-                    first_dir: first_dir.clone(),
-                    first: first.meta.system.clone(),
-                });
-            }
+                found: results.meta.system.clone(),
+                first_dir: first_dir.clone(),
+                first: first.meta.system.clone(),
+            });
         }
-        let same = |a: &Path| {
-            std::fs::canonicalize(a).ok() == std::fs::canonicalize(into).ok() && into.exists()
-        };
-        if same(dir) {
+        if target.is_some() && std::fs::canonicalize(dir).ok() == target {
             return Err(MergeError::IntoAnInput(dir.clone()));
         }
-        runs.push((dir.clone(), results));
     }
     let write = |source| MergeError::Write {
         dir: into.to_path_buf(),
@@ -86,22 +77,29 @@ pub fn merge(
 
     // The newest record of each trial, with the folder it came from.
     let mut kept: Vec<(TrialReport, PathBuf)> = Vec::new();
-    let mut replaced = Vec::new();
-    for (dir, _) in &runs {
+    let mut twice: Vec<String> = Vec::new();
+    for (dir, _) in runs {
         for t in read_trial_records(dir) {
             match kept.iter_mut().find(|(k, _)| k.outcome.id == t.outcome.id) {
                 Some(slot) => {
+                    if !twice.contains(&t.outcome.id) {
+                        twice.push(t.outcome.id.clone());
+                    }
                     if t.outcome.started_unix_ms >= slot.0.outcome.started_unix_ms {
                         *slot = (t, dir.clone());
                     }
-                    let id = slot.0.outcome.id.clone();
-                    replaced.retain(|(r, _): &(String, PathBuf)| *r != id);
-                    replaced.push((id, slot.1.clone()));
                 }
                 None => kept.push((t, dir.clone())),
             }
         }
     }
+    let replaced = twice
+        .into_iter()
+        .filter_map(|id| {
+            let (_, dir) = kept.iter().find(|(k, _)| k.outcome.id == id)?;
+            Some((id, dir.clone()))
+        })
+        .collect();
     for (t, dir) in &kept {
         let from = trial_record_path(dir, t);
         let from = from.parent().unwrap_or(dir);
@@ -112,7 +110,7 @@ pub fn merge(
 
     // Every trial some run planned (older results.json do not say: then those it recorded).
     let mut planned: Vec<String> = Vec::new();
-    for (_, r) in &runs {
+    for (_, r) in runs {
         let ids: Vec<&String> = if r.selected.is_empty() {
             r.trials.iter().map(|t| &t.outcome.id).collect()
         } else {
@@ -128,10 +126,9 @@ pub fn merge(
         let pos = |id: &String| plan.iter().position(|p| p == id).unwrap_or(usize::MAX);
         planned.sort_by_key(pos);
     }
-    let order = planned;
-    let meta = merged_meta(&runs, into);
+    let meta = merged_meta(runs, into);
     let (paths, results) =
-        rebuild_from_records(into, meta, &order, 0, Latest::LeaveAlone).map_err(write)?;
+        rebuild_from_records(into, meta, &planned, 0, Latest::LeaveAlone).map_err(write)?;
     Ok(Merged {
         paths,
         results,

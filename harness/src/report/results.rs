@@ -175,6 +175,12 @@ pub struct Results {
 }
 
 impl Results {
+    /// The `results.json` of a report folder; the error says what is wrong with it.
+    pub fn read(dir: &Path) -> Result<Results, String> {
+        let bytes = std::fs::read(dir.join("results.json")).map_err(|e| e.to_string())?;
+        serde_json::from_slice(&bytes).map_err(|e| e.to_string())
+    }
+
     /// `duration_ms` is the caller's measure; when the trials ran longer than that (trials recorded by
     /// other processes, as in a nextest run), their span from first start to last end is used.
     pub fn new(
