@@ -71,39 +71,17 @@ async fn dispatch(cli: Cli) -> Result<Status, Failure> {
             command: Some(ReportCommand::Merge { dirs, into }),
             ..
         } => c::report_merge(&dirs, into),
-        Command::Report { m, dir, .. } => {
-            let dir = dir.unwrap_or_else(|| {
-                let root = m.matrix.path.parent().unwrap_or(std::path::Path::new(""));
-                root.join("reports/latest")
-            });
-            c::report(&dir)
-        }
+        Command::Report { m, dir, .. } => c::report(&m.report_dir(dir)),
         Command::Accept {
             m,
             dir,
             trials,
             regressions,
             snapshots,
-        } => {
-            let dir = dir.unwrap_or_else(|| {
-                let root = m.matrix.path.parent().unwrap_or(std::path::Path::new(""));
-                root.join("reports/latest")
-            });
-            c::accept_run(&dir, &trials, regressions, snapshots)
-        }
-        Command::Compat { m, dir, format } => {
-            let dir = dir.unwrap_or_else(|| {
-                let root = m.matrix.path.parent().unwrap_or(std::path::Path::new(""));
-                root.join("reports/latest")
-            });
-            c::compat(&dir, format)
-        }
+        } => c::accept_run(&m.report_dir(dir), &trials, regressions, snapshots),
+        Command::Compat { m, dir, format } => c::compat(&m.report_dir(dir), format),
         Command::Predicted { m, dir, format } => {
-            let dir = dir.unwrap_or_else(|| {
-                let root = m.matrix.path.parent().unwrap_or(std::path::Path::new(""));
-                root.join("reports/latest")
-            });
-            c::predicted(&m.matrix.path, &dir, format)
+            c::predicted(&m.matrix.path, &m.report_dir(dir), format)
         }
         Command::Images { command } => match command {
             ImagesCommand::Build {

@@ -107,6 +107,18 @@ fn matrix_ref(s: &str) -> Result<MatrixRef, String> {
 
 impl MatrixArg {
     /// What the filters select, with the subset `FILE:SUBSET` names when `--subset` does not.
+    /// A run's report folder: the one given, else `reports/latest` beside the matrix file.
+    pub fn report_dir(&self, given: Option<PathBuf>) -> PathBuf {
+        given.unwrap_or_else(|| {
+            let root = self
+                .matrix
+                .path
+                .parent()
+                .unwrap_or(std::path::Path::new(""));
+            root.join("reports/latest")
+        })
+    }
+
     pub fn selection(&self, f: FilterArgs) -> Selection {
         let mut s: Selection = f.into();
         if s.subset.is_none() {
