@@ -300,7 +300,24 @@ impl CellSpec {
     /// Why `cell` (the varying roles' releases) is left out, if it is: the first `exclude` entry
     /// that matches it, else the first rule it breaks.
     pub(crate) fn left_out_by(&self, cell: &IndexMap<String, Release>) -> Option<LeftOut<'_>> {
-        let release_of = |role: &str| cell.get(role).or_else(|| self.fixed.get(role));
+        self.breach(|role| cell.get(role).or_else(|| self.fixed.get(role)))
+    }
+
+    /// Whether a cell given as release indices (into `releases`, one per varying role; `None` for a
+    /// role not yet chosen) is allowed so far: no exclusion matches it and no rule whose roles all
+    /// have a release breaks. What a covering strategy searches with.
+    pub(crate) fn allows(&self, cell: &[Option<usize>]) -> bool {
+        self.breach(|role| match self.vary.iter().position(|v| v == role) {
+            Some(i) => cell.get(i).copied().flatten().map(|r| &self.releases[r]),
+            None => self.fixed.get(role),
+        })
+        .is_none()
+    }
+
+    /// The first exclusion, else rule, that the releases `release_of` gives break. A role without
+    /// one yet (`None`) breaks nothing: an exclusion matches when every role it names has the
+    /// release it names, a rule breaks when every role it compares has a release.
+    fn breach<'c>(&self, release_of: impl Fn(&str) -> Option<&'c Release>) -> Option<LeftOut<'_>> {
         if let Some(i) = self.exclude.iter().position(|ex| {
             ex.iter()
                 .all(|(role, rel)| release_of(role).is_some_and(|r| r == rel))
@@ -312,28 +329,6 @@ impl CellSpec {
             .iter()
             .find(|rule| rule.holds(position) == Some(false))
             .map(LeftOut::Rule)
-    }
-
-    /// Whether a cell given as release indices (into `releases`, one per varying role; `None` for a
-    /// role not yet chosen) is allowed so far: no exclusion matches it and no rule whose roles all
-    /// have a release breaks. What a covering strategy searches with.
-    pub(crate) fn allows(&self, cell: &[Option<usize>]) -> bool {
-        let release_of = |role: &str| -> Option<&Release> {
-            match self.vary.iter().position(|v| v == role) {
-                Some(i) => cell.get(i).copied().flatten().map(|r| &self.releases[r]),
-                None => self.fixed.get(role),
-            }
-        };
-        let excluded = self.exclude.iter().any(|ex| {
-            ex.iter()
-                .all(|(role, rel)| release_of(role).is_some_and(|r| r == rel))
-        });
-        let position = |role: &str| release_of(role).and_then(|r| self.position(r));
-        !excluded
-            && self
-                .rules
-                .iter()
-                .all(|rule| rule.holds(position) != Some(false))
     }
 
     /// Position of a release in the system's list (what rules compare).
