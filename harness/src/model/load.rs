@@ -24,6 +24,8 @@ use crate::step::{load_step, ScenarioCx};
 
 const DEFAULT_READY_TIMEOUT: Duration = Duration::from_secs(30);
 const DEFAULT_ACTION_TIMEOUT: Duration = Duration::from_secs(10);
+/// `orders = "all"` runs every permutation only up to this many roles (720 trials).
+const MAX_ORDERED_ROLES: usize = 6;
 const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(10);
 const DEFAULT_TRIAL_TIMEOUT: Duration = Duration::from_secs(600);
 /// The most trials a matrix plans unless its `[matrix] max_trials` says otherwise: about a day of
@@ -1005,34 +1007,51 @@ impl Loader<'_> {
         }
         let mut paths = Vec::new();
         // Each (from, to, scenario) once: it is a trial id.
-        let mut path_trials: Vec<(String, String, &Spanned<String>)> = Vec::new();
+        let mut path_trials: Vec<(String, &Spanned<String>)> = Vec::new();
         for p in &raw.paths {
             let rp = p.get_ref();
             let (from, to) = (
                 self.release(&rp.from, releases),
                 self.release(&rp.to, releases),
             );
+            let via = self.via(rp, releases);
+            let orders = self.orders(rp.orders.as_ref());
             let mut names = Vec::new();
             for s in &rp.scenarios {
-                let key = (rp.from.get_ref().clone(), rp.to.get_ref().clone());
-                if let Some((_, _, first)) = path_trials
+                // A path, its hops and whether its orders are explored make the trial ids.
+                let key = format!(
+                    "{} → {}{}{}",
+                    rp.from.get_ref(),
+                    rp.to.get_ref(),
+                    rp.via
+                        .iter()
+                        .map(|v| format!(" via {}", v.get_ref()))
+                        .collect::<String>(),
+                    if orders == Orders::Written {
+                        ""
+                    } else {
+                        " (orders)"
+                    },
+                );
+                if let Some((_, first)) = path_trials
                     .iter()
-                    .find(|(f, t, n)| (f, t) == (&key.0, &key.1) && n.get_ref() == s.get_ref())
+                    .find(|(k, n)| *k == key && n.get_ref() == s.get_ref())
                 {
                     let (line, col) = self.file.line_col(first.span().start);
                     self.err(
                         s.span(),
                         format!(
-                            "the path {} → {} already runs `{}` (listed at {line}:{col})",
-                            key.0,
-                            key.1,
+                            "the path {key} already runs `{}` (listed at {line}:{col})",
                             s.get_ref()
                         ),
                         "list each path once, with all its scenarios in one `scenarios` list",
                     );
                     continue;
                 }
-                path_trials.push((key.0, key.1, s));
+                path_trials.push((key, s));
+                if let Some(sc) = scenarios.iter().find(|x| &x.name == s.get_ref()) {
+                    self.check_orders(rp.orders.as_ref(), &orders, sc, role_names);
+                }
                 if let Some(name) = self.scenario_ref(s, scenarios, ScenarioKind::Path) {
                     names.push(name);
                 }
@@ -1053,13 +1072,18 @@ impl Loader<'_> {
                         "give `to` a release other than `from`",
                     );
                 }
-                paths.push(PathSpec {
-                    from,
-                    to,
-                    scenarios: names,
-                    fixed: pinned,
-                    unpromised: false,
-                });
+                if let Some(via) = via {
+                    self.check_via(rp, &from, &to, &via, releases);
+                    paths.push(PathSpec {
+                        from,
+                        to,
+                        scenarios: names,
+                        fixed: pinned,
+                        unpromised: false,
+                        via,
+                        orders,
+                    });
+                }
             }
         }
         if let Some(policy) = &raw.policy {
@@ -1179,10 +1203,13 @@ impl Loader<'_> {
             if new.is_empty() {
                 continue;
             }
-            match paths
-                .iter_mut()
-                .find(|x| same(x) && x.fixed.is_empty() && !x.unpromised)
-            {
+            match paths.iter_mut().find(|x| {
+                same(x)
+                    && x.fixed.is_empty()
+                    && !x.unpromised
+                    && x.via.is_empty()
+                    && x.orders == Orders::Written
+            }) {
                 Some(listed) => listed.scenarios.extend(new),
                 None => paths.push(PathSpec {
                     from: from.clone(),
@@ -1190,6 +1217,8 @@ impl Loader<'_> {
                     scenarios: new,
                     fixed: IndexMap::new(),
                     unpromised: false,
+                    via: vec![],
+                    orders: Orders::Written,
                 }),
             }
         }
@@ -1226,9 +1255,179 @@ impl Loader<'_> {
                         scenarios: new,
                         fixed: IndexMap::new(),
                         unpromised: true,
+                        via: vec![],
+                        orders: Orders::Written,
                     });
                 }
             }
+        }
+    }
+
+    /// `via = [...]`: releases of the system (`None` when one is not).
+    fn via(&mut self, rp: &RawPath, releases: &[Release]) -> Option<Vec<Release>> {
+        let mut out = Vec::new();
+        let mut ok = true;
+        for v in &rp.via {
+            match self.release(v, releases) {
+                Some(r) => out.push(r),
+                None => ok = false,
+            }
+        }
+        ok.then_some(out)
+    }
+
+    /// Each `via` release strictly between `from` and `to`, in the path's direction, each once.
+    fn check_via(
+        &mut self,
+        rp: &RawPath,
+        from: &Release,
+        to: &Release,
+        via: &[Release],
+        releases: &[Release],
+    ) {
+        let pos = |r: &Release| releases.iter().position(|x| x == r).unwrap_or(0);
+        let (f, t) = (pos(from), pos(to));
+        let mut last = f;
+        for (v, raw) in via.iter().zip(&rp.via) {
+            let p = pos(v);
+            let between = if f < t {
+                f < p && p < t
+            } else {
+                t < p && p < f
+            };
+            if !between {
+                self.err(
+                    raw.span(),
+                    format!("`via` release {v} is not between {from} and {to}"),
+                    "list the releases the path passes through, strictly between `from` and `to`",
+                );
+                return;
+            }
+            let onward = if f < t { p > last } else { p < last };
+            if !onward {
+                self.err(
+                    raw.span(),
+                    format!("`via` release {v} is out of order"),
+                    format!("list them in the order the path reaches them, from {from} to {to}"),
+                );
+                return;
+            }
+            last = p;
+        }
+    }
+
+    /// `orders = "all"` or `orders = [["agent", "master"], ...]`; each list is checked against
+    /// each scenario of the path by [`Self::check_orders`].
+    fn orders(&mut self, raw: Option<&Spanned<toml::Value>>) -> Orders {
+        const HELP: &str = "`orders = \"all\"` (every order of the roles the scenario moves) or a \
+                            list of orders, e.g. `orders = [[\"agent\", \"master\"]]`";
+        let Some(raw) = raw else {
+            return Orders::Written;
+        };
+        match raw.get_ref() {
+            toml::Value::String(s) if s == "all" => Orders::All,
+            toml::Value::Array(lists) => {
+                let mut out = Vec::new();
+                for l in lists {
+                    let roles: Option<Vec<String>> = l
+                        .as_array()
+                        .and_then(|a| a.iter().map(|r| r.as_str().map(str::to_string)).collect());
+                    match roles {
+                        Some(r) => out.push(r),
+                        None => {
+                            self.err(raw.span(), "an order is a list of role names", HELP);
+                            return Orders::Written;
+                        }
+                    }
+                }
+                if out.is_empty() {
+                    self.err(raw.span(), "`orders` lists no order", HELP);
+                    return Orders::Written;
+                }
+                Orders::Listed(out)
+            }
+            _ => {
+                self.err(raw.span(), "`orders` is \"all\" or a list of orders", HELP);
+                Orders::Written
+            }
+        }
+    }
+
+    /// Orders need a scenario whose roles each move in one run (see [`Shape::order`]), and a
+    /// listed order must be a permutation of the roles it moves.
+    fn check_orders(
+        &mut self,
+        raw: Option<&Spanned<toml::Value>>,
+        orders: &Orders,
+        sc: &Scenario,
+        role_names: &[&str],
+    ) {
+        let Some(raw) = raw else { return };
+        if *orders == Orders::Written {
+            return;
+        }
+        let written = match sc.shape().order() {
+            Ok(o) => o,
+            Err(why) => {
+                self.err(
+                    raw.span(),
+                    format!("the orders of `{}` cannot be explored: {why}", sc.name),
+                    "explore orders with a scenario that moves each role in one run of steps",
+                );
+                return;
+            }
+        };
+        if written.is_empty() {
+            self.err(
+                raw.span(),
+                format!(
+                    "scenario `{}` moves no role: it has no order to explore",
+                    sc.name
+                ),
+                "explore orders with a scenario that has `upgrade` steps",
+            );
+            return;
+        }
+        if let Orders::Listed(lists) = orders {
+            let moved = written.join(", ");
+            for l in lists {
+                let problem = if let Some(r) = l.iter().find(|r| !role_names.contains(&r.as_str()))
+                {
+                    Some(format!("`{r}` is not a role"))
+                } else if let Some(r) = l.iter().find(|r| !written.contains(r)) {
+                    Some(format!("scenario `{}` does not move `{r}`", sc.name))
+                } else if let Some((i, r)) = l.iter().enumerate().find(|(i, r)| l[..*i].contains(r))
+                {
+                    Some(format!("`{r}` is listed twice (position {})", i + 1))
+                } else if let Some(r) = written.iter().find(|r| !l.contains(r)) {
+                    Some(format!("the order leaves out `{r}`"))
+                } else {
+                    None
+                };
+                if let Some(p) = problem {
+                    self.err(
+                        raw.span(),
+                        format!("order [{}]: {p}", l.join(", ")),
+                        format!(
+                            "an order lists each role `{}` moves once; it moves: {moved}",
+                            sc.name
+                        ),
+                    );
+                }
+            }
+        } else if written.len() > MAX_ORDERED_ROLES {
+            self.err(
+                raw.span(),
+                format!(
+                    "`{}` moves {} roles: every order is {} trials",
+                    sc.name,
+                    written.len(),
+                    (1..=written.len()).product::<usize>()
+                ),
+                format!(
+                    "list the orders to run (all of them only up to {MAX_ORDERED_ROLES} roles)"
+                ),
+            );
         }
     }
 

@@ -202,6 +202,11 @@ pub(crate) struct RawPath {
     /// Roles that start at these releases on this path instead of at `from` (a pinned client).
     #[serde(default)]
     pub fixed: IndexMap<String, S<String>>,
+    /// Releases passed through on the way, in order: each hop runs the scenario's moves.
+    #[serde(default)]
+    pub via: Vec<S<String>>,
+    /// Orders of the roles' moves to run: `"all"` or a list of role lists.
+    pub orders: Option<S<toml::Value>>,
 }
 
 /// A scenario file but its `[[step]]` and `[[each_state]]` tables, which each step kind reads on

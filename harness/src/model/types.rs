@@ -414,6 +414,22 @@ pub(crate) struct PathSpec {
     /// An upgrade the support policy does not promise: its trials must go through or be refused
     /// cleanly (a component exits or answers with an error), never go wrong quietly.
     pub unpromised: bool,
+    /// Releases passed through on the way, in order: the scenario's moves run once per hop.
+    pub via: Vec<Release>,
+    /// Which orders of the roles' moves run.
+    pub orders: Orders,
+}
+
+/// Which orders of a path scenario's role moves run.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub(crate) enum Orders {
+    /// The scenario's own, one trial with the path's id.
+    #[default]
+    Written,
+    /// Every permutation of the roles it moves, a trial each (`…/order=agent,master`).
+    All,
+    /// These permutations, a trial each.
+    Listed(Vec<Vec<String>>),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]

@@ -101,6 +101,15 @@ pub struct WorkloadReport {
 pub struct PathEnds {
     pub from: String,
     pub to: String,
+    /// Releases passed through on the way.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub via: Vec<String>,
+    /// The order the roles moved in, when the path explores orders.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order: Option<Vec<String>>,
+    /// Whether that order is the scenario's own.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub documented: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -3,6 +3,7 @@
 //! filtered before anything runs (the way CockroachDB's mixedversion treats its test plan as data).
 
 pub mod cover;
+mod route;
 
 use std::fmt::{self, Write as _};
 use std::time::Duration;
@@ -10,7 +11,8 @@ use std::time::Duration;
 use indexmap::IndexMap;
 
 use crate::model::{
-    format_duration, CellSpec, LeftOut, LoadError, Matrix, ModelError, Release, Scenario, Strategy,
+    format_duration, CellSpec, LeftOut, LoadError, Matrix, ModelError, Orders, Release, Scenario,
+    Strategy,
 };
 use crate::step::{Op, PlanCx, ScenarioStep};
 
@@ -70,7 +72,36 @@ pub enum TrialKind {
     Path {
         from: Release,
         to: Release,
+        /// Releases passed through on the way, in order.
+        via: Vec<Release>,
+        /// The order the roles move in, when the path explores orders.
+        order: Option<PathOrder>,
     },
+}
+
+/// The order a path trial moves its roles in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PathOrder {
+    pub roles: Vec<String>,
+    /// Whether it is the scenario's own (the order its upgrade notes prescribe).
+    pub documented: bool,
+}
+
+/// Every permutation of `items`, in lexicographic order of positions (the written order first).
+fn permutations(items: &[String]) -> Vec<Vec<String>> {
+    if items.len() <= 1 {
+        return vec![items.to_vec()];
+    }
+    let mut out = Vec::new();
+    for (i, first) in items.iter().enumerate() {
+        let mut rest = items.to_vec();
+        rest.remove(i);
+        for mut tail in permutations(&rest) {
+            tail.insert(0, first.clone());
+            out.push(tail);
+        }
+    }
+    out
 }
 
 #[derive(Debug, Clone)]
@@ -84,6 +115,12 @@ pub struct PlannedStep {
     pub origin: String,
     /// Whether it was added as an `each_state` check after a move.
     pub each_state: bool,
+    /// The part of a reordered or multi-hop path it belongs to (`0.22 → 0.23 · master`); `None`
+    /// in a trial that runs its scenario as written.
+    pub phase: Option<String>,
+    /// The step as a scenario file would write it (`do` included), its releases resolved: what a
+    /// generated or shrunk plan is written back as.
+    pub source: toml::Table,
 }
 
 impl PlannedStep {
@@ -122,7 +159,15 @@ pub fn expand(m: &Matrix) -> Plan {
                 .collect();
             add_services(m, &mut start);
             let id = format!("{}/{}/{}", m.system, sc.name, assignment(cell));
-            trials.push(trial(m, sc, id, TrialKind::Cell(cell.clone()), start, None));
+            let pieces = route::cell_pieces(sc);
+            trials.push(trial(
+                m,
+                sc,
+                id,
+                TrialKind::Cell(cell.clone()),
+                start,
+                pieces,
+            ));
         }
     }
     for p in &m.paths {
@@ -137,14 +182,39 @@ pub fn expand(m: &Matrix) -> Plan {
                 })
                 .collect();
             add_services(m, &mut start);
-            let id = format!("{}/{}/{}-to-{}", m.system, sc.name, p.from, p.to);
-            let kind = TrialKind::Path {
-                from: p.from.clone(),
-                to: p.to.clone(),
+            let mut route = format!("{}-to-{}", p.from, p.to);
+            for v in &p.via {
+                let _ = write!(route, "-via-{v}");
+            }
+            let shape = sc.shape();
+            let written = shape.order().ok();
+            let orders: Vec<Option<Vec<String>>> = match &p.orders {
+                Orders::Written => vec![None],
+                Orders::All => permutations(written.as_deref().unwrap_or_default())
+                    .into_iter()
+                    .map(Some)
+                    .collect(),
+                Orders::Listed(l) => l.iter().cloned().map(Some).collect(),
             };
-            let mut t = trial(m, sc, id, kind, start, Some((&p.from, &p.to)));
-            t.unpromised = p.unpromised;
-            trials.push(t);
+            for order in orders {
+                let mut id = format!("{}/{}/{route}", m.system, sc.name);
+                if let Some(o) = &order {
+                    let _ = write!(id, "/order={}", o.join(","));
+                }
+                let pieces = route::path_pieces(sc, &shape, p, order.as_deref());
+                let kind = TrialKind::Path {
+                    from: p.from.clone(),
+                    to: p.to.clone(),
+                    via: p.via.clone(),
+                    order: order.map(|roles| PathOrder {
+                        documented: Some(&roles) == written.as_ref(),
+                        roles,
+                    }),
+                };
+                let mut t = trial(m, sc, id, kind, start.clone(), pieces);
+                t.unpromised = p.unpromised;
+                trials.push(t);
+            }
         }
     }
     Plan {
@@ -491,7 +561,7 @@ impl State {
     }
 }
 
-/// Builds a trial's steps: the scenario's steps whose `when` holds in the state reached so far, each
+/// Builds a trial's steps: the pieces' steps whose `when` holds in the state reached so far, each
 /// `upgrade` expanded into one move per replica with the `each_state` checks after every move.
 fn trial(
     m: &Matrix,
@@ -499,7 +569,7 @@ fn trial(
     id: String,
     kind: TrialKind,
     start: IndexMap<String, Release>,
-    path: Option<(&Release, &Release)>,
+    pieces: Vec<route::Piece<'_>>,
 ) -> Trial {
     let mut state = State(
         start
@@ -511,30 +581,39 @@ fn trial(
             .collect(),
     );
     let mut steps: Vec<PlannedStep> = Vec::new();
-    let push = |steps: &mut Vec<PlannedStep>, op: Op, step: &ScenarioStep, each_state: bool| {
+    let push = |steps: &mut Vec<PlannedStep>,
+                op: Op,
+                piece: &route::Piece<'_>,
+                step: &ScenarioStep,
+                each_state: bool| {
+        let source = route::source_of(&op, step, piece.path());
         steps.push(PlannedStep {
             number: steps.len() + 1,
             op,
             timeout: step.timeout,
             origin: step.origin.clone(),
             each_state,
+            phase: piece.phase.clone(),
+            source,
         });
     };
-    for step in &sc.steps {
+    for piece in &pieces {
+        let step = piece.step.as_ref();
         if !state.holds(step) {
             continue;
         }
+        let path = piece.path();
         let ops = step.spec.plan(&PlanCx {
             path,
             releases: &state.0,
         });
         for op in ops {
             let Some((role, to)) = op.moves_to().map(|(r, t)| (r.to_string(), t.clone())) else {
-                push(&mut steps, op, step, false);
+                push(&mut steps, op, piece, step, false);
                 continue;
             };
             state.move_one(&role, &to);
-            push(&mut steps, op, step, false);
+            push(&mut steps, op, piece, step, false);
             // Every intermediate state is checked.
             for check in &sc.each_state {
                 if state.holds(check) {
@@ -543,7 +622,7 @@ fn trial(
                         releases: &state.0,
                     });
                     for op in checks {
-                        push(&mut steps, op, check, true);
+                        push(&mut steps, op, piece, check, true);
                     }
                 }
             }
@@ -710,8 +789,19 @@ impl fmt::Display for Trial {
             .map(|(r, v)| format!("{r}={v}"))
             .collect::<Vec<_>>()
             .join(" ");
+        if let TrialKind::Path {
+            order: Some(order), ..
+        } = &self.kind
+        {
+            let whose = if order.documented {
+                " (the scenario's own)"
+            } else {
+                ""
+            };
+            writeln!(f, "    order: {}{whose}", order.roles.join(", "))?;
+        }
         writeln!(f, "    at start: {start}")?;
-        for s in &self.steps {
+        let line = |s: &PlannedStep| {
             let mut line = format!("{:>4}. {}", s.number, s.op);
             if s.each_state {
                 line.push_str("  [each state]");
@@ -719,9 +809,48 @@ impl fmt::Display for Trial {
             if let Some(t) = s.timeout {
                 let _ = write!(line, "  (deadline {})", format_duration(t));
             }
-            writeln!(f, "{line}")?;
+            line
+        };
+        if self.steps.iter().all(|s| s.phase.is_none()) {
+            for s in &self.steps {
+                writeln!(f, "{}", line(s))?;
+            }
+            return Ok(());
+        }
+        // A reordered or multi-hop path: a tree of its parts.
+        let parts = self.parts();
+        for (i, (phase, steps)) in parts.iter().enumerate() {
+            let last = i + 1 == parts.len();
+            writeln!(f, "    {} {phase}", if last { "└─" } else { "├─" })?;
+            for s in steps {
+                writeln!(f, "    {}  {}", if last { " " } else { "│" }, line(s))?;
+            }
         }
         Ok(())
+    }
+}
+
+impl Trial {
+    /// Its steps grouped by phase, in order: `before the moves`, each hop and role, `after the
+    /// moves`.
+    fn parts(&self) -> Vec<(String, Vec<&PlannedStep>)> {
+        let mut parts: Vec<(String, Vec<&PlannedStep>)> = Vec::new();
+        let mut seen_phase = false;
+        for s in &self.steps {
+            let name = match &s.phase {
+                Some(p) => {
+                    seen_phase = true;
+                    p.clone()
+                }
+                None if seen_phase => "after the moves".to_string(),
+                None => "before the moves".to_string(),
+            };
+            match parts.last_mut() {
+                Some((p, steps)) if *p == name => steps.push(s),
+                _ => parts.push((name, vec![s])),
+            }
+        }
+        parts
     }
 }
 
@@ -762,9 +891,22 @@ impl Plan {
                         o["kind"] = "cell".into();
                         o["cell"] = rel(cell).into();
                     }
-                    TrialKind::Path { from, to } => {
+                    TrialKind::Path {
+                        from,
+                        to,
+                        via,
+                        order,
+                    } => {
                         o["kind"] = "path".into();
                         o["path"] = serde_json::json!({"from": from.as_str(), "to": to.as_str()});
+                        if !via.is_empty() {
+                            o["path"]["via"] =
+                                via.iter().map(|v| v.as_str()).collect::<Vec<_>>().into();
+                        }
+                        if let Some(order) = order {
+                            o["path"]["order"] = order.roles.clone().into();
+                            o["path"]["documented"] = order.documented.into();
+                        }
                     }
                 }
                 o

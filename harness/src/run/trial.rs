@@ -12,7 +12,7 @@ use super::cluster::{Cluster, Replica, LAST_LOG_LINES};
 use super::error::StepError;
 use super::events::{Event, Events};
 use super::last_words::it_logged;
-use crate::model::{format_duration, Matrix};
+use crate::model::{format_duration, Matrix, Release};
 use crate::outcome::{Observation, StepOutcome, StepStatus, TrialOutcome, Verdict};
 use crate::plan::{PlannedStep, Trial, TrialKind};
 use crate::runtime::{labels, Backend, SweepGuard, LABEL_RUN, LABEL_TRIAL};
@@ -205,9 +205,17 @@ pub(crate) fn blank_outcome(
         },
         path: match &trial.kind {
             TrialKind::Cell(_) => None,
-            TrialKind::Path { from, to } => Some(crate::outcome::PathEnds {
+            TrialKind::Path {
+                from,
+                to,
+                via,
+                order,
+            } => Some(crate::outcome::PathEnds {
                 from: from.to_string(),
                 to: to.to_string(),
+                via: via.iter().map(Release::to_string).collect(),
+                order: order.as_ref().map(|o| o.roles.clone()),
+                documented: order.as_ref().is_some_and(|o| o.documented),
             }),
         },
         unpromised: trial.unpromised,

@@ -63,6 +63,10 @@ pub(crate) fn load_step(
     let span = value.span();
     let (line, _) = sc.l.file.line_col(span.start);
     let origin = format!("{}:{line}", sc.l.file.name);
+    // The step as written, for the scenario files a generated or shrunk plan is written as.
+    let source =
+        <toml::Table as serde::Deserialize>::deserialize(ValueDeserializer::from(value.clone()))
+            .unwrap_or_default();
     let DeValue::Table(mut table) = value.into_inner() else {
         sc.l.err(
             span,
@@ -148,6 +152,7 @@ pub(crate) fn load_step(
         when,
         timeout,
         origin,
+        source,
     })
 }
 

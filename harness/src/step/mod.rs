@@ -59,6 +59,8 @@ pub(crate) struct ScenarioStep {
     pub timeout: Option<Duration>,
     /// `file:line` of the step, for reports.
     pub origin: String,
+    /// The step's table as its file writes it (`do` included): what a plan is written back as.
+    pub source: toml::Table,
 }
 
 /// Declares the kinds, once: each line is `Variant(Kind) => OpVariant(Op)`, the kind as a scenario
