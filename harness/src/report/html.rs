@@ -152,6 +152,9 @@ pub(crate) fn render(r: &Results, report_dir: &Path) -> String {
     if let Some(p) = super::predicted::of(r) {
         h.push_str(&p.html());
     }
+    if let Some(o) = super::orders::of(r) {
+        h.push_str(&o.html());
+    }
     h.push_str("<h2>Trials</h2>\n");
     for t in grid::by_attention(r) {
         render_trial(&mut h, t, &anchor(t), report_dir);

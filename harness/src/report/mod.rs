@@ -8,6 +8,7 @@ mod grid;
 mod html;
 mod junit;
 mod merge;
+mod orders;
 mod predicted;
 mod recorder;
 mod reporter;
@@ -20,6 +21,7 @@ mod terminal;
 pub use compat::{of_run as compat, Compat, Entry, PairTable, PathRow, Status};
 pub use files::{rebuild_from_records, Latest};
 pub use merge::{merge, MergeError, Merged};
+pub use orders::{of as orders, OrderRow, OrderTable, Orders, Prediction};
 pub use predicted::{of as predicted, Class, Predicted};
 pub use suspects::{Suspect, Suspects};
 

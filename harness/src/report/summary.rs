@@ -93,6 +93,10 @@ pub(crate) fn render(r: &Results) -> String {
         s.push('\n');
         s.push_str(&p.markdown(2));
     }
+    if let Some(o) = super::orders::of(r) {
+        s.push('\n');
+        s.push_str(&o.markdown(2));
+    }
     s
 }
 
