@@ -19,4 +19,5 @@ pub mod risk;
 pub mod run;
 pub mod runtime;
 pub mod session;
+pub mod shrink;
 pub(crate) mod step;

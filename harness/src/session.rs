@@ -34,6 +34,8 @@ pub struct Selection {
     /// `(k, n)`: the k-th of n parts of what the rest selects (1-based), for spreading a run over
     /// machines whose reports `crossgrade report merge` puts back together.
     pub partition: Option<(usize, usize)>,
+    /// A scenario file with a `[trial]` table: its one trial instead of the matrix's.
+    pub scenario_file: Option<PathBuf>,
 }
 
 /// A selection that names what the matrix does not have. Nothing runs.
@@ -68,11 +70,20 @@ impl Selection {
             && self.scenarios.is_empty()
             && self.subset.is_none()
             && self.partition.is_none()
+            && self.scenario_file.is_none()
     }
 
     /// The selected trials of `m`'s plan, in plan order.
     pub fn select(&self, m: &Matrix) -> Result<Plan, SelectError> {
         let matrix = m.file.display().to_string();
+        if let Some(file) = &self.scenario_file {
+            let f = crate::model::load_scenario_file(m, file)?;
+            return Ok(Plan {
+                system: m.system.clone(),
+                trials: vec![plan::file_trial(m, &f)],
+                cells: Default::default(),
+            });
+        }
         let mut filter = Filter {
             trials: self.trials.clone(),
             scenarios: self.scenarios.clone(),

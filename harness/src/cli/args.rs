@@ -146,6 +146,10 @@ pub struct FilterArgs {
     /// e.g. one per CI runner; `crossgrade report merge` makes one report of the parts.
     #[arg(long, value_parser = partition)]
     pub partition: Option<(usize, usize)>,
+    /// Instead of the matrix's trials, the one trial a scenario file with a [trial] table is (a
+    /// plan `crossgrade shrink` or a generated plan wrote), with the matrix's roles and images.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["trials", "cells", "scenarios", "subset", "partition"])]
+    pub scenario_file: Option<PathBuf>,
 }
 
 /// `K/N` with 1 ≤ K ≤ N.
@@ -447,6 +451,7 @@ impl From<FilterArgs> for Selection {
             scenarios: f.scenarios,
             subset: f.subset,
             partition: f.partition,
+            scenario_file: f.scenario_file,
         }
     }
 }

@@ -67,6 +67,122 @@ pub fn load(path: &Path) -> Result<Matrix, LoadError> {
     }
 }
 
+/// A scenario file run on its own (`crossgrade run --scenario-file`): a generated or shrunk plan,
+/// with the trial it is (`[trial]`: a path's `from` and `to`, and roles that start elsewhere).
+#[derive(Debug, Clone)]
+pub struct ScenarioFile {
+    pub(crate) scenario: Scenario,
+    /// The path it runs along (a path scenario).
+    pub(crate) path: Option<(Release, Release)>,
+    /// Every role's release at the start.
+    pub(crate) start: IndexMap<String, Release>,
+}
+
+/// Loads `file` against the roles and releases of `m`, with the same checks as the scenarios of
+/// its directory, and its `[trial]` table.
+pub fn load_scenario_file(m: &Matrix, file: &Path) -> Result<ScenarioFile, LoadError> {
+    let fail = |errors: Vec<ModelError>| LoadError::new(file.display().to_string(), errors);
+    let text = read_regular_file(file).map_err(|why| {
+        fail(vec![ModelError::in_file(&file.display().to_string(), why)
+            .help(
+                "pass the scenario file `crossgrade shrink` or a generated plan wrote",
+            )])
+    })?;
+    let source = SourceFile::new(file, text);
+    let mut errors = Errors::default();
+    let mut sc = ScenarioCx {
+        l: Loader {
+            file: &source,
+            errors: &mut errors,
+        },
+        roles: &m.roles,
+        services: &m.services,
+        releases: &m.releases,
+        kind: ScenarioKind::Cell,
+        workloads: HashSet::new(),
+        in_each_state: false,
+    };
+    let loaded = scenario(&mut sc, file);
+    let Some((scenario, _, target)) = loaded else {
+        return Err(fail(errors.0));
+    };
+    let mut l = Loader {
+        file: &source,
+        errors: &mut errors,
+    };
+    let Some(target) = target else {
+        l.err(
+            0..0,
+            "a scenario file run on its own needs a [trial] table",
+            "add [trial] with `from` and `to` (a path scenario) or `start = { role = \"release\", … }` \
+             (a cell scenario)",
+        );
+        return Err(fail(errors.0));
+    };
+    let t = target.get_ref();
+    let role_names: Vec<&str> = m.roles.iter().map(|r| r.name.as_str()).collect();
+    let pinned = l.assignment("start", &t.start, &role_names, &m.releases);
+    let path = match (scenario.kind, &t.from, &t.to) {
+        (ScenarioKind::Path, Some(f), Some(to)) => {
+            match (l.release(f, &m.releases), l.release(to, &m.releases)) {
+                (Some(f), Some(to)) => Some((f, to)),
+                _ => None,
+            }
+        }
+        (ScenarioKind::Path, _, _) => {
+            l.err(
+                target.span(),
+                "a path scenario's [trial] names `from` and `to`",
+                "e.g. `from = \"0.22\"` and `to = \"0.24\"`",
+            );
+            None
+        }
+        (ScenarioKind::Cell, None, None) => None,
+        (ScenarioKind::Cell, _, _) => {
+            l.err(
+                target.span(),
+                "a cell scenario's [trial] has no `from` or `to`",
+                "give every role's release in `start`",
+            );
+            None
+        }
+    };
+    let mut start = IndexMap::new();
+    for r in &m.roles {
+        let at = pinned
+            .get(&r.name)
+            .or(path.as_ref().map(|(f, _)| f))
+            .cloned();
+        match at {
+            Some(rel) => {
+                start.insert(r.name.clone(), rel);
+            }
+            None if l.errors.is_empty() => l.err(
+                target.span(),
+                format!("[trial] `start` gives no release to role `{}`", r.name),
+                format!(
+                    "a cell scenario's `start` gives every role's: {}",
+                    role_names.join(", ")
+                ),
+            ),
+            None => {}
+        }
+    }
+    for s in &m.services {
+        if let Some(rel) = &s.fixed_release {
+            start.insert(s.name.clone(), rel.clone());
+        }
+    }
+    if !errors.is_empty() {
+        return Err(fail(errors.0));
+    }
+    Ok(ScenarioFile {
+        scenario,
+        path,
+        start,
+    })
+}
+
 /// Where errors go while one file loads, and the checks every part of a file shares.
 pub(crate) struct Loader<'a> {
     pub file: &'a SourceFile,
@@ -1764,7 +1880,15 @@ fn load_scenarios(
             workloads: HashSet::new(),
             in_each_state: false,
         };
-        if let Some((scenario, name_span)) = scenario(&mut sc, &path) {
+        if let Some((scenario, name_span, target)) = scenario(&mut sc, &path) {
+            if let Some(t) = target {
+                sc.l.err(
+                    t.span(),
+                    "a [trial] table belongs to a scenario file run on its own",
+                    "run this file with `crossgrade run --scenario-file FILE`, or remove [trial] \
+                     and list the scenario in the matrix",
+                );
+            }
             if let Some(i) = out.iter().position(|s| s.name == scenario.name) {
                 let (prev_file, prev_span) = &named_at[i];
                 let (line, col) = prev_file.line_col(prev_span.start);
@@ -1807,7 +1931,10 @@ fn read_regular_file(path: &Path) -> Result<String, String> {
 /// One scenario file. Its steps are kept out of serde's reading of the file, which would stop at the
 /// first bad step: each `[[step]]` and `[[each_state]]` table is loaded on its own by its kind
 /// ([`crate::step`]), so that every bad step is reported.
-fn scenario(sc: &mut ScenarioCx<'_>, path: &Path) -> Option<(Scenario, Range<usize>)> {
+fn scenario(
+    sc: &mut ScenarioCx<'_>,
+    path: &Path,
+) -> Option<(Scenario, Range<usize>, Option<Spanned<RawTrialTarget>>)> {
     let file = sc.l.file;
     let mut doc = match DeTable::parse(&file.text) {
         Ok(d) => d,
@@ -1892,6 +2019,7 @@ fn scenario(sc: &mut ScenarioCx<'_>, path: &Path) -> Option<(Scenario, Range<usi
         .collect();
     // Where the name comes from: its `name` key, or (named after its file) its first line.
     let name_span = raw.name.as_ref().map_or(0..0, |n| n.span());
+    let target = raw.trial;
     Some((
         Scenario {
             name,
@@ -1902,6 +2030,7 @@ fn scenario(sc: &mut ScenarioCx<'_>, path: &Path) -> Option<(Scenario, Range<usi
             timeout: sc.l.duration(&raw.timeout, DEFAULT_TRIAL_TIMEOUT),
         },
         name_span,
+        target,
     ))
 }
 

@@ -219,4 +219,17 @@ pub(crate) struct RawScenario {
     #[serde(default)]
     pub description: String,
     pub timeout: Option<S<String>>,
+    /// What a scenario file run on its own (`--scenario-file`) is a trial of.
+    pub trial: Option<S<RawTrialTarget>>,
+}
+
+/// `[trial]` of a scenario file run on its own: a path's releases, or the start of every role.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawTrialTarget {
+    pub from: Option<S<String>>,
+    pub to: Option<S<String>>,
+    /// Roles starting elsewhere than `from` (every role, in a cell scenario).
+    #[serde(default)]
+    pub start: IndexMap<String, S<String>>,
 }

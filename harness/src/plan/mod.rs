@@ -3,7 +3,10 @@
 //! filtered before anything runs (the way CockroachDB's mixedversion treats its test plan as data).
 
 pub mod cover;
+mod file;
 mod route;
+
+pub use file::file_trial;
 
 use std::fmt::{self, Write as _};
 use std::time::Duration;

@@ -105,6 +105,13 @@ macro_rules! kinds {
         }
 
         impl Op {
+            /// The kind's name (`Move`, `Restart`, `Action`): what "fails the same way" compares.
+            pub(crate) fn kind(&self) -> &'static str {
+                match self {
+                    $(Op::$op(_) => stringify!($op)),*
+                }
+            }
+
             pub(crate) fn deadline(&self, c: &Cluster) -> Duration {
                 match self {
                     $(Op::$op(o) => o.deadline(c)),*
