@@ -103,14 +103,16 @@ impl<'a> StepCx<'_, 'a> {
                 ),
             };
             let on = target.map(|t| format!(" on {t}")).unwrap_or_default();
-            let each_state = if self.sc.in_each_state {
-                " among the [[each_state]] steps"
+            let before = if self.sc.in_each_state {
+                "no [[each_state]] step before this one"
             } else {
-                ""
+                "no step before this one"
             };
             self.err(
                 at,
-                format!("no {fault}{on} is in effect here: no step before this one{each_state} starts one"),
+                format!(
+                    "no {fault}{on} is in effect here: {before} starts one that is still in effect"
+                ),
                 format!(
                     "a `{}` undoes what {steps} step before it started (every fault still in \
                      effect is undone at the end of the trial anyway)",
