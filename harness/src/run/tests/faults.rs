@@ -199,3 +199,26 @@ async fn pausing_a_replica_that_is_not_running_fails_without_reaching_the_engine
     assert_eq!(ran.message(3), "cannot pause node-1: it is not running");
     assert!(ran.calls("pause ").is_empty());
 }
+
+#[test]
+fn a_matrix_whose_steps_shape_traffic_builds_and_needs_the_helper_and_one_without_does_not() {
+    let with = cell(&[START, &fault("loss", 0, "percent = 100")].concat());
+    let trial = with.trial();
+    let images = plan::images(&with.matrix, [&trial]);
+    assert!(
+        images.contains(&crate::step::NET_TOOLS_IMAGE.to_string()),
+        "{images:?}"
+    );
+    let defined = crate::runtime::defined_images(&with.matrix);
+    assert!(
+        defined.contains(&crate::step::NET_TOOLS_IMAGE.to_string()),
+        "{defined:?}"
+    );
+
+    // The engine's own pause and disconnect need no helper.
+    let without = cell(&[START, &fault("pause", 0, ""), &fault("isolate", 1, "")].concat());
+    let trial = without.trial();
+    assert!(!plan::images(&without.matrix, [&trial])
+        .contains(&crate::step::NET_TOOLS_IMAGE.to_string()));
+    assert!(crate::runtime::defined_images(&without.matrix).is_empty());
+}
