@@ -251,6 +251,7 @@ mod tests {
                 refusal: false,
             }],
             workloads: vec![],
+            faults: vec![],
             last_logs: IndexMap::new(),
             logs_dir: String::new(),
             reproduce: String::new(),

@@ -386,6 +386,26 @@ impl Loader<'_> {
             api,
         };
         self.image_references(&m, &image_spans, &image_def_spans);
+        let mut m = m;
+        // Fault steps that shape traffic run the network-tools helper: the matrix builds it (unless
+        // it defines that image itself).
+        let uses_net_tools = m.scenarios.iter().any(|s| {
+            s.steps
+                .iter()
+                .chain(&s.each_state)
+                .any(|st| st.spec.needs_net_tools())
+        });
+        let defines = m.images.iter().any(|d| {
+            d.releases.iter().any(|r| {
+                d.name.render(&super::template::ReleaseScope(r.as_str()))
+                    == crate::step::NET_TOOLS_IMAGE
+            })
+        });
+        if uses_net_tools && !defines {
+            if let Some(first) = m.releases.first().cloned() {
+                m.images.push(ImageDef::net_tools(&first));
+            }
+        }
         Some(m)
     }
 
@@ -988,6 +1008,7 @@ impl Loader<'_> {
         ImageDef {
             name: self.template(&raw.name, &[]),
             include,
+            inline: None,
             context,
             dockerfile,
             args: raw
@@ -1879,6 +1900,7 @@ fn load_scenarios(
             kind: ScenarioKind::Cell,
             workloads: HashSet::new(),
             in_each_state: false,
+            faults: vec![],
         };
         if let Some((scenario, name_span, target)) = scenario(&mut sc, &path) {
             if let Some(t) = target {
@@ -2011,8 +2033,11 @@ fn scenario(
             "write `kind = \"path\"` or make these [[step]]s",
         );
     }
+    sc.faults.clear();
     let steps = steps.into_iter().filter_map(|s| load_step(s, sc)).collect();
+    // The checks after each move undo only what they themselves start.
     sc.in_each_state = true;
+    sc.faults.clear();
     let each_state = each_state
         .into_iter()
         .filter_map(|s| load_step(s, sc))

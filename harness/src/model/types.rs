@@ -163,6 +163,25 @@ pub(crate) struct ImageDef {
     pub releases: Vec<Release>,
     /// Files added to the context's root under their own names (absolute paths).
     pub include: Vec<PathBuf>,
+    /// A Dockerfile the harness itself provides (the network-tools helper), built with an empty
+    /// context; `context` and `dockerfile` are then not read.
+    pub inline: Option<&'static str>,
+}
+
+impl ImageDef {
+    /// The network-tools helper of the fault steps that shape traffic, for a matrix whose
+    /// scenarios use them.
+    pub(crate) fn net_tools(release: &Release) -> ImageDef {
+        ImageDef {
+            name: Template::literal(crate::step::NET_TOOLS_IMAGE),
+            context: PathBuf::new(),
+            dockerfile: "Dockerfile".into(),
+            args: IndexMap::new(),
+            releases: vec![release.clone()],
+            include: vec![],
+            inline: Some(crate::step::NET_TOOLS_DOCKERFILE),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]

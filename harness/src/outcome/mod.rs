@@ -97,6 +97,27 @@ pub struct WorkloadReport {
     pub passed: bool,
 }
 
+/// A fault's window in a trial: from the step that started it to the step that ended it, or the
+/// trial's end.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FaultWindow {
+    /// `pause`, `isolate`, `partition`, `loss`, `throttle` or `delay`.
+    pub kind: String,
+    /// What it was, its replicas resolved: `pause node-1`, `partition node-0 | node-1, node-2`.
+    pub description: String,
+    pub replicas: Vec<String>,
+    pub from_step: usize,
+    /// The step that ended it (a `resume` or `heal`, or one that stopped or replaced its replica);
+    /// none when it lasted until the end of the trial.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until_step: Option<usize>,
+    /// How it ended, in words: `step 5`, `the end of the trial`.
+    pub ended_by: String,
+    /// Offsets from the start of the trial.
+    pub started_ms: u64,
+    pub ended_ms: u64,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PathEnds {
     pub from: String,
@@ -144,6 +165,9 @@ pub struct TrialOutcome {
     pub steps: Vec<StepOutcome>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub workloads: Vec<WorkloadReport>,
+    /// The faults the trial's steps put in effect, each as the window it lasted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub faults: Vec<FaultWindow>,
     /// Last log lines of every container of a trial that did not pass (those that exited where they
     /// should not first).
     #[serde(default, skip_serializing_if = "IndexMap::is_empty")]

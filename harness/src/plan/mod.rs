@@ -46,7 +46,8 @@ pub struct Trial {
 }
 
 /// Every image `trials` will run, each once, in the order first needed: each role and service at
-/// its starting release, and each release a replica moves to. Known before anything starts, so a
+/// its starting release, each release a replica moves to, and the network-tools helper of the fault
+/// steps that shape traffic. Known before anything starts, so a
 /// missing image is caught first. The one answer to "which images does this selection need", for
 /// the run's preflight, `images build` with filters, and the test binary.
 pub fn images<'a>(m: &Matrix, trials: impl IntoIterator<Item = &'a Trial>) -> Vec<String> {
@@ -62,6 +63,9 @@ pub fn images<'a>(m: &Matrix, trials: impl IntoIterator<Item = &'a Trial>) -> Ve
                 if let Some(r) = m.role(role) {
                     wanted.insert(m.image_of(r, to));
                 }
+            }
+            if s.op.needs_net_tools() {
+                wanted.insert(crate::step::NET_TOOLS_IMAGE.to_string());
             }
         }
     }

@@ -44,6 +44,7 @@ article.trial{background:#fff;border:1px solid #ddd;border-radius:6px;padding:.4
 article.trial:target{outline:3px solid #5a8dee}
 .timeline{list-style:none;padding:0;margin:.5em 0}.timeline li{display:grid;grid-template-columns:22em 1fr 7em;gap:.6em;align-items:center;padding:1px 0}
 .track{position:relative;height:12px;background:#eee;border-radius:2px}.bar{position:absolute;top:0;height:12px;min-width:2px;border-radius:2px}
+.fault{color:#4a2a7a}.fault .bar{background:repeating-linear-gradient(45deg,#7b4fc0 0 6px,#b79be6 6px 12px)}
 .s-pass .bar{background:#3c9a46}.s-fail .bar{background:#c62828}.s-error .bar{background:#e09000}.s-skipped .bar{background:#bbb}
 .c-Works{background:#e6f4ea}.c-Broken{background:#fce8e6}.c-Unclear{background:#fef7e0}.c-Untested{color:#888}.s-skipped{color:#888}.msg{grid-column:1/4;color:#8a1010;margin-left:1em}
 "#;
@@ -296,6 +297,27 @@ fn render_trial(h: &mut String, t: &TrialReport, anchor: &str, report_dir: &Path
                 .as_ref()
                 .map(|m| format!("<span class=\"msg\">{}</span>", escape(m)))
                 .unwrap_or_default(),
+        );
+    }
+    // Each fault as a window on the same scale: from the step that started it to the step that
+    // ended it, or the trial's end.
+    for w in &o.faults {
+        let left = w.started_ms as f64 / total * 100.0;
+        let width =
+            ((w.ended_ms.saturating_sub(w.started_ms)) as f64 / total * 100.0).min(100.0 - left);
+        let until = match w.until_step {
+            Some(n) => format!("steps {}–{n}", w.from_step),
+            None => format!("step {} to the end", w.from_step),
+        };
+        let _ = writeln!(
+            h,
+            "<li class=\"fault f-{kind}\" title=\"ended by {ended}\"><span>⚡ {desc}</span>\
+             <span class=\"track\"><span class=\"bar\" style=\"left:{left:.2}%;width:{width:.2}%\"></span></span>\
+             <span>{until}</span></li>",
+            kind = escape(&w.kind),
+            ended = escape(&w.ended_by),
+            desc = escape(&w.description),
+            until = escape(&until),
         );
     }
     h.push_str("</ol>\n");

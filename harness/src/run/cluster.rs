@@ -41,6 +41,8 @@ pub(crate) struct Replica {
     pub ip: Option<IpAddr>,
     /// Stopped on purpose by a step: its exit is not a crash.
     pub stopped: bool,
+    /// Frozen by a `pause` step (the engine's pause) and not thawed since.
+    pub paused: bool,
     pub incarnation: u32,
 }
 
@@ -152,6 +154,21 @@ impl Cluster {
         }
     }
 
+    /// Records that a fault step froze (or thawed) the replica.
+    pub(crate) fn mark_paused(&self, name: &str, paused: bool) {
+        self.update(name, |r| r.paused = paused);
+    }
+
+    /// The replica's address on the trial network, after it was connected again, if `container` is
+    /// still its container.
+    pub(crate) fn set_ip(&self, name: &str, container: &str, ip: Option<IpAddr>) {
+        self.update(name, |r| {
+            if r.container.as_deref() == Some(container) {
+                r.ip = ip;
+            }
+        });
+    }
+
     /// Names of a role's replicas, in index order.
     pub(crate) fn replicas_of(&self, role: &str) -> Vec<String> {
         self.table
@@ -231,6 +248,8 @@ impl Cluster {
                 .collect(),
             volume,
             labels: self.labels.clone(),
+            joins: None,
+            cap_add: vec![],
         };
         let id = self.backend.start_container(&spec).await?;
         // The address is assigned at start; probes and HTTP actions use it from here on.
@@ -240,6 +259,7 @@ impl Cluster {
             r.container_name = Some(container_name.clone());
             r.incarnation = incarnation;
             r.stopped = false;
+            r.paused = false;
             r.ip = ip;
         });
         if let Some(ready) = &role.ready {
@@ -383,6 +403,14 @@ impl Cluster {
             return Ok(());
         };
         self.update(name, |r| r.stopped = true);
+        // A frozen process cannot take a signal: thaw it first (its pause ends here).
+        if rep.paused {
+            match self.backend.unpause(&id).await {
+                Err(e) if e.is_not_found() || e.is_conflict() => {}
+                r => r?,
+            }
+            self.mark_paused(name, false);
+        }
         if kill {
             self.backend.kill(&id).await?;
         } else {

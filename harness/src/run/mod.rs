@@ -6,6 +6,7 @@ mod action;
 mod cluster;
 mod error;
 mod events;
+mod faults;
 mod last_words;
 #[cfg(test)]
 mod tests;

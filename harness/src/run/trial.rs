@@ -11,6 +11,7 @@ use tokio::time::Instant;
 use super::cluster::{Cluster, Replica, LAST_LOG_LINES};
 use super::error::StepError;
 use super::events::{Event, Events};
+use super::faults::Faults;
 use super::last_words::it_logged;
 use crate::model::{format_duration, Matrix, Release};
 use crate::outcome::{Observation, StepOutcome, StepStatus, TrialOutcome, Verdict};
@@ -50,6 +51,10 @@ pub(crate) struct Live {
     pub workloads: IndexMap<String, RunningWorkload>,
     /// Reports of the workloads stopped so far.
     pub reports: Vec<crate::outcome::WorkloadReport>,
+    /// Faults in effect, and the window of each so far.
+    pub faults: Faults,
+    /// The number of the step that runs (fault windows start and end at steps).
+    pub step: usize,
 }
 
 pub(crate) async fn run_trial(ctx: &TrialContext, trial: &Trial, slot: usize) -> TrialOutcome {
@@ -86,6 +91,7 @@ pub(crate) async fn run_trial(ctx: &TrialContext, trial: &Trial, slot: usize) ->
                         container_name: None,
                         ip: None,
                         stopped: false,
+                        paused: false,
                         incarnation: 0,
                     },
                 )
@@ -105,6 +111,8 @@ pub(crate) async fn run_trial(ctx: &TrialContext, trial: &Trial, slot: usize) ->
         },
         workloads: IndexMap::new(),
         reports: vec![],
+        faults: Faults::new(started),
+        step: 0,
     };
 
     let body = run_steps(ctx, trial, &mut live, started, &mut outcome);
@@ -116,6 +124,18 @@ pub(crate) async fn run_trial(ctx: &TrialContext, trial: &Trial, slot: usize) ->
             format_duration(trial.timeout)
         ));
         outcome.failed_step.get_or_insert(at);
+    }
+
+    // Faults still in effect are undone, however the trial ended: before the workloads' last
+    // attempts are judged and the evidence is collected.
+    let undone = live.faults.end(&live.cluster).await;
+    outcome.faults = live.faults.windows();
+    if !undone.is_empty() && outcome.verdict == Verdict::Pass {
+        outcome.verdict = Verdict::Error;
+        outcome.reason = Some(format!(
+            "a fault could not be undone at the end of the trial: {}",
+            undone.join("; ")
+        ));
     }
 
     // Workloads still running at the end are stopped and judged.
@@ -228,6 +248,7 @@ pub(crate) fn blank_outcome(
             .map_or(0, |d| d.as_millis() as u64),
         steps: vec![],
         workloads: vec![],
+        faults: vec![],
         last_logs: IndexMap::new(),
         logs_dir: format!("{}/logs", trial_dir(trial)),
         reproduce: again.crossgrade,
@@ -279,6 +300,7 @@ async fn run_steps(
             description: description.clone(),
         });
         let step_start = Instant::now();
+        live.step = step.number;
         let deadline = step
             .timeout
             .unwrap_or_else(|| step.op.deadline(&live.cluster));
@@ -291,6 +313,7 @@ async fn run_steps(
             ))),
         };
         let result = with_crashes(result, &live.cluster, outcome).await;
+        live.faults.settle(&live.cluster, step.number);
         let (status, message, mut observations, targets, refusal) = match result {
             Ok(done) => (
                 StepStatus::Pass,

@@ -105,6 +105,13 @@ pub struct ContainerSpec {
     /// (volume name, mount path).
     pub volume: Option<(String, String)>,
     pub labels: Labels,
+    /// Join this container's network namespace instead of `network` (`--network container:ID`): a
+    /// helper that acts on another container's traffic. `hostname`, `network` and `aliases` are
+    /// then not used.
+    pub joins: Option<String>,
+    /// Capabilities added beyond the engine's default set (`NET_ADMIN` for a network helper; the
+    /// components under test get none).
+    pub cap_add: Vec<String>,
 }
 
 /// The state of a container as far as the harness cares.

@@ -209,32 +209,45 @@ impl Backend for Engine {
 
     /// Creates and starts a container; returns its id.
     async fn start_container(&self, spec: &ContainerSpec) -> Result<String> {
-        let mut endpoints = HashMap::new();
-        endpoints.insert(
-            spec.network.clone(),
-            EndpointSettings {
-                aliases: Some(spec.aliases.clone()),
-                ..Default::default()
-            },
-        );
+        let (hostname, network_mode, networking_config) = match &spec.joins {
+            // A helper in another container's network namespace: that container's hostname and
+            // endpoints are its own.
+            Some(target) => (None, format!("container:{target}"), None),
+            None => {
+                let mut endpoints = HashMap::new();
+                endpoints.insert(
+                    spec.network.clone(),
+                    EndpointSettings {
+                        aliases: Some(spec.aliases.clone()),
+                        ..Default::default()
+                    },
+                );
+                (
+                    Some(spec.hostname.clone()),
+                    spec.network.clone(),
+                    Some(NetworkingConfig {
+                        endpoints_config: Some(endpoints),
+                    }),
+                )
+            }
+        };
         let body = ContainerCreateBody {
             image: Some(spec.image.clone()),
-            hostname: Some(spec.hostname.clone()),
+            hostname,
             entrypoint: spec.entrypoint.clone(),
             cmd: spec.cmd.clone(),
             env: Some(spec.env.clone()),
             labels: Some(spec.labels.clone()),
             host_config: Some(HostConfig {
-                network_mode: Some(spec.network.clone()),
+                network_mode: Some(network_mode),
                 binds: spec
                     .volume
                     .as_ref()
                     .map(|(v, path)| vec![format!("{v}:{path}")]),
+                cap_add: (!spec.cap_add.is_empty()).then(|| spec.cap_add.clone()),
                 ..Default::default()
             }),
-            networking_config: Some(NetworkingConfig {
-                endpoints_config: Some(endpoints),
-            }),
+            networking_config,
             ..Default::default()
         };
         let opts = CreateContainerOptionsBuilder::default()

@@ -366,6 +366,14 @@ impl Scripted {
         }
     }
 
+    /// The replica (or helper) name of a container, for recorded calls.
+    fn name_of(&self, id: &str) -> String {
+        self.state()
+            .containers
+            .get(id)
+            .map_or_else(|| id.to_string(), |c| c.view.name.clone())
+    }
+
     fn record(&self, call: String) {
         self.state().calls.push(call);
     }
@@ -457,7 +465,18 @@ impl Backend for Scripted {
     }
 
     async fn start_container(&self, spec: &ContainerSpec) -> Result<String> {
-        self.record(format!("start {} {}", spec.hostname, spec.image));
+        match &spec.joins {
+            // A helper in another container's network namespace: named after its container.
+            Some(target) => {
+                let of = self.name_of(target);
+                self.record(format!(
+                    "start {} in {of} with {}",
+                    spec.image,
+                    spec.cap_add.join(",")
+                ));
+            }
+            None => self.record(format!("start {} {}", spec.hostname, spec.image)),
+        }
         let faults = self.state().faults.clone();
         if faults
             .iter()
@@ -475,7 +494,11 @@ impl Backend for Scripted {
             s.next += 1;
             let incarnation = s.starts.entry(spec.hostname.clone()).or_default();
             let view = View {
-                name: spec.hostname.clone(),
+                name: if spec.joins.is_some() {
+                    spec.name.clone()
+                } else {
+                    spec.hostname.clone()
+                },
                 image: spec.image.clone(),
                 release: spec
                     .image
@@ -561,6 +584,7 @@ impl Backend for Scripted {
     }
 
     async fn pause(&self, id: &str) -> Result<()> {
+        self.record(format!("pause {}", self.name_of(id)));
         self.with_container(
             id,
             || format!("pausing container {id}"),
@@ -569,6 +593,7 @@ impl Backend for Scripted {
     }
 
     async fn unpause(&self, id: &str) -> Result<()> {
+        self.record(format!("unpause {}", self.name_of(id)));
         self.with_container(
             id,
             || format!("unpausing container {id}"),
@@ -577,6 +602,7 @@ impl Backend for Scripted {
     }
 
     async fn disconnect(&self, id: &str, _network: &str) -> Result<()> {
+        self.record(format!("disconnect {}", self.name_of(id)));
         self.with_container(
             id,
             || format!("disconnecting container {id}"),
@@ -584,7 +610,12 @@ impl Backend for Scripted {
         )
     }
 
-    async fn connect(&self, id: &str, network: &str, _aliases: &[String]) -> Result<()> {
+    async fn connect(&self, id: &str, network: &str, aliases: &[String]) -> Result<()> {
+        self.record(format!(
+            "connect {} as {}",
+            self.name_of(id),
+            aliases.join(",")
+        ));
         self.with_container(
             id,
             || format!("connecting container {id}"),
@@ -613,11 +644,18 @@ impl Backend for Scripted {
     }
 
     async fn exec(&self, id: &str, argv: &[String]) -> Result<ExecOutput> {
-        let view = self.with_container(
+        let (view, paused) = self.with_container(
             id,
             || format!("creating exec `{}`", argv.join(" ")),
-            |c, now| c.running(now).then(|| c.view(now)),
+            |c, now| (c.running(now).then(|| c.view(now)), c.paused),
         )?;
+        if paused {
+            return Err(refused(
+                format!("creating exec `{}`", argv.join(" ")),
+                EngineErrorKind::Conflict,
+                "container is paused, unpause the container before exec",
+            ));
+        }
         let Some(view) = view else {
             return Err(refused(
                 format!("creating exec `{}`", argv.join(" ")),

@@ -44,6 +44,8 @@ pub(crate) struct ScenarioCx<'a> {
     pub workloads: HashSet<String>,
     /// Loading the `[[each_state]]` steps, which run in every intermediate state of a path.
     pub in_each_state: bool,
+    /// Faults the steps so far leave in effect (a `resume` or `heal` must undo one).
+    pub faults: Vec<super::OpenFault>,
 }
 
 /// One step being loaded: the scenario's context, the step's `do` as written, and its table's

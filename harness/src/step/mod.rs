@@ -14,10 +14,16 @@
 
 mod action;
 mod expect;
+mod fault;
+mod heal;
+mod isolate;
 mod load;
 mod log;
+mod partition;
+mod pause;
 mod replica;
 mod restart;
+mod shape;
 mod signal;
 mod start;
 mod stop;
@@ -35,8 +41,14 @@ use crate::outcome::Observation;
 use crate::run::{Cluster, Live, StepError};
 
 pub(crate) use action::ActionStep;
+pub(crate) use fault::{OpenFault, NET_TOOLS_DOCKERFILE, NET_TOOLS_IMAGE};
+pub(crate) use heal::Heal;
+pub(crate) use isolate::Isolate;
 pub(crate) use load::{load_step, ScenarioCx};
 pub(crate) use log::LogCheck;
+pub(crate) use partition::Partition;
+pub(crate) use pause::{Pause, Resume};
+pub(crate) use shape::{Delay, Loss, Shaping, Throttle};
 
 pub(crate) use replica::{ActionRef, ExpectedExit, ReplicaSel};
 pub(crate) use restart::Restart;
@@ -145,6 +157,14 @@ kinds! {
     StopWorkload(StopWorkload) => StopWorkload(StopWorkload),
     Signal(Signal) => Signal(Signal),
     Log(LogCheck) => Log(LogCheck),
+    Pause(Pause) => Pause(Pause),
+    Resume(Resume) => Resume(Resume),
+    Isolate(Isolate) => Isolate(Isolate),
+    Partition(Partition) => Partition(Partition),
+    Loss(Loss) => Loss(Loss),
+    Throttle(Throttle) => Throttle(Throttle),
+    Delay(Delay) => Delay(Delay),
+    Heal(Heal) => Heal(Heal),
 }
 
 /// What a step kind plans with: the path's releases (in a path scenario) and the release of every
@@ -212,6 +232,25 @@ impl Op {
             Op::Move(m) => Some((&m.role, &m.to)),
             _ => None,
         }
+    }
+
+    /// Whether it runs the network-tools helper ([`NET_TOOLS_IMAGE`]): the faults made with
+    /// iptables and tc.
+    pub(crate) fn needs_net_tools(&self) -> bool {
+        matches!(
+            self,
+            Op::Partition(_) | Op::Loss(_) | Op::Throttle(_) | Op::Delay(_)
+        )
+    }
+}
+
+impl StepSpec {
+    /// Whether the step runs the network-tools helper, in whatever it plans into.
+    pub(crate) fn needs_net_tools(&self) -> bool {
+        matches!(
+            self,
+            StepSpec::Partition(_) | StepSpec::Loss(_) | StepSpec::Throttle(_) | StepSpec::Delay(_)
+        )
     }
 }
 

@@ -8,6 +8,7 @@ mod checks;
 mod crashes;
 mod engine_errors;
 mod exits;
+mod faults;
 mod leaders;
 mod lifecycle;
 mod session;

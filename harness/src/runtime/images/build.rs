@@ -411,6 +411,11 @@ async fn resolve(
     // Contents, then hashes (an image's hash covers the hashes of the images it is built on).
     for (d, input) in inputs.iter_mut().enumerate() {
         if let Some(input) = input {
+            if m.images[d].inline.is_some() {
+                // The harness's own Dockerfile, with nothing beside it: the hash covers its text.
+                input.scan = Some(ContextScan::empty());
+                continue;
+            }
             let context = m.images[d].context.clone();
             let include = m.images[d].include.clone();
             let dockerfile =

@@ -33,6 +33,18 @@ pub(super) struct ContextScan {
     pub(super) digest: [u8; 32],
 }
 
+impl ContextScan {
+    /// A context with nothing in it (a Dockerfile the harness provides is added to the archive).
+    pub(super) fn empty() -> ContextScan {
+        let mut h = Sha256::new();
+        h.update(b"crossgrade context v1\0");
+        ContextScan {
+            entries: vec![],
+            digest: h.finalize().into(),
+        }
+    }
+}
+
 /// Lists the context (skipping `.git` directories and what `.dockerignore` leaves out, but always
 /// keeping the Dockerfile) and digests it: every entry's path, file modes and contents, symlink
 /// targets.

@@ -25,6 +25,13 @@ pub(super) struct Dockerfile {
 
 /// Reads an `[[image]]`'s Dockerfile and works out where it goes in the context archive.
 pub(super) async fn read(def: &ImageDef, image: &str) -> Result<Dockerfile, BuildError> {
+    if let Some(text) = def.inline {
+        return Ok(Dockerfile {
+            text: text.to_string(),
+            name_in_context: OUTSIDE_DOCKERFILE.to_string(),
+            outside: true,
+        });
+    }
     let rel = Path::new(&def.dockerfile);
     let inside = rel
         .components()

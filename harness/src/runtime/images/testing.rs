@@ -59,6 +59,7 @@ pub(super) fn image_def(
             .collect(),
         releases: vec![Release::parse(release).unwrap()],
         include: vec![],
+        inline: None,
     }
 }
 
