@@ -80,6 +80,24 @@ async fn dispatch(cli: Cli) -> Result<Status, Failure> {
             snapshots,
         } => c::accept_run(&m.report_dir(dir), &trials, regressions, snapshots),
         Command::Compat { m, dir, format } => c::compat(&m.report_dir(dir), format),
+        Command::Shrink {
+            m,
+            trial,
+            from,
+            max_trials,
+            reports,
+        } => {
+            c::shrink(
+                &m.matrix.path,
+                &trial,
+                c::ShrinkArgs {
+                    from,
+                    max_trials,
+                    reports,
+                },
+            )
+            .await
+        }
         Command::Predicted { m, dir, format } => {
             c::predicted(&m.matrix.path, &m.report_dir(dir), format)
         }

@@ -227,6 +227,25 @@ pub enum Command {
         #[arg(long)]
         snapshots: Option<PathBuf>,
     },
+    /// Shrinks a failing trial to a smallest plan that fails the same way (same kind of failed
+    /// step, same reason), by delta debugging over its steps with real trials; writes that plan as
+    /// a scenario file and prints the command that runs it. Exit 1 when the trial does not fail.
+    Shrink {
+        #[command(flatten)]
+        m: MatrixArg,
+        /// The failing trial's id (`crossgrade plan --ids`).
+        trial: String,
+        /// A report holding the trial's failure (else the trial runs once first to see it fail).
+        #[arg(long, value_name = "DIR")]
+        from: Option<PathBuf>,
+        /// The most candidate trials to run.
+        #[arg(long, default_value_t = 40, value_parser = at_least_one)]
+        max_trials: usize,
+        /// Where the candidates' reports and the shrunk plan go (default: reports/ beside the
+        /// matrix file).
+        #[arg(long)]
+        reports: Option<PathBuf>,
+    },
     /// The compatibility table of a run: per pair of roles, release × release, works, broken or
     /// untested; the combinations suspected of each failure; the upgrade paths proven or failed.
     Compat {

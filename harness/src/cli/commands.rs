@@ -1,6 +1,6 @@
 //! One function per subcommand: load, ask the library, print.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crossgrade::api::{self, ApiDiff, ApiSource, Scope, Severity};
@@ -8,7 +8,7 @@ use crossgrade::baseline::{self, Store};
 use crossgrade::model::{self, Matrix, Release};
 use crossgrade::outcome::Verdict;
 use crossgrade::plan::{self, Plan, Trial};
-use crossgrade::report::{self, Display, Results, Terminal};
+use crossgrade::report::{self, Display, Results, Terminal, TrialReport};
 use crossgrade::risk::{self, Api, RiskFormat};
 use crossgrade::run;
 use crossgrade::runtime::{self, Backend, Engine};
@@ -940,4 +940,216 @@ pub fn history_check(
         }
     }
     Ok(Status::red_if(red))
+}
+
+/// What `crossgrade shrink` is told.
+pub struct ShrinkArgs {
+    /// A report holding the trial's failure (else the trial runs once first).
+    pub from: Option<PathBuf>,
+    /// The most candidates to run.
+    pub max_trials: usize,
+    pub reports: Option<PathBuf>,
+}
+
+/// Runs candidates of a shrink as real trials, one session each, every report kept under `dir`.
+struct RealTrials {
+    matrix: Arc<Matrix>,
+    matrix_arg: Option<String>,
+    backend: Arc<dyn Backend>,
+    store: Store,
+    dir: PathBuf,
+    runs: usize,
+    want: Option<crossgrade::shrink::Signature>,
+    cancel: CancellationToken,
+}
+
+impl RealTrials {
+    async fn run(&mut self, trial: &Trial) -> std::io::Result<Option<TrialReport>> {
+        self.runs += 1;
+        let name = format!("try-{:02}", self.runs);
+        let session = Session {
+            matrix: self.matrix.clone(),
+            trials: vec![trial.clone()],
+            run_id: run::new_run_id(),
+            jobs: 1,
+            keep: false,
+            report: ReportTarget {
+                dir: self.dir.join(&name),
+                name,
+                order: vec![trial.id.clone()],
+                matrix_arg: self.matrix_arg.clone(),
+                store: self.store.clone(),
+                predictions: Default::default(),
+            },
+        };
+        let done = session
+            .run(
+                Ok(self.backend.clone()),
+                Display::Silent,
+                self.cancel.clone(),
+            )
+            .await?;
+        Ok(done.trials.into_iter().next())
+    }
+}
+
+impl crossgrade::shrink::Oracle for RealTrials {
+    async fn fails_the_same_way(&mut self, candidate: &Trial) -> bool {
+        if self.cancel.is_cancelled() {
+            return false;
+        }
+        let started = std::time::Instant::now();
+        let report = self.run(candidate).await.ok().flatten();
+        let got = report
+            .as_ref()
+            .and_then(|r| crossgrade::shrink::Signature::of(candidate, &r.outcome));
+        let same = got.is_some() && got == self.want;
+        let verdict = report.map_or("error".to_string(), |r| r.outcome.verdict.to_string());
+        eprintln!(
+            "  candidate {:>2}: {:>2} steps → {verdict}{} ({:.0} s)",
+            self.runs - 1,
+            candidate.steps.len(),
+            if same {
+                ", the same way: kept"
+            } else if verdict == "fail" {
+                ", another way"
+            } else {
+                ""
+            },
+            started.elapsed().as_secs_f64()
+        );
+        same
+    }
+}
+
+pub async fn shrink(path: &Path, id: &str, args: ShrinkArgs) -> Result<Status, Failure> {
+    let m = load(path)?;
+    let selection = Selection {
+        trials: vec![id.to_string()],
+        ..Selection::default()
+    };
+    let plan = selection.select(&m)?;
+    let original = plan.trials[0].clone();
+    let backend: Arc<dyn Backend> = Arc::new(connect().await?);
+    let matrix_arg = (path != Path::new("matrix.toml")).then(|| path.display().to_string());
+    let mut missing = Vec::new();
+    for image in plan::images(&m, &plan.trials) {
+        if !backend.image_exists(&image).await? {
+            missing.push(image);
+        }
+    }
+    if !missing.is_empty() {
+        let f = matrix_arg
+            .as_deref()
+            .map(|m| format!(" -f {m}"))
+            .unwrap_or_default();
+        return Err(Failure::MissingImages {
+            images: missing,
+            build: format!("crossgrade images build{f}"),
+        });
+    }
+    let reports_root = args.reports.unwrap_or_else(|| m.root.join("reports"));
+    let dir = reports_root.join(format!("shrink-{}", run::new_run_id()));
+    let cancel = CancellationToken::new();
+    let signals = tokio::spawn(crossgrade::session::cancel_on_signals(cancel.clone()));
+    let started = std::time::Instant::now();
+    let m = Arc::new(m);
+    let mut real = RealTrials {
+        matrix: m.clone(),
+        matrix_arg: matrix_arg.clone(),
+        backend,
+        store: Store::new(baseline::default_dir(&m.root)),
+        dir: dir.clone(),
+        runs: 0,
+        want: None,
+        cancel: cancel.clone(),
+    };
+    let io = |source| Failure::Report {
+        dir: dir.clone(),
+        source,
+    };
+    // The failure to keep: the one a report recorded, else the trial's own, run once now.
+    let recorded = match &args.from {
+        Some(d) => read_results(d)?
+            .trials
+            .into_iter()
+            .find(|t| t.outcome.id == original.id),
+        None => None,
+    };
+    let first = match recorded {
+        Some(r) => Some(r),
+        None => {
+            out(format_args!(
+                "running {} once to see how it fails ({} steps)",
+                original.id,
+                original.steps.len()
+            ))?;
+            real.run(&original).await.map_err(io)?
+        }
+    };
+    let Some((want, failed)) = first.as_ref().and_then(|r| {
+        Some((
+            crossgrade::shrink::Signature::of(&original, &r.outcome)?,
+            r.outcome.failed_step?,
+        ))
+    }) else {
+        let verdict = first.map_or("no outcome".into(), |r| r.outcome.verdict.to_string());
+        signals.abort();
+        out(format_args!(
+            "nothing to shrink: {} did not fail ({verdict})",
+            original.id
+        ))?;
+        return Ok(Status::Red);
+    };
+    out(format_args!(
+        "it fails at step {failed} of {}, {want}",
+        original.steps.len()
+    ))?;
+    real.want = Some(want.clone());
+    let before = real.runs;
+    let shrunk = crossgrade::shrink::shrink(&original, failed, args.max_trials, &mut real).await;
+    signals.abort();
+    if cancel.is_cancelled() {
+        eprintln!("interrupted; everything this run created has been removed");
+        return Ok(Status::Interrupted);
+    }
+    let steps: Vec<&plan::PlannedStep> = shrunk.trial.steps.iter().collect();
+    let name = format!("{}-shrunk", original.scenario);
+    let comment = format!(
+        "Shrunk by `crossgrade shrink` from {} ({} steps → {}), in {} trials and {:.1} minutes.\n\
+         It fails {want}.",
+        original.id,
+        original.steps.len(),
+        steps.len(),
+        real.runs,
+        started.elapsed().as_secs_f64() / 60.0
+    );
+    let text = shrunk.trial.scenario_file(&m, &name, &comment, &steps);
+    std::fs::create_dir_all(&dir).map_err(io)?;
+    let file = dir.join(format!("{name}.toml"));
+    std::fs::write(&file, text).map_err(io)?;
+    let f = matrix_arg
+        .as_deref()
+        .map(|m| format!(" -f {}", report::shell_quote(m)))
+        .unwrap_or_default();
+    out(format_args!(
+        "shrunk: {} steps → {} ({} candidates{}, {} trials with the first, {:.1} minutes)",
+        original.steps.len(),
+        steps.len(),
+        real.runs - before,
+        if shrunk.exhausted {
+            "; the budget ran out before every step was tried"
+        } else {
+            ""
+        },
+        real.runs,
+        started.elapsed().as_secs_f64() / 60.0
+    ))?;
+    out(&shrunk.trial)?;
+    out(format_args!("written to {}", file.display()))?;
+    out(format_args!(
+        "run it: crossgrade run{f} --scenario-file {}",
+        report::shell_quote(&file.display().to_string())
+    ))?;
+    Ok(Status::Green)
 }

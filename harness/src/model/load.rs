@@ -101,6 +101,7 @@ pub fn load_scenario_file(m: &Matrix, file: &Path) -> Result<ScenarioFile, LoadE
         kind: ScenarioKind::Cell,
         workloads: HashSet::new(),
         in_each_state: false,
+        faults: vec![],
     };
     let loaded = scenario(&mut sc, file);
     let Some((scenario, _, target)) = loaded else {
@@ -1536,10 +1537,11 @@ impl Loader<'_> {
                 } else if let Some((i, r)) = l.iter().enumerate().find(|(i, r)| l[..*i].contains(r))
                 {
                     Some(format!("`{r}` is listed twice (position {})", i + 1))
-                } else if let Some(r) = written.iter().find(|r| !l.contains(r)) {
-                    Some(format!("the order leaves out `{r}`"))
                 } else {
-                    None
+                    written
+                        .iter()
+                        .find(|r| !l.contains(r))
+                        .map(|r| format!("the order leaves out `{r}`"))
                 };
                 if let Some(p) = problem {
                     self.err(
