@@ -82,6 +82,7 @@ impl Selection {
                 system: m.system.clone(),
                 trials: vec![plan::file_trial(m, &f)],
                 cells: Default::default(),
+                random_error: None,
             });
         }
         let mut filter = Filter {
@@ -196,6 +197,23 @@ impl Session {
         meta.provenance = Provenance::here(&self.matrix.root, self.jobs);
         if let Ok(b) = &backend {
             meta.provenance.engine = b.describe().await.unwrap_or_default();
+        }
+        // A drawn plan is written into its trial's folder as the scenario file that replays it.
+        for t in &self.trials {
+            if let Some(d) = &t.drawn {
+                let dir = target.dir.join(run::trial_dir(t));
+                std::fs::create_dir_all(&dir)?;
+                let steps: Vec<&plan::PlannedStep> = t.steps.iter().collect();
+                let matrix = target.matrix_arg.as_deref().unwrap_or("matrix.toml");
+                let comment = format!(
+                    "Plan {} of {} drawn from seed {} by [matrix.random] of {matrix}: {}.\n\
+                     Replay it: crossgrade run -f {matrix} --scenario-file plan.toml",
+                    d.plan, d.of, d.seed, t.id
+                );
+                let name = format!("{}-random-{}-{}", t.scenario, d.seed, d.plan);
+                let text = t.scenario_file(&self.matrix, &name, &comment, &steps);
+                crate::atomic::write_atomic(&dir.join("plan.toml"), text.as_bytes())?;
+            }
         }
         let recorder = Recorder::new(
             &target.dir,

@@ -839,3 +839,91 @@ fn upgrades_the_policy_does_not_promise_become_negative_trials() {
         "demo/upgrade/1.0-to-1.9\n    negative: the policy does not promise this upgrade"
     ));
 }
+
+/// A drawn plan, an explored order and a multi-hop path, written as scenario files and read back,
+/// plan into the same steps: what `shrink` writes and `run --scenario-file` replays is the plan.
+#[test]
+fn a_trial_written_as_a_scenario_file_plans_back_into_the_same_steps() {
+    let dir = tempfile::tempdir().unwrap();
+    for (matrix, pick) in [
+        ("nightly.toml", "/random-2026-"),
+        ("orders.toml", "/order=agent,master,executor,scheduler"),
+        ("orders.toml", "-via-0.23"),
+        ("matrix.toml", "tinymesos/rollback/0.22-to-0.23"),
+    ] {
+        let m = model::load(&workspace().join(matrix)).unwrap();
+        let p = plan::expand_checked(&m).unwrap();
+        for t in p.trials.iter().filter(|t| t.id.contains(pick)) {
+            let steps: Vec<&plan::PlannedStep> = t.steps.iter().collect();
+            let text = t.scenario_file(&m, "replayed", "a comment\non two lines", &steps);
+            assert!(text.starts_with("# a comment\n# on two lines\n"), "{text}");
+            let file = dir.path().join("replayed.toml");
+            std::fs::write(&file, &text).unwrap();
+            let f = model::load_scenario_file(&m, &file)
+                .unwrap_or_else(|e| panic!("{}: {e:?}\n{text}", t.id));
+            let back = plan::file_trial(&m, &f);
+            let describe =
+                |t: &plan::Trial| -> Vec<String> { t.steps.iter().map(|s| s.describe()).collect() };
+            assert_eq!(describe(&back), describe(t), "{}", t.id);
+            assert_eq!(back.start, t.start, "{}", t.id);
+        }
+    }
+}
+
+/// `orders = "all"` runs every order of the roles a scenario moves, each once, the scenario's own
+/// marked; `via` runs the moves once per hop.
+#[test]
+fn orders_are_every_permutation_once_and_via_moves_every_role_per_hop() {
+    let m = model::load(&workspace().join("orders.toml")).unwrap();
+    let p = plan::expand_checked(&m).unwrap();
+    let orders: Vec<&plan::Trial> = p
+        .trials
+        .iter()
+        .filter(|t| {
+            t.id.starts_with("tinymesos/rolling-upgrade/0.22-to-0.23/order=")
+        })
+        .collect();
+    assert_eq!(orders.len(), 24);
+    let mut seen: Vec<Vec<String>> = Vec::new();
+    for t in &orders {
+        let plan::TrialKind::Path { order: Some(o), .. } = &t.kind else {
+            panic!("an order trial: {}", t.id)
+        };
+        assert!(!seen.contains(&o.roles), "{:?} twice", o.roles);
+        seen.push(o.roles.clone());
+        assert_eq!(
+            o.documented,
+            o.roles == ["master", "agent", "executor", "scheduler"]
+        );
+        // The roles move in that order: the first move of each role comes in the order's order.
+        let mut first: Vec<String> = Vec::new();
+        for s in t.steps.iter().filter(|s| s.is_move()) {
+            let role = s.describe().split_whitespace().nth(1).unwrap().to_string();
+            if !first.contains(&role) {
+                first.push(role);
+            }
+        }
+        assert_eq!(first, o.roles, "{}", t.id);
+    }
+    let via = p
+        .trials
+        .iter()
+        .find(|t| t.id == "tinymesos/rolling-upgrade/0.22-to-0.24-via-0.23")
+        .expect("the multi-hop trial");
+    let moves: Vec<String> = via
+        .steps
+        .iter()
+        .filter(|s| s.is_move())
+        .map(|s| s.describe())
+        .collect();
+    // 3 masters, an agent, an executor and a scheduler: 6 moves per hop, to 0.23 then to 0.24.
+    assert_eq!(moves.len(), 12, "{moves:#?}");
+    assert!(
+        moves[..6].iter().all(|m| m.contains("to 0.23")),
+        "{moves:#?}"
+    );
+    assert!(
+        moves[6..].iter().all(|m| m.contains("to 0.24")),
+        "{moves:#?}"
+    );
+}

@@ -340,7 +340,7 @@ impl Loader<'_> {
             &mut *self.errors,
         );
 
-        let (cells, paths) = match &raw.matrix {
+        let (cells, paths, random) = match &raw.matrix {
             Some(m) => self.cells(m, &roles, &role_names, &releases, &scenarios),
             None => {
                 self.err(
@@ -382,6 +382,7 @@ impl Loader<'_> {
             prepare: raw.build.and_then(|b| b.prepare),
             cells,
             paths,
+            random,
             scenarios,
             subsets,
             api,
@@ -1060,7 +1061,7 @@ impl Loader<'_> {
         role_names: &[&str],
         releases: &[Release],
         scenarios: &[Scenario],
-    ) -> (CellSpec, Vec<PathSpec>) {
+    ) -> (CellSpec, Vec<PathSpec>, Option<RandomSpec>) {
         let raw = m.get_ref();
         let check_role = |l: &mut Self, s: &Spanned<String>| -> bool {
             if role_names.contains(&s.get_ref().as_str()) {
@@ -1224,10 +1225,19 @@ impl Loader<'_> {
                 }
             }
         }
-        if let Some(policy) = &raw.policy {
-            self.policy_paths(policy, releases, scenarios, &mut paths);
-        }
-        if raw.scenarios.is_empty() && raw.paths.is_empty() && raw.policy.is_none() {
+        let promised = match &raw.policy {
+            Some(policy) => self.policy_paths(policy, releases, scenarios, &mut paths),
+            None => vec![],
+        };
+        let random = raw
+            .random
+            .as_ref()
+            .and_then(|r| self.random(r, releases, scenarios, &promised));
+        if raw.scenarios.is_empty()
+            && raw.paths.is_empty()
+            && raw.policy.is_none()
+            && raw.random.is_none()
+        {
             self.err(
                 m.span(),
                 "the matrix is empty: no cell scenarios and no paths",
@@ -1269,7 +1279,7 @@ impl Loader<'_> {
         if !raw.scenarios.is_empty() && !spec.vary.is_empty() {
             self.size(m, &spec, paths.iter().map(|p| p.scenarios.len()).sum());
         }
-        (spec, paths)
+        (spec, paths, random)
     }
 
     /// The paths `[matrix.policy]` promises, added to `paths` (a path already listed takes the
@@ -1280,7 +1290,7 @@ impl Loader<'_> {
         releases: &[Release],
         scenarios: &[Scenario],
         paths: &mut Vec<PathSpec>,
-    ) {
+    ) -> Vec<(Release, Release)> {
         let p = policy.get_ref();
         let n = *p.supported.get_ref();
         if n < 2 || n as usize > releases.len() {
@@ -1292,7 +1302,7 @@ impl Loader<'_> {
                 ),
                 "`supported = 3` supports the latest release and the two before it",
             );
-            return;
+            return vec![];
         }
         let supported = &releases[releases.len() - n as usize..];
         let pairs: Vec<(usize, usize)> = match p.upgrades.get_ref().as_str() {
@@ -1310,7 +1320,7 @@ impl Loader<'_> {
                     "`adjacent` (each supported release to the next), `to-latest` (each to the \
                      latest) or `any` (each to every newer supported release)",
                 );
-                return;
+                return vec![];
             }
         };
         let names: Vec<String> = p
@@ -1367,7 +1377,7 @@ impl Loader<'_> {
             .filter_map(|s| self.scenario_ref(s, scenarios, ScenarioKind::Path))
             .collect();
         if negative.is_empty() {
-            return;
+            return promised;
         }
         for (j, to) in releases.iter().enumerate() {
             if !supported.contains(to) {
@@ -1399,6 +1409,84 @@ impl Loader<'_> {
                 }
             }
         }
+        promised
+    }
+
+    /// `[matrix.random]`: a path scenario of the matrix, counts in range, a bound.
+    fn random(
+        &mut self,
+        r: &Spanned<RawRandom>,
+        releases: &[Release],
+        scenarios: &[Scenario],
+        promised: &[(Release, Release)],
+    ) -> Option<RandomSpec> {
+        let raw = r.get_ref();
+        let scenario = self.scenario_ref(&raw.scenario, scenarios, ScenarioKind::Path)?;
+        let count = |l: &mut Self, v: &Option<Spanned<i64>>, default: i64, what: &str| {
+            let Some(v) = v else {
+                return Some(default as usize);
+            };
+            match usize::try_from(*v.get_ref()) {
+                Ok(n) if n >= 1 => Some(n),
+                _ => {
+                    l.err(
+                        v.span(),
+                        format!("`{what} = {}` must be at least 1", v.get_ref()),
+                        format!("give a whole number from 1 (default {default})"),
+                    );
+                    None
+                }
+            }
+        };
+        let trials = count(self, &Some(raw.trials.clone()), 1, "trials")?;
+        let hops = count(self, &raw.hops, 2, "hops")?;
+        let max_steps_n = count(self, &raw.max_steps, 200, "max_steps")?;
+        let seed = match &raw.seed {
+            None => 0,
+            Some(s) => u64::try_from(*s.get_ref()).unwrap_or_else(|_| {
+                self.err(
+                    s.span(),
+                    format!("`seed = {}` is negative", s.get_ref()),
+                    "a seed is a whole number from 0",
+                );
+                0
+            }),
+        };
+        let rollback = match &raw.rollback {
+            None => 0.0,
+            Some(p) if (0.0..=1.0).contains(p.get_ref()) => *p.get_ref(),
+            Some(p) => {
+                self.err(
+                    p.span(),
+                    format!("`rollback = {}` is not a chance", p.get_ref()),
+                    "give a number from 0 (never) to 1 (every plan rolls back once)",
+                );
+                return None;
+            }
+        };
+        if releases.len() < 2 {
+            self.err(
+                r.span(),
+                "random plans need two releases at least",
+                "list the system's releases in [system] releases",
+            );
+            return None;
+        }
+        let pos = |x: &Release| releases.iter().position(|y| y == x);
+        let skips = promised
+            .iter()
+            .filter_map(|(f, t)| Some((pos(f)?, pos(t)?)))
+            .collect();
+        let span = raw.max_steps.as_ref().map_or(r.span(), |m| m.span());
+        Some(RandomSpec {
+            trials,
+            seed,
+            scenario,
+            hops,
+            rollback,
+            max_steps: Located::new(max_steps_n, self.file, span),
+            skips,
+        })
     }
 
     /// `via = [...]`: releases of the system (`None` when one is not).

@@ -176,6 +176,25 @@ pub(crate) struct RawCells {
     pub include: Vec<S<IndexMap<String, S<String>>>>,
     /// The upgrades the project promises, as generated paths.
     pub policy: Option<S<RawPolicy>>,
+    /// Path trials drawn from a seed.
+    pub random: Option<S<RawRandom>>,
+}
+
+/// `[matrix.random]`: `trials` upgrade plans drawn from `seed` around a path scenario's start,
+/// workload, per-state checks and final checks.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRandom {
+    pub trials: S<i64>,
+    #[serde(default)]
+    pub seed: Option<S<i64>>,
+    pub scenario: S<String>,
+    /// At most this many hops per plan (default 2).
+    pub hops: Option<S<i64>>,
+    /// The chance of a rollback part-way through a hop (default 0).
+    pub rollback: Option<S<f64>>,
+    /// The most steps a plan may have (default 200).
+    pub max_steps: Option<S<i64>>,
 }
 
 /// `[matrix.policy]`: the latest `supported` releases are supported, and `upgrades` says which

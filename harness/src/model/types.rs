@@ -32,6 +32,8 @@ pub struct Matrix {
     pub(crate) prepare: Option<Vec<String>>,
     pub(crate) cells: CellSpec,
     pub(crate) paths: Vec<PathSpec>,
+    /// Path trials drawn from a seed (`[matrix.random]`).
+    pub(crate) random: Option<RandomSpec>,
     pub(crate) scenarios: Vec<Scenario>,
     /// Named selections of trials (`[subsets.quick]`), in file order.
     pub(crate) subsets: Vec<Subset>,
@@ -437,6 +439,24 @@ pub(crate) struct PathSpec {
     pub via: Vec<Release>,
     /// Which orders of the roles' moves run.
     pub orders: Orders,
+}
+
+/// `[matrix.random]`: upgrade plans drawn from a seed.
+#[derive(Debug, Clone)]
+pub(crate) struct RandomSpec {
+    pub trials: usize,
+    pub seed: u64,
+    /// The path scenario whose prefix (start, workloads), `each_state` checks and tail surround
+    /// the drawn moves.
+    pub scenario: String,
+    /// At most this many hops per plan.
+    pub hops: usize,
+    /// The chance of a rollback part-way through a hop.
+    pub rollback: f64,
+    /// The most steps a plan may have; a plan drawn longer is drawn again.
+    pub max_steps: Located<usize>,
+    /// Hops that may skip releases: the upgrades `[matrix.policy]` promises, as positions.
+    pub skips: Vec<(usize, usize)>,
 }
 
 /// Which orders of a path scenario's role moves run.

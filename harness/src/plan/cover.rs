@@ -881,15 +881,16 @@ fn is_prime(n: usize) -> bool {
             .all(|d| !n.is_multiple_of(d))
 }
 
-/// SplitMix64: small, seeded, and the same on every platform (no crate, no clock).
-struct Rng(u64);
+/// SplitMix64: small, seeded, and the same on every platform (no crate, no clock). The plan's one
+/// source of chance: covering arrays and random upgrade plans.
+pub(crate) struct Rng(u64);
 
 impl Rng {
-    fn new(seed: u64) -> Rng {
+    pub(crate) fn new(seed: u64) -> Rng {
         Rng(seed)
     }
 
-    fn next_u64(&mut self) -> u64 {
+    pub(crate) fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -898,11 +899,16 @@ impl Rng {
     }
 
     /// Uniform in `0..n` (`n > 0`), by multiply-high (no modulo bias worth the name).
-    fn below(&mut self, n: usize) -> usize {
+    pub(crate) fn below(&mut self, n: usize) -> usize {
         ((self.next_u64() as u128 * n as u128) >> 64) as usize
     }
 
-    fn shuffle<T>(&mut self, v: &mut [T]) {
+    /// True with probability `p`.
+    pub(crate) fn chance(&mut self, p: f64) -> bool {
+        p > 0.0 && ((self.next_u64() >> 11) as f64 / (1u64 << 53) as f64) < p
+    }
+
+    pub(crate) fn shuffle<T>(&mut self, v: &mut [T]) {
         for i in (1..v.len()).rev() {
             let j = self.below(i + 1);
             v.swap(i, j);

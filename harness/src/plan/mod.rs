@@ -4,9 +4,11 @@
 
 pub mod cover;
 mod file;
+mod random;
 mod route;
 
 pub use file::file_trial;
+pub use random::Drawn;
 
 use std::fmt::{self, Write as _};
 use std::time::Duration;
@@ -26,6 +28,9 @@ pub struct Plan {
     pub trials: Vec<Trial>,
     /// How the cells were chosen.
     pub cells: CellChoice,
+    /// Why `[matrix.random]` drew no plan within its bound (bad input, found by planning;
+    /// [`expand_checked`] refuses it with its position).
+    pub random_error: Option<String>,
 }
 
 /// One (cell or path) × scenario: the unit that is run, listed, filtered and reported.
@@ -43,6 +48,8 @@ pub struct Trial {
     pub start: IndexMap<String, Release>,
     pub steps: Vec<PlannedStep>,
     pub timeout: Duration,
+    /// What a generated plan was drawn from (`[matrix.random]`).
+    pub drawn: Option<Drawn>,
 }
 
 /// Every image `trials` will run, each once, in the order first needed: each role and service at
@@ -224,10 +231,18 @@ pub fn expand(m: &Matrix) -> Plan {
             }
         }
     }
+    let mut random_error = None;
+    if let Some(spec) = &m.random {
+        match random::trials(m, spec) {
+            Ok(t) => trials.extend(t),
+            Err(e) => random_error = Some(e.to_string()),
+        }
+    }
     Plan {
         system: m.system.clone(),
         trials,
         cells: choice,
+        random_error,
     }
 }
 
@@ -643,6 +658,7 @@ fn trial(
         start,
         steps,
         timeout: sc.timeout,
+        drawn: None,
     }
 }
 
@@ -719,6 +735,11 @@ impl Plan {
 /// matrix starts from.
 pub fn expand_checked(m: &Matrix) -> Result<Plan, LoadError> {
     let plan = expand(m);
+    if let (Some(_), Some(spec)) = (&plan.random_error, &m.random) {
+        if let Err(e) = random::trials(m, spec) {
+            return Err(LoadError::new(m.file.display().to_string(), vec![*e]));
+        }
+    }
     if let Some(e) = &plan.cells.error {
         let file = m.file.display().to_string();
         return Err(LoadError::new(
@@ -806,6 +827,13 @@ impl fmt::Display for Trial {
                 ""
             };
             writeln!(f, "    order: {}{whose}", order.roles.join(", "))?;
+        }
+        if let Some(d) = &self.drawn {
+            writeln!(
+                f,
+                "    drawn: plan {} of {} from seed {} (the same seed draws the same plan)",
+                d.plan, d.of, d.seed
+            )?;
         }
         writeln!(f, "    at start: {start}")?;
         let line = |s: &PlannedStep| {

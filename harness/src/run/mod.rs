@@ -27,6 +27,7 @@ pub(crate) use cluster::{Cluster, Reach, EXPECTED_EXIT_WAIT};
 pub(crate) use error::StepError;
 pub use events::{Event, Events};
 pub use trial::keep_hint;
+pub(crate) use trial::trial_dir;
 pub(crate) use trial::{blank_outcome, Live};
 
 use crate::model::Matrix;

@@ -33,7 +33,9 @@ pub(crate) struct TrialContext {
 
 /// Folder of a trial's files, relative to the run's report folder: `trials/<scenario>/<cell or path>`.
 pub(crate) fn trial_dir(t: &Trial) -> String {
-    let rest = t.id.rsplit('/').next().unwrap_or(&t.id);
+    // Past `system/scenario/`: the cell, the path, and an explored order or a drawn plan below it
+    // (`0.22-to-0.23/order=agent,master`), so that no two trials share a folder.
+    let rest = t.id.splitn(3, '/').nth(2).unwrap_or(&t.id);
     format!("trials/{}/{}", t.scenario, rest)
 }
 

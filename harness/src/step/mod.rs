@@ -57,7 +57,7 @@ pub(crate) use start::Start;
 pub(crate) use stop::Stop;
 pub(crate) use stop_workload::StopWorkload;
 pub use upgrade::Move;
-pub(crate) use upgrade::{FirstStart, ReplicaOrder, Upgrade};
+pub(crate) use upgrade::{FirstStart, ReleaseRef, ReplicaOrder, Upgrade};
 pub(crate) use workload::StartWorkload;
 pub(crate) use workload::{workload_failure, RunningWorkload};
 

@@ -38,6 +38,7 @@ pub(super) fn matrix(root: &Path, images: Vec<ImageDef>, prepare: Option<Vec<Str
             order: vec![],
         },
         paths: vec![],
+        random: None,
         scenarios: vec![],
         subsets: vec![],
     }
