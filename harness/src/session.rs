@@ -237,7 +237,9 @@ impl Session {
             report_dir: target.dir.clone(),
             jobs: self.jobs,
             keep: self.keep,
-            reproduce: Arc::new(move |t| report::reproduce(matrix_arg.as_deref(), &t.id)),
+            reproduce: Arc::new(move |t| {
+                report::reproduce(matrix_arg.as_deref(), &t.id, t.file.as_deref())
+            }),
         };
         events.emit(Event::RunStarted {
             run_id: self.run_id.clone(),

@@ -51,7 +51,7 @@ impl Signature {
 
 impl std::fmt::Display for Signature {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "a {} step: {}", self.kind.to_lowercase(), self.reason)
+        write!(f, "({}): {}", self.kind.to_lowercase(), self.reason)
     }
 }
 

@@ -1102,7 +1102,7 @@ pub async fn shrink(path: &Path, id: &str, args: ShrinkArgs) -> Result<Status, F
         return Ok(Status::Red);
     };
     out(format_args!(
-        "it fails at step {failed} of {}, {want}",
+        "it fails at step {failed} of {} {want}",
         original.steps.len()
     ))?;
     real.want = Some(want.clone());
@@ -1117,7 +1117,7 @@ pub async fn shrink(path: &Path, id: &str, args: ShrinkArgs) -> Result<Status, F
     let name = format!("{}-shrunk", original.scenario);
     let comment = format!(
         "Shrunk by `crossgrade shrink` from {} ({} steps → {}), in {} trials and {:.1} minutes.\n\
-         It fails {want}.",
+         It fails at its last step {want}.",
         original.id,
         original.steps.len(),
         steps.len(),

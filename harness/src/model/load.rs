@@ -76,6 +76,8 @@ pub struct ScenarioFile {
     pub(crate) path: Option<(Release, Release)>,
     /// Every role's release at the start.
     pub(crate) start: IndexMap<String, Release>,
+    /// The file as the user named it.
+    pub(crate) file: String,
 }
 
 /// Loads `file` against the roles and releases of `m`, with the same checks as the scenarios of
@@ -181,6 +183,7 @@ pub fn load_scenario_file(m: &Matrix, file: &Path) -> Result<ScenarioFile, LoadE
         scenario,
         path,
         start,
+        file: file.display().to_string(),
     })
 }
 

@@ -48,7 +48,9 @@ pub fn file_trial(m: &Matrix, f: &ScenarioFile) -> Trial {
             )
         }
     };
-    trial(m, sc, id, kind, f.start.clone(), pieces)
+    let mut t = trial(m, sc, id, kind, f.start.clone(), pieces);
+    t.file = Some(f.file.clone());
+    t
 }
 
 impl Trial {

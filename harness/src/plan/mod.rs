@@ -50,6 +50,8 @@ pub struct Trial {
     pub timeout: Duration,
     /// What a generated plan was drawn from (`[matrix.random]`).
     pub drawn: Option<Drawn>,
+    /// The scenario file it is the trial of (`--scenario-file`), as the user named it.
+    pub file: Option<String>,
 }
 
 /// Every image `trials` will run, each once, in the order first needed: each role and service at
@@ -659,6 +661,7 @@ fn trial(
         steps,
         timeout: sc.timeout,
         drawn: None,
+        file: None,
     }
 }
 

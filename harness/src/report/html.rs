@@ -251,9 +251,13 @@ fn render_trial(h: &mut String, t: &TrialReport, anchor: &str, report_dir: &Path
     }
     let _ = writeln!(
         h,
-        "<p>Reproduce:</p><pre class=\"reproduce\">{}\n{}</pre>",
+        "<p>Reproduce:</p><pre class=\"reproduce\">{}{}</pre>",
         escape(&o.reproduce),
-        escape(&o.reproduce_nextest)
+        if o.reproduce_nextest.is_empty() {
+            String::new()
+        } else {
+            format!("\n{}", escape(&o.reproduce_nextest))
+        }
     );
     if t.change() != Change::Unchanged {
         let _ = writeln!(

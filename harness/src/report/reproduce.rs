@@ -7,8 +7,10 @@ use crate::outcome::Reproduce;
 /// workspace root).
 pub const MATRIX_ENV: &str = "CROSSGRADE_MATRIX";
 
-/// `matrix`: the matrix file as the user named it, `None` for the default `matrix.toml`.
-pub(crate) fn reproduce(matrix: Option<&str>, trial_id: &str) -> Reproduce {
+/// `matrix`: the matrix file as the user named it, `None` for the default `matrix.toml`. A trial
+/// of a scenario file (`file`) is rerun from that file; the trials test binary lists only the
+/// matrix's trials, so it has no nextest form (empty).
+pub(crate) fn reproduce(matrix: Option<&str>, trial_id: &str, file: Option<&str>) -> Reproduce {
     let id = shell_quote(trial_id);
     let (flag, env) = match matrix {
         Some(m) => (
@@ -17,6 +19,12 @@ pub(crate) fn reproduce(matrix: Option<&str>, trial_id: &str) -> Reproduce {
         ),
         None => (String::new(), String::new()),
     };
+    if let Some(file) = file {
+        return Reproduce {
+            crossgrade: format!("crossgrade run{flag} --scenario-file {}", shell_quote(file)),
+            nextest: String::new(),
+        };
+    }
     Reproduce {
         crossgrade: format!("crossgrade run{flag} --trial {id}"),
         nextest: format!(
@@ -56,7 +64,7 @@ mod tests {
 
     #[test]
     fn default_matrix() {
-        let r = reproduce(None, "fixture/basic/node=2.0,client=1.0");
+        let r = reproduce(None, "fixture/basic/node=2.0,client=1.0", None);
         assert_eq!(
             r.crossgrade,
             "crossgrade run --trial fixture/basic/node=2.0,client=1.0"
@@ -69,7 +77,7 @@ mod tests {
 
     #[test]
     fn other_matrix_and_quoting() {
-        let r = reproduce(Some("my matrix.toml"), "s/x/a=1");
+        let r = reproduce(Some("my matrix.toml"), "s/x/a=1", None);
         assert_eq!(
             r.crossgrade,
             "crossgrade run -f 'my matrix.toml' --trial s/x/a=1"

@@ -117,7 +117,7 @@ impl Terminal {
                 }
             }
             self.println(format!("      reproduce: {}", o.reproduce));
-            if t.baseline.red {
+            if t.baseline.red && !o.reproduce_nextest.is_empty() {
                 self.println(format!("             or: {}", o.reproduce_nextest));
             }
         }

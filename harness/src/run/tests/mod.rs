@@ -233,7 +233,7 @@ pub(super) async fn run_trial(
         report_dir: fx.reports(),
         jobs: 1,
         keep,
-        reproduce: Arc::new(|t| crate::report::reproduce(None, &t.id)),
+        reproduce: Arc::new(|t| crate::report::reproduce(None, &t.id, None)),
     };
     let mut outcomes = run_trials(
         backend.clone() as Arc<dyn Backend>,
