@@ -266,24 +266,13 @@ pub async fn run(path: &Path, selection: &Selection, args: RunArgs) -> Result<St
     // trial), and leaves no report behind and reports/latest where it was.
     let backend: Arc<dyn Backend> = Arc::new(connect().await?);
     // So is a missing image: one message naming the build command, not an error per trial.
-    let mut missing = Vec::new();
-    for image in plan::images(&session.matrix, &plan.trials) {
-        if !backend.image_exists(&image).await? {
-            missing.push(image);
-        }
-    }
-    if !missing.is_empty() {
-        let f = session
-            .report
-            .matrix_arg
-            .as_deref()
-            .map(|m| format!(" -f {m}"))
-            .unwrap_or_default();
-        return Err(Failure::MissingImages {
-            images: missing,
-            build: format!("crossgrade images build{f}"),
-        });
-    }
+    all_images_in(
+        &*backend,
+        &session.matrix,
+        &plan.trials,
+        session.report.matrix_arg.as_deref(),
+    )
+    .await?;
     let cancel = CancellationToken::new();
     let signals = tokio::spawn(crossgrade::session::cancel_on_signals(cancel.clone()));
     let report_dir = session.report.dir.clone();
@@ -942,6 +931,30 @@ pub fn history_check(
     Ok(Status::red_if(red))
 }
 
+/// Every image `trials` run is in the engine, or one error naming the missing ones and the build
+/// command (`matrix_arg`: the matrix as the user named it), before anything starts.
+async fn all_images_in(
+    backend: &dyn Backend,
+    m: &Matrix,
+    trials: &[Trial],
+    matrix_arg: Option<&str>,
+) -> Result<(), Failure> {
+    let mut missing = Vec::new();
+    for image in plan::images(m, trials) {
+        if !backend.image_exists(&image).await? {
+            missing.push(image);
+        }
+    }
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let f = matrix_arg.map(|m| format!(" -f {m}")).unwrap_or_default();
+    Err(Failure::MissingImages {
+        images: missing,
+        build: format!("crossgrade images build{f}"),
+    })
+}
+
 /// What `crossgrade shrink` is told.
 pub struct ShrinkArgs {
     /// A report holding the trial's failure (else the trial runs once first).
@@ -1032,22 +1045,7 @@ pub async fn shrink(path: &Path, id: &str, args: ShrinkArgs) -> Result<Status, F
     let original = plan.trials[0].clone();
     let backend: Arc<dyn Backend> = Arc::new(connect().await?);
     let matrix_arg = (path != Path::new("matrix.toml")).then(|| path.display().to_string());
-    let mut missing = Vec::new();
-    for image in plan::images(&m, &plan.trials) {
-        if !backend.image_exists(&image).await? {
-            missing.push(image);
-        }
-    }
-    if !missing.is_empty() {
-        let f = matrix_arg
-            .as_deref()
-            .map(|m| format!(" -f {m}"))
-            .unwrap_or_default();
-        return Err(Failure::MissingImages {
-            images: missing,
-            build: format!("crossgrade images build{f}"),
-        });
-    }
+    all_images_in(&*backend, &m, &plan.trials, matrix_arg.as_deref()).await?;
     let reports_root = args.reports.unwrap_or_else(|| m.root.join("reports"));
     let dir = reports_root.join(format!("shrink-{}", run::new_run_id()));
     let cancel = CancellationToken::new();

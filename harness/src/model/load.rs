@@ -1254,17 +1254,7 @@ impl Loader<'_> {
             );
         }
         let strategy = self.strategy(raw, vary.len());
-        let seed = match &raw.seed {
-            None => 0,
-            Some(s) => u64::try_from(*s.get_ref()).unwrap_or_else(|_| {
-                self.err(
-                    s.span(),
-                    format!("`seed = {}` is negative", s.get_ref()),
-                    "a seed is a whole number from 0",
-                );
-                0
-            }),
-        };
+        let seed = self.seed(&raw.seed);
         let rules = self.rules(&raw.require, role_names);
         let mut spec = CellSpec {
             vary,
@@ -1415,6 +1405,21 @@ impl Loader<'_> {
         promised
     }
 
+    /// `seed = N`: a whole number from 0 (default 0).
+    fn seed(&mut self, seed: &Option<Spanned<i64>>) -> u64 {
+        match seed {
+            None => 0,
+            Some(s) => u64::try_from(*s.get_ref()).unwrap_or_else(|_| {
+                self.err(
+                    s.span(),
+                    format!("`seed = {}` is negative", s.get_ref()),
+                    "a seed is a whole number from 0",
+                );
+                0
+            }),
+        }
+    }
+
     /// `[matrix.random]`: a path scenario of the matrix, counts in range, a bound.
     fn random(
         &mut self,
@@ -1444,17 +1449,7 @@ impl Loader<'_> {
         let trials = count(self, &Some(raw.trials.clone()), 1, "trials")?;
         let hops = count(self, &raw.hops, 2, "hops")?;
         let max_steps_n = count(self, &raw.max_steps, 200, "max_steps")?;
-        let seed = match &raw.seed {
-            None => 0,
-            Some(s) => u64::try_from(*s.get_ref()).unwrap_or_else(|_| {
-                self.err(
-                    s.span(),
-                    format!("`seed = {}` is negative", s.get_ref()),
-                    "a seed is a whole number from 0",
-                );
-                0
-            }),
-        };
+        let seed = self.seed(&raw.seed);
         let rollback = match &raw.rollback {
             None => 0.0,
             Some(p) if (0.0..=1.0).contains(p.get_ref()) => *p.get_ref(),

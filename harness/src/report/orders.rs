@@ -263,6 +263,20 @@ fn by_role(releases: &IndexMap<String, String>) -> IndexMap<String, String> {
         .collect()
 }
 
+impl OrderRow {
+    /// `❌ fail at step 12 … (master=0.22 …); … passed as a cell …`.
+    fn run(&self) -> String {
+        let mut run = verdict_mark(self.verdict).to_string();
+        if let Some(at) = &self.failed_at {
+            let _ = write!(run, " at {at}");
+        }
+        if let Some(hd) = &self.history_dependent {
+            let _ = write!(run, "; {hd}");
+        }
+        run
+    }
+}
+
 impl OrderTable {
     /// `The scenario's own order passed; 20 of 24 orders passed. From the cells: 22 agree, 1
     /// disagrees, 1 unknown.`
@@ -315,13 +329,7 @@ impl OrderTable {
             } else {
                 r.order.join(", ")
             };
-            let mut run = verdict_mark(r.verdict).to_string();
-            if let Some(at) = &r.failed_at {
-                let _ = write!(run, " at {at}");
-            }
-            if let Some(hd) = &r.history_dependent {
-                let _ = write!(run, "; {hd}");
-            }
+            let run = r.run();
             let _ = writeln!(
                 s,
                 "| {order} | {} | {} | {} |",
@@ -347,13 +355,7 @@ impl OrderTable {
             } else {
                 escape(&r.order.join(", "))
             };
-            let mut run = verdict_mark(r.verdict).to_string();
-            if let Some(at) = &r.failed_at {
-                let _ = write!(run, " at {at}");
-            }
-            if let Some(hd) = &r.history_dependent {
-                let _ = write!(run, "; {hd}");
-            }
+            let run = r.run();
             let _ = writeln!(
                 h,
                 "<tr><td><a href=\"#{}\">{order}</a></td><td>{}</td><td>{}</td><td>{}</td></tr>",
