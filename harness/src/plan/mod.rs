@@ -896,7 +896,8 @@ impl Plan {
     /// The plan as data (`crossgrade plan --format json`): `schema` `crossgrade.plan/v1` (fields
     /// are only added within it), `system`, and `trials[]` with `id`, `scenario`, `kind`, `cell`
     /// (varying role → release) or `path` {from, to}, `start` (role → release), `timeout_ms` and
-    /// `steps[]` {`number`, `description`, `origin`, `each_state`, `moves`, `timeout_ms`}; and
+    /// `steps[]` {`number`, `description`, `origin`, `each_state`, `moves`, `timeout_ms`}, a path's
+    /// `via` and explored `order` (with `documented`), a drawn plan's `drawn` {`seed`, `plan`, `of`}; and
     /// `cells`: how they were chosen {`strategy`, `strength`, `seed`, `product`, `allowed`,
     /// `pinned`, `chosen`, `removed[]` {`by`, `origin`, `cells`}}.
     pub fn to_json(&self) -> serde_json::Value {
@@ -924,6 +925,9 @@ impl Plan {
                         "timeout_ms": s.timeout.map(|d| d.as_millis() as u64),
                     })).collect::<Vec<_>>(),
                 });
+                if let Some(d) = &t.drawn {
+                    o["drawn"] = serde_json::json!({"seed": d.seed, "plan": d.plan, "of": d.of});
+                }
                 match &t.kind {
                     TrialKind::Cell(cell) => {
                         o["kind"] = "cell".into();
