@@ -205,14 +205,19 @@ impl Session {
                 std::fs::create_dir_all(&dir)?;
                 let steps: Vec<&plan::PlannedStep> = t.steps.iter().collect();
                 let matrix = target.matrix_arg.as_deref().unwrap_or("matrix.toml");
+                let file = dir.join("plan.toml");
                 let comment = format!(
                     "Plan {} of {} drawn from seed {} by [matrix.random] of {matrix}: {}.\n\
-                     Replay it: crossgrade run -f {matrix} --scenario-file plan.toml",
-                    d.plan, d.of, d.seed, t.id
+                     Replay it: crossgrade run -f {matrix} --scenario-file {}",
+                    d.plan,
+                    d.of,
+                    d.seed,
+                    t.id,
+                    report::shell_quote(&file.display().to_string())
                 );
                 let name = format!("{}-random-{}-{}", t.scenario, d.seed, d.plan);
                 let text = t.scenario_file(&self.matrix, &name, &comment, &steps);
-                crate::atomic::write_atomic(&dir.join("plan.toml"), text.as_bytes())?;
+                crate::atomic::write_atomic(&file, text.as_bytes())?;
             }
         }
         let recorder = Recorder::new(
