@@ -53,6 +53,9 @@ pub struct Accepted {
     /// Trials not recorded because they ended in an error (ours or the engine's, not a behaviour of
     /// the system).
     pub errors: Vec<String>,
+    /// Trials recorded as flaky that passed in a run that ran them once: one pass does not show
+    /// that a flake is gone, so the record stays (`run --repeat N` can show it).
+    pub unconfirmed: Vec<String>,
 }
 
 /// One snapshot [`accept`] wrote.
@@ -81,6 +84,11 @@ pub fn accept<'a>(
         }
         if !acceptable(outcome.verdict, change) {
             done.errors.push(outcome.id.clone());
+        } else if change == Change::Fixed
+            && outcome.repeats.is_none()
+            && recorded.as_deref().is_some_and(snapshot::is_flaky)
+        {
+            done.unconfirmed.push(outcome.id.clone());
         } else if change == Change::Regressed && !regressions {
             done.regressions.push(outcome.id.clone());
         } else {

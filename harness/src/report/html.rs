@@ -115,7 +115,7 @@ pub(crate) fn render(r: &Results, report_dir: &Path) -> String {
                 h,
                 "<tr><td>{}</td><td>{}</td><td><b>{}</b></td><td>{}</td></tr>",
                 mark(t, &t.outcome.id),
-                t.outcome.verdict,
+                escape(&t.verdict_text()),
                 t.change(),
                 escape(t.outcome.reason.as_deref().unwrap_or(""))
             );
@@ -246,6 +246,16 @@ fn render_trial(h: &mut String, t: &TrialReport, anchor: &str, report_dir: &Path
         id = escape(&o.id),
         anchor = escape(anchor),
     );
+    if let Some(r) = &o.repeats {
+        let runs: Vec<&str> = r.verdicts.iter().map(|v| v.as_str()).collect();
+        let _ = writeln!(
+            h,
+            "<p class=\"repeats\">{}: runs {}; the details below are run {}'s</p>",
+            escape(&r.describe()),
+            runs.join(", "),
+            r.shown
+        );
+    }
     if let Some(reason) = &o.reason {
         let _ = writeln!(h, "<p class=\"reason\">{}</p>", escape(reason));
     }

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::files::{rebuild_from_records, write_trial_record, ReportPaths};
+use super::files::{rebuild_from_records, write_run_record, write_trial_record, ReportPaths};
 use super::results::{Results, RunMeta, TrialReport};
 use crate::baseline::{self, Change, Judgement, Store};
 use crate::outcome::TrialOutcome;
@@ -22,6 +22,10 @@ pub(crate) struct Recorder {
     /// Each trial's prediction, by id, recorded with its outcome.
     predictions: Arc<BTreeMap<String, Prediction>>,
     started: Instant,
+    /// Runs per trial (`run --repeat N`; 1 without it).
+    repeat: usize,
+    /// The runs so far of repeated trials not yet aggregated, by trial id.
+    pending: BTreeMap<String, Vec<TrialOutcome>>,
 }
 
 impl Recorder {
@@ -39,7 +43,47 @@ impl Recorder {
             order,
             predictions,
             started: Instant::now(),
+            repeat: 1,
+            pending: BTreeMap::new(),
         }
+    }
+
+    /// Each trial runs `n` times: its runs are aggregated into one outcome before it is judged.
+    pub(crate) fn with_repeat(mut self, n: usize) -> Recorder {
+        self.repeat = n.max(1);
+        self
+    }
+
+    /// Takes one finished run. A run of a repeated trial is written beside its logs and held until
+    /// the trial's last run, which gives the trial's aggregate; anything else is given back as it
+    /// is. The second half says whether the run's own record could be written.
+    pub(crate) fn collect(
+        &mut self,
+        outcome: &TrialOutcome,
+    ) -> (Option<TrialOutcome>, std::io::Result<()>) {
+        if self.repeat <= 1 || outcome.repeat.is_none() {
+            return (Some(outcome.clone()), Ok(()));
+        }
+        let written = write_run_record(&self.dir, outcome);
+        let runs = self.pending.entry(outcome.id.clone()).or_default();
+        runs.push(outcome.clone());
+        let trial = if runs.len() >= self.repeat {
+            self.pending
+                .remove(&outcome.id)
+                .map(crate::outcome::aggregate)
+        } else {
+            None
+        };
+        (trial, written)
+    }
+
+    /// The aggregates of repeated trials whose runs did not all finish (an interrupted run), in id
+    /// order.
+    pub(crate) fn unfinished(&mut self) -> Vec<TrialOutcome> {
+        std::mem::take(&mut self.pending)
+            .into_values()
+            .map(crate::outcome::aggregate)
+            .collect()
     }
 
     pub(crate) fn dir(&self) -> &Path {

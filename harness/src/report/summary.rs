@@ -45,7 +45,7 @@ pub(crate) fn render(r: &Results) -> String {
             s.push_str(&format!(
                 "| `{}` | {} | **{}** | {} |\n",
                 t.outcome.id,
-                t.outcome.verdict,
+                t.verdict_text(),
                 t.change(),
                 cell_text(t.outcome.reason.as_deref().unwrap_or(""))
             ));
