@@ -214,10 +214,12 @@ fn render_grid(h: &mut String, g: &Grid, mark: &dyn Fn(&TrialReport, &str) -> St
         for square in &g.squares[ri] {
             h.push_str("<td>");
             for (label, t) in square {
-                let text = if label.is_empty() {
-                    t.outcome.verdict.as_str().to_string()
-                } else {
-                    label.clone()
+                let text = match (&t.outcome.repeats, label.is_empty()) {
+                    (Some(r), true) if r.class == crate::outcome::Class::Flaky => {
+                        format!("flaky {}/{}", r.passed, r.runs)
+                    }
+                    (_, true) => t.outcome.verdict.as_str().to_string(),
+                    (_, false) => label.clone(),
                 };
                 h.push_str(&mark(t, &text));
             }

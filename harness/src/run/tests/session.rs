@@ -346,6 +346,15 @@ async fn repeated_runs_that_disagree_make_a_flaky_trial_with_its_first_failure()
         summary.contains("fail · flaky (2 of 3 passed)"),
         "{summary}"
     );
+    assert!(
+        summary.contains("❌ flaky 2/3 new"),
+        "the grid says so: {summary}"
+    );
+    let html = std::fs::read_to_string(&done.paths.html).unwrap();
+    assert!(
+        html.contains("flaky (2 of 3 passed): runs pass, fail, pass"),
+        "{html}"
+    );
 }
 
 #[tokio::test(start_paused = true)]
