@@ -116,3 +116,46 @@ fn repeat_2_of_a_passing_and_a_failing_cell_classes_both_deterministic() {
         Some("verdict: flaky")
     );
 }
+
+#[test]
+fn the_json_stream_has_a_line_per_run_and_one_per_trial() {
+    ensure_fixture_images();
+    let reports = tempfile::tempdir().unwrap();
+    let snaps = tempfile::tempdir().unwrap();
+    let out = crossgrade()
+        .args(["run", "-f"])
+        .arg(fixture_matrix())
+        .arg("--reports")
+        .arg(reports.path())
+        .arg("--snapshots")
+        .arg(snaps.path())
+        .args([
+            "--trial",
+            FAILS,
+            "--repeat",
+            "2",
+            "--message-format",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "a new failure is red");
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let of = |event: &str| -> Vec<&serde_json::Value> {
+        lines.iter().filter(|l| l["event"] == event).collect()
+    };
+    let runs = of("trial_run_finished");
+    assert_eq!(runs.len(), 2, "{lines:?}");
+    for (k, run) in runs.iter().enumerate() {
+        assert_eq!(run["id"], FAILS);
+        assert_eq!(run["repeat"], k + 1);
+        assert_eq!(run["verdict"], "fail");
+    }
+    let trials = of("trial_finished");
+    assert_eq!(trials.len(), 1);
+    assert_eq!(trials[0]["trial"]["repeats"]["class"], "deterministic");
+    assert_eq!(of("run_finished")[0]["counts"]["fail"], 1);
+}

@@ -44,9 +44,23 @@ impl Display {
         match self {
             Display::Terminal(t) => t.handle(e),
             Display::StepLog => step_log(e),
-            // A finished trial is written with its judgement, by `trial_finished`.
-            Display::Json if matches!(e, Event::TrialFinished { .. }) => {}
-            Display::Json => json_line(e),
+            // One run of a repeated trial: what it was; the trial is written with its judgement
+            // after its last run.
+            Display::Json => match e {
+                Event::TrialFinished { outcome } if outcome.repeat.is_some() => {
+                    json_line(&serde_json::json!({
+                        "event": "trial_run_finished",
+                        "id": outcome.id,
+                        "repeat": outcome.repeat,
+                        "verdict": outcome.verdict,
+                        "reason": outcome.reason,
+                        "logs_dir": outcome.logs_dir,
+                    }))
+                }
+                // A finished trial is written with its judgement, by `trial_finished`.
+                Event::TrialFinished { .. } => {}
+                _ => json_line(e),
+            },
             Display::Silent => {}
         }
     }
