@@ -128,3 +128,71 @@ impl Recorder {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::outcome::{Class, Verdict};
+
+    fn run(k: usize, verdict: Verdict) -> TrialOutcome {
+        serde_json::from_value(serde_json::json!({
+            "id": "sys/s/a=1", "scenario": "s", "kind": "cell", "start": {}, "verdict": verdict,
+            "duration_ms": 1, "steps": [], "logs_dir": format!("trials/s/a=1/repeat-{k}/logs"),
+            "reproduce": "", "repeat": k,
+        }))
+        .unwrap()
+    }
+
+    fn recorder(dir: &Path, n: usize) -> Recorder {
+        let meta: RunMeta = serde_json::from_value(serde_json::json!({
+            "run_id": "r", "matrix": "m.toml", "system": "sys", "started_at": "",
+        }))
+        .unwrap();
+        Recorder::new(
+            dir,
+            meta,
+            Store::new(dir.join("snapshots")),
+            vec!["sys/s/a=1".into()],
+            Default::default(),
+        )
+        .with_repeat(n)
+    }
+
+    #[test]
+    fn runs_are_held_until_the_last_and_recorded_beside_their_logs() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut r = recorder(dir.path(), 2);
+        let (trial, written) = r.collect(&run(1, Verdict::Pass));
+        written.unwrap();
+        assert!(trial.is_none(), "held for run 2");
+        assert!(dir.path().join("trials/s/a=1/repeat-1/run.json").is_file());
+        let (trial, _) = r.collect(&run(2, Verdict::Fail));
+        let trial = trial.expect("the last run gives the trial");
+        assert_eq!(trial.repeats.as_ref().unwrap().class, Class::Flaky);
+        let t = r.finished(&trial).unwrap();
+        assert!(dir.path().join("trials/s/a=1/trial.json").is_file());
+        assert_eq!(t.baseline.snapshot, "verdict: flaky\n");
+        assert!(r.unfinished().is_empty());
+    }
+
+    #[test]
+    fn an_interrupted_trial_is_reported_with_the_runs_it_had() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut r = recorder(dir.path(), 3);
+        assert!(r.collect(&run(1, Verdict::Fail)).0.is_none());
+        let left = r.unfinished();
+        assert_eq!(left.len(), 1);
+        let reps = left[0].repeats.as_ref().unwrap();
+        assert_eq!((reps.runs, reps.failed), (1, 1));
+    }
+
+    #[test]
+    fn without_repeat_an_outcome_passes_straight_through() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut r = recorder(dir.path(), 1);
+        let mut o = run(1, Verdict::Pass);
+        o.repeat = None;
+        assert!(r.collect(&o).0.is_some_and(|t| t.repeats.is_none()));
+        assert!(!dir.path().join("trials/s/a=1/repeat-1").exists());
+    }
+}
