@@ -12,7 +12,6 @@ use tokio_util::sync::CancellationToken;
 
 use crate::baseline::Store;
 use crate::model::{LoadError, Matrix};
-use crate::outcome::TrialOutcome;
 use crate::plan::{self, Filter, Plan, Trial};
 use crate::report::{
     self, Display, Provenance, Recorder, ReportPaths, Reporter, Results, RunMeta, TrialReport,
@@ -164,6 +163,10 @@ pub struct Session {
     pub jobs: usize,
     /// Leave the containers of trials that did not pass.
     pub keep: bool,
+    /// Runs per trial (`run --repeat N`; 1 runs each once, as without it). The runs go in rounds
+    /// (every trial's run 1, then every trial's run 2, ...), each in its own folder `…/repeat-K`
+    /// with its own containers, and each trial is reported once, its runs aggregated.
+    pub repeat: usize,
     pub report: ReportTarget,
 }
 
@@ -195,6 +198,7 @@ impl Session {
             target.store.dir(),
         );
         meta.provenance = Provenance::here(&self.matrix.root, self.jobs);
+        meta.provenance.repeat = (self.repeat > 1).then_some(self.repeat);
         if let Ok(b) = &backend {
             meta.provenance.engine = b.describe().await.unwrap_or_default();
         }
@@ -226,7 +230,8 @@ impl Session {
             target.store.clone(),
             target.order.clone(),
             target.predictions.clone(),
-        );
+        )
+        .with_repeat(self.repeat);
         let mut reporter = Reporter::new(display, recorder);
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         let consumer = tokio::spawn(async move {
@@ -250,13 +255,22 @@ impl Session {
             run_id: self.run_id.clone(),
             trials: self.trials.len(),
         });
+        let rounds = self.repeat.max(1);
+        // Run `k` of each trial: its own folder, when the trials are repeated.
+        let run_k = |t: &Trial, k: usize| {
+            let mut t = t.clone();
+            t.repeat = (rounds > 1).then_some(k);
+            t
+        };
         match backend {
             Err(e) => {
                 let reason = format!("Docker engine unreachable: {e}");
-                for t in &self.trials {
-                    events.emit(Event::TrialFinished {
-                        outcome: Box::new(errored(t, reason.clone(), &opts)),
-                    });
+                for k in 1..=rounds {
+                    for t in &self.trials {
+                        events.emit(Event::TrialFinished {
+                            outcome: Box::new(errored(&run_k(t, k), reason.clone(), &opts)),
+                        });
+                    }
                 }
             }
             Ok(backend) => {
@@ -264,21 +278,30 @@ impl Session {
                 // best effort. What is busy is being removed by another sweeper, or is stuck in the
                 // engine (a stale endpoint): either way, not worth delaying this run for.
                 let _ = gc(&*backend, false, Some(&self.run_id), Duration::ZERO).await;
-                let (ready, unready) = preflight(&*backend, &self.matrix, self.trials, &opts).await;
-                for o in unready {
-                    events.emit(Event::TrialFinished {
-                        outcome: Box::new(o),
-                    });
+                let (ready, unready) = preflight(&*backend, &self.matrix, self.trials).await;
+                for k in 1..=rounds {
+                    for (t, reason) in &unready {
+                        events.emit(Event::TrialFinished {
+                            outcome: Box::new(errored(&run_k(t, k), reason.clone(), &opts)),
+                        });
+                    }
                 }
-                run::run_trials(
-                    backend,
-                    self.matrix.clone(),
-                    ready,
-                    opts,
-                    events.clone(),
-                    cancel.clone(),
-                )
-                .await;
+                for k in 1..=rounds {
+                    // An interrupted round leaves the rest unrun (the reports say how many runs
+                    // each trial had).
+                    if k > 1 && cancel.is_cancelled() {
+                        break;
+                    }
+                    run::run_trials(
+                        backend.clone(),
+                        self.matrix.clone(),
+                        ready.iter().map(|t| run_k(t, k)).collect(),
+                        opts.clone(),
+                        events.clone(),
+                        cancel.clone(),
+                    )
+                    .await;
+                }
             }
         }
         drop(events);
@@ -294,14 +317,13 @@ impl Session {
     }
 }
 
-/// Splits `trials` into those whose images the engine has and the `error` outcomes of those it
-/// cannot run: a missing image is our side's error, caught before anything is created.
+/// Splits `trials` into those whose images the engine has and those it cannot run, each with the
+/// reason of its `error`: a missing image is our side's error, caught before anything is created.
 async fn preflight(
     backend: &dyn Backend,
     m: &Matrix,
     trials: Vec<Trial>,
-    opts: &RunOptions,
-) -> (Vec<Trial>, Vec<TrialOutcome>) {
+) -> (Vec<Trial>, Vec<(Trial, String)>) {
     let mut present: std::collections::HashMap<String, bool> = Default::default();
     let (mut ready, mut unready) = (vec![], vec![]);
     for t in trials {
@@ -332,7 +354,7 @@ async fn preflight(
             })
         });
         match reason {
-            Some(r) => unready.push(errored(&t, r, opts)),
+            Some(r) => unready.push((t, r)),
             None => ready.push(t),
         }
     }

@@ -168,6 +168,12 @@ fn arguments_that_would_select_everything_or_run_nothing_are_refused() {
     let out = crossgrade(&["run", "-f", m, "-j", "0"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("must be at least 1"));
+    let out = crossgrade(&["run", "-f", m, "--repeat", "0"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("must be at least 1"));
+    let out = crossgrade(&["run", "-f", m, "--repeat", "2", "--keep"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot be used with"));
 }
 
 #[test]

@@ -39,6 +39,7 @@ fn run(matrix: &Path, ids: &[&str]) -> (String, Vec<TrialOutcome>, tempfile::Tem
         run_id: run_id.clone(),
         jobs: 4,
         keep: false,
+        repeat: 1,
         report: ReportTarget {
             dir: reports.path().to_path_buf(),
             name: run_id.clone(),

@@ -80,6 +80,7 @@ fn run_scenario(scenario: &str, keep: bool) -> Ran {
         run_id: run_id.clone(),
         jobs: 1,
         keep,
+        repeat: 1,
         report: ReportTarget {
             dir: reports.path().to_path_buf(),
             name: run_id.clone(),

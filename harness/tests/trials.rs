@@ -258,6 +258,7 @@ async fn run_trial(
         run_id: run::new_run_id(),
         jobs: 1,
         keep: false,
+        repeat: 1,
         report: ReportTarget {
             dir: suite.report_dir.clone(),
             name: suite.report_name.clone(),

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::snapshot::verdict_of;
+use super::snapshot::{is_flaky, verdict_of};
 use crate::outcome::Verdict;
 
 /// How a trial's snapshot compares with the recorded one.
@@ -40,6 +40,11 @@ impl std::fmt::Display for Change {
 }
 
 /// Compares a fresh snapshot with the recorded one (`None`: none recorded).
+///
+/// A trial recorded as flaky is unchanged whatever mix of passes and failures it shows now (one
+/// failing run included); passing every run is a fix to look at, not news that turns the run red.
+/// A trial recorded as deterministic that now is flaky compares as its verdicts do: from `pass`, a
+/// regression; from `fail`, a change.
 pub(crate) fn compare(recorded: Option<&str>, current: &str) -> Change {
     let Some(recorded) = recorded else {
         return Change::New;
@@ -47,8 +52,16 @@ pub(crate) fn compare(recorded: Option<&str>, current: &str) -> Change {
     if recorded.trim_end() == current.trim_end() {
         return Change::Unchanged;
     }
-    let was_pass = verdict_of(recorded) == Some(Verdict::Pass);
     let is_pass = verdict_of(current) == Some(Verdict::Pass);
+    if is_flaky(recorded) {
+        return match verdict_of(current) {
+            Some(Verdict::Pass) => Change::Fixed,
+            Some(Verdict::Fail) => Change::Unchanged,
+            _ if is_flaky(current) => Change::Unchanged,
+            _ => Change::Changed,
+        };
+    }
+    let was_pass = verdict_of(recorded) == Some(Verdict::Pass);
     match (was_pass, is_pass) {
         (true, false) => Change::Regressed,
         (false, true) => Change::Fixed,
@@ -93,6 +106,35 @@ mod tests {
         assert_eq!(compare(Some(FAIL_A), FAIL_B), Change::Changed);
         // insta trims the trailing newline it stores.
         assert_eq!(compare(Some(PASS), "verdict: pass\n"), Change::Unchanged);
+    }
+
+    const FLAKY: &str = "verdict: flaky";
+    const ERROR: &str = "verdict: error\nreason: engine";
+
+    #[test]
+    fn a_recorded_flake_tolerates_any_mix() {
+        assert_eq!(compare(Some(FLAKY), FLAKY), Change::Unchanged);
+        assert_eq!(compare(Some(FLAKY), "verdict: flaky\n"), Change::Unchanged);
+        // A single run, or every repeat failing: a flake can do that.
+        assert_eq!(compare(Some(FLAKY), FAIL_A), Change::Unchanged);
+        assert!(!is_red(Verdict::Fail, compare(Some(FLAKY), FAIL_B)));
+        // Passing every time: worth a look (and an accept), not red.
+        assert_eq!(compare(Some(FLAKY), PASS), Change::Fixed);
+        assert!(!is_red(Verdict::Pass, compare(Some(FLAKY), PASS)));
+        // An error is red whatever the baseline says.
+        assert_eq!(compare(Some(FLAKY), ERROR), Change::Changed);
+        assert!(is_red(Verdict::Error, compare(Some(FLAKY), ERROR)));
+    }
+
+    #[test]
+    fn a_new_flake_is_red() {
+        // The aggregate verdict of a flaky trial is `fail`.
+        assert_eq!(compare(Some(PASS), FLAKY), Change::Regressed);
+        assert!(is_red(Verdict::Fail, compare(Some(PASS), FLAKY)));
+        assert_eq!(compare(Some(FAIL_A), FLAKY), Change::Changed);
+        assert!(is_red(Verdict::Fail, compare(Some(FAIL_A), FLAKY)));
+        assert_eq!(compare(None, FLAKY), Change::New);
+        assert!(is_red(Verdict::Fail, compare(None, FLAKY)));
     }
 
     #[test]

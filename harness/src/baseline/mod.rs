@@ -53,6 +53,9 @@ pub struct Accepted {
     /// Trials not recorded because they ended in an error (ours or the engine's, not a behaviour of
     /// the system).
     pub errors: Vec<String>,
+    /// Trials recorded as flaky that passed in a run that ran them once: one pass does not show
+    /// that a flake is gone, so the record stays (`run --repeat N` can show it).
+    pub unconfirmed: Vec<String>,
 }
 
 /// One snapshot [`accept`] wrote.
@@ -81,6 +84,11 @@ pub fn accept<'a>(
         }
         if !acceptable(outcome.verdict, change) {
             done.errors.push(outcome.id.clone());
+        } else if change == Change::Fixed
+            && outcome.repeats.is_none()
+            && recorded.as_deref().is_some_and(snapshot::is_flaky)
+        {
+            done.unconfirmed.push(outcome.id.clone());
         } else if change == Change::Regressed && !regressions {
             done.regressions.push(outcome.id.clone());
         } else {
@@ -120,4 +128,67 @@ fn snapshot_diff(recorded: Option<&str>, current: &str) -> String {
 /// Where a matrix's baseline lives: `reports/snapshots/` beside the matrix file.
 pub fn default_dir(matrix_root: &std::path::Path) -> std::path::PathBuf {
     matrix_root.join("reports").join("snapshots")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::outcome::{aggregate, Verdict};
+
+    /// A passing outcome of `id`, as a run (`repeat`) or as a single run.
+    fn pass(id: &str, repeat: Option<usize>) -> TrialOutcome {
+        let mut o: TrialOutcome = serde_json::from_value(serde_json::json!({
+            "id": id, "scenario": "s", "kind": "cell", "start": {}, "verdict": "pass",
+            "duration_ms": 1, "steps": [], "logs_dir": "trials/s/x/logs", "reproduce": "",
+        }))
+        .unwrap();
+        o.repeat = repeat;
+        o
+    }
+
+    #[test]
+    fn a_flaky_record_stays_on_one_pass_and_goes_on_every_run_passing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path());
+        store.write("sys/s/a", "verdict: flaky").unwrap();
+        store.write("sys/s/b", "verdict: flaky").unwrap();
+        let once = pass("sys/s/a", None);
+        let repeated = aggregate(vec![pass("sys/s/b", Some(1)), pass("sys/s/b", Some(2))]);
+        assert_eq!(repeated.verdict, Verdict::Pass);
+        let snapshot = snapshot_of(&once);
+        let done = accept(
+            &store,
+            [(&once, snapshot.as_str()), (&repeated, snapshot.as_str())],
+            false,
+        )
+        .unwrap();
+        assert_eq!(done.unconfirmed, ["sys/s/a"]);
+        assert_eq!(
+            store.read("sys/s/a").unwrap().as_deref(),
+            Some("verdict: flaky")
+        );
+        assert_eq!(done.written.len(), 1);
+        assert_eq!(done.written[0].change, Change::Fixed);
+        assert_eq!(
+            store.read("sys/s/b").unwrap().as_deref(),
+            Some("verdict: pass")
+        );
+    }
+
+    #[test]
+    fn runs_that_disagree_are_recorded_as_flaky() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path());
+        let mut failing = pass("sys/s/c", Some(2));
+        failing.verdict = Verdict::Fail;
+        let flaky = aggregate(vec![pass("sys/s/c", Some(1)), failing]);
+        let snapshot = snapshot_of(&flaky);
+        assert_eq!(snapshot, "verdict: flaky\n");
+        let done = accept(&store, [(&flaky, snapshot.as_str())], false).unwrap();
+        assert_eq!(done.written[0].change, Change::New);
+        assert_eq!(
+            store.read("sys/s/c").unwrap().as_deref(),
+            Some("verdict: flaky")
+        );
+    }
 }

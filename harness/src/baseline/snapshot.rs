@@ -7,7 +7,10 @@ use std::sync::LazyLock;
 use indexmap::IndexMap;
 use regex::Regex;
 
-use crate::outcome::{TrialOutcome, Verdict};
+use crate::outcome::{Class, TrialOutcome, Verdict};
+
+/// The snapshot of a trial recorded as flaky.
+pub(crate) const FLAKY: &str = "verdict: flaky";
 
 /// Longest reason kept in a snapshot; the full text is in the report.
 const MAX_REASON: usize = 400;
@@ -20,7 +23,17 @@ const MAX_REASON: usize = 400;
 /// reason: exit code 1: error: HTTP 404 from node-<n>:8080 ...
 /// releases: node=2.0×3 client=1.0
 /// ```
+///
+/// A repeated trial whose runs disagree is recorded as `verdict: flaky` alone: which run failed, and
+/// how, varies from run to run. Runs that agree are recorded as one run would be.
 pub(crate) fn snapshot_of(outcome: &TrialOutcome) -> String {
+    if outcome
+        .repeats
+        .as_ref()
+        .is_some_and(|r| r.class == Class::Flaky)
+    {
+        return format!("{FLAKY}\n");
+    }
     let mut s = format!("verdict: {}\n", outcome.verdict);
     // A negative trial that passed because a component refused keeps the refusal: that it now
     // goes through instead is a change.
@@ -103,7 +116,12 @@ fn anonymize(text: &str, replicated: &[String]) -> String {
     s
 }
 
-/// The verdict a snapshot records (its first line), if it is one of ours.
+/// Whether a snapshot records a flaky trial.
+pub(crate) fn is_flaky(snapshot: &str) -> bool {
+    snapshot.lines().next().map(str::trim_end) == Some(FLAKY)
+}
+
+/// The verdict a snapshot records (its first line), if it is one of ours (`flaky` is none).
 pub(crate) fn verdict_of(snapshot: &str) -> Option<Verdict> {
     match snapshot.lines().next()?.strip_prefix("verdict: ")?.trim() {
         "pass" => Some(Verdict::Pass),
@@ -256,6 +274,8 @@ mod tests {
             logs_dir: String::new(),
             reproduce: String::new(),
             reproduce_nextest: String::new(),
+            repeat: None,
+            repeats: None,
         };
         assert_eq!(
             snapshot_of(&outcome),

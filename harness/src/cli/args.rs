@@ -401,6 +401,16 @@ pub struct RunArgs {
     /// With --accept: record regressions too (a trial that passed and no longer does).
     #[arg(long, requires = "accept")]
     pub regressions: bool,
+    /// Run every selected trial N times, each run with its own containers and folder
+    /// (trials/…/repeat-K); each trial is reported once with how many runs passed and its class:
+    /// deterministic (every run the same verdict), flaky (k of N passed) or error (a run errored).
+    /// A trial the baseline records as `verdict: flaky` may pass or fail without turning the run
+    /// red; one recorded as deterministic that now varies is red. With --accept, a trial whose runs
+    /// disagree is recorded as flaky. Not with --keep (a kept run's containers would stand in the
+    /// way of the next run's).
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = at_least_one,
+          conflicts_with = "keep")]
+    pub repeat: usize,
     /// `human` (lines and a table) or `json`: one JSON object per line on stdout (run_started,
     /// trial_started, step_started, step_finished, trial_finished, ..., run_finished), each with
     /// "schema": "crossgrade.events/v1"; the terminal lines go away.

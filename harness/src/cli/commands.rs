@@ -251,6 +251,7 @@ pub async fn run(path: &Path, selection: &Selection, args: RunArgs) -> Result<St
         run_id: run_id.clone(),
         jobs: args.jobs.unwrap_or_else(run::default_jobs),
         keep: args.keep,
+        repeat: args.repeat,
         report: ReportTarget {
             dir: reports_root.join(&run_id),
             name: run_id.clone(),
@@ -339,8 +340,8 @@ fn show_finished(
     }
     let (c, ch) = (results.counts, results.changes);
     out(format_args!(
-        "{} trials: {} pass, {} fail, {} error · against the baseline: {} regressed, {} changed, {} new, {} fixed, {} unchanged",
-        c.total, c.pass, c.fail, c.error, ch.regressed, ch.changed, ch.new, ch.fixed, ch.unchanged
+        "{} trials: {} pass, {} fail{}, {} error · against the baseline: {} regressed, {} changed, {} new, {} fixed, {} unchanged",
+        c.total, c.pass, c.fail, report::flaky_note(c), c.error, ch.regressed, ch.changed, ch.new, ch.fixed, ch.unchanged
     ))?;
     out(format_args!("report: {}", done.paths.html.display()))?;
     out(format_args!("        {}", done.paths.summary.display()))?;
@@ -443,6 +444,9 @@ fn accept(
             "not recorded: {id} ended in an error (ours or the engine's), not a behaviour of the system"
         );
     }
+    for id in &done.unconfirmed {
+        eprintln!("{}", unconfirmed(id));
+    }
     let written = format!(
         "baseline: {} snapshots written to {}",
         done.written.len(),
@@ -501,6 +505,9 @@ pub fn accept_run(
              system"
         ))?;
     }
+    for id in &done.unconfirmed {
+        out(unconfirmed(id))?;
+    }
     let left = done.regressions.len() + done.errors.len();
     out(format_args!(
         "baseline: {} snapshots written to {}{}",
@@ -513,6 +520,13 @@ pub fn accept_run(
         }
     ))?;
     Ok(Status::red_if(left > 0))
+}
+
+/// Why a flaky trial's single pass was not recorded (it is not a failure to record it).
+fn unconfirmed(id: &str) -> String {
+    format!(
+        "not recorded: {id} is recorded as flaky and passed once; a pass in every run of          `crossgrade run --repeat N --accept` records it as fixed"
+    )
 }
 
 /// A run's `results.json`, or a bad-argument failure naming the folder.
@@ -986,6 +1000,7 @@ impl RealTrials {
             run_id: run::new_run_id(),
             jobs: 1,
             keep: false,
+            repeat: 1,
             report: ReportTarget {
                 dir: self.dir.join(&name),
                 name,

@@ -1,6 +1,10 @@
 //! Outcomes: what happened in a trial, step by step, and its verdict. Plain data, serializable; the
 //! runner produces it, reporters consume it.
 
+mod repeat;
+
+pub use repeat::{aggregate, Class, Repeats};
+
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 
@@ -179,6 +183,13 @@ pub struct TrialOutcome {
     /// The same, as a `cargo nextest run` of the trials test binary.
     #[serde(default)]
     pub reproduce_nextest: String,
+    /// Which run of a repeated trial this outcome is (`run --repeat N`, 1-based).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repeat: Option<usize>,
+    /// A repeated trial's runs, aggregated: how many passed, and its class. The rest of the outcome
+    /// is the run whose details are kept ([`Repeats::shown`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repeats: Option<Repeats>,
 }
 
 /// The commands that run exactly one trial again, from the CLI and from nextest.

@@ -52,6 +52,9 @@ pub struct Trial {
     pub drawn: Option<Drawn>,
     /// The scenario file it is the trial of (`--scenario-file`), as the user named it.
     pub file: Option<String>,
+    /// Which run of a repeated trial this is (`run --repeat N`, 1-based): each run has its own
+    /// folder (`…/repeat-K`) and containers. `None` outside a repeated run.
+    pub repeat: Option<usize>,
 }
 
 /// Every image `trials` will run, each once, in the order first needed: each role and service at
@@ -662,6 +665,7 @@ fn trial(
         timeout: sc.timeout,
         drawn: None,
         file: None,
+        repeat: None,
     }
 }
 

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use super::results::{Results, RunMeta, TrialReport};
 use crate::atomic::write_atomic;
+use crate::outcome::TrialOutcome;
 
 /// The files of a written report.
 #[derive(Debug, Clone)]
@@ -32,15 +33,27 @@ impl ReportPaths {
     }
 }
 
-/// Record of one trial, beside its logs.
+/// Record of one trial, beside its logs; a repeated trial's in its own folder, above those of its
+/// runs (`…/repeat-K/logs`).
 pub(crate) fn trial_record_path(dir: &Path, t: &TrialReport) -> PathBuf {
-    dir.join(
-        t.outcome
-            .logs_dir
-            .strip_suffix("/logs")
-            .unwrap_or(&t.outcome.logs_dir),
-    )
-    .join("trial.json")
+    let o = &t.outcome;
+    let mut folder = o.logs_dir.strip_suffix("/logs").unwrap_or(&o.logs_dir);
+    if o.repeats.is_some() {
+        if let Some((trial, run)) = folder.rsplit_once('/') {
+            if run.starts_with("repeat-") {
+                folder = trial;
+            }
+        }
+    }
+    dir.join(folder).join("trial.json")
+}
+
+/// Writes the outcome of one run of a repeated trial beside its logs (`…/repeat-K/run.json`); the
+/// trial's record, which the reports are built from, aggregates its runs.
+pub(crate) fn write_run_record(dir: &Path, o: &TrialOutcome) -> std::io::Result<()> {
+    let folder = o.logs_dir.strip_suffix("/logs").unwrap_or(&o.logs_dir);
+    let json = serde_json::to_vec_pretty(o).map_err(std::io::Error::other)?;
+    write_atomic(&dir.join(folder).join("run.json"), &json)
 }
 
 /// Writes one trial's record.

@@ -115,7 +115,7 @@ pub(crate) fn render(r: &Results, report_dir: &Path) -> String {
                 h,
                 "<tr><td>{}</td><td>{}</td><td><b>{}</b></td><td>{}</td></tr>",
                 mark(t, &t.outcome.id),
-                t.outcome.verdict,
+                escape(&t.verdict_text()),
                 t.change(),
                 escape(t.outcome.reason.as_deref().unwrap_or(""))
             );
@@ -214,10 +214,12 @@ fn render_grid(h: &mut String, g: &Grid, mark: &dyn Fn(&TrialReport, &str) -> St
         for square in &g.squares[ri] {
             h.push_str("<td>");
             for (label, t) in square {
-                let text = if label.is_empty() {
-                    t.outcome.verdict.as_str().to_string()
-                } else {
-                    label.clone()
+                let text = match (&t.outcome.repeats, label.is_empty()) {
+                    (Some(r), true) if r.class == crate::outcome::Class::Flaky => {
+                        format!("flaky {}/{}", r.passed, r.runs)
+                    }
+                    (_, true) => t.outcome.verdict.as_str().to_string(),
+                    (_, false) => label.clone(),
                 };
                 h.push_str(&mark(t, &text));
             }
@@ -246,6 +248,16 @@ fn render_trial(h: &mut String, t: &TrialReport, anchor: &str, report_dir: &Path
         id = escape(&o.id),
         anchor = escape(anchor),
     );
+    if let Some(r) = &o.repeats {
+        let runs: Vec<&str> = r.verdicts.iter().map(|v| v.as_str()).collect();
+        let _ = writeln!(
+            h,
+            "<p class=\"repeats\">{}: runs {}; the details below are run {}'s</p>",
+            escape(&r.describe()),
+            runs.join(", "),
+            r.shown
+        );
+    }
     if let Some(reason) = &o.reason {
         let _ = writeln!(h, "<p class=\"reason\">{}</p>", escape(reason));
     }

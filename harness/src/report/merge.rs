@@ -168,6 +168,10 @@ fn merged_meta(runs: &[(PathBuf, Results)], into: &Path) -> RunMeta {
             .map(|(_, r)| r.meta.provenance.jobs)
             .max()
             .unwrap_or(0),
+        repeat: runs
+            .iter()
+            .filter_map(|(_, r)| r.meta.provenance.repeat)
+            .max(),
     };
     meta
 }

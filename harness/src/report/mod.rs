@@ -32,7 +32,7 @@ pub use reporter::{json_line, Display, EVENTS_SCHEMA};
 pub(crate) use reproduce::reproduce;
 pub use reproduce::{shell_quote, MATRIX_ENV};
 pub use results::Provenance;
-pub use results::Results;
 pub(crate) use results::RunMeta;
 pub use results::TrialReport;
+pub use results::{flaky_note, Results};
 pub use terminal::{recap, table, Terminal};

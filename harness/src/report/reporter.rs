@@ -8,6 +8,7 @@ use std::io::Write as _;
 use super::recorder::Recorder;
 use super::results::TrialReport;
 use super::terminal::Terminal;
+use crate::outcome::TrialOutcome;
 use crate::run::Event;
 
 /// How a run shows itself while it goes: a closed set.
@@ -43,9 +44,23 @@ impl Display {
         match self {
             Display::Terminal(t) => t.handle(e),
             Display::StepLog => step_log(e),
-            // A finished trial is written with its judgement, by `trial_finished`.
-            Display::Json if matches!(e, Event::TrialFinished { .. }) => {}
-            Display::Json => json_line(e),
+            // One run of a repeated trial: what it was; the trial is written with its judgement
+            // after its last run.
+            Display::Json => match e {
+                Event::TrialFinished { outcome } if outcome.repeat.is_some() => {
+                    json_line(&serde_json::json!({
+                        "event": "trial_run_finished",
+                        "id": outcome.id,
+                        "repeat": outcome.repeat,
+                        "verdict": outcome.verdict,
+                        "reason": outcome.reason,
+                        "logs_dir": outcome.logs_dir,
+                    }))
+                }
+                // A finished trial is written with its judgement, by `trial_finished`.
+                Event::TrialFinished { .. } => {}
+                _ => json_line(e),
+            },
             Display::Silent => {}
         }
     }
@@ -127,30 +142,51 @@ impl Reporter {
     pub(crate) fn report(&mut self, e: &Event) {
         self.display.event(e);
         if let Event::TrialFinished { outcome } = e {
-            let t = match self.recorder.finished(outcome) {
-                Ok(t) => {
-                    self.write_failing = false;
-                    t
-                }
-                Err(err) => {
-                    if !self.write_failing {
-                        let msg = format!(
-                            "writing the report to {}: {err}",
-                            self.recorder.dir().display()
-                        );
-                        self.display.problem(&msg);
-                    }
-                    self.write_failing = true;
-                    self.recorder.judge(outcome)
-                }
-            };
-            self.display.trial_finished(&t);
-            self.finished.push(t);
+            let (trial, written) = self.recorder.collect(outcome);
+            if let Err(err) = written {
+                self.problem(err);
+            }
+            if let Some(o) = trial {
+                self.trial(&o);
+            }
         }
     }
 
-    /// Ends the display; the recorder and the trials reported, for the run's summary.
+    /// A trial's outcome (a repeated trial's aggregate): recorded, then shown with its judgement.
+    fn trial(&mut self, outcome: &TrialOutcome) {
+        let t = match self.recorder.finished(outcome) {
+            Ok(t) => {
+                self.write_failing = false;
+                t
+            }
+            Err(err) => {
+                self.problem(err);
+                self.recorder.judge(outcome)
+            }
+        };
+        self.display.trial_finished(&t);
+        self.finished.push(t);
+    }
+
+    /// A report file could not be written: said once until writing works again (a full disk is
+    /// said once, not once per trial).
+    fn problem(&mut self, err: std::io::Error) {
+        if !self.write_failing {
+            let msg = format!(
+                "writing the report to {}: {err}",
+                self.recorder.dir().display()
+            );
+            self.display.problem(&msg);
+        }
+        self.write_failing = true;
+    }
+
+    /// Ends the display; the recorder and the trials reported, for the run's summary. Repeated
+    /// trials whose runs did not all finish are reported with the runs they have.
     pub(crate) fn finish(mut self) -> (Recorder, Vec<TrialReport>) {
+        for o in self.recorder.unfinished() {
+            self.trial(&o);
+        }
         self.display.finish();
         (self.recorder, self.finished)
     }

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::baseline::{Change, Judgement};
 use crate::model::Matrix;
-use crate::outcome::{TrialOutcome, Verdict};
+use crate::outcome::{Class, TrialOutcome, Verdict};
 use crate::risk::Prediction;
 
 /// Identifies the layout of `results.json`; bumped on any incompatible change. Fields are only ever
@@ -52,6 +52,9 @@ pub struct Provenance {
     pub host: String,
     /// Trials at once.
     pub jobs: usize,
+    /// Runs of each trial (`run --repeat N`); absent when each ran once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repeat: Option<usize>,
 }
 
 impl std::fmt::Display for Provenance {
@@ -71,7 +74,11 @@ impl std::fmt::Display for Provenance {
             or_unknown(&self.engine),
             or_unknown(&self.host),
             self.jobs
-        )
+        )?;
+        match self.repeat {
+            Some(n) => write!(f, " · --repeat {n}"),
+            None => Ok(()),
+        }
     }
 }
 
@@ -102,6 +109,7 @@ impl Provenance {
                 .map(|h| h.trim().to_string())
                 .unwrap_or_default(),
             jobs,
+            repeat: None,
         }
     }
 }
@@ -143,6 +151,14 @@ pub struct TrialReport {
 impl TrialReport {
     pub fn change(&self) -> Change {
         self.baseline.change
+    }
+
+    /// Its verdict, and for a repeated trial its runs: `fail · flaky (1 of 3 passed)`.
+    pub fn verdict_text(&self) -> String {
+        match &self.outcome.repeats {
+            None => self.outcome.verdict.to_string(),
+            Some(r) => format!("{} · {}", self.outcome.verdict, r.describe()),
+        }
     }
 
     /// A failure the baseline expects: the trial does not pass, and fails exactly as recorded.
@@ -210,7 +226,18 @@ impl Results {
             complete,
             planned: selected.len(),
             selected,
-            counts: Counts::of(trials.iter().map(|t| t.outcome.verdict)),
+            counts: Counts {
+                flaky: trials
+                    .iter()
+                    .filter(|t| {
+                        t.outcome
+                            .repeats
+                            .as_ref()
+                            .is_some_and(|r| r.class == Class::Flaky)
+                    })
+                    .count(),
+                ..Counts::of(trials.iter().map(|t| t.outcome.verdict))
+            },
             changes: ChangeCounts::of(trials.iter().map(|t| t.change())),
             red: trials.iter().any(|t| t.baseline.red),
             trials,
@@ -224,11 +251,12 @@ impl Results {
     pub(crate) fn headline(&self) -> String {
         let (c, ch) = (self.counts, self.changes);
         format!(
-            "{} trials: {} pass, {} fail, {} error · against the baseline: {} regressed, {} changed, \
-             {} new, {} fixed · {:.1} s",
+            "{} trials: {} pass, {} fail{}, {} error · against the baseline: {} regressed, {} \
+             changed, {} new, {} fixed · {:.1} s",
             c.total,
             c.pass,
             c.fail,
+            flaky_note(c),
             c.error,
             ch.regressed,
             ch.changed,
@@ -258,12 +286,29 @@ impl Results {
     }
 }
 
+/// ` (2 flaky)` after the failures when some repeated trials were flaky; empty otherwise.
+pub fn flaky_note(c: Counts) -> String {
+    if c.flaky == 0 {
+        String::new()
+    } else {
+        format!(" ({} flaky)", c.flaky)
+    }
+}
+
 #[derive(Debug, Default, Serialize, Deserialize, Clone, Copy, PartialEq, Eq)]
 pub struct Counts {
     pub total: usize,
     pub pass: usize,
     pub fail: usize,
     pub error: usize,
+    /// Repeated trials (`run --repeat N`) whose runs disagreed: counted under `fail` as well.
+    /// Absent when none.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub flaky: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 impl Counts {

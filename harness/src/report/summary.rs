@@ -4,7 +4,7 @@
 use super::grid::{self, Grid};
 use super::results::{Results, TrialReport};
 use crate::baseline::Change;
-use crate::outcome::Verdict;
+use crate::outcome::{Class, Verdict};
 
 /// The mark of a trial in a grid: its verdict, and its change when it has one.
 pub(crate) fn mark(t: &TrialReport) -> String {
@@ -13,8 +13,13 @@ pub(crate) fn mark(t: &TrialReport) -> String {
         Verdict::Fail => "❌",
         Verdict::Error => "⚠️",
     };
+    // A flaky trial says so, with how many of its runs passed.
+    let v = match &t.outcome.repeats {
+        Some(r) if r.class == Class::Flaky => format!("{v} flaky {}/{}", r.passed, r.runs),
+        _ => v.to_string(),
+    };
     match t.change() {
-        Change::Unchanged => v.to_string(),
+        Change::Unchanged => v,
         c => format!("{v} {c}"),
     }
 }
@@ -45,7 +50,7 @@ pub(crate) fn render(r: &Results) -> String {
             s.push_str(&format!(
                 "| `{}` | {} | **{}** | {} |\n",
                 t.outcome.id,
-                t.outcome.verdict,
+                t.verdict_text(),
                 t.change(),
                 cell_text(t.outcome.reason.as_deref().unwrap_or(""))
             ));

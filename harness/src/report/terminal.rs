@@ -81,7 +81,14 @@ impl Terminal {
                 }
             }
             Event::StepFinished { .. } => {}
-            // Finished trials are shown by `trial_finished`, once held against the baseline.
+            // Finished trials are shown by `trial_finished`, once held against the baseline; a run
+            // of a repeated trial only ends its live line (the trial is shown after its last run).
+            Event::TrialFinished { outcome } if outcome.repeat.is_some() => {
+                if let Some(bar) = self.live.remove(&outcome.id) {
+                    bar.finish_and_clear();
+                    self.multi.remove(&bar);
+                }
+            }
             Event::TrialFinished { .. } => {}
             Event::Cancelling => self.println("crossgrade: stopping, cleaning up…".into()),
             Event::CleanupFailed { error } => self.println(format!(
@@ -148,10 +155,20 @@ fn line(t: &TrialReport) -> String {
         c => format!(" [{c}]"),
     };
     format!(
-        "  {tag} {:>6.1}s  {}{change}",
+        "  {tag} {:>6.1}s  {}{change}{}",
         o.duration_ms as f64 / 1000.0,
-        o.id
+        o.id,
+        repeats(t)
     )
+}
+
+/// ` · flaky (1 of 3 passed)` for a repeated trial; empty otherwise.
+fn repeats(t: &TrialReport) -> String {
+    t.outcome
+        .repeats
+        .as_ref()
+        .map(|r| format!(" · {}", r.describe()))
+        .unwrap_or_default()
 }
 
 /// After the table, the red trials again with their reasons, so that a long run's news is not
@@ -164,9 +181,10 @@ pub fn recap(r: &Results) -> String {
     let mut s = format!("{} red:\n", red.len());
     for t in red {
         s.push_str(&format!(
-            "  {} [{}]: {}\n",
+            "  {} [{}]{}: {}\n",
             t.outcome.id,
             t.change(),
+            repeats(t),
             t.outcome
                 .reason
                 .as_deref()
@@ -187,11 +205,12 @@ pub fn table(r: &Results) -> String {
     let mut s = format!("{:<width$}  verdict  change     time\n", "trial");
     for t in &r.trials {
         s.push_str(&format!(
-            "{:<width$}  {:<7}  {:<9}  {:.1}s\n",
+            "{:<width$}  {:<7}  {:<9}  {:.1}s{}\n",
             t.outcome.id,
             t.outcome.verdict.as_str(),
             t.change().as_str(),
-            t.outcome.duration_ms as f64 / 1000.0
+            t.outcome.duration_ms as f64 / 1000.0,
+            repeats(t)
         ));
     }
     s

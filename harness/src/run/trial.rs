@@ -36,7 +36,10 @@ pub(crate) fn trial_dir(t: &Trial) -> String {
     // Past `system/scenario/`: the cell, the path, and an explored order or a drawn plan below it
     // (`0.22-to-0.23/order=agent,master`), so that no two trials share a folder.
     let rest = t.id.splitn(3, '/').nth(2).unwrap_or(&t.id);
-    format!("trials/{}/{}", t.scenario, rest)
+    match t.repeat {
+        None => format!("trials/{}/{}", t.scenario, rest),
+        Some(k) => format!("trials/{}/{}/repeat-{k}", t.scenario, rest),
+    }
 }
 
 /// Test hook: `CROSSGRADE_FAILPOINT=panic-after-start` panics after a trial's first `start` step, so
@@ -255,6 +258,8 @@ pub(crate) fn blank_outcome(
         logs_dir: format!("{}/logs", trial_dir(trial)),
         reproduce: again.crossgrade,
         reproduce_nextest: again.nextest,
+        repeat: trial.repeat,
+        repeats: None,
     }
 }
 

@@ -17,6 +17,7 @@ fn session(fx: &Fixture) -> Session {
         run_id: RUN_ID.into(),
         jobs: 2,
         keep: false,
+        repeat: 1,
         report: ReportTarget {
             dir: fx.reports(),
             name: RUN_ID.into(),
@@ -277,4 +278,118 @@ fn the_parts_of_a_partition_hold_every_selected_trial_once_in_plan_order() {
         ..Selection::default()
     }
     .is_everything());
+}
+
+/// A one-trial fixture whose client answers `client.get` as `answer` says for the client
+/// container's incarnation (0 in run 1, 1 in run 2, ...).
+fn flaky_fixture() -> Fixture {
+    cell(&[START, GET].concat())
+}
+
+/// `fx`'s session, each trial run `n` times, `client.get` passing in the runs `answer` says (by
+/// the client container's incarnation: 0 in run 1, 1 in run 2, ...).
+async fn repeated(
+    fx: &Fixture,
+    n: usize,
+    answer: impl Fn(usize) -> bool + Send + Sync + 'static,
+) -> Finished {
+    let script = Script::default().on_exec(move |view, _| {
+        if answer(view.incarnation) {
+            Reply::Output(0, "ok".into())
+        } else {
+            Reply::Output(1, "no such key".into())
+        }
+    });
+    let backend: Arc<dyn Backend> = Arc::new(Scripted::new(script));
+    Session {
+        repeat: n,
+        ..session(fx)
+    }
+    .run(Ok(backend), Display::Silent, CancellationToken::new())
+    .await
+    .expect("the report is written")
+}
+
+#[tokio::test(start_paused = true)]
+async fn repeated_runs_that_disagree_make_a_flaky_trial_with_its_first_failure() {
+    let fx = flaky_fixture();
+    let done = repeated(&fx, 3, |k| k != 1).await;
+    let r = &done.results;
+    assert_eq!(r.trials.len(), 1, "one entry per trial, not per run");
+    let t = &r.trials[0];
+    let reps = t.outcome.repeats.as_ref().expect("aggregated");
+    assert_eq!(reps.describe(), "flaky (2 of 3 passed)");
+    assert_eq!(reps.verdicts, [Verdict::Pass, Verdict::Fail, Verdict::Pass]);
+    assert_eq!((t.outcome.verdict, reps.shown), (Verdict::Fail, 2));
+    assert_eq!(
+        t.outcome.logs_dir,
+        "trials/t/node=1.0,client=1.0/repeat-2/logs"
+    );
+    assert_eq!(t.baseline.snapshot, "verdict: flaky\n");
+    assert_eq!((r.counts.fail, r.counts.flaky), (1, 1));
+    assert_eq!(r.meta.provenance.repeat, Some(3));
+    assert!(r.red, "a new flake is red");
+    // Each run has its folder and record; the trial's record is above them.
+    let trial = fx.reports().join("trials/t/node=1.0,client=1.0");
+    assert!(trial.join("trial.json").is_file());
+    for k in 1..=3 {
+        assert!(
+            trial.join(format!("repeat-{k}/run.json")).is_file(),
+            "run {k}"
+        );
+        assert!(trial.join(format!("repeat-{k}/logs")).is_dir(), "run {k}");
+    }
+    let results = std::fs::read_to_string(&done.paths.results).unwrap();
+    assert!(results.contains("\"flaky\": 1"), "{results}");
+    let summary = std::fs::read_to_string(&done.paths.summary).unwrap();
+    assert!(
+        summary.contains("fail · flaky (2 of 3 passed)"),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("❌ flaky 2/3 new"),
+        "the grid says so: {summary}"
+    );
+    let html = std::fs::read_to_string(&done.paths.html).unwrap();
+    assert!(
+        html.contains("flaky (2 of 3 passed): runs pass, fail, pass"),
+        "{html}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn runs_that_agree_are_deterministic_and_snapshot_as_one_run() {
+    let fx = flaky_fixture();
+    let once = repeated(&fx, 1, |_| false).await.results.trials[0].clone();
+    assert_eq!(once.outcome.repeats, None);
+    let fx = flaky_fixture();
+    let twice = repeated(&fx, 2, |_| false).await.results.trials[0].clone();
+    let reps = twice.outcome.repeats.as_ref().unwrap();
+    assert_eq!(reps.describe(), "deterministic (0 of 2 passed)");
+    assert_eq!(twice.baseline.snapshot, once.baseline.snapshot);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_trial_recorded_flaky_is_green_whatever_mix_its_runs_show() {
+    use crate::baseline::Change;
+    let fx = flaky_fixture();
+    let store = Store::new(fx.dir().join("snapshots"));
+    let id = fx.trial().id;
+    store.write(&id, "verdict: flaky").unwrap();
+    // Flaky again; run once and failing; failing every run.
+    for (n, pass_in) in [(2, 0), (1, 9), (2, 9)] {
+        let done = repeated(&fx, n, move |k| k == pass_in).await;
+        let t = &done.results.trials[0];
+        assert_eq!(t.change(), Change::Unchanged, "{n} runs");
+        assert!(!done.results.red, "{n} runs");
+    }
+    // Passing every run: a fix to look at, not red.
+    let done = repeated(&fx, 2, |_| true).await;
+    assert_eq!(done.results.trials[0].change(), Change::Fixed);
+    assert!(!done.results.red);
+    // A trial recorded as passing that now varies is red.
+    store.write(&id, "verdict: pass").unwrap();
+    let done = repeated(&fx, 2, |k| k == 0).await;
+    assert_eq!(done.results.trials[0].change(), Change::Regressed);
+    assert!(done.results.red);
 }
