@@ -39,7 +39,11 @@ fn main() -> ExitCode {
     let code = exit_code(&result);
     match result {
         Err(Failure::BrokenPipe) | Ok(_) => {}
-        Err(e) => eprintln!("{:?}", miette::Report::new(e)),
+        // A closed stderr (`crossgrade plan … 2>&1 | head`) loses the message, never the exit code.
+        Err(e) => {
+            use std::io::Write;
+            let _ = writeln!(std::io::stderr(), "{:?}", miette::Report::new(e));
+        }
     }
     ExitCode::from(code)
 }

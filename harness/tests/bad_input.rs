@@ -186,6 +186,21 @@ fn doctor_shows_a_bad_matrix_s_errors() {
     assert!(stdout.contains("matrix.toml:15:15"), "{stdout}");
 }
 
+/// Bad input with stderr closed (`crossgrade plan … 2>&1 | head`): still exit 2, not a panic.
+#[test]
+fn a_closed_stderr_keeps_the_exit_code_of_bad_input() {
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = Command::new(env!("CARGO_BIN_EXE_crossgrade"))
+        .args(["plan", "-f"])
+        .arg(corpus().join("unknown-step/matrix.toml"))
+        .stdout(Stdio::piped())
+        .stderr(writer)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
 #[test]
 fn a_closed_stdout_ends_plan_quietly() {
     let mut child = Command::new(env!("CARGO_BIN_EXE_crossgrade"))
