@@ -14,7 +14,7 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
-use crate::baseline::snapshot_of;
+use crate::baseline::reason_of;
 use crate::outcome::{TrialOutcome, Verdict};
 use crate::plan::{PlannedStep, Trial};
 use crate::step::Op;
@@ -37,14 +37,10 @@ impl Signature {
         let step = trial.steps.get(outcome.failed_step? - 1)?;
         static STEP: LazyLock<Regex> =
             LazyLock::new(|| Regex::new(r"\bstep \d+\b").expect("valid pattern"));
-        let snapshot = snapshot_of(outcome);
-        let reason = snapshot
-            .lines()
-            .find_map(|l| l.strip_prefix("reason: "))
-            .unwrap_or_default();
+        let reason = reason_of(outcome).unwrap_or_default();
         Some(Signature {
             kind: step.op.kind().to_string(),
-            reason: STEP.replace_all(reason, "step <n>").into_owned(),
+            reason: STEP.replace_all(&reason, "step <n>").into_owned(),
         })
     }
 }

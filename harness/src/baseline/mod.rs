@@ -8,7 +8,7 @@ mod store;
 
 pub use compare::Change;
 pub(crate) use compare::{acceptable, compare, is_red};
-pub(crate) use snapshot::snapshot_of;
+pub(crate) use snapshot::{reason_of, releases_by_role, snapshot_of};
 pub use store::{Store, StoreError};
 
 use serde::{Deserialize, Serialize};

@@ -46,31 +46,12 @@ pub(crate) fn snapshot_of(outcome: &TrialOutcome) -> String {
     if let Some(step) = failed {
         s.push_str(&format!("step: {} {}\n", step.number, step.description));
     }
-    // Replicas of one role are interchangeable: which of them an election or an order picked varies
-    // from run to run, so a snapshot names them `master-<n>` and counts releases per role.
-    let replicated = failed
-        .map(|st| replicated_roles(&st.releases))
-        .unwrap_or_default();
-    // The failed step's own message (the reason repeats the step's description before it).
-    let reason = failed
-        .and_then(|st| st.message.as_deref())
-        .or(outcome.reason.as_deref());
-    if let Some(reason) = reason {
-        s.push_str(&format!(
-            "reason: {}\n",
-            anonymize(&normalize(reason), &replicated)
-        ));
+    if let Some(reason) = reason_of(outcome) {
+        s.push_str(&format!("reason: {reason}\n"));
     }
     // The versions of every node at that moment: what a reader needs to place the failure.
     if let Some(step) = failed {
-        let mut by_role: IndexMap<&str, std::collections::BTreeMap<&str, usize>> = IndexMap::new();
-        for (replica, rel) in &step.releases {
-            let role = replica
-                .rsplit_once('-')
-                .map_or(replica.as_str(), |(r, _)| r);
-            *by_role.entry(role).or_default().entry(rel).or_default() += 1;
-        }
-        let releases: Vec<String> = by_role
+        let releases: Vec<String> = releases_by_role(&step.releases)
             .into_iter()
             .map(
                 |(role, counts)| match counts.iter().collect::<Vec<_>>()[..] {
@@ -90,24 +71,46 @@ pub(crate) fn snapshot_of(outcome: &TrialOutcome) -> String {
     s
 }
 
-/// Roles with more than one replica, from a step's replica → release map (`master-2` → `master`).
-fn replicated_roles(releases: &IndexMap<String, String>) -> Vec<String> {
-    let mut count: IndexMap<&str, usize> = IndexMap::new();
-    for replica in releases.keys() {
+/// Why `outcome` failed, as its snapshot records it: the failed step's own message (the reason
+/// repeats the step's description before it), else the trial's reason, normalised, and with the
+/// replicas of a replicated role anonymous (which of them an election or an order picked varies from
+/// run to run, so they are all `master-<n>`).
+pub(crate) fn reason_of(outcome: &TrialOutcome) -> Option<String> {
+    let failed = outcome
+        .failed_step
+        .and_then(|n| outcome.steps.iter().find(|st| st.number == n));
+    let replicated: Vec<&str> = failed
+        .map(|st| {
+            releases_by_role(&st.releases)
+                .into_iter()
+                .filter(|(_, counts)| counts.values().sum::<usize>() > 1)
+                .map(|(role, _)| role)
+                .collect()
+        })
+        .unwrap_or_default();
+    let reason = failed
+        .and_then(|st| st.message.as_deref())
+        .or(outcome.reason.as_deref())?;
+    Some(anonymize(&normalize(reason), &replicated))
+}
+
+/// A step's replica → release map (`master-2` → `0.24`) by role, in replica order: each release the
+/// role's replicas run, with how many run it.
+pub(crate) fn releases_by_role(
+    releases: &IndexMap<String, String>,
+) -> IndexMap<&str, std::collections::BTreeMap<&str, usize>> {
+    let mut by_role: IndexMap<&str, std::collections::BTreeMap<&str, usize>> = IndexMap::new();
+    for (replica, rel) in releases {
         let role = replica
             .rsplit_once('-')
             .map_or(replica.as_str(), |(r, _)| r);
-        *count.entry(role).or_default() += 1;
+        *by_role.entry(role).or_default().entry(rel).or_default() += 1;
     }
-    count
-        .into_iter()
-        .filter(|(_, n)| *n > 1)
-        .map(|(r, _)| r.to_string())
-        .collect()
+    by_role
 }
 
 /// `master-2` → `master-<n>` for the replicated roles.
-fn anonymize(text: &str, replicated: &[String]) -> String {
+fn anonymize(text: &str, replicated: &[&str]) -> String {
     let mut s = text.to_string();
     for role in replicated {
         let re = Regex::new(&format!(r"\b{}-\d+\b", regex::escape(role))).expect("valid pattern");

@@ -12,6 +12,8 @@ use serde::Serialize;
 
 use super::html::escape;
 use super::results::{Results, TrialReport};
+use super::summary::cell_text;
+use crate::baseline::releases_by_role;
 use crate::outcome::Verdict;
 
 pub(crate) const SCHEMA: &str = "crossgrade.orders/v1";
@@ -235,22 +237,11 @@ fn row(r: &Results, t: &TrialReport, order: &[String]) -> OrderRow {
 
 /// Replica releases (`master-0` → `0.22`) by role: `0.22` when all agree, else `0.22×2,0.23×1`.
 fn by_role(releases: &IndexMap<String, String>) -> IndexMap<String, String> {
-    let mut roles: IndexMap<String, IndexMap<String, usize>> = IndexMap::new();
-    for (replica, rel) in releases {
-        let role = replica
-            .rsplit_once('-')
-            .map_or(replica.as_str(), |(r, _)| r);
-        *roles
-            .entry(role.to_string())
-            .or_default()
-            .entry(rel.clone())
-            .or_default() += 1;
-    }
-    roles
+    releases_by_role(releases)
         .into_iter()
         .map(|(role, counts)| {
             let v = if counts.len() == 1 {
-                counts.into_keys().next().unwrap_or_default()
+                counts.into_keys().next().unwrap_or_default().to_string()
             } else {
                 counts
                     .iter()
@@ -258,7 +249,7 @@ fn by_role(releases: &IndexMap<String, String>) -> IndexMap<String, String> {
                     .collect::<Vec<_>>()
                     .join(",")
             };
-            (role, v)
+            (role.to_string(), v)
         })
         .collect()
 }
@@ -266,7 +257,7 @@ fn by_role(releases: &IndexMap<String, String>) -> IndexMap<String, String> {
 impl OrderRow {
     /// `❌ fail at step 12 … (master=0.22 …); … passed as a cell …`.
     fn run(&self) -> String {
-        let mut run = verdict_mark(self.verdict).to_string();
+        let mut run = verdict_mark(self.verdict);
         if let Some(at) = &self.failed_at {
             let _ = write!(run, " at {at}");
         }
@@ -333,8 +324,8 @@ impl OrderTable {
             let _ = writeln!(
                 s,
                 "| {order} | {} | {} | {} |",
-                md(&run),
-                md(&r.predicted.describe()),
+                cell_text(&run),
+                cell_text(&r.predicted.describe()),
                 agrees_word(r.agrees)
             );
         }
@@ -392,12 +383,9 @@ fn verdict_word(v: Verdict) -> &'static str {
     }
 }
 
-fn verdict_mark(v: Verdict) -> &'static str {
-    match v {
-        Verdict::Pass => "✅ pass",
-        Verdict::Fail => "❌ fail",
-        Verdict::Error => "⚠️ error",
-    }
+/// `✅ pass`, `❌ fail`, `⚠️ error`.
+fn verdict_mark(v: Verdict) -> String {
+    format!("{} {v}", super::summary::verdict_mark(v))
 }
 
 fn agrees_word(a: Option<bool>) -> &'static str {
@@ -406,10 +394,6 @@ fn agrees_word(a: Option<bool>) -> &'static str {
         Some(false) => "**no**",
         None => "—",
     }
-}
-
-fn md(s: &str) -> String {
-    s.replace('|', "\\|").replace('\n', " ")
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use super::html::escape;
 use super::results::{Results, TrialReport};
+use super::summary::cell_text;
 use crate::api::Counts;
 use crate::outcome::Verdict;
 use crate::risk::TopFinding;
@@ -153,10 +154,6 @@ const LEGEND: &str = "predicted: a breaking or risky finding between the release
                       schema shows) · 🟡 predicted, passed (tolerated, or not exercised) · ✅ \
                       neither · ⚠️ error (no evidence)";
 
-fn md(s: &str) -> String {
-    s.replace('|', "\\|").replace('\n', " ")
-}
-
 impl Predicted {
     fn headline(&self) -> String {
         let c = self.counts;
@@ -198,8 +195,8 @@ impl Predicted {
                 r.predicted.breaking,
                 r.predicted.risky,
                 r.predicted.compatible,
-                md(&top),
-                md(r.reason.as_deref().unwrap_or(""))
+                cell_text(&top),
+                cell_text(r.reason.as_deref().unwrap_or(""))
             );
         }
         s

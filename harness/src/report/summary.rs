@@ -8,11 +8,7 @@ use crate::outcome::{Class, Verdict};
 
 /// The mark of a trial in a grid: its verdict, and its change when it has one.
 pub(crate) fn mark(t: &TrialReport) -> String {
-    let v = match t.outcome.verdict {
-        Verdict::Pass => "✅",
-        Verdict::Fail => "❌",
-        Verdict::Error => "⚠️",
-    };
+    let v = verdict_mark(t.outcome.verdict);
     // A flaky trial says so, with how many of its runs passed.
     let v = match &t.outcome.repeats {
         Some(r) if r.class == Class::Flaky => format!("{v} flaky {}/{}", r.passed, r.runs),
@@ -24,7 +20,17 @@ pub(crate) fn mark(t: &TrialReport) -> String {
     }
 }
 
-fn cell_text(s: &str) -> String {
+/// ✅ pass, ❌ fail, ⚠️ error.
+pub(crate) fn verdict_mark(v: Verdict) -> &'static str {
+    match v {
+        Verdict::Pass => "✅",
+        Verdict::Fail => "❌",
+        Verdict::Error => "⚠️",
+    }
+}
+
+/// Text safe in a Markdown table cell.
+pub(crate) fn cell_text(s: &str) -> String {
     s.replace('|', "\\|").replace('\n', " ")
 }
 
