@@ -81,7 +81,6 @@ impl Selection {
                 system: m.system.clone(),
                 trials: vec![plan::file_trial(m, &f)],
                 cells: Default::default(),
-                random_error: None,
             });
         }
         let mut filter = Filter {

@@ -28,9 +28,6 @@ pub struct Plan {
     pub trials: Vec<Trial>,
     /// How the cells were chosen.
     pub cells: CellChoice,
-    /// Why `[matrix.random]` drew no plan within its bound (bad input, found by planning;
-    /// [`expand_checked`] refuses it with its position).
-    pub random_error: Option<String>,
 }
 
 /// One (cell or path) × scenario: the unit that is run, listed, filtered and reported.
@@ -156,6 +153,12 @@ impl PlannedStep {
 
 /// Expands the matrix into its trials.
 pub fn expand(m: &Matrix) -> Plan {
+    expand_drawing(m).0
+}
+
+/// The plan, and why `[matrix.random]` drew no plan within its bound (bad input found by planning,
+/// which [`expand_checked`] refuses with its position): its other trials are planned all the same.
+fn expand_drawing(m: &Matrix) -> (Plan, Option<Box<ModelError>>) {
     let mut trials = Vec::new();
     let (cells, choice) = if m.cells.scenarios.is_empty() {
         (Vec::new(), CellChoice::default())
@@ -240,15 +243,15 @@ pub fn expand(m: &Matrix) -> Plan {
     if let Some(spec) = &m.random {
         match random::trials(m, spec) {
             Ok(t) => trials.extend(t),
-            Err(e) => random_error = Some(e.to_string()),
+            Err(e) => random_error = Some(e),
         }
     }
-    Plan {
+    let plan = Plan {
         system: m.system.clone(),
         trials,
         cells: choice,
-        random_error,
-    }
+    };
+    (plan, random_error)
 }
 
 fn add_services(m: &Matrix, start: &mut IndexMap<String, Release>) {
@@ -741,11 +744,9 @@ impl Plan {
 /// The plan of a loaded matrix, with its subsets checked against it: what every command that takes a
 /// matrix starts from.
 pub fn expand_checked(m: &Matrix) -> Result<Plan, LoadError> {
-    let plan = expand(m);
-    if let (Some(_), Some(spec)) = (&plan.random_error, &m.random) {
-        if let Err(e) = random::trials(m, spec) {
-            return Err(LoadError::new(m.file.display().to_string(), vec![*e]));
-        }
+    let (plan, random_error) = expand_drawing(m);
+    if let Some(e) = random_error {
+        return Err(LoadError::new(m.file.display().to_string(), vec![*e]));
     }
     if let Some(e) = &plan.cells.error {
         let file = m.file.display().to_string();
