@@ -6,11 +6,13 @@
 use std::fmt;
 use std::ops::Range;
 
+use serde::Deserialize;
 use toml::Spanned;
 
 use super::load::StepCx;
 use super::ReplicaSel;
 use crate::model::Role;
+use crate::run::{select, Cluster, StepError};
 
 /// The network-tools helper: a container the harness starts in a replica's network namespace
 /// (`--network container:ID`, with `NET_ADMIN`) to drop, shape or delay that replica's traffic with
@@ -22,6 +24,14 @@ pub(crate) const NET_TOOLS_IMAGE: &str = "crossgrade/net-tools:bookworm";
 /// the helper without a copy of it.
 pub(crate) const NET_TOOLS_DOCKERFILE: &str =
     include_str!("../../../images/tools/net-tools/Dockerfile");
+
+/// The keys of a step that puts a fault on replicas, or takes faults back: `role` and `replica`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawTarget {
+    role: Option<Spanned<String>>,
+    replica: Option<Spanned<toml::Value>>,
+}
 
 /// Replicas a fault aims at: `role` and `replica` (an index, `"leader"` or `"all"`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,6 +91,23 @@ impl<'a> StepCx<'_, 'a> {
             role: r.name.clone(),
             replica,
         })
+    }
+
+    /// A `pause` or `isolate`'s target (`role` required).
+    pub(crate) fn target_of(&mut self, raw: &RawTarget) -> Option<Target> {
+        self.target(&raw.role, &raw.replica)
+    }
+
+    /// A `resume` or `heal`'s target, with the faults it takes back recorded: none without `role`
+    /// or `replica` (it undoes every fault of its kind). `None` when its keys are bad.
+    pub(crate) fn undoing(&mut self, undone: Undone, raw: &RawTarget) -> Option<Option<Target>> {
+        let target = match (&raw.role, &raw.replica) {
+            (None, None) => None,
+            _ => Some(self.target(&raw.role, &raw.replica)?),
+        };
+        let at = raw.role.as_ref().map_or(self.span.clone(), |r| r.span());
+        self.closes(undone, target.as_ref(), at);
+        Some(target)
     }
 
     /// Records a fault the step puts in effect.
@@ -162,6 +189,17 @@ pub(crate) fn format_rate(bits: u64) -> String {
         }
     }
     format!("{bits}bit")
+}
+
+/// The replicas an undoing step names now, or `None` (every one its faults hold) without a target.
+pub(crate) async fn selected(
+    cluster: &Cluster,
+    target: Option<&Target>,
+) -> Result<Option<Vec<String>>, StepError> {
+    match target {
+        Some(t) => Ok(Some(select(cluster, &t.role, &t.replica).await?)),
+        None => Ok(None),
+    }
 }
 
 #[cfg(test)]

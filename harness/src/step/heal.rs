@@ -5,21 +5,11 @@
 use std::fmt;
 use std::time::Duration;
 
-use serde::Deserialize;
-use toml::Spanned;
-
-use super::fault::{Target, Undone};
+use super::fault::{selected, RawTarget, Target, Undone};
 use super::load::StepCx;
 use super::{Done, Exec, Kind, PlanCx};
 use crate::outcome::Observation;
-use crate::run::{select, Cluster, Live, StepError, LEADER_WAIT};
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct Raw {
-    role: Option<Spanned<String>>,
-    replica: Option<Spanned<toml::Value>>,
-}
+use crate::run::{Cluster, Live, StepError, LEADER_WAIT};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Heal {
@@ -29,17 +19,13 @@ pub(crate) struct Heal {
 
 impl Kind for Heal {
     const NAMES: &'static [&'static str] = &["heal"];
-    type Raw = Raw;
+    type Raw = RawTarget;
     type Op = Heal;
 
-    fn load(raw: Raw, cx: &mut StepCx<'_, '_>) -> Option<Heal> {
-        let target = match (&raw.role, &raw.replica) {
-            (None, None) => None,
-            _ => Some(cx.target(&raw.role, &raw.replica)?),
-        };
-        let at = raw.role.as_ref().map_or(cx.span.clone(), |r| r.span());
-        cx.closes(Undone::ByHeal, target.as_ref(), at);
-        Some(Heal { target })
+    fn load(raw: RawTarget, cx: &mut StepCx<'_, '_>) -> Option<Heal> {
+        Some(Heal {
+            target: cx.undoing(Undone::ByHeal, &raw)?,
+        })
     }
 
     fn plan(&self, _: &PlanCx<'_>) -> Vec<Heal> {
@@ -62,10 +48,7 @@ impl Exec for Heal {
     }
 
     async fn exec(&self, live: &mut Live) -> Result<Done, StepError> {
-        let names = match &self.target {
-            Some(t) => Some(select(&live.cluster, &t.role, &t.replica).await?),
-            None => None,
-        };
+        let names = selected(&live.cluster, self.target.as_ref()).await?;
         let step = live.step;
         let healed = live
             .faults

@@ -5,21 +5,11 @@
 use std::fmt;
 use std::time::Duration;
 
-use serde::Deserialize;
-use toml::Spanned;
-
-use super::fault::{Target, Undone};
+use super::fault::{RawTarget, Target, Undone};
 use super::load::StepCx;
 use super::{Done, Exec, Kind, PlanCx};
 use crate::outcome::Observation;
 use crate::run::{select, Cluster, Live, StepError, LEADER_WAIT};
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct Raw {
-    role: Option<Spanned<String>>,
-    replica: Option<Spanned<toml::Value>>,
-}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Isolate {
@@ -28,11 +18,11 @@ pub(crate) struct Isolate {
 
 impl Kind for Isolate {
     const NAMES: &'static [&'static str] = &["isolate"];
-    type Raw = Raw;
+    type Raw = RawTarget;
     type Op = Isolate;
 
-    fn load(raw: Raw, cx: &mut StepCx<'_, '_>) -> Option<Isolate> {
-        let target = cx.target(&raw.role, &raw.replica)?;
+    fn load(raw: RawTarget, cx: &mut StepCx<'_, '_>) -> Option<Isolate> {
+        let target = cx.target_of(&raw)?;
         cx.opens(Undone::ByHeal, vec![target.clone()]);
         Some(Isolate { target })
     }

@@ -6,21 +6,11 @@
 use std::fmt;
 use std::time::Duration;
 
-use serde::Deserialize;
-use toml::Spanned;
-
-use super::fault::{Target, Undone};
+use super::fault::{selected, RawTarget, Target, Undone};
 use super::load::StepCx;
 use super::{Done, Exec, Kind, PlanCx};
 use crate::outcome::Observation;
 use crate::run::{select, Cluster, Live, StepError, LEADER_WAIT};
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct Raw {
-    role: Option<Spanned<String>>,
-    replica: Option<Spanned<toml::Value>>,
-}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Pause {
@@ -29,11 +19,11 @@ pub(crate) struct Pause {
 
 impl Kind for Pause {
     const NAMES: &'static [&'static str] = &["pause"];
-    type Raw = Raw;
+    type Raw = RawTarget;
     type Op = Pause;
 
-    fn load(raw: Raw, cx: &mut StepCx<'_, '_>) -> Option<Pause> {
-        let target = cx.target(&raw.role, &raw.replica)?;
+    fn load(raw: RawTarget, cx: &mut StepCx<'_, '_>) -> Option<Pause> {
+        let target = cx.target_of(&raw)?;
         cx.opens(Undone::ByResume, vec![target.clone()]);
         Some(Pause { target })
     }
@@ -70,13 +60,6 @@ impl Exec for Pause {
 }
 
 /// `resume`: thaws paused replicas (`role`/`replica`), or every paused one without `role`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RawResume {
-    role: Option<Spanned<String>>,
-    replica: Option<Spanned<toml::Value>>,
-}
-
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Resume {
     /// Every paused replica when `None`.
@@ -85,17 +68,13 @@ pub(crate) struct Resume {
 
 impl Kind for Resume {
     const NAMES: &'static [&'static str] = &["resume"];
-    type Raw = RawResume;
+    type Raw = RawTarget;
     type Op = Resume;
 
-    fn load(raw: RawResume, cx: &mut StepCx<'_, '_>) -> Option<Resume> {
-        let target = match (&raw.role, &raw.replica) {
-            (None, None) => None,
-            _ => Some(cx.target(&raw.role, &raw.replica)?),
-        };
-        let at = raw.role.as_ref().map_or(cx.span.clone(), |r| r.span());
-        cx.closes(Undone::ByResume, target.as_ref(), at);
-        Some(Resume { target })
+    fn load(raw: RawTarget, cx: &mut StepCx<'_, '_>) -> Option<Resume> {
+        Some(Resume {
+            target: cx.undoing(Undone::ByResume, &raw)?,
+        })
     }
 
     fn plan(&self, _: &PlanCx<'_>) -> Vec<Resume> {
@@ -118,10 +97,7 @@ impl Exec for Resume {
     }
 
     async fn exec(&self, live: &mut Live) -> Result<Done, StepError> {
-        let names = match &self.target {
-            Some(t) => Some(select(&live.cluster, &t.role, &t.replica).await?),
-            None => None,
-        };
+        let names = selected(&live.cluster, self.target.as_ref()).await?;
         let step = live.step;
         let resumed = live
             .faults
