@@ -853,7 +853,12 @@ fn a_trial_written_as_a_scenario_file_plans_back_into_the_same_steps() {
     ] {
         let m = model::load(&workspace().join(matrix)).unwrap();
         let p = plan::expand_checked(&m).unwrap();
-        for t in p.trials.iter().filter(|t| t.id.contains(pick)) {
+        let picked: Vec<&plan::Trial> = p.trials.iter().filter(|t| t.id.contains(pick)).collect();
+        assert!(
+            !picked.is_empty(),
+            "no trial of {matrix} has `{pick}` in its id"
+        );
+        for t in picked {
             let steps: Vec<&plan::PlannedStep> = t.steps.iter().collect();
             let text = t.scenario_file(&m, "replayed", "a comment\non two lines", &steps);
             assert!(text.starts_with("# a comment\n# on two lines\n"), "{text}");

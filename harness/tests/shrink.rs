@@ -9,6 +9,20 @@ use common::*;
 const FAILS: &str = "fixture/rolling-upgrade/1.0-to-2.0";
 const PASSES: &str = "fixture/rolling-upgrade/1.0-to-1.1";
 
+/// `crossgrade shrink -f fixture.toml TRIAL --reports DIR EXTRA…`.
+fn shrink(trial: &str, reports: &std::path::Path, extra: &[&str]) -> std::process::Output {
+    crossgrade()
+        .arg("shrink")
+        .arg("-f")
+        .arg(fixture_matrix())
+        .arg(trial)
+        .args(extra)
+        .arg("--reports")
+        .arg(reports)
+        .output()
+        .unwrap()
+}
+
 fn results(dir: &std::path::Path) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(dir.join("results.json")).unwrap()).unwrap()
 }
@@ -19,15 +33,7 @@ fn a_failing_upgrade_shrinks_to_a_plan_that_replays_with_the_same_words() {
     let reports = tempfile::tempdir().unwrap();
     // A budget of four candidates keeps the test short: the steps after the failed one go without a
     // trial, so the plan shrinks even if no candidate does.
-    let out = crossgrade()
-        .arg("shrink")
-        .arg("-f")
-        .arg(fixture_matrix())
-        .arg(FAILS)
-        .args(["--max-trials", "4", "--reports"])
-        .arg(reports.path())
-        .output()
-        .unwrap();
+    let out = shrink(FAILS, reports.path(), &["--max-trials", "4"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stdout}\n{stderr}");
@@ -95,15 +101,7 @@ fn a_failing_upgrade_shrinks_to_a_plan_that_replays_with_the_same_words() {
 fn a_trial_that_passes_has_nothing_to_shrink() {
     ensure_fixture_images();
     let reports = tempfile::tempdir().unwrap();
-    let out = crossgrade()
-        .arg("shrink")
-        .arg("-f")
-        .arg(fixture_matrix())
-        .arg(PASSES)
-        .arg("--reports")
-        .arg(reports.path())
-        .output()
-        .unwrap();
+    let out = shrink(PASSES, reports.path(), &[]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{stdout}");
     assert!(
