@@ -53,7 +53,7 @@ pub struct Check {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
     Linearizable,
-    NotLinearizable(Violation),
+    NotLinearizable(Box<Violation>),
     /// The step budget ran out before a verdict.
     Unknown(Exhausted),
 }
@@ -87,6 +87,8 @@ pub struct Violation {
     pub stuck: Operation,
     /// See the type's documentation; ordered by invoke.
     pub window: Vec<Operation>,
+    /// For each operation of the window, whether the deepest attempt placed it.
+    pub placed: Vec<bool>,
 }
 
 /// The step budget ran out while checking this key (keys before it were linearizable).
@@ -180,7 +182,7 @@ pub fn check<S: Clone + Eq + Hash>(
                 max_steps: options.max_steps.unwrap_or(0),
             }),
             Search::Stuck(deepest) => {
-                Verdict::NotLinearizable(violation(model, key, &ops_in_key, deepest))
+                Verdict::NotLinearizable(Box::new(violation(model, key, &ops_in_key, deepest)))
             }
         };
         return Ok(Check {
@@ -723,15 +725,15 @@ fn violation<S>(
         .chain(deepest.last.map(|i| ops[i].invoke))
         .min()
         .unwrap_or(stuck.invoke);
-    let window = ops
+    let (window, placed) = ops
         .iter()
         .enumerate()
         .filter(|&(i, op)| {
             op.invoke <= end
                 && (!placed(i) || op.invoke >= start || op.complete.is_some_and(|c| c >= start))
         })
-        .map(|(_, op)| (*op).clone())
-        .collect();
+        .map(|(i, op)| ((*op).clone(), placed(i)))
+        .unzip();
     Violation {
         key: key.map(str::to_string),
         ops_in_key: ops.len(),
@@ -739,5 +741,6 @@ fn violation<S>(
         state: (model.describe)(&deepest.state),
         stuck: stuck.clone(),
         window,
+        placed,
     }
 }

@@ -103,6 +103,7 @@ pub fn load_scenario_file(m: &Matrix, file: &Path) -> Result<ScenarioFile, LoadE
         kind: ScenarioKind::Cell,
         workloads: HashSet::new(),
         in_each_state: false,
+        history: None,
         faults: vec![],
     };
     let loaded = scenario(&mut sc, file);
@@ -1988,6 +1989,7 @@ fn load_scenarios(
             kind: ScenarioKind::Cell,
             workloads: HashSet::new(),
             in_each_state: false,
+            history: None,
             faults: vec![],
         };
         if let Some((scenario, name_span, target)) = scenario(&mut sc, &path) {

@@ -99,6 +99,68 @@ pub struct WorkloadReport {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub broken: Option<String>,
     pub passed: bool,
+    /// A history workload's record and the check of it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub history: Option<HistoryReport>,
+}
+
+/// The history a workload recorded (every operation its clients made), and whether it is
+/// linearizable.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HistoryReport {
+    /// `register` or `kv`.
+    pub model: String,
+    /// The history's file, relative to the trial's folder (`history.jsonl`).
+    pub file: String,
+    pub clients: u32,
+    pub ops: usize,
+    /// Operations that took effect, that definitely did not, and that may have.
+    pub ok: usize,
+    pub failed: usize,
+    pub unknown: usize,
+    /// `linearizable`, `not linearizable` or `unknown` (the checker's budget ran out).
+    pub verdict: String,
+    /// The checker's search steps, and the time they took.
+    pub check_steps: u64,
+    pub check_ms: u64,
+    /// Where no order fits: the window of operations to show, when not linearizable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub violation: Option<HistoryViolation>,
+}
+
+/// The smallest window of operations the checker could not order (see
+/// [`crate::history::Violation`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HistoryViolation {
+    /// The key (absent: the single register).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// How many of the key's operations the deepest attempt placed, of how many.
+    pub linearized: usize,
+    pub ops_in_key: usize,
+    /// The model's state after them, in words.
+    pub state: String,
+    /// The operations of the window, by invoke; times in milliseconds from the workload's start.
+    pub window: Vec<WindowOp>,
+}
+
+/// One operation of a violation's window, as the report draws it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WindowOp {
+    pub client: u64,
+    /// `write "7"`, `read`, `cas "3"→"4"`.
+    pub call: String,
+    /// `ok`, `"7"`, `nil`, `true`, `fail`, `unknown`.
+    pub outcome: String,
+    pub invoke_ms: f64,
+    /// Absent: it never completed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub complete_ms: Option<f64>,
+    /// Whether the deepest attempt placed it before it got stuck.
+    pub placed: bool,
+    /// Whether it is the operation whose completion the search could not get past.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub stuck: bool,
 }
 
 /// A fault's window in a trial: from the step that started it to the step that ended it, or the

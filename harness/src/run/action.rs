@@ -24,6 +24,9 @@ pub(crate) struct Invocation {
     pub observation: Observation,
     /// Everything the action printed or answered: what expectations are checked against.
     pub output: String,
+    /// What it printed on stdout alone (an exec), or its answer's body: what a history operation
+    /// reads its result from, without an exec's warnings on stderr.
+    pub stdout: String,
     /// Whether the action itself succeeded (exit 0, or a 2xx answer).
     pub succeeded: bool,
 }
@@ -56,6 +59,17 @@ pub(crate) async fn invoke(
     action: &Action,
     name: &str,
 ) -> Result<Invocation, StepError> {
+    invoke_with_env(reach, action, name, &[]).await
+}
+
+/// [`invoke`], with `env` (`KEY=value` each) added to an exec action's environment (an HTTP
+/// action has none: callers refuse one where they need it).
+pub(crate) async fn invoke_with_env(
+    reach: &Reach,
+    action: &Action,
+    name: &str,
+    env: &[String],
+) -> Result<Invocation, StepError> {
     let snapshot = reach.snapshot();
     let rep = snapshot
         .get(name)
@@ -73,6 +87,7 @@ pub(crate) async fn invoke(
                 ..Default::default()
             },
             output: String::new(),
+            stdout: String::new(),
             succeeded: false,
         })
     };
@@ -82,7 +97,7 @@ pub(crate) async fn invoke(
     match &action.kind {
         ActionKind::Exec(argv) => {
             let argv: Vec<String> = argv.iter().map(|t| t.render(&scope)).collect();
-            match tokio::time::timeout(action.timeout, reach.backend.exec(&id, &argv)).await {
+            match tokio::time::timeout(action.timeout, reach.backend.exec(&id, &argv, env)).await {
                 Err(_) => down(format!(
                     "`{}` did not finish within {}",
                     argv.join(" "),
@@ -93,6 +108,7 @@ pub(crate) async fn invoke(
                 }
                 Ok(Err(e)) => Err(e.into()),
                 Ok(Ok(out)) => {
+                    let stdout = out.stdout.clone();
                     let mut output = out.stdout;
                     if !out.stderr.is_empty() {
                         if !output.is_empty() && !output.ends_with('\n') {
@@ -109,6 +125,7 @@ pub(crate) async fn invoke(
                             ..Default::default()
                         },
                         output,
+                        stdout,
                     })
                 }
             }
@@ -138,6 +155,7 @@ pub(crate) async fn invoke(
                         output: excerpt(&answer.body),
                         ..Default::default()
                     },
+                    stdout: answer.body.clone(),
                     output: answer.body,
                 }),
             }

@@ -355,7 +355,7 @@ impl Cluster {
                     table: &table,
                 };
                 let argv: Vec<String> = argv.iter().map(|t| t.render(&scope)).collect();
-                match self.backend.exec(&id, &argv).await {
+                match self.backend.exec(&id, &argv, &[]).await {
                     Ok(o) => o.exit_code == Some(0),
                     // Not running (yet, or any more): the loop sees the exit.
                     Err(e) if e.is_conflict() || e.is_not_found() => false,

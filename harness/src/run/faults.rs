@@ -549,7 +549,7 @@ impl Faults {
     ) -> Result<(), StepError> {
         let helper = self.helper(cluster, replica, container).await?;
         for argv in commands {
-            let out = cluster.backend.exec(&helper, argv).await?;
+            let out = cluster.backend.exec(&helper, argv, &[]).await?;
             if out.exit_code != Some(0) {
                 let said = [out.stderr.trim(), out.stdout.trim()]
                     .into_iter()
@@ -602,7 +602,7 @@ impl Faults {
     ) -> Result<Vec<String>, StepError> {
         let helper = self.helper(cluster, replica, container).await?;
         let argv: Vec<String> = ["ip", "-o", "link", "show"].map(String::from).to_vec();
-        let out = cluster.backend.exec(&helper, &argv).await?;
+        let out = cluster.backend.exec(&helper, &argv, &[]).await?;
         let found = interface_names(&out.stdout);
         if out.exit_code != Some(0) || found.is_empty() {
             return Err(StepError::harness(format!(

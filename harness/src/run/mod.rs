@@ -7,6 +7,7 @@ mod cluster;
 mod error;
 mod events;
 mod faults;
+mod history;
 mod last_words;
 #[cfg(test)]
 mod tests;
@@ -26,6 +27,9 @@ pub use cluster::DURING_STEP;
 pub(crate) use cluster::{Cluster, Reach, EXPECTED_EXIT_WAIT};
 pub(crate) use error::StepError;
 pub use events::{Event, Events};
+pub(crate) use history::{
+    longest_unavailable, record, write_and_check, OpKind, Recording, HISTORY_FILE,
+};
 pub use trial::keep_hint;
 pub(crate) use trial::trial_dir;
 pub(crate) use trial::{blank_outcome, Live};

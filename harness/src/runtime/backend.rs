@@ -208,8 +208,9 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
     async fn status(&self, id: &str) -> Result<ContainerStatus>;
     /// The container's address on `network`, once it has one.
     async fn ip_on(&self, id: &str, network: &str) -> Result<Option<IpAddr>>;
-    /// Runs `argv` in the container and collects its output.
-    async fn exec(&self, id: &str, argv: &[String]) -> Result<ExecOutput>;
+    /// Runs `argv` in the container, with `env` (`KEY=value` each) added to its environment, and
+    /// collects its output.
+    async fn exec(&self, id: &str, argv: &[String], env: &[String]) -> Result<ExecOutput>;
     /// The container's log (stdout and stderr interleaved), whole or its last `tail` lines.
     async fn logs(&self, id: &str, tail: Option<usize>) -> Result<String>;
     /// What the container logged in the last `ago` (a step's span), without timestamps.

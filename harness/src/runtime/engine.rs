@@ -332,13 +332,14 @@ impl Backend for Engine {
     }
 
     /// Runs `argv` in the container and collects its output.
-    async fn exec(&self, id: &str, argv: &[String]) -> Result<ExecOutput> {
+    async fn exec(&self, id: &str, argv: &[String], env: &[String]) -> Result<ExecOutput> {
         let exec = ctx(
             self.docker
                 .create_exec(
                     id,
                     ExecConfig {
                         cmd: Some(argv.to_vec()),
+                        env: (!env.is_empty()).then(|| env.to_vec()),
                         attach_stdout: Some(true),
                         attach_stderr: Some(true),
                         ..Default::default()

@@ -643,7 +643,19 @@ impl Backend for Scripted {
         )
     }
 
-    async fn exec(&self, id: &str, argv: &[String]) -> Result<ExecOutput> {
+    /// An exec's environment is shown to the script as a leading `env KEY=value …`, as a shell
+    /// would run it, so that a script can answer by the arguments an exec was given.
+    async fn exec(&self, id: &str, argv: &[String], env: &[String]) -> Result<ExecOutput> {
+        let with_env: Vec<String>;
+        let argv = if env.is_empty() {
+            argv
+        } else {
+            with_env = std::iter::once("env".to_string())
+                .chain(env.iter().cloned())
+                .chain(argv.iter().cloned())
+                .collect();
+            &with_env[..]
+        };
         let (view, paused) = self.with_container(
             id,
             || format!("creating exec `{}`", argv.join(" ")),

@@ -230,6 +230,7 @@ mod tests {
                 ..Default::default()
             },
             output: output.into(),
+            stdout: output.into(),
         }
     }
 

@@ -42,6 +42,8 @@ pub(crate) struct ScenarioCx<'a> {
     pub kind: ScenarioKind,
     /// Workloads started by the steps so far (a `stop-workload` must name one).
     pub workloads: HashSet<String>,
+    /// The workload that records the scenario's history, if one does (there is one file for it).
+    pub history: Option<String>,
     /// Loading the `[[each_state]]` steps, which run in every intermediate state of a path.
     pub in_each_state: bool,
     /// Faults the steps so far leave in effect (a `resume` or `heal` must undo one).

@@ -1,47 +1,106 @@
-//! `workload`: repeats one of a role's actions in the background, every `every`, across the
-//! following steps, measuring the availability the system gave a client while it was upgraded;
-//! judged (`min_success`, `max_unavailable`) when a `stop-workload` step stops it or the trial ends.
+//! `workload`: a client in the background across the following steps, measuring what the system
+//! gave it while it was upgraded. Either it repeats one of a role's actions every `every`, or it
+//! records a history: several clients call read/write/cas (or get/put/append) through the role's
+//! exec actions, and the calls are checked for linearizability (`run/history.rs`). Judged
+//! (`min_success`, `max_unavailable`, the history's check) when a `stop-workload` step stops it or
+//! the trial ends.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Deserialize;
-use tokio::sync::oneshot;
+use tokio::sync::watch;
 use tokio::time::Instant;
 use toml::Spanned;
 
 use super::expect::{describe_expect, judge, Expect, RawExpect};
 use super::load::StepCx;
 use super::{ActionRef, Done, Exec, Kind, PlanCx};
-use crate::model::{format_duration, Action, Release};
+use crate::history::ModelKind;
+use crate::model::{format_duration, Action, ActionKind, Release};
 use crate::outcome::WorkloadReport;
-use crate::run::{invoke, Cluster, Live, Reach, StepError};
+use crate::run::{
+    invoke, longest_unavailable, record, write_and_check, Cluster, Live, OpKind, Reach, Recording,
+    StepError, HISTORY_FILE,
+};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Raw {
     name: Option<Spanned<String>>,
     action: Option<Spanned<String>>,
+    history: Option<Spanned<RawHistory>>,
     every: Option<Spanned<String>>,
     expect: Option<Spanned<RawExpect>>,
     min_success: Option<Spanned<f64>>,
     max_unavailable: Option<Spanned<String>>,
 }
 
+/// `history = { model = "register", clients = 3, read = "client.op", write = "client.op", … }`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawHistory {
+    model: Option<Spanned<String>>,
+    clients: Option<Spanned<i64>>,
+    keys: Option<Spanned<i64>>,
+    read: Option<Spanned<String>>,
+    write: Option<Spanned<String>>,
+    cas: Option<Spanned<String>>,
+    get: Option<Spanned<String>>,
+    put: Option<Spanned<String>>,
+    append: Option<Spanned<String>>,
+}
+
+impl RawHistory {
+    fn op(&self, kind: OpKind) -> Option<&Spanned<String>> {
+        match kind {
+            OpKind::Read => self.read.as_ref(),
+            OpKind::Write => self.write.as_ref(),
+            OpKind::Cas => self.cas.as_ref(),
+            OpKind::Get => self.get.as_ref(),
+            OpKind::Put => self.put.as_ref(),
+            OpKind::Append => self.append.as_ref(),
+        }
+    }
+}
+
 /// Starts a background workload.
 #[derive(Debug, Clone)]
 pub(crate) struct StartWorkload {
     pub name: String,
-    pub action: ActionRef,
+    pub source: Source,
     pub every: Duration,
-    /// What a successful attempt must show, beyond the action succeeding (boxed: it is large and
-    /// rare).
-    pub expect: Option<Box<Expect>>,
     pub min_success: Option<f64>,
     pub max_unavailable: Option<Duration>,
 }
 
+/// What the workload's client does.
+#[derive(Debug, Clone)]
+pub(crate) enum Source {
+    /// Repeats one action; an attempt succeeds when the action does and shows what `expect` says
+    /// (boxed: it is large and rare).
+    Action {
+        action: ActionRef,
+        expect: Option<Box<Expect>>,
+    },
+    /// Records a history of operations and checks it.
+    History(HistorySpec),
+}
+
+/// A history workload: its model, its clients, and the action serving each operation.
+#[derive(Debug, Clone)]
+pub(crate) struct HistorySpec {
+    pub model: ModelKind,
+    pub clients: u32,
+    pub keys: u32,
+    pub ops: Vec<(OpKind, ActionRef)>,
+}
+
 const DEFAULT_EVERY: Duration = Duration::from_millis(500);
+const DEFAULT_CLIENTS: u32 = 3;
+const MAX_CLIENTS: i64 = 64;
+const MAX_KEYS: i64 = 1000;
 
 impl Kind for StartWorkload {
     const NAMES: &'static [&'static str] = &["workload"];
@@ -57,8 +116,6 @@ impl Kind for StartWorkload {
                 "give each workload its own `name`, or stop it first with `do = \"stop-workload\"`",
             );
         }
-        let action = cx.required(raw.action.as_ref(), "action")?;
-        let action = cx.action_ref(action)?;
         let every = match &raw.every {
             Some(e) => {
                 let d = cx.duration(e);
@@ -79,12 +136,39 @@ impl Kind for StartWorkload {
                 );
             }
         }
-        let expect = raw.expect.as_ref().map(|e| Box::new(cx.expect(e)));
+        let source = match (&raw.action, &raw.history) {
+            (Some(_), Some(h)) => {
+                cx.err(
+                    h.span(),
+                    "a workload repeats an `action` or records a `history`, not both",
+                    "remove `action`, or `history`, or start two workloads",
+                );
+                return None;
+            }
+            (None, Some(h)) => {
+                if let Some(e) = &raw.expect {
+                    cx.err(
+                        e.span(),
+                        "a history workload has no `expect`: the linearizability check judges what its operations returned",
+                        "remove `expect`",
+                    );
+                }
+                let spec = load_history(h, cx);
+                cx.sc.history.get_or_insert_with(|| name.get_ref().clone());
+                Source::History(spec?)
+            }
+            (action, None) => {
+                let action = cx.required(action.as_ref(), "action")?;
+                Source::Action {
+                    action: cx.action_ref(action)?,
+                    expect: raw.expect.as_ref().map(|e| Box::new(cx.expect(e))),
+                }
+            }
+        };
         Some(StartWorkload {
             name: name.get_ref().clone(),
-            action,
+            source,
             every,
-            expect,
             min_success: raw.min_success.as_ref().map(|m| *m.get_ref()),
             max_unavailable: raw.max_unavailable.as_ref().map(|d| cx.duration(d)),
         })
@@ -95,11 +179,127 @@ impl Kind for StartWorkload {
     }
 }
 
+/// A `history` table: its model, and an exec action of a role for each operation it names.
+fn load_history(h: &Spanned<RawHistory>, cx: &mut StepCx<'_, '_>) -> Option<HistorySpec> {
+    if let Some(first) = cx.sc.history.clone() {
+        cx.err(
+            h.span(),
+            format!("a scenario records one history, and workload `{first}` already records it"),
+            "check several keys with one workload (`keys = N`) instead of two workloads",
+        );
+    }
+    let raw = h.get_ref();
+    let Some(model) = raw.model.as_ref() else {
+        cx.err(
+            h.span(),
+            "a history needs a `model`",
+            "write `model = \"register\"` (read, write, cas) or `model = \"kv\"` (get, put, append)",
+        );
+        return None;
+    };
+    let model = match model.get_ref().as_str() {
+        "register" => ModelKind::Register,
+        "kv" => ModelKind::Kv,
+        other => {
+            cx.err(
+                model.span(),
+                format!("no history model `{other}`"),
+                "the models are `register` (read, write, cas) and `kv` (get, put, append)",
+            );
+            return None;
+        }
+    };
+    let mut ops = Vec::new();
+    let mut ok = true;
+    for kind in OpKind::ALL {
+        let Some(a) = raw.op(kind) else { continue };
+        if kind.model() != model {
+            let theirs: Vec<&str> = OpKind::ALL
+                .iter()
+                .filter(|k| k.model() == model)
+                .map(|k| k.name())
+                .collect();
+            cx.err(
+                a.span(),
+                format!("the {} model has no `{kind}` operation", model.name()),
+                format!("its operations are {}", theirs.join(", ")),
+            );
+            ok = false;
+            continue;
+        }
+        let Some(r) = cx.action_ref(a) else {
+            ok = false;
+            continue;
+        };
+        let is_exec = cx
+            .sc
+            .roles
+            .iter()
+            .find(|role| role.name == r.role)
+            .and_then(|role| role.actions.get(&r.action))
+            .is_some_and(|act| matches!(act.kind, ActionKind::Exec(_)));
+        if !is_exec {
+            cx.err(
+                a.span(),
+                format!("`{}` is not an exec action: a history operation gets its arguments in its environment", a.get_ref()),
+                "serve the operation with an `exec` action (an HTTP call can be made with curl in it)",
+            );
+            ok = false;
+            continue;
+        }
+        ops.push((kind, r));
+    }
+    if ok && (!ops.iter().any(|(k, _)| k.reads()) || ops.iter().all(|(k, _)| k.reads())) {
+        cx.err(
+            h.span(),
+            format!(
+                "a {} history needs an operation that reads and one that changes the value",
+                model.name()
+            ),
+            match model {
+                ModelKind::Register => "name actions for `read` and for `write` or `cas`",
+                ModelKind::Kv => "name actions for `get` and for `put` or `append`",
+            },
+        );
+        ok = false;
+    }
+    let bounded =
+        |cx: &mut StepCx<'_, '_>, v: &Option<Spanned<i64>>, key: &str, max: i64, default: u32| {
+            match v {
+                None => Some(default),
+                Some(n) if (1..=max).contains(n.get_ref()) => Some(*n.get_ref() as u32),
+                Some(n) => {
+                    cx.err(
+                        n.span(),
+                        format!("`{key}` is {}: it is between 1 and {max}", n.get_ref()),
+                        format!("write e.g. `{key} = {default}`"),
+                    );
+                    None
+                }
+            }
+        };
+    let clients = bounded(cx, &raw.clients, "clients", MAX_CLIENTS, DEFAULT_CLIENTS);
+    let keys = bounded(cx, &raw.keys, "keys", MAX_KEYS, 1);
+    (ok && clients.is_some() && keys.is_some()).then(|| HistorySpec {
+        model,
+        clients: clients.unwrap_or(DEFAULT_CLIENTS),
+        keys: keys.unwrap_or(1),
+        ops,
+    })
+}
+
 impl StartWorkload {
     /// On a path, `{from}` and `{to}` in what it expects are the path's releases.
     pub(crate) fn on_path(&self, path: Option<(&Release, &Release)>) -> StartWorkload {
+        let source = match &self.source {
+            Source::Action { action, expect } => Source::Action {
+                action: action.clone(),
+                expect: expect.as_ref().map(|e| Box::new(e.on_path(path))),
+            },
+            history => history.clone(),
+        };
         StartWorkload {
-            expect: self.expect.as_ref().map(|e| Box::new(e.on_path(path))),
+            source,
             ..self.clone()
         }
     }
@@ -107,15 +307,28 @@ impl StartWorkload {
 
 impl fmt::Display for StartWorkload {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "workload {}: {} every {}",
-            self.name,
-            self.action,
-            format_duration(self.every)
-        )?;
-        if let Some(e) = &self.expect {
-            write!(f, " expecting {}", describe_expect(e))?;
+        write!(f, "workload {}: ", self.name)?;
+        match &self.source {
+            Source::Action { action, expect } => {
+                write!(f, "{action} every {}", format_duration(self.every))?;
+                if let Some(e) = expect {
+                    write!(f, " expecting {}", describe_expect(e))?;
+                }
+            }
+            Source::History(h) => {
+                let ops: Vec<String> = h.ops.iter().map(|(k, a)| format!("{k} {a}")).collect();
+                write!(
+                    f,
+                    "{} history from {} client{} on {} key{} ({}), each every {}, checked for linearizability",
+                    h.model.name(),
+                    h.clients,
+                    if h.clients == 1 { "" } else { "s" },
+                    h.keys,
+                    if h.keys == 1 { "" } else { "s" },
+                    ops.join(", "),
+                    format_duration(self.every)
+                )?;
+            }
         }
         if let Some(m) = self.min_success {
             write!(f, ", success >= {:.0}%", m * 100.0)?;
@@ -134,22 +347,54 @@ impl Exec for StartWorkload {
 
     async fn exec(&self, live: &mut Live) -> Result<Done, StepError> {
         let c = &live.cluster;
-        let w = RunningWorkload::start(
-            c.reach(),
-            Spec {
-                name: self.name.clone(),
-                action_label: self.action.to_string(),
-                action: c.action(&self.action).clone(),
-                replica: format!("{}-0", self.action.role),
-                every: self.every,
-                expect: self.expect.as_deref().cloned(),
-                min_success: self.min_success,
-                max_unavailable: self.max_unavailable,
-            },
-        );
+        let judged = Judged {
+            name: self.name.clone(),
+            min_success: self.min_success,
+            max_unavailable: self.max_unavailable,
+        };
+        let w = match &self.source {
+            Source::Action { action, expect } => RunningWorkload::start(
+                c.reach(),
+                Spec {
+                    judged,
+                    action_label: action.to_string(),
+                    action: c.action(action).clone(),
+                    replica: format!("{}-0", action.role),
+                    every: self.every,
+                    expect: expect.as_deref().cloned(),
+                },
+            ),
+            Source::History(h) => {
+                let trial_dir = c.logs_dir.parent().unwrap_or(&c.logs_dir);
+                RunningWorkload::record(
+                    c.reach(),
+                    judged,
+                    Recording {
+                        model: h.model,
+                        clients: h.clients,
+                        keys: h.keys,
+                        ops: h
+                            .ops
+                            .iter()
+                            .map(|(k, a)| (*k, c.action(a).clone(), format!("{}-0", a.role)))
+                            .collect(),
+                        every: self.every,
+                        seed: seed_of(&self.name),
+                        file: trial_dir.join(HISTORY_FILE),
+                    },
+                )
+            }
+        };
         live.workloads.insert(self.name.clone(), w);
         Ok(Done::nothing())
     }
+}
+
+/// A seed from a workload's name (FNV-1a): the same workload draws the same calls in every run.
+fn seed_of(name: &str) -> u64 {
+    name.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 /// How a workload fared, in one line: what a failed one's step and the trial's reason say.
@@ -158,6 +403,36 @@ pub(crate) fn workload_failure(r: &WorkloadReport) -> String {
         return format!(
             "workload {} ({}) could not go on after {} attempts: {why}",
             r.name, r.action, r.attempts
+        );
+    }
+    if let Some(v) = r
+        .history
+        .as_ref()
+        .and_then(|h| h.violation.as_ref().map(|v| (h, v)))
+    {
+        let (h, v) = v;
+        let stuck = v.window.iter().find(|o| o.stuck);
+        return format!(
+            "workload {}: its history of {} operations is not linearizable{}: after {} of the key's {} \
+             operations the value is {}, and no order of the {} operations in the window fits{} \
+             ({}; the window is drawn in the report)",
+            r.name,
+            h.ops,
+            v.key.as_ref().map(|k| format!(" at key {k}")).unwrap_or_default(),
+            v.linearized,
+            v.ops_in_key,
+            v.state,
+            v.window.len(),
+            stuck
+                .map(|o| format!(
+                    ", up to client {}'s {} -> {} at {:.3} s",
+                    o.client,
+                    o.call,
+                    o.outcome,
+                    o.complete_ms.unwrap_or(o.invoke_ms) / 1000.0
+                ))
+                .unwrap_or_default(),
+            h.file
         );
     }
     format!(
@@ -177,25 +452,68 @@ pub(crate) fn workload_failure(r: &WorkloadReport) -> String {
 
 /// A workload running in the background.
 pub(crate) struct RunningWorkload {
-    stop: oneshot::Sender<()>,
+    stop: watch::Sender<bool>,
     task: tokio::task::JoinHandle<WorkloadReport>,
 }
 
-/// What a running workload repeats, and how it is judged.
-pub(crate) struct Spec {
+/// How a workload is judged, whatever it does.
+pub(crate) struct Judged {
     pub name: String,
+    pub min_success: Option<f64>,
+    pub max_unavailable: Option<Duration>,
+}
+
+impl Judged {
+    /// Its report, from what it counted; `passed` weighs the bounds and whether it was broken.
+    #[allow(clippy::too_many_arguments)]
+    fn report(
+        self,
+        action: String,
+        attempts: u64,
+        successes: u64,
+        longest: Duration,
+        last_error: Option<String>,
+        broken: Option<String>,
+        history: Option<crate::outcome::HistoryReport>,
+    ) -> WorkloadReport {
+        let ratio = if attempts == 0 {
+            1.0
+        } else {
+            successes as f64 / attempts as f64
+        };
+        let passed = broken.is_none()
+            && self.min_success.is_none_or(|m| ratio >= m)
+            && self.max_unavailable.is_none_or(|m| longest <= m)
+            && history.as_ref().is_none_or(|h| h.violation.is_none());
+        WorkloadReport {
+            name: self.name,
+            action,
+            attempts,
+            successes,
+            success_ratio: ratio,
+            longest_unavailable_ms: longest.as_millis() as u64,
+            last_error,
+            broken,
+            passed,
+            history,
+        }
+    }
+}
+
+/// What a running workload repeats.
+pub(crate) struct Spec {
+    pub judged: Judged,
     pub action_label: String,
     pub action: Action,
     pub replica: String,
     pub every: Duration,
     pub expect: Option<Expect>,
-    pub min_success: Option<f64>,
-    pub max_unavailable: Option<Duration>,
 }
 
 impl RunningWorkload {
+    /// Repeats one action.
     pub(crate) fn start(reach: Reach, spec: Spec) -> RunningWorkload {
-        let (stop, mut stopped) = oneshot::channel();
+        let (stop, mut stopped) = watch::channel(false);
         let task = tokio::spawn(async move {
             let mut tick = tokio::time::interval(spec.every);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -208,7 +526,7 @@ impl RunningWorkload {
             let mut broken = None;
             loop {
                 tokio::select! {
-                    _ = &mut stopped => break,
+                    _ = stopped.wait_for(|s| *s) => break,
                     _ = tick.tick() => {}
                 }
                 let at = Instant::now();
@@ -254,32 +572,60 @@ impl RunningWorkload {
             if let Some(since) = down_since {
                 longest = longest.max(Instant::now() - since);
             }
-            let ratio = if attempts == 0 {
-                1.0
-            } else {
-                successes as f64 / attempts as f64
-            };
-            let passed = broken.is_none()
-                && spec.min_success.is_none_or(|m| ratio >= m)
-                && spec.max_unavailable.is_none_or(|m| longest <= m);
-            WorkloadReport {
-                name: spec.name,
-                action: spec.action_label,
+            spec.judged.report(
+                spec.action_label,
                 attempts,
                 successes,
-                success_ratio: ratio,
-                longest_unavailable_ms: longest.as_millis() as u64,
+                longest,
                 last_error,
                 broken,
-                passed,
-            }
+                None,
+            )
+        });
+        RunningWorkload { stop, task }
+    }
+
+    /// Records a history, then writes and checks it.
+    pub(crate) fn record(reach: Reach, judged: Judged, rec: Recording) -> RunningWorkload {
+        let (stop, stopped) = watch::channel(false);
+        let task = tokio::spawn(async move {
+            let rec = Arc::new(rec);
+            let started = Instant::now();
+            let recorded = record(reach, rec.clone(), stopped).await;
+            let end = started.elapsed().as_nanos() as u64;
+            let longest = longest_unavailable(&recorded.ops, end);
+            let attempts = recorded.ops.len() as u64;
+            let successes = recorded
+                .ops
+                .iter()
+                .filter(|o| matches!(o.outcome, crate::history::Outcome::Ok(_)))
+                .count() as u64;
+            let label = format!(
+                "{} history from {} client{}",
+                rec.model.name(),
+                rec.clients,
+                if rec.clients == 1 { "" } else { "s" }
+            );
+            let (history, checked) = match write_and_check(&rec, recorded.ops).await {
+                Ok(h) => (Some(h), None),
+                Err(e) => (None, Some(e)),
+            };
+            judged.report(
+                label,
+                attempts,
+                successes,
+                longest,
+                recorded.last_error,
+                recorded.broken.or(checked),
+                history,
+            )
         });
         RunningWorkload { stop, task }
     }
 
     /// Stops the workload and returns its report.
     pub(crate) async fn finish(self) -> Option<WorkloadReport> {
-        let _ = self.stop.send(());
+        let _ = self.stop.send(true);
         self.task.await.ok()
     }
 }

@@ -9,6 +9,7 @@ mod crashes;
 mod engine_errors;
 mod exits;
 mod faults;
+mod histories;
 mod leaders;
 mod lifecycle;
 mod session;

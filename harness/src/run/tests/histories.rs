@@ -1,0 +1,135 @@
+//! History workloads: clients call read, write and cas through the client's exec action (the
+//! operation in its environment), the calls are written to `history.jsonl` and checked. The scripted
+//! client is a register: a true one passes, one that serves reads from a stale copy fails with the
+//! window that cannot be ordered.
+
+use std::sync::Mutex;
+
+use super::*;
+use crate::history::{jsonl, ModelKind};
+use crate::outcome::Verdict;
+use crate::runtime::scripted::{Reply, Script};
+
+/// Start, a register history from `clients` clients every 100 ms, 10 s of waiting, and its stop.
+fn register(clients: u32) -> Fixture {
+    cell(&format!(
+        r#"
+[[step]]
+do = "start"
+[[step]]
+do = "workload"
+name = "register"
+every = "100ms"
+history = {{ model = "register", clients = {clients}, read = "client.get", write = "client.get", cas = "client.get" }}
+{WAIT}
+[[step]]
+do = "stop-workload"
+name = "register"
+"#
+    ))
+}
+
+/// The value of `KEY` in an exec's leading `env KEY=value …`.
+fn var<'a>(argv: &'a [String], key: &str) -> Option<&'a str> {
+    argv.iter()
+        .skip(1)
+        .take_while(|a| a.contains('='))
+        .find_map(|a| a.strip_prefix(key)?.strip_prefix('='))
+}
+
+/// A register behind the client's exec. With `stale`, a read answers the value before the last
+/// write, as a follower a write has not reached yet would.
+fn register_script(stale: bool) -> Script {
+    let written: Arc<Mutex<Vec<String>>> = Arc::default();
+    Script::default().on_exec(with_sleep(move |_, argv| {
+        let Some(op) = var(argv, "CROSSGRADE_OP") else {
+            return Reply::Output(0, "hello".into());
+        };
+        let mut w = written.lock().unwrap();
+        let current = w.last().cloned();
+        match op {
+            "read" => {
+                let seen = if stale && w.len() >= 2 {
+                    w.get(w.len() - 2).cloned()
+                } else {
+                    current
+                };
+                Reply::Output(0, seen.map(|v| format!("{v}\n")).unwrap_or_default())
+            }
+            "write" => {
+                w.push(var(argv, "CROSSGRADE_VALUE").unwrap().to_string());
+                Reply::Output(0, "OK\n".into())
+            }
+            "cas" if current.as_deref() == var(argv, "CROSSGRADE_EXPECTED") => {
+                w.push(var(argv, "CROSSGRADE_VALUE").unwrap().to_string());
+                Reply::Output(0, "".into())
+            }
+            "cas" => Reply::Output(3, "compare failed".into()),
+            other => panic!("unexpected operation {other}"),
+        }
+    }))
+}
+
+fn history_file(fx: &Fixture, ran: &Ran) -> PathBuf {
+    let logs = fx.reports().join(&ran.outcome.logs_dir);
+    logs.parent().unwrap().join("history.jsonl")
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_true_register_records_a_linearizable_history() {
+    let fx = register(3);
+    let ran = run(&fx, register_script(false)).await;
+    assert_eq!(ran.outcome.verdict, Verdict::Pass, "{:#?}", ran.outcome);
+    let w = &ran.outcome.workloads[0];
+    let h = w.history.as_ref().expect("a history report");
+    assert_eq!(h.verdict, "linearizable");
+    assert_eq!(h.clients, 3);
+    // Three clients, 100 ms apart, over the 10 s the trial waits.
+    assert!(h.ops >= 250, "{} operations", h.ops);
+    assert_eq!(h.ops, h.ok + h.failed + h.unknown);
+    assert_eq!(w.attempts as usize, h.ops);
+    // The file holds every operation, and reads back as the same verdict.
+    let path = history_file(&fx, &ran);
+    let text = std::fs::read_to_string(&path).unwrap();
+    let history = jsonl::parse(&path, &text).unwrap();
+    assert_eq!(history.len(), h.ops);
+    let calls: std::collections::HashSet<&str> =
+        history.ops.iter().map(|o| o.call.name()).collect();
+    assert_eq!(
+        calls.len(),
+        3,
+        "read, write and cas are all drawn: {calls:?}"
+    );
+    let again = ModelKind::Register
+        .check(&history, Default::default())
+        .unwrap();
+    assert!(matches!(
+        again.verdict,
+        crate::history::Verdict::Linearizable
+    ));
+}
+
+#[tokio::test(start_paused = true)]
+async fn stale_reads_fail_the_trial_with_the_window_that_cannot_be_ordered() {
+    let fx = register(1);
+    let ran = run(&fx, register_script(true)).await;
+    assert_eq!(ran.outcome.verdict, Verdict::Fail, "{:#?}", ran.outcome);
+    assert_eq!(ran.outcome.failed_step, Some(4));
+    let reason = ran.reason();
+    assert!(
+        reason.starts_with(
+            "step 4 (stop workload register and judge it): workload register: its history of "
+        ),
+        "{reason}"
+    );
+    assert!(reason.contains("is not linearizable at key 0"), "{reason}");
+    let h = ran.outcome.workloads[0].history.as_ref().unwrap();
+    assert_eq!(h.verdict, "not linearizable");
+    let v = h.violation.as_ref().unwrap();
+    // The stuck operation is a read that saw an overwritten value, and it is in the window.
+    let stuck: Vec<_> = v.window.iter().filter(|o| o.stuck).collect();
+    assert_eq!(stuck.len(), 1, "{v:#?}");
+    assert_eq!(stuck[0].call, "read");
+    assert!(v.window.iter().any(|o| !o.placed), "{v:#?}");
+    assert!(history_file(&fx, &ran).exists());
+}
