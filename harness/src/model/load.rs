@@ -2123,6 +2123,19 @@ fn scenario(
             "write `kind = \"path\"` or make these [[step]]s",
         );
     }
+    let when = raw.when.as_ref().and_then(|w| {
+        if sc.kind == ScenarioKind::Path {
+            sc.l.err(
+                w.span(),
+                "`when` chooses the cells a cell scenario runs in",
+                "a path scenario runs on the paths `[[matrix.paths]]` lists: remove `when`",
+            );
+            return None;
+        }
+        crate::model::Condition::parse(w.get_ref(), &sc.role_names(), sc.releases)
+            .map_err(|e| sc.l.err(w.span(), e.to_string(), e.hint()))
+            .ok()
+    });
     sc.faults.clear();
     let steps = steps.into_iter().filter_map(|s| load_step(s, sc)).collect();
     // The checks after each move undo only what they themselves start.
@@ -2143,6 +2156,7 @@ fn scenario(
             steps,
             each_state,
             timeout: sc.l.duration(&raw.timeout, DEFAULT_TRIAL_TIMEOUT),
+            when,
         },
         name_span,
         target,

@@ -238,6 +238,8 @@ pub(crate) struct RawScenario {
     #[serde(default)]
     pub description: String,
     pub timeout: Option<S<String>>,
+    /// A cell scenario: the cells it runs in (`when = "node >= 1.1 and client >= 1.1"`).
+    pub when: Option<S<String>>,
     /// What a scenario file run on its own (`--scenario-file`) is a trial of.
     pub trial: Option<S<RawTrialTarget>>,
 }

@@ -495,4 +495,7 @@ pub(crate) struct Scenario {
     pub each_state: Vec<ScenarioStep>,
     /// Deadline of the whole trial.
     pub timeout: Duration,
+    /// A cell scenario runs only in the cells where this holds (the matrix's other cells do not
+    /// have what it tests, e.g. an API a release introduced).
+    pub when: Option<super::condition::Condition>,
 }

@@ -179,6 +179,11 @@ fn expand_drawing(m: &Matrix) -> (Plan, Option<Box<ModelError>>) {
                     (r.name.clone(), rel.clone())
                 })
                 .collect();
+            if let Some(when) = &sc.when {
+                if !when.holds(|role| start.get(role).into_iter().collect()) {
+                    continue;
+                }
+            }
             add_services(m, &mut start);
             let id = format!("{}/{}/{}", m.system, sc.name, assignment(cell));
             let pieces = route::cell_pieces(sc);
