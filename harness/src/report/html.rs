@@ -9,7 +9,7 @@ use std::path::Path;
 use super::grid::{self, Grid};
 use super::results::{Results, TrialReport};
 use crate::baseline::Change;
-use crate::outcome::{StepStatus, Verdict};
+use crate::outcome::{HistoryReport, StepStatus, Verdict};
 
 /// Log lines shown inline per container of a trial that did not pass (the whole file is linked).
 const INLINE_LOG_LINES: usize = 300;
@@ -46,6 +46,8 @@ article.trial:target{outline:3px solid #5a8dee}
 .track{position:relative;height:12px;background:#eee;border-radius:2px}.bar{position:absolute;top:0;height:12px;min-width:2px;border-radius:2px}
 .fault{color:#4a2a7a}.fault .bar{background:repeating-linear-gradient(45deg,#7b4fc0 0 6px,#b79be6 6px 12px)}
 .s-pass .bar{background:#3c9a46}.s-fail .bar{background:#c62828}.s-error .bar{background:#e09000}.s-skipped .bar{background:#bbb}
+.ops .track{height:22px}.ops .bar{height:20px;font-size:11px;line-height:20px;overflow:hidden;white-space:nowrap;color:#fff;padding:0 3px;box-sizing:border-box}
+.op-placed{background:#3c7ac9}.op-open{background:#c62828}.op-unknown{background:repeating-linear-gradient(45deg,#888 0 6px,#aaa 6px 12px)}.op-stuck{outline:3px solid #111}
 .c-Works{background:#e6f4ea}.c-Broken{background:#fce8e6}.c-Unclear{background:#fef7e0}.c-Untested{color:#888}.s-skipped{color:#888}.msg{grid-column:1/4;color:#8a1010;margin-left:1em}
 "#;
 
@@ -374,10 +376,133 @@ fn render_trial(h: &mut String, t: &TrialReport, anchor: &str, report_dir: &Path
             );
         }
         h.push_str("</table>\n");
+        for w in &o.workloads {
+            if let Some(hist) = &w.history {
+                render_history(h, &w.name, hist, t);
+            }
+        }
     }
 
     render_logs(h, t, report_dir);
     h.push_str("</article>\n");
+}
+
+/// A workload's history: its counts and verdict, a link to its file and, when it cannot be
+/// linearized, the window of operations that cannot be ordered as a timeline, one line per client.
+fn render_history(h: &mut String, name: &str, hist: &HistoryReport, t: &TrialReport) {
+    let dir = t
+        .outcome
+        .logs_dir
+        .strip_suffix("/logs")
+        .unwrap_or(&t.outcome.logs_dir);
+    let _ = writeln!(
+        h,
+        "<p class=\"history\">History of workload {name}: {ops} operations from {clients} client(s) \
+         ({ok} ok, {failed} failed, {unknown} unknown), checked against the {model} model in {ms} ms \
+         ({steps} steps): <b class=\"{class}\">{verdict}</b> · <a href=\"{file}\">{file_name}</a></p>",
+        name = escape(name),
+        ops = hist.ops,
+        clients = hist.clients,
+        ok = hist.ok,
+        failed = hist.failed,
+        unknown = hist.unknown,
+        model = escape(&hist.model),
+        ms = hist.check_ms,
+        steps = hist.check_steps,
+        class = if hist.violation.is_some() { "red" } else { "green" },
+        verdict = escape(&hist.verdict),
+        file = escape(&format!("{dir}/{}", hist.file)),
+        file_name = escape(&hist.file),
+    );
+    let Some(v) = &hist.violation else { return };
+    let _ = writeln!(
+        h,
+        "<p>No order of these operations{key} fits the {model} model: after {lin} of the key's {all} \
+         operations the value is <code>{state}</code>. Blue: placed by the search's deepest attempt; \
+         red: could not be placed; grey: unknown outcome (may have taken effect any time after its \
+         start); outlined: the operation whose completion the search could not get past.</p>",
+        key = v
+            .key
+            .as_ref()
+            .map(|k| format!(" on key <code>{}</code>", escape(k)))
+            .unwrap_or_default(),
+        model = escape(&hist.model),
+        lin = v.linearized,
+        all = v.ops_in_key,
+        state = escape(&v.state),
+    );
+    let start = v
+        .window
+        .iter()
+        .map(|o| o.invoke_ms)
+        .fold(f64::INFINITY, f64::min);
+    let end = v
+        .window
+        .iter()
+        .map(|o| o.complete_ms.unwrap_or(o.invoke_ms))
+        .fold(start, f64::max);
+    // An operation that never completed runs to the right edge, a tenth past the last completion.
+    let edge = end + (end - start).max(1.0) * 0.1;
+    let span = (edge - start).max(1.0);
+    let mut clients: Vec<u64> = v.window.iter().map(|o| o.client).collect();
+    clients.sort_unstable();
+    clients.dedup();
+    h.push_str("<ol class=\"timeline ops\">\n");
+    for c in clients {
+        let _ = write!(h, "<li><span>client {c}</span><span class=\"track\">");
+        for o in v.window.iter().filter(|o| o.client == c) {
+            let left = (o.invoke_ms - start) / span * 100.0;
+            let until = if o.outcome == "unknown" {
+                edge
+            } else {
+                o.complete_ms.unwrap_or(edge)
+            };
+            let width = ((until - o.invoke_ms) / span * 100.0).clamp(0.3, 100.0 - left);
+            let class = match (o.outcome.as_str(), o.placed) {
+                ("unknown", _) => "op-unknown",
+                (_, true) => "op-placed",
+                (_, false) => "op-open",
+            };
+            let label = format!("{} → {}", o.call, o.outcome);
+            let _ = write!(
+                h,
+                "<span class=\"bar {class}{stuck}\" style=\"left:{left:.2}%;width:{width:.2}%\" \
+                 title=\"{title}\">{label}</span>",
+                stuck = if o.stuck { " op-stuck" } else { "" },
+                title = escape(&format!(
+                    "client {c}: {label}, {:.1}–{} ms",
+                    o.invoke_ms,
+                    o.complete_ms
+                        .map(|t| format!("{t:.1}"))
+                        .unwrap_or_else(|| "…".into())
+                )),
+                label = escape(&label),
+            );
+        }
+        let _ = writeln!(
+            h,
+            "</span><span>{:.3}–{:.3} s</span></li>",
+            start / 1000.0,
+            end / 1000.0
+        );
+    }
+    h.push_str("</ol>\n<table class=\"window\"><tr><th>client</th><th>operation</th><th>result</th><th>invoked (ms)</th><th>completed (ms)</th><th>placed</th></tr>\n");
+    for o in &v.window {
+        let _ = writeln!(
+            h,
+            "<tr{}><td>{}</td><td>{}</td><td>{}</td><td>{:.1}</td><td>{}</td><td>{}</td></tr>",
+            if o.stuck { " class=\"red\"" } else { "" },
+            o.client,
+            escape(&o.call),
+            escape(&o.outcome),
+            o.invoke_ms,
+            o.complete_ms
+                .map(|t| format!("{t:.1}"))
+                .unwrap_or_else(|| "never".into()),
+            if o.placed { "yes" } else { "no" }
+        );
+    }
+    h.push_str("</table>\n");
 }
 
 /// The containers' logs: inline (the last lines) for a trial that did not pass, linked always.
