@@ -194,7 +194,7 @@ fn nanos(base: Instant) -> u64 {
 }
 
 /// The next call of `kind`, with a fresh value where it sets one. A cas expects the latest value
-/// drawn for any write, so that it holds as often as the system lets it.
+/// drawn before it, so that it holds as often as the system lets it.
 fn draw(kind: OpKind, values: &AtomicU64) -> Call {
     let fresh = || (values.fetch_add(1, Ordering::Relaxed) + 1).to_string();
     match kind {
@@ -204,7 +204,8 @@ fn draw(kind: OpKind, values: &AtomicU64) -> Call {
         OpKind::Put => Call::Put(fresh()),
         OpKind::Append => Call::Append(format!("{},", fresh())),
         OpKind::Cas => {
-            let expected = values.load(Ordering::Relaxed).max(1).to_string();
+            // `0` before any write: never a value, so the compare fails as it should.
+            let expected = values.load(Ordering::Relaxed).to_string();
             Call::Cas {
                 expected,
                 new: fresh(),

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::load::StepCx;
-use super::workload::workload_failure;
+use super::workload::{violation_detail, workload_failure};
 use super::{Done, Exec, Kind, PlanCx};
 use crate::outcome::Observation;
 use crate::run::{Cluster, Live, StepError};
@@ -74,12 +74,12 @@ impl Exec for StopWorkload {
             .ok_or_else(|| StepError::harness(format!("workload {name} panicked")))?;
         let passed = report.passed;
         let note = workload_failure(&report);
-        live.reports.push(report);
         let obs = Observation {
             what: format!("workload {name}"),
-            note: Some(note.clone()),
+            note: Some(violation_detail(&report).unwrap_or_else(|| note.clone())),
             ..Default::default()
         };
+        live.reports.push(report);
         match (&live.reports.last().and_then(|r| r.broken.clone()), passed) {
             (Some(_), _) => Err(StepError::harness(note).with(obs)),
             (None, true) => Ok(Done::observed(obs)),

@@ -405,34 +405,16 @@ pub(crate) fn workload_failure(r: &WorkloadReport) -> String {
             r.name, r.action, r.attempts
         );
     }
-    if let Some(v) = r
-        .history
-        .as_ref()
-        .and_then(|h| h.violation.as_ref().map(|v| (h, v)))
-    {
-        let (h, v) = v;
-        let stuck = v.window.iter().find(|o| o.stuck);
+    if let Some(h) = r.history.as_ref().filter(|h| h.violation.is_some()) {
+        // What varies from run to run (counts, values, times) is in `violation_detail`: this line
+        // is what a baseline records.
+        let key = h.violation.as_ref().and_then(|v| v.key.as_deref());
         return format!(
-            "workload {}: its history of {} operations is not linearizable{}: after {} of the key's {} \
-             operations the value is {}, and no order of the {} operations in the window fits{} \
-             ({}; the window is drawn in the report)",
+            "workload {}: its {} history is not linearizable{} (the operations no order fits are \
+             drawn in the report)",
             r.name,
-            h.ops,
-            v.key.as_ref().map(|k| format!(" at key {k}")).unwrap_or_default(),
-            v.linearized,
-            v.ops_in_key,
-            v.state,
-            v.window.len(),
-            stuck
-                .map(|o| format!(
-                    ", up to client {}'s {} -> {} at {:.3} s",
-                    o.client,
-                    o.call,
-                    o.outcome,
-                    o.complete_ms.unwrap_or(o.invoke_ms) / 1000.0
-                ))
-                .unwrap_or_default(),
-            h.file
+            h.model,
+            key.map(|k| format!(" at key {k}")).unwrap_or_default(),
         );
     }
     format!(
@@ -448,6 +430,36 @@ pub(crate) fn workload_failure(r: &WorkloadReport) -> String {
             .map(|e| format!("; last error: {}", e.trim()))
             .unwrap_or_default()
     )
+}
+
+/// Where a workload's history could not be linearized, in words: the state the search reached and
+/// the operation it could not get past. `None` for a history that is linearizable, or none.
+pub(crate) fn violation_detail(r: &WorkloadReport) -> Option<String> {
+    let h = r.history.as_ref()?;
+    let v = h.violation.as_ref()?;
+    let stuck = v.window.iter().find(|o| o.stuck);
+    Some(format!(
+        "{} operations recorded ({} ok, {} failed, {} unknown); after {} of the key's {} operations \
+         the value is {}, and no order of the {} operations in the window fits{}; every call is in {}",
+        h.ops,
+        h.ok,
+        h.failed,
+        h.unknown,
+        v.linearized,
+        v.ops_in_key,
+        v.state,
+        v.window.len(),
+        stuck
+            .map(|o| format!(
+                ", up to client {}'s {} -> {} at {:.3} s",
+                o.client,
+                o.call,
+                o.outcome,
+                o.complete_ms.unwrap_or(o.invoke_ms) / 1000.0
+            ))
+            .unwrap_or_default(),
+        h.file
+    ))
 }
 
 /// A workload running in the background.
