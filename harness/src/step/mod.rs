@@ -16,6 +16,7 @@ mod action;
 mod expect;
 mod fault;
 mod heal;
+mod hold;
 mod isolate;
 mod load;
 mod log;
@@ -43,6 +44,7 @@ use crate::run::{Cluster, Live, StepError};
 pub(crate) use action::ActionStep;
 pub(crate) use fault::{OpenFault, NET_TOOLS_DOCKERFILE, NET_TOOLS_IMAGE};
 pub(crate) use heal::Heal;
+pub(crate) use hold::Hold;
 pub(crate) use isolate::Isolate;
 pub(crate) use load::{load_step, ScenarioCx};
 pub(crate) use log::LogCheck;
@@ -165,6 +167,7 @@ kinds! {
     Throttle(Throttle) => Throttle(Throttle),
     Delay(Delay) => Delay(Delay),
     Heal(Heal) => Heal(Heal),
+    Hold(Hold) => Hold(Hold),
 }
 
 /// What a step kind plans with: the path's releases (in a path scenario) and the release of every

@@ -104,6 +104,26 @@ async fn faults_in_effect_when_a_check_fails_are_undone_at_the_end_latest_first(
     assert_eq!(ran.leftovers(), 0, "the helper went with the trial");
 }
 
+/// The window an inserted fault is planned as: started, held (all of its time, nothing waited
+/// for), undone, then the state checked.
+#[tokio::test(start_paused = true)]
+async fn a_hold_keeps_a_fault_in_effect_for_its_time() {
+    let steps = [
+        START,
+        &fault("isolate", 1, ""),
+        "[[step]]\ndo = \"hold\"\nfor = \"10s\"\n",
+        "[[step]]\ndo = \"heal\"\n",
+        &health_of(1),
+    ]
+    .concat();
+    let ran = run(&cell(&steps), helper_script()).await;
+    assert_eq!(ran.outcome.verdict, Verdict::Pass, "{:#?}", ran.outcome);
+    assert_eq!(ran.step(3).description, "hold for 10s");
+    assert_eq!(ran.step(3).duration_ms, 10_000);
+    let w = &ran.outcome.faults[0];
+    assert_eq!((w.from_step, w.until_step), (2, Some(4)));
+}
+
 #[tokio::test(start_paused = true)]
 async fn resume_and_heal_end_their_windows_at_their_steps() {
     let steps = [
