@@ -7,7 +7,8 @@
 //! complement-first delta debugging (Zeller's ddmin, removing chunks of halving size and keeping
 //! any removal after which the trial still fails the same way) down to single steps: the result is
 //! 1-minimal (removing any one step more makes it pass, or fail otherwise). The trial's first
-//! `start` always stays, and a candidate that stops a workload it no longer starts is not tried.
+//! `start` always stays, and a candidate that stops a workload it no longer starts, or resumes or
+//! heals a fault it no longer starts, is not tried.
 
 use std::collections::HashMap;
 use std::sync::LazyLock;
@@ -17,7 +18,7 @@ use regex::Regex;
 use crate::baseline::reason_of;
 use crate::outcome::{TrialOutcome, Verdict};
 use crate::plan::{PlannedStep, Trial};
-use crate::step::Op;
+use crate::step::{take_back, Op};
 
 /// How a trial failed, in the words a shrunk plan must fail with.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,7 +73,8 @@ pub struct Shrunk {
 }
 
 /// `original` with only the steps at `keep` (indices, ascending), renumbered; `None` when that is
-/// not a plan that can run (no `start`, or a workload stopped that is not started).
+/// not a plan that can run (no `start`, a workload stopped that is not started, or a fault undone
+/// that is not started).
 pub fn candidate(original: &Trial, keep: &[usize]) -> Option<Trial> {
     let steps: Vec<&PlannedStep> = keep.iter().filter_map(|&i| original.steps.get(i)).collect();
     if !matches!(steps.first().map(|s| &s.op), Some(Op::Start(_))) {
@@ -84,6 +86,17 @@ pub fn candidate(original: &Trial, keep: &[usize]) -> Option<Trial> {
             Op::Workload(w) => started.push(&w.name),
             Op::StopWorkload(w) if !started.contains(&w.name.as_str()) => return None,
             _ => {}
+        }
+    }
+    // A `resume` or `heal` undoes a fault started before it, as the scenario file the plan is
+    // written as must.
+    let mut open = Vec::new();
+    for s in &steps {
+        open.extend(s.op.opens_fault());
+        if let Some((undone, target)) = s.op.undoes_faults() {
+            if !take_back(&mut open, undone, target) {
+                return None;
+            }
         }
     }
     let mut t = original.clone();
@@ -276,6 +289,31 @@ mod tests {
         let t = tagged(5);
         assert!(candidate(&t, &[1, 2]).is_none(), "no start");
         assert_eq!(candidate(&t, &[0, 2]).map(|c| c.steps.len()), Some(2));
+    }
+
+    #[test]
+    fn a_candidate_never_heals_or_resumes_a_fault_it_does_not_start() {
+        let m = crate::model::load(std::path::Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../etcd.toml"
+        )))
+        .expect("etcd matrix");
+        let t = crate::plan::expand(&m)
+            .trials
+            .into_iter()
+            .find(|t| t.steps.iter().any(|s| s.fault))
+            .expect("a drawn plan with an inserted fault");
+        let all: Vec<usize> = (0..t.steps.len()).collect();
+        let fault = t.steps.iter().position(|s| s.fault).unwrap();
+        let without = |drop: &[usize]| -> Vec<usize> {
+            all.iter().copied().filter(|i| !drop.contains(i)).collect()
+        };
+        assert!(candidate(&t, &all).is_some());
+        // The fault's start dropped, its undoing kept: not a plan a scenario file can be.
+        assert!(candidate(&t, &without(&[fault])).is_none());
+        // The whole window dropped (start, hold, undoing): fine.
+        let window = [fault, fault + 1, fault + 2];
+        assert!(candidate(&t, &without(&window)).is_some());
     }
 
     #[test]

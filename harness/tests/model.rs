@@ -854,13 +854,15 @@ fn upgrades_the_policy_does_not_promise_become_negative_trials() {
     ));
 }
 
-/// A drawn plan, an explored order and a multi-hop path, written as scenario files and read back,
-/// plan into the same steps: what `shrink` writes and `run --scenario-file` replays is the plan.
+/// A drawn plan (with its inserted faults), an explored order and a multi-hop path, written as
+/// scenario files and read back, plan into the same steps: what `shrink` writes and `run
+/// --scenario-file` replays is the plan.
 #[test]
 fn a_trial_written_as_a_scenario_file_plans_back_into_the_same_steps() {
     let dir = tempfile::tempdir().unwrap();
     for (matrix, pick) in [
         ("nightly.toml", "/random-2026-"),
+        ("etcd.toml", "/random-2026-"),
         ("orders.toml", "/order=agent,master,executor,scheduler"),
         ("orders.toml", "-via-0.23"),
         ("matrix.toml", "tinymesos/rollback/0.22-to-0.23"),
@@ -872,6 +874,12 @@ fn a_trial_written_as_a_scenario_file_plans_back_into_the_same_steps() {
             !picked.is_empty(),
             "no trial of {matrix} has `{pick}` in its id"
         );
+        if pick.contains("random") {
+            assert!(
+                picked.iter().any(|t| t.steps.iter().any(|s| s.fault)),
+                "no drawn plan of {matrix} has an inserted fault to write back"
+            );
+        }
         for t in picked {
             let steps: Vec<&plan::PlannedStep> = t.steps.iter().collect();
             let text = t.scenario_file(&m, "replayed", "a comment\non two lines", &steps);

@@ -345,7 +345,7 @@ impl Loader<'_> {
         );
 
         let (cells, paths, random) = match &raw.matrix {
-            Some(m) => self.cells(m, &roles, &role_names, &releases, &scenarios),
+            Some(m) => self.cells(m, (&roles, &services), &role_names, &releases, &scenarios),
             None => {
                 self.err(
                     0..0,
@@ -400,7 +400,11 @@ impl Loader<'_> {
                 .iter()
                 .chain(&s.each_state)
                 .any(|st| st.spec.needs_net_tools())
-        });
+        }) || m
+            .random
+            .as_ref()
+            .and_then(|r| r.faults.as_ref())
+            .is_some_and(FaultSpec::may_shape);
         let defines = m.images.iter().any(|d| {
             d.releases.iter().any(|r| {
                 d.name.render(&super::template::ReleaseScope(r.as_str()))
@@ -1061,7 +1065,7 @@ impl Loader<'_> {
     fn cells(
         &mut self,
         m: &Spanned<RawCells>,
-        roles: &[Role],
+        (roles, services): (&[Role], &[Role]),
         role_names: &[&str],
         releases: &[Release],
         scenarios: &[Scenario],
@@ -1236,7 +1240,7 @@ impl Loader<'_> {
         let random = raw
             .random
             .as_ref()
-            .and_then(|r| self.random(r, releases, scenarios, &promised));
+            .and_then(|r| self.random(r, releases, scenarios, &promised, (roles, services)));
         if raw.scenarios.is_empty()
             && raw.paths.is_empty()
             && raw.policy.is_none()
@@ -1428,6 +1432,7 @@ impl Loader<'_> {
         releases: &[Release],
         scenarios: &[Scenario],
         promised: &[(Release, Release)],
+        roles: (&[Role], &[Role]),
     ) -> Option<RandomSpec> {
         let raw = r.get_ref();
         let scenario = self.scenario_ref(&raw.scenario, scenarios, ScenarioKind::Path)?;
@@ -1476,6 +1481,10 @@ impl Loader<'_> {
             .iter()
             .filter_map(|(f, t)| Some((pos(f)?, pos(t)?)))
             .collect();
+        let faults = match &raw.faults {
+            None => None,
+            Some(f) => Some(self.random_faults(f, roles)?),
+        };
         let span = raw.max_steps.as_ref().map_or(r.span(), |m| m.span());
         Some(RandomSpec {
             trials,
@@ -1485,7 +1494,218 @@ impl Loader<'_> {
             rollback,
             max_steps: Located::new(max_steps_n, self.file, span),
             skips,
+            faults,
         })
+    }
+
+    /// `[matrix.random.faults]`: a chance, weights of which at least one counts, roles of the
+    /// system, quorum groups of them, and each kind's setting.
+    fn random_faults(
+        &mut self,
+        f: &Spanned<RawFaults>,
+        (roles, services): (&[Role], &[Role]),
+    ) -> Option<FaultSpec> {
+        let raw = f.get_ref();
+        let known: Vec<&Role> = roles.iter().chain(services).collect();
+        let names = known
+            .iter()
+            .map(|r| r.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ");
+        let mut ok = true;
+        let number = |v: &toml::Value| match v {
+            toml::Value::Integer(i) => Some(*i as f64),
+            toml::Value::Float(x) => Some(*x),
+            _ => None,
+        };
+        let probability = raw.probability.get_ref();
+        let probability = match number(probability).filter(|p| (0.0..=1.0).contains(p)) {
+            Some(p) => p,
+            None => {
+                self.err(
+                    raw.probability.span(),
+                    format!("`probability = {probability}` is not a chance"),
+                    "give a number from 0 (never) to 1 (a fault in every mixed-version state)",
+                );
+                ok = false;
+                0.0
+            }
+        };
+        let kind_names = FaultKind::ALL.map(FaultKind::name).join(", ");
+        let weights: Vec<(FaultKind, u32)> = match &raw.kinds {
+            None => FaultKind::ALL
+                .iter()
+                .map(|k| (*k, k.default_weight()))
+                .collect(),
+            Some(table) => {
+                let mut w: Vec<(FaultKind, u32)> = FaultKind::ALL.iter().map(|k| (*k, 0)).collect();
+                for (name, v) in table.get_ref() {
+                    let Some(slot) = w.iter_mut().find(|(k, _)| k.name() == name) else {
+                        self.err(
+                            v.span(),
+                            format!("unknown fault kind `{name}`"),
+                            format!("kinds are: {kind_names}"),
+                        );
+                        ok = false;
+                        continue;
+                    };
+                    match v.get_ref().as_integer().and_then(|i| u32::try_from(i).ok()) {
+                        Some(n) => slot.1 = n,
+                        None => {
+                            self.err(
+                                v.span(),
+                                format!("the weight of `{name}` is not a whole number from 0"),
+                                "give e.g. `isolate = 2` (twice as often as a kind of weight 1), \
+                                 or 0 for never",
+                            );
+                            ok = false;
+                        }
+                    }
+                }
+                if ok && probability > 0.0 && w.iter().all(|(_, n)| *n == 0) {
+                    self.err(
+                        table.span(),
+                        "every fault kind weighs 0, so no fault can be drawn",
+                        format!(
+                            "give one of {kind_names} a weight of 1 or more, or set \
+                             `probability = 0`"
+                        ),
+                    );
+                    ok = false;
+                }
+                w
+            }
+        };
+        let role = |l: &mut Self, s: &Spanned<String>| -> Option<String> {
+            if known.iter().any(|r| &r.name == s.get_ref()) {
+                Some(s.get_ref().clone())
+            } else {
+                l.err(
+                    s.span(),
+                    format!("unknown role `{}`", s.get_ref()),
+                    format!("roles and services are: {names}"),
+                );
+                None
+            }
+        };
+        let faulted: Vec<String> = match &raw.roles {
+            None => roles.iter().map(|r| r.name.clone()).collect(),
+            Some(v) => {
+                let named: Vec<String> = v.get_ref().iter().filter_map(|s| role(self, s)).collect();
+                ok &= named.len() == v.get_ref().len();
+                if v.get_ref().is_empty() && probability > 0.0 {
+                    self.err(
+                        v.span(),
+                        "no role may be faulted",
+                        format!("list the roles faults may be put on (roles and services are: {names}), or leave `roles` out for every role"),
+                    );
+                    ok = false;
+                }
+                // In the matrix's order, whatever order `roles` lists them in.
+                known
+                    .iter()
+                    .map(|r| r.name.clone())
+                    .filter(|r| named.contains(r))
+                    .collect()
+            }
+        };
+        let mut quorum: Vec<Vec<String>> = Vec::new();
+        for g in &raw.quorum {
+            if g.get_ref().is_empty() {
+                self.err(
+                    g.span(),
+                    "a quorum group is empty",
+                    "list the roles whose replicas form one group, e.g. `quorum = [[\"a\", \"b\", \"c\"]]`",
+                );
+                ok = false;
+                continue;
+            }
+            let mut group = Vec::new();
+            for s in g.get_ref() {
+                let Some(r) = role(self, s) else {
+                    ok = false;
+                    continue;
+                };
+                if group.contains(&r) || quorum.iter().any(|o| o.contains(&r)) {
+                    self.err(
+                        s.span(),
+                        format!("role `{r}` is in two quorum groups"),
+                        "a role's replicas belong to one group: list it once",
+                    );
+                    ok = false;
+                    continue;
+                }
+                group.push(r);
+            }
+            quorum.push(group);
+        }
+        let keep_quorum = raw.keep_quorum.as_ref().is_none_or(|k| *k.get_ref());
+        let hold = self.duration(&raw.hold, Duration::from_secs(10));
+        let percent = match &raw.percent {
+            None => 30.0,
+            Some(p) => match number(p.get_ref()).filter(|v| (0.0..=100.0).contains(v)) {
+                Some(v) => v,
+                None => {
+                    self.err(
+                        p.span(),
+                        "`percent` is a share of packets from 0 to 100",
+                        "write e.g. `percent = 30` (100 drops everything)",
+                    );
+                    ok = false;
+                    30.0
+                }
+            },
+        };
+        let rate = match &raw.rate {
+            None => 1_000_000,
+            Some(r) => crate::step::parse_rate(r.get_ref()).unwrap_or_else(|| {
+                self.err(
+                    r.span(),
+                    format!("`{}` is not a rate", r.get_ref()),
+                    "write a number and a unit as tc does, from 8bit to 100gbit: \"1mbit\", \
+                     \"500kbit\", \"2mbps\" (bytes per second)",
+                );
+                ok = false;
+                1_000_000
+            }),
+        };
+        let delay = self.duration(&raw.delay, Duration::from_millis(100));
+        let spec = FaultSpec {
+            probability,
+            weights,
+            roles: faulted,
+            quorum,
+            keep_quorum,
+            hold,
+            percent,
+            rate,
+            delay,
+        };
+        if !ok {
+            return None;
+        }
+        let replicas = |name: &str| {
+            known
+                .iter()
+                .find(|r| r.name == name)
+                .map_or(0, |r| r.replicas as usize)
+        };
+        let weighed = spec.weights.iter().filter(|(_, w)| *w > 0);
+        if probability > 0.0 && !weighed.clone().any(|(k, _)| spec.possible(*k, replicas)) {
+            let kinds: Vec<&str> = weighed.map(|(k, _)| k.name()).collect();
+            self.err(
+                f.span(),
+                format!(
+                    "no fault of the kinds weighed ({}) can be put on these roles while keeping \
+                     a quorum: a group needs three replicas or more to lose one",
+                    kinds.join(", ")
+                ),
+                "declare roles that form one group (`quorum = [[\"a\", \"b\", \"c\"]]`), weigh \
+                 `loss` or `throttle`, or set `keep_quorum = false`",
+            );
+            return None;
+        }
+        Some(spec)
     }
 
     /// `via = [...]`: releases of the system (`None` when one is not).

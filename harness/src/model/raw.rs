@@ -195,6 +195,35 @@ pub(crate) struct RawRandom {
     pub rollback: Option<S<f64>>,
     /// The most steps a plan may have (default 200).
     pub max_steps: Option<S<i64>>,
+    /// Faults inserted in the plans' mixed-version states (none without the table).
+    pub faults: Option<S<RawFaults>>,
+}
+
+/// `[matrix.random.faults]`: the chance of a fault in each mixed-version state of a drawn plan, and
+/// which faults on which roles.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawFaults {
+    /// From 0 to 1: an integer or a float.
+    pub probability: S<toml::Value>,
+    /// Weight per kind (`pause`, `isolate`, `partition`, `loss`, `throttle`, `delay`); the kinds
+    /// not listed weigh 0. Without it, every kind but `delay` weighs 1.
+    pub kinds: Option<S<IndexMap<String, S<toml::Value>>>>,
+    /// Roles (or services) that may be faulted (default: every role).
+    pub roles: Option<S<Vec<S<String>>>>,
+    /// Roles whose replicas together form one quorum group (each other role is one on its own).
+    #[serde(default)]
+    pub quorum: Vec<S<Vec<S<String>>>>,
+    /// Never take down a majority of a quorum group (default true).
+    pub keep_quorum: Option<S<bool>>,
+    /// How long each fault holds before it is undone (default 10s).
+    pub hold: Option<S<String>>,
+    /// `loss`: the share of packets dropped (default 30).
+    pub percent: Option<S<toml::Value>>,
+    /// `throttle`: the rate (default 1mbit).
+    pub rate: Option<S<String>>,
+    /// `delay`: how long packets are held back (default 100ms).
+    pub delay: Option<S<String>>,
 }
 
 /// `[matrix.policy]`: the latest `supported` releases are supported, and `upgrades` says which

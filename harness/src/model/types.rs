@@ -457,6 +457,142 @@ pub(crate) struct RandomSpec {
     pub max_steps: Located<usize>,
     /// Hops that may skip releases: the upgrades `[matrix.policy]` promises, as positions.
     pub skips: Vec<(usize, usize)>,
+    /// Faults inserted in the mixed-version states (`[matrix.random.faults]`); none by default.
+    pub faults: Option<FaultSpec>,
+}
+
+/// `[matrix.random.faults]`: faults a drawn plan gets in its mixed-version states.
+#[derive(Debug, Clone)]
+pub(crate) struct FaultSpec {
+    /// The chance of a fault in each mixed-version state.
+    pub probability: f64,
+    /// Every kind with its weight (0: never drawn), in [`FaultKind::ALL`] order.
+    pub weights: Vec<(FaultKind, u32)>,
+    /// Roles (and services) that may be faulted, in the matrix's order.
+    pub roles: Vec<String>,
+    /// Roles whose replicas together form one quorum group, as declared (`quorum`); every other
+    /// role's replicas are a group of their own.
+    pub quorum: Vec<Vec<String>>,
+    /// Never take down (pause, isolate, cut off by a partition) a majority of a quorum group.
+    pub keep_quorum: bool,
+    /// How long each fault holds before it is undone.
+    pub hold: Duration,
+    /// `loss`: percent of packets dropped.
+    pub percent: f64,
+    /// `throttle`: bits per second.
+    pub rate: u64,
+    /// `delay`: how long packets are held back.
+    pub delay: Duration,
+}
+
+/// A fault a plan may be given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FaultKind {
+    Pause,
+    Isolate,
+    Partition,
+    Loss,
+    Throttle,
+    Delay,
+}
+
+impl FaultKind {
+    pub(crate) const ALL: [FaultKind; 6] = [
+        FaultKind::Pause,
+        FaultKind::Isolate,
+        FaultKind::Partition,
+        FaultKind::Loss,
+        FaultKind::Throttle,
+        FaultKind::Delay,
+    ];
+
+    /// Its step's `do` name, and its key in `kinds`.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            FaultKind::Pause => "pause",
+            FaultKind::Isolate => "isolate",
+            FaultKind::Partition => "partition",
+            FaultKind::Loss => "loss",
+            FaultKind::Throttle => "throttle",
+            FaultKind::Delay => "delay",
+        }
+    }
+
+    /// Its weight when `kinds` is not given: every kind but `delay`, which needs the kernel's
+    /// netem (a kernel without it makes the trial an `error`).
+    pub(crate) fn default_weight(self) -> u32 {
+        u32::from(self != FaultKind::Delay)
+    }
+
+    /// Whether it takes replicas down for their peers (they neither answer nor reach them), so
+    /// that it is weighed against a quorum; `loss`, `throttle` and `delay` only degrade.
+    pub(crate) fn takes_down(self) -> bool {
+        matches!(
+            self,
+            FaultKind::Pause | FaultKind::Isolate | FaultKind::Partition
+        )
+    }
+}
+
+impl FaultSpec {
+    /// The quorum group `role` belongs to: its declared group, or itself alone.
+    pub(crate) fn group_of<'a>(&'a self, role: &'a str) -> Vec<&'a str> {
+        self.quorum
+            .iter()
+            .find(|g| g.iter().any(|r| r == role))
+            .map(|g| g.iter().map(String::as_str).collect())
+            .unwrap_or_else(|| vec![role])
+    }
+
+    /// The quorum groups with a role that may be faulted, each as its roles, in the order of
+    /// [`Self::roles`].
+    pub(crate) fn groups(&self) -> Vec<Vec<&str>> {
+        let mut out: Vec<Vec<&str>> = Vec::new();
+        for r in &self.roles {
+            let g = self.group_of(r);
+            if !out.contains(&g) {
+                out.push(g);
+            }
+        }
+        out
+    }
+
+    /// The most replicas of a group of `size` a fault of `kind` may take down: a minority when the
+    /// quorum is kept (none of a group of one or two), all of them otherwise; a partition leaves at
+    /// least one replica on the other side.
+    pub(crate) fn most_down(&self, kind: FaultKind, size: usize) -> usize {
+        let most = if self.keep_quorum {
+            size.saturating_sub(1) / 2
+        } else {
+            size
+        };
+        if kind == FaultKind::Partition {
+            most.min(size.saturating_sub(1))
+        } else {
+            most
+        }
+    }
+
+    /// Whether a drawn fault may run the network-tools helper (a partition, loss, throttle or
+    /// delay), so that the matrix builds it.
+    pub(crate) fn may_shape(&self) -> bool {
+        self.probability > 0.0
+            && self
+                .weights
+                .iter()
+                .any(|(k, w)| *w > 0 && !matches!(k, FaultKind::Pause | FaultKind::Isolate))
+    }
+
+    /// Whether a fault of `kind` can be put anywhere, `replicas` counting each role's.
+    pub(crate) fn possible(&self, kind: FaultKind, replicas: impl Fn(&str) -> usize) -> bool {
+        if !kind.takes_down() {
+            return !self.roles.is_empty();
+        }
+        self.groups().iter().any(|g| {
+            let size = g.iter().map(|r| replicas(r)).sum();
+            self.most_down(kind, size) >= 1
+        })
+    }
 }
 
 /// Which orders of a path scenario's role moves run.

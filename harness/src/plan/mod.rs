@@ -3,6 +3,7 @@
 //! filtered before anything runs (the way CockroachDB's mixedversion treats its test plan as data).
 
 pub mod cover;
+mod faults;
 mod file;
 mod random;
 mod route;
@@ -131,6 +132,9 @@ pub struct PlannedStep {
     pub origin: String,
     /// Whether it was added as an `each_state` check after a move.
     pub each_state: bool,
+    /// Whether the plan inserted it as a fault (`[matrix.random.faults]`): a fault's start, its
+    /// hold or its undoing.
+    pub fault: bool,
     /// The part of a reordered or multi-hop path it belongs to (`0.22 → 0.23 · master`); `None`
     /// in a trial that runs its scenario as written.
     pub phase: Option<String>,
@@ -628,6 +632,7 @@ fn trial(
             timeout: step.timeout,
             origin: step.origin.clone(),
             each_state,
+            fault: false,
             phase: piece.phase.clone(),
             source,
         });
@@ -854,6 +859,9 @@ impl fmt::Display for Trial {
             if s.each_state {
                 line.push_str("  [each state]");
             }
+            if s.fault {
+                line.push_str("  [inserted fault]");
+            }
             if let Some(t) = s.timeout {
                 let _ = write!(line, "  (deadline {})", format_duration(t));
             }
@@ -906,7 +914,8 @@ impl Plan {
     /// The plan as data (`crossgrade plan --format json`): `schema` `crossgrade.plan/v1` (fields
     /// are only added within it), `system`, and `trials[]` with `id`, `scenario`, `kind`, `cell`
     /// (varying role → release) or `path` {from, to}, `start` (role → release), `timeout_ms` and
-    /// `steps[]` {`number`, `description`, `origin`, `each_state`, `moves`, `timeout_ms`}, a path's
+    /// `steps[]` {`number`, `description`, `origin`, `each_state`, `fault` (inserted by
+    /// `[matrix.random.faults]`), `moves`, `timeout_ms`}, a path's
     /// `via` and explored `order` (with `documented`), a drawn plan's `drawn` {`seed`, `plan`, `of`}; and
     /// `cells`: how they were chosen {`strategy`, `strength`, `seed`, `product`, `allowed`,
     /// `pinned`, `chosen`, `removed[]` {`by`, `origin`, `cells`}}.
@@ -931,6 +940,7 @@ impl Plan {
                         "description": s.describe(),
                         "origin": s.origin,
                         "each_state": s.each_state,
+                        "fault": s.fault,
                         "moves": s.is_move(),
                         "timeout_ms": s.timeout.map(|d| d.as_millis() as u64),
                     })).collect::<Vec<_>>(),

@@ -4,7 +4,8 @@
 //! (`count`), and maybe a rollback part-way through a hop (the roles moved so far go back, then the
 //! hop starts again). Around the drawn moves, the base scenario's own start and workloads (its
 //! prefix), its per-state checks and its final checks (its tail). The same matrix and seed give
-//! the same plans; a plan longer than the bound is drawn again.
+//! the same plans; a plan longer than the bound is drawn again. With `[matrix.random.faults]`,
+//! faults in the mixed-version states ([`super::faults`]).
 
 use std::borrow::Cow;
 use std::fmt::Write as _;
@@ -140,6 +141,9 @@ pub(crate) fn trials(m: &Matrix, spec: &RandomSpec) -> Result<Vec<Trial>, Box<Mo
                 order: None,
             };
             let mut t = trial(m, sc, id, kind, start, drawn);
+            if let Some(f) = &spec.faults {
+                super::faults::insert(m, f, &mut rng, &mut t, &origin);
+            }
             shortest = shortest.min(t.steps.len());
             if t.steps.len() <= spec.max_steps.value {
                 t.drawn = Some(Drawn {
@@ -161,9 +165,17 @@ pub(crate) fn trials(m: &Matrix, spec: &RandomSpec) -> Result<Vec<Trial>, Box<Mo
                          {shortest}",
                         spec.max_steps.value
                     ))
-                    .help(format!(
-                        "raise `max_steps` to {shortest} or more, or lower `hops` or `rollback`"
-                    ));
+                    .help(if spec.faults.is_some() {
+                        format!(
+                            "raise `max_steps` to {shortest} or more, or lower `hops`, \
+                             `rollback` or the faults' `probability`"
+                        )
+                    } else {
+                        format!(
+                            "raise `max_steps` to {shortest} or more, or lower `hops` or \
+                             `rollback`"
+                        )
+                    });
                 return Err(Box::new(e));
             }
         }
@@ -245,6 +257,8 @@ fn owned<'s>(step: ScenarioStep, path: &(Release, Release), phase: Option<String
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::FaultKind;
+    use crate::step::Op;
 
     fn nightly() -> Matrix {
         crate::model::load(std::path::Path::new(concat!(
@@ -274,6 +288,205 @@ mod tests {
         assert_eq!(drawn(&m)[0].replace("plan 1 of 1", "plan 1 of 3"), first[0]);
         m.random.as_mut().unwrap().seed = 2027;
         assert_ne!(drawn(&m)[0], first[0]);
+    }
+
+    fn etcd() -> Matrix {
+        crate::model::load(std::path::Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../etcd.toml"
+        )))
+        .expect("etcd.toml")
+    }
+
+    /// The fault windows of a plan: per inserted fault, its steps (0-based positions), with the
+    /// releases running after the move before it.
+    fn windows(m: &Matrix, t: &Trial) -> Vec<(Vec<usize>, usize)> {
+        let mut at: IndexMap<String, Vec<Release>> = m
+            .roles
+            .iter()
+            .map(|r| {
+                (
+                    r.name.clone(),
+                    vec![t.start[&r.name].clone(); r.replicas as usize],
+                )
+            })
+            .collect();
+        let mut out: Vec<(Vec<usize>, usize)> = Vec::new();
+        let mut running = 1;
+        for (i, s) in t.steps.iter().enumerate() {
+            if let Some((role, to)) = s.op.moves_to() {
+                let v = at.get_mut(role).unwrap();
+                if let Some(slot) = v.iter_mut().find(|r| *r != to) {
+                    *slot = to.clone();
+                }
+                let mut all: Vec<&Release> = at.values().flatten().collect();
+                all.sort();
+                all.dedup();
+                running = all.len();
+            }
+            if s.fault {
+                match out.last_mut() {
+                    Some((w, _)) if w.last() == Some(&(i - 1)) => w.push(i),
+                    _ => out.push((vec![i], running)),
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn without_the_faults_table_nothing_is_drawn_and_with_it_the_moves_stay() {
+        let mut m = nightly();
+        m.random.as_mut().unwrap().faults = None;
+        let plain = drawn(&m);
+        assert!(!plain.iter().any(|p| p.contains("[inserted fault]")));
+        // A chance of 0 draws nothing either: the same plans.
+        let mut zero = nightly();
+        zero.random
+            .as_mut()
+            .unwrap()
+            .faults
+            .as_mut()
+            .unwrap()
+            .probability = 0.0;
+        assert_eq!(drawn(&zero), plain);
+        // With faults, the same moves and checks: the faults are drawn after them.
+        let faulted = trials(&nightly(), nightly().random.as_ref().unwrap()).unwrap();
+        let without = trials(&m, m.random.as_ref().unwrap()).unwrap();
+        assert!(faulted.iter().any(|t| t.steps.iter().any(|s| s.fault)));
+        for (f, w) in faulted.iter().zip(&without) {
+            let kept: Vec<String> = f
+                .steps
+                .iter()
+                .filter(|s| !s.fault)
+                .map(|s| s.describe())
+                .collect();
+            let plain: Vec<String> = w.steps.iter().map(|s| s.describe()).collect();
+            assert_eq!(kept, plain, "{}", f.id);
+        }
+    }
+
+    #[test]
+    fn a_matrix_whose_drawn_faults_shape_traffic_builds_and_needs_the_helper() {
+        let helper = crate::step::NET_TOOLS_IMAGE.to_string();
+        let m = etcd();
+        let plans = trials(&m, m.random.as_ref().unwrap()).unwrap();
+        assert!(plans
+            .iter()
+            .any(|t| t.steps.iter().any(|s| s.fault && s.op.needs_net_tools())));
+        assert!(super::super::images(&m, &plans).contains(&helper));
+        assert!(crate::runtime::defined_images(&m).contains(&helper));
+        // Faults that only pause and isolate need none.
+        let mut m = etcd();
+        m.random.as_mut().unwrap().faults.as_mut().unwrap().weights =
+            vec![(FaultKind::Pause, 1), (FaultKind::Isolate, 1)];
+        let plans = trials(&m, m.random.as_ref().unwrap()).unwrap();
+        assert!(!super::super::images(&m, &plans).contains(&helper));
+    }
+
+    #[test]
+    fn the_same_seed_draws_the_same_faults() {
+        let m = etcd();
+        let first = drawn(&m);
+        assert_eq!(first, drawn(&m));
+        assert!(
+            first.iter().any(|p| p.contains("[inserted fault]")),
+            "{first:?}"
+        );
+        let mut other = etcd();
+        other.random.as_mut().unwrap().seed = 7;
+        assert_ne!(drawn(&other), first);
+    }
+
+    #[test]
+    fn faults_start_after_a_move_into_a_mixed_state_and_end_before_anything_moves() {
+        for mut m in [nightly(), etcd()] {
+            let spec = m.random.as_mut().unwrap();
+            spec.trials = 30;
+            spec.faults.as_mut().unwrap().probability = 0.8;
+            let spec = spec.clone();
+            let mut seen = 0;
+            for t in trials(&m, &spec).unwrap() {
+                for (w, running) in windows(&m, &t) {
+                    seen += 1;
+                    let before = &t.steps[w[0] - 1];
+                    assert!(before.is_move(), "{t}");
+                    assert!(running >= 2, "a fault in a state of one release:\n{t}");
+                    assert!(w.iter().all(|&i| !t.steps[i].is_move()), "{t}");
+                    let kinds: Vec<&str> = w.iter().map(|&i| t.steps[i].op.kind()).collect();
+                    assert_eq!(kinds[kinds.len() - 2], "Hold", "{t}");
+                    let undo = kinds[kinds.len() - 1];
+                    assert!(undo == "Heal" || undo == "Resume", "{t}");
+                    assert_eq!(undo == "Resume", kinds[0] == "Pause", "{t}");
+                    // The state's checks follow the undoing, before the next move.
+                    let after = &t.steps[w[w.len() - 1] + 1..];
+                    let next = after
+                        .iter()
+                        .position(|s| s.is_move())
+                        .unwrap_or(after.len());
+                    assert!(after[..next].iter().all(|s| !s.fault), "{t}");
+                    assert!(after.first().is_some_and(|s| s.each_state), "{t}");
+                }
+            }
+            assert!(seen >= 10, "only {seen} faults in 30 plans of {}", m.system);
+        }
+    }
+
+    #[test]
+    fn faults_keep_a_quorum_unless_told_not_to() {
+        // etcd: members a, b, c form one group; one of three may go down.
+        let mut m = etcd();
+        let spec = m.random.as_mut().unwrap();
+        spec.trials = 30;
+        spec.faults.as_mut().unwrap().probability = 1.0;
+        let spec = spec.clone();
+        let down = |t: &Trial, w: &[usize]| -> Vec<String> {
+            w.iter()
+                .flat_map(|&i| match &t.steps[i].op {
+                    Op::Pause(p) => vec![p.target.to_string()],
+                    Op::Isolate(p) => vec![p.target.to_string()],
+                    Op::Partition(p) => p.groups[0].iter().map(|t| t.to_string()).collect(),
+                    _ => vec![],
+                })
+                .collect()
+        };
+        let mut most = 0;
+        for t in trials(&m, &spec).unwrap() {
+            for (w, _) in windows(&m, &t) {
+                let d = down(&t, &w);
+                assert!(d.len() <= 1, "{d:?} in\n{t}");
+                assert!(!d.iter().any(|r| r.contains("client")), "{t}");
+                most = most.max(d.len());
+            }
+        }
+        assert_eq!(most, 1);
+        // tinymesos: only a master of three may go down; the single replicas only degrade.
+        let mut m = nightly();
+        let spec = m.random.as_mut().unwrap();
+        spec.trials = 30;
+        spec.faults.as_mut().unwrap().probability = 1.0;
+        let spec = spec.clone();
+        for t in trials(&m, &spec).unwrap() {
+            for (w, _) in windows(&m, &t) {
+                let d = down(&t, &w);
+                assert!(d.len() <= 1, "{d:?} in\n{t}");
+                assert!(d.iter().all(|r| r.contains("master")), "{d:?} in\n{t}");
+            }
+        }
+        // Told not to: a majority of etcd's members may go down.
+        let mut m = etcd();
+        let spec = m.random.as_mut().unwrap();
+        spec.trials = 30;
+        let f = spec.faults.as_mut().unwrap();
+        f.probability = 1.0;
+        f.keep_quorum = false;
+        let spec = spec.clone();
+        let most = trials(&m, &spec)
+            .unwrap()
+            .iter()
+            .flat_map(|t| windows(&m, t).into_iter().map(|(w, _)| down(t, &w).len()))
+            .max();
+        assert!(most >= Some(2), "{most:?}");
     }
 
     #[test]

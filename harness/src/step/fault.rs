@@ -10,7 +10,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::load::StepCx;
-use super::ReplicaSel;
+use super::{Op, ReplicaSel};
 use crate::model::Role;
 use crate::run::{select, Cluster, StepError};
 
@@ -118,10 +118,7 @@ impl<'a> StepCx<'_, 'a> {
     /// Takes back the faults a `resume` or `heal` undoes: those on `target` (all of them without
     /// one). None in effect is an error at `at`.
     pub(crate) fn closes(&mut self, undone: Undone, target: Option<&Target>, at: Range<usize>) {
-        let matching = |f: &OpenFault| {
-            f.undone == undone && target.is_none_or(|t| f.targets.iter().any(|o| t.overlaps(o)))
-        };
-        if !self.sc.faults.iter().any(matching) {
+        if !take_back(&mut self.sc.faults, undone, target) {
             let (fault, steps) = match undone {
                 Undone::ByResume => ("pause", "a `pause`"),
                 Undone::ByHeal => (
@@ -146,11 +143,53 @@ impl<'a> StepCx<'_, 'a> {
                     self.what
                 ),
             );
-            return;
         }
-        self.sc.faults.retain(|f| {
-            !(f.undone == undone && target.is_none_or(|t| f.targets.iter().all(|o| t.covers(o))))
-        });
+    }
+}
+
+/// Takes back from `open` the faults a `resume` or `heal` (`undone`) of `target` (every replica
+/// without one) undoes; `false`, taking nothing, when no fault it may undo is in effect. As a
+/// scenario is checked, and a plan's steps: a leader may be any replica of its role.
+pub(crate) fn take_back(
+    open: &mut Vec<OpenFault>,
+    undone: Undone,
+    target: Option<&Target>,
+) -> bool {
+    let matching = |f: &OpenFault| {
+        f.undone == undone && target.is_none_or(|t| f.targets.iter().any(|o| t.overlaps(o)))
+    };
+    if !open.iter().any(matching) {
+        return false;
+    }
+    open.retain(|f| {
+        !(f.undone == undone && target.is_none_or(|t| f.targets.iter().all(|o| t.covers(o))))
+    });
+    true
+}
+
+impl Op {
+    /// The fault a planned step puts in effect, if it starts one.
+    pub(crate) fn opens_fault(&self) -> Option<OpenFault> {
+        let (undone, targets) = match self {
+            Op::Pause(p) => (Undone::ByResume, vec![p.target.clone()]),
+            Op::Isolate(super::Isolate { target })
+            | Op::Loss(super::Loss { target, .. })
+            | Op::Throttle(super::Throttle { target, .. })
+            | Op::Delay(super::Delay { target, .. }) => (Undone::ByHeal, vec![target.clone()]),
+            Op::Partition(p) => (Undone::ByHeal, p.groups.iter().flatten().cloned().collect()),
+            _ => return None,
+        };
+        Some(OpenFault { undone, targets })
+    }
+
+    /// What a planned `resume` or `heal` undoes: its kind of fault, on its target (every replica
+    /// without one).
+    pub(crate) fn undoes_faults(&self) -> Option<(Undone, Option<&Target>)> {
+        match self {
+            Op::Resume(r) => Some((Undone::ByResume, r.target.as_ref())),
+            Op::Heal(h) => Some((Undone::ByHeal, h.target.as_ref())),
+            _ => None,
+        }
     }
 }
 

@@ -42,7 +42,9 @@ use crate::outcome::Observation;
 use crate::run::{Cluster, Live, StepError};
 
 pub(crate) use action::ActionStep;
-pub(crate) use fault::{OpenFault, NET_TOOLS_DOCKERFILE, NET_TOOLS_IMAGE};
+pub(crate) use fault::{
+    format_rate, parse_rate, take_back, OpenFault, Target, NET_TOOLS_DOCKERFILE, NET_TOOLS_IMAGE,
+};
 pub(crate) use heal::Heal;
 pub(crate) use hold::Hold;
 pub(crate) use isolate::Isolate;
