@@ -17,7 +17,7 @@
 //! an append's ends with a comma (`7,`), so that a key's value reads as the list appended to it.
 
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -269,10 +269,39 @@ fn said(inv: &Invocation) -> String {
     text.lines().take(3).collect::<Vec<_>>().join(" / ")
 }
 
+/// Where a history goes and what it is checked against.
+pub(crate) struct Judging<'a> {
+    pub model: ModelKind,
+    pub file: &'a Path,
+}
+
+/// The history a recorder printed: every line of its output that starts with `{` is one operation
+/// in `history.jsonl`'s format (any other line is its own log); a line that does not parse is named
+/// with its number. The operations come back sorted by invoke.
+pub(crate) fn printed_history(replica: &str, output: &str) -> Result<Vec<Operation>, String> {
+    let mut ops = Vec::new();
+    for (n, line) in output.lines().enumerate() {
+        let line = line.trim_end_matches('\r');
+        if !line.trim_start().starts_with('{') {
+            continue;
+        }
+        let op = jsonl::parse_line(line.trim()).map_err(|why| {
+            let shown: String = line.chars().take(200).collect();
+            format!(
+                "line {} of {replica}'s output is not an operation of history.jsonl: {why}: {shown}",
+                n + 1
+            )
+        })?;
+        ops.push(op);
+    }
+    ops.sort_by_key(|o| (o.invoke, o.client));
+    Ok(ops)
+}
+
 /// Writes the history to its file and checks it against the model. An error is the harness's
 /// (the file could not be written, or the check could not decide within its budget).
 pub(crate) async fn write_and_check(
-    rec: &Recording,
+    to: Judging<'_>,
     ops: Vec<Operation>,
 ) -> Result<HistoryReport, String> {
     let mut text = String::with_capacity(ops.len() * 96);
@@ -280,15 +309,18 @@ pub(crate) async fn write_and_check(
         text.push_str(&jsonl::to_line(op));
         text.push('\n');
     }
-    crate::atomic::write_atomic(&rec.file, text.as_bytes())
-        .map_err(|e| format!("cannot write {}: {e}", rec.file.display()))?;
+    crate::atomic::write_atomic(to.file, text.as_bytes())
+        .map_err(|e| format!("cannot write {}: {e}", to.file.display()))?;
     let count = |f: fn(&Outcome) -> bool| ops.iter().filter(|o| f(&o.outcome)).count();
     let (ok, failed, unknown) = (
         count(|o| matches!(o, Outcome::Ok(_))),
         count(|o| matches!(o, Outcome::Fail)),
         count(|o| matches!(o, Outcome::Unknown)),
     );
-    let model = rec.model;
+    let model = to.model;
+    let mut clients: Vec<u64> = ops.iter().map(|o| o.client).collect();
+    clients.sort_unstable();
+    clients.dedup();
     let history = History::from(ops);
     let started = std::time::Instant::now();
     let checked = tokio::task::spawn_blocking(move || {
@@ -339,7 +371,7 @@ pub(crate) async fn write_and_check(
     Ok(HistoryReport {
         model: model.name().to_string(),
         file: HISTORY_FILE.to_string(),
-        clients: rec.clients,
+        clients: clients.len() as u32,
         ops: ok + failed + unknown,
         ok,
         failed,
@@ -458,6 +490,23 @@ mod tests {
                 "CROSSGRADE_VALUE=3",
                 "CROSSGRADE_EXPECTED=2"
             ]
+        );
+    }
+
+    #[test]
+    fn a_recorder_s_history_lines_are_read_and_its_other_lines_left() {
+        let out = "client ready\n\
+                   {\"client\":1,\"invoke\":20,\"complete\":30,\"f\":\"read\",\"outcome\":\"ok\",\"result\":null}\n\
+                   connecting to node-2\n\
+                   {\"client\":0,\"invoke\":10,\"complete\":40,\"f\":\"write\",\"value\":\"1\",\"outcome\":\"ok\"}\r\n";
+        let ops = printed_history("recorder-0", out).unwrap();
+        assert_eq!(ops.len(), 2);
+        assert_eq!((ops[0].client, ops[0].invoke), (0, 10), "sorted by invoke");
+        let bad = "client ready\n{\"client\":0,\"invoke\":10,\"f\":\"write\"}\n";
+        let e = printed_history("recorder-0", bad).unwrap_err();
+        assert!(
+            e.starts_with("line 2 of recorder-0's output is not an operation of history.jsonl: a write needs a `value`"),
+            "{e}"
         );
     }
 

@@ -28,7 +28,8 @@ pub(crate) use cluster::{Cluster, Reach, EXPECTED_EXIT_WAIT};
 pub(crate) use error::StepError;
 pub use events::{Event, Events};
 pub(crate) use history::{
-    longest_unavailable, record, write_and_check, OpKind, Recording, HISTORY_FILE,
+    longest_unavailable, printed_history, record, write_and_check, Judging, OpKind, Recording,
+    HISTORY_FILE,
 };
 pub use trial::keep_hint;
 pub(crate) use trial::trial_dir;

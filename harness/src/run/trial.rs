@@ -145,7 +145,7 @@ pub(crate) async fn run_trial(ctx: &TrialContext, trial: &Trial, slot: usize) ->
 
     // Workloads still running at the end are stopped and judged.
     for (_, w) in live.workloads.drain(..) {
-        if let Some(r) = w.finish().await {
+        if let Some(r) = w.finish_in(&live.cluster).await {
             live.reports.push(r);
         }
     }

@@ -69,7 +69,7 @@ impl Exec for StopWorkload {
             .shift_remove(name)
             .ok_or_else(|| StepError::harness(format!("workload {name} is not running")))?;
         let report = w
-            .finish()
+            .finish_in(&live.cluster)
             .await
             .ok_or_else(|| StepError::harness(format!("workload {name} panicked")))?;
         let passed = report.passed;

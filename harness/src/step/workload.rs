@@ -21,8 +21,8 @@ use crate::history::ModelKind;
 use crate::model::{format_duration, Action, ActionKind, Release};
 use crate::outcome::WorkloadReport;
 use crate::run::{
-    invoke, longest_unavailable, record, write_and_check, Cluster, Live, OpKind, Reach, Recording,
-    StepError, HISTORY_FILE,
+    invoke, longest_unavailable, printed_history, record, write_and_check, Cluster, Judging, Live,
+    OpKind, Reach, Recording, StepError, HISTORY_FILE,
 };
 
 #[derive(Debug, Deserialize)]
@@ -42,6 +42,7 @@ pub(crate) struct Raw {
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawHistory {
     model: Option<Spanned<String>>,
+    from: Option<Spanned<String>>,
     clients: Option<Spanned<i64>>,
     keys: Option<Spanned<i64>>,
     read: Option<Spanned<String>>,
@@ -88,13 +89,16 @@ pub(crate) enum Source {
     History(HistorySpec),
 }
 
-/// A history workload: its model, its clients, and the action serving each operation.
+/// A history workload: its model, and either its clients and the action serving each operation,
+/// or the role whose first replica makes the calls itself and prints them (`from`).
 #[derive(Debug, Clone)]
 pub(crate) struct HistorySpec {
     pub model: ModelKind,
     pub clients: u32,
     pub keys: u32,
     pub ops: Vec<(OpKind, ActionRef)>,
+    /// The recorder: a role whose first replica prints one `history.jsonl` line per call.
+    pub from: Option<String>,
 }
 
 const DEFAULT_EVERY: Duration = Duration::from_millis(500);
@@ -209,6 +213,30 @@ fn load_history(h: &Spanned<RawHistory>, cx: &mut StepCx<'_, '_>) -> Option<Hist
             return None;
         }
     };
+    if let Some(from) = &raw.from {
+        let role = cx.role(from)?.name.clone();
+        let given = OpKind::ALL
+            .iter()
+            .filter_map(|k| raw.op(*k).map(|a| (k.name(), a.span())))
+            .chain(raw.clients.as_ref().map(|c| ("clients", c.span())))
+            .chain(raw.keys.as_ref().map(|k| ("keys", k.span())));
+        let mut ok = true;
+        for (key, span) in given.collect::<Vec<_>>() {
+            cx.err(
+                span,
+                format!("a history printed by `{role}` takes no `{key}`: the recorder makes its own calls"),
+                "remove it, or remove `from` to have the harness's clients call actions",
+            );
+            ok = false;
+        }
+        return ok.then(|| HistorySpec {
+            model,
+            clients: 0,
+            keys: 0,
+            ops: vec![],
+            from: Some(role),
+        });
+    }
     let mut ops = Vec::new();
     let mut ok = true;
     for kind in OpKind::ALL {
@@ -285,6 +313,7 @@ fn load_history(h: &Spanned<RawHistory>, cx: &mut StepCx<'_, '_>) -> Option<Hist
         clients: clients.unwrap_or(DEFAULT_CLIENTS),
         keys: keys.unwrap_or(1),
         ops,
+        from: None,
     })
 }
 
@@ -314,6 +343,17 @@ impl fmt::Display for StartWorkload {
                 if let Some(e) = expect {
                     write!(f, " expecting {}", describe_expect(e))?;
                 }
+            }
+            Source::History(HistorySpec {
+                model,
+                from: Some(role),
+                ..
+            }) => {
+                write!(
+                    f,
+                    "{} history printed by {role}-0 (a line per call), checked for linearizability",
+                    model.name()
+                )?;
             }
             Source::History(h) => {
                 let ops: Vec<String> = h.ops.iter().map(|(k, a)| format!("{k} {a}")).collect();
@@ -363,6 +403,20 @@ impl Exec for StartWorkload {
                     every: self.every,
                     expect: expect.as_deref().cloned(),
                 },
+            ),
+            Source::History(HistorySpec {
+                model,
+                from: Some(role),
+                ..
+            }) => RunningWorkload::collect(
+                c.reach(),
+                judged,
+                *model,
+                format!("{role}-0"),
+                c.logs_dir
+                    .parent()
+                    .unwrap_or(&c.logs_dir)
+                    .join(HISTORY_FILE),
             ),
             Source::History(h) => {
                 let trial_dir = c.logs_dir.parent().unwrap_or(&c.logs_dir);
@@ -466,6 +520,8 @@ pub(crate) fn violation_detail(r: &WorkloadReport) -> Option<String> {
 pub(crate) struct RunningWorkload {
     stop: watch::Sender<bool>,
     task: tokio::task::JoinHandle<WorkloadReport>,
+    /// The replica that records the history itself, stopped (gracefully) before its output is read.
+    recorder: Option<String>,
 }
 
 /// How a workload is judged, whatever it does.
@@ -594,7 +650,11 @@ impl RunningWorkload {
                 None,
             )
         });
-        RunningWorkload { stop, task }
+        RunningWorkload {
+            stop,
+            task,
+            recorder: None,
+        }
     }
 
     /// Records a history, then writes and checks it.
@@ -618,7 +678,15 @@ impl RunningWorkload {
                 rec.clients,
                 if rec.clients == 1 { "" } else { "s" }
             );
-            let (history, checked) = match write_and_check(&rec, recorded.ops).await {
+            let (history, checked) = match write_and_check(
+                Judging {
+                    model: rec.model,
+                    file: &rec.file,
+                },
+                recorded.ops,
+            )
+            .await
+            {
                 Ok(h) => (Some(h), None),
                 Err(e) => (None, Some(e)),
             };
@@ -632,12 +700,80 @@ impl RunningWorkload {
                 history,
             )
         });
-        RunningWorkload { stop, task }
+        RunningWorkload {
+            stop,
+            task,
+            recorder: None,
+        }
+    }
+
+    /// Reads the history a recorder replica printed, once the workload is stopped (the recorder
+    /// then has been stopped too, so that the calls it had under way are finished and printed).
+    pub(crate) fn collect(
+        reach: Reach,
+        judged: Judged,
+        model: ModelKind,
+        replica: String,
+        file: std::path::PathBuf,
+    ) -> RunningWorkload {
+        let (stop, mut stopped) = watch::channel(false);
+        let recorder = Some(replica.clone());
+        let task = tokio::spawn(async move {
+            let _ = stopped.wait_for(|s| *s).await;
+            let label = format!("{} history printed by {replica}", model.name());
+            let read = async {
+                let id = reach
+                    .snapshot()
+                    .get(&replica)
+                    .and_then(|r| r.container.clone());
+                let id =
+                    id.ok_or_else(|| format!("{replica} never ran, so it printed no history"))?;
+                let output = reach
+                    .backend
+                    .logs(&id, None)
+                    .await
+                    .map_err(|e| format!("cannot read the output of {replica}: {e}"))?;
+                printed_history(&replica, &output)
+            };
+            let ops = match read.await {
+                Ok(ops) => ops,
+                Err(why) => {
+                    return judged.report(label, 0, 0, Duration::ZERO, None, Some(why), None)
+                }
+            };
+            let end = ops.iter().filter_map(|o| o.complete).max().unwrap_or(0);
+            let longest = longest_unavailable(&ops, end);
+            let attempts = ops.len() as u64;
+            let successes = ops
+                .iter()
+                .filter(|o| matches!(o.outcome, crate::history::Outcome::Ok(_)))
+                .count() as u64;
+            let to = Judging { model, file: &file };
+            let (history, checked) = match write_and_check(to, ops).await {
+                Ok(h) => (Some(h), None),
+                Err(e) => (None, Some(e)),
+            };
+            judged.report(label, attempts, successes, longest, None, checked, history)
+        });
+        RunningWorkload {
+            stop,
+            task,
+            recorder,
+        }
     }
 
     /// Stops the workload and returns its report.
     pub(crate) async fn finish(self) -> Option<WorkloadReport> {
         let _ = self.stop.send(true);
         self.task.await.ok()
+    }
+
+    /// [`finish`](Self::finish), stopping a recorder replica first. A recorder that cannot be
+    /// stopped is read all the same: its report says if what it printed is incomplete.
+    pub(crate) async fn finish_in(self, cluster: &Cluster) -> Option<WorkloadReport> {
+        if let Some(name) = &self.recorder {
+            let _ = cluster.stop(name, false).await;
+        }
+        self.finish().await
     }
 }

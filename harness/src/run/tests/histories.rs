@@ -137,3 +137,78 @@ async fn stale_reads_fail_the_trial_with_the_window_that_cannot_be_ordered() {
     assert!(v.window.iter().any(|o| !o.placed), "{v:#?}");
     assert!(history_file(&fx, &ran).exists());
 }
+
+/// Start, a register history printed by the client, 10 s of waiting, and its stop.
+fn printed() -> Fixture {
+    cell(&format!(
+        r#"
+[[step]]
+do = "start"
+[[step]]
+do = "workload"
+name = "register"
+history = {{ model = "register", from = "client" }}
+{WAIT}
+[[step]]
+do = "stop-workload"
+name = "register"
+"#
+    ))
+}
+
+/// A client that logs `ready`, then these lines a second apart.
+fn printing(lines: &'static [&'static str]) -> Script {
+    Script::default()
+        .on_start(move |v| {
+            let mut boot = Boot::logs("ready");
+            if v.name == "client-0" {
+                for line in lines {
+                    boot = boot.then_log(secs(1), line);
+                }
+            }
+            boot
+        })
+        .on_exec(with_sleep(|_, _| Reply::Output(0, String::new())))
+}
+
+const WRITE_1: &str = r#"{"client":0,"invoke":10,"complete":20,"f":"write","value":"1","outcome":"ok"}"#;
+const WRITE_2: &str = r#"{"client":0,"invoke":30,"complete":40,"f":"write","value":"2","outcome":"ok"}"#;
+
+#[tokio::test(start_paused = true)]
+async fn a_recorder_s_printed_history_is_checked_and_it_is_stopped_first() {
+    const STALE: &str =
+        r#"{"client":1,"invoke":50,"complete":60,"f":"read","outcome":"ok","result":"1"}"#;
+    let fx = printed();
+    let ran = run(&fx, printing(&[WRITE_1, "connected to node-2", WRITE_2, STALE])).await;
+    assert_eq!(ran.outcome.verdict, Verdict::Fail, "{:#?}", ran.outcome);
+    let h = ran.outcome.workloads[0].history.as_ref().unwrap();
+    assert_eq!((h.ops, h.clients), (3, 2));
+    assert_eq!(h.verdict, "not linearizable");
+    assert_eq!(
+        ran.outcome.workloads[0].action,
+        "register history printed by client-0"
+    );
+    // The recorder (the only replica stopped) was stopped gracefully before its output was read.
+    assert_eq!(ran.calls("stop").len(), 1, "{:?}", ran.calls("stop"));
+    assert_eq!(ran.calls("kill"), Vec::<String>::new());
+    let text = std::fs::read_to_string(history_file(&fx, &ran)).unwrap();
+    assert_eq!(text.lines().count(), 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_line_that_is_no_operation_is_an_error_that_names_it() {
+    let fx = printed();
+    let ran = run(
+        &fx,
+        printing(&[WRITE_1, r#"{"client":0,"invoke":30,"f":"write"}"#]),
+    )
+    .await;
+    assert_eq!(ran.outcome.verdict, Verdict::Error, "{:#?}", ran.outcome);
+    let reason = ran.reason();
+    assert!(
+        reason.contains(
+            "line 3 of client-0's output is not an operation of history.jsonl: a write needs a `value`"
+        ),
+        "{reason}"
+    );
+}
