@@ -159,6 +159,8 @@ pub(crate) fn normalize(text: &str) -> String {
                 "<uuid>",
             ),
             (r"\b(sha256:)?[0-9a-f]{12,64}\b", "<id>"),
+            // Pointers in Go's and C's messages (`etcd-endpoints://0xc00040a1e0/a-0:2379`).
+            (r"\b0x[0-9a-f]{6,16}\b", "<ptr>"),
             // IPv4 addresses with or without a port.
             (r"\b\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}(:\d+)?\b", "<addr>"),
             // Durations and measured quantities: 1.5s, 250ms, 3m, 99.1%, 12/40.
@@ -189,11 +191,12 @@ mod tests {
     fn normalize_removes_what_varies() {
         let raw = "step 4 (check node.leader)   did not finish within 10s after 1.52s; \
                    GET http://172.18.0.3:8080/leader from 3f2a9c1b7d4e, run 20261121-223501-3fa2:\n\
-                   97.5% (39/40) and 5200 ms";
+                   97.5% (39/40) and 5200 ms; etcd-endpoints://0xc00040a1e0/a-0:2379";
         assert_eq!(
             normalize(raw),
             "step 4 (check node.leader) did not finish within <duration> after <duration>; \
-             GET http://<addr>/leader from <id>, run <run>: <n>% (<n>/<n>) and <n> ms"
+             GET http://<addr>/leader from <id>, run <run>: <n>% (<n>/<n>) and <n> ms; \
+             etcd-endpoints://<ptr>/a-0:2379"
         );
     }
 
