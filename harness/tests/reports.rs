@@ -515,7 +515,7 @@ fn the_json_event_stream_and_the_json_plan() {
         .unwrap();
     assert_eq!(t["kind"], "cell");
     assert_eq!(t["cell"]["node"], "1.0");
-    assert_eq!(t["steps"][0]["description"], "start all roles");
+    assert_eq!(t["steps"][0]["description"], "start node, client");
 }
 
 /// A missing image is said once, before anything starts: exit 1, the build command, no report.
