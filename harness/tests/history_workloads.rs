@@ -1,8 +1,9 @@
 //! History workloads on a real engine: the fixture's register, read, written and compared-and-set by
-//! three clients through `/fixture ctl op` in the client container, each call to a node chosen at
-//! random. Release 2.0 forwards a follower's read to the leader; 2.1 (the stale-read release)
-//! answers it from the follower's own copy. Both pass the simple put-and-get checks; only 2.1's
-//! history cannot be linearized, and the run says where.
+//! three clients, each call to a node chosen at random: the harness's clients through `/fixture ctl
+//! op` in the client container (scenario `history`), and the system's own recording client, whose
+//! printed lines the workload reads (`printed-history`). Release 2.0 forwards a follower's read to
+//! the leader; 2.1 (the stale-read release) answers it from the follower's own copy. Both pass the
+//! simple put-and-get checks; only 2.1's history cannot be linearized, and the run says where.
 
 use std::path::Path;
 
@@ -39,7 +40,13 @@ fn stale_follower_reads_pass_the_simple_checks_and_fail_the_history_check() {
     let out = crossgrade()
         .args(["run", "-f"])
         .arg(fixture_matrix())
-        .args(["--scenario", "history", "--reports"])
+        .args([
+            "--scenario",
+            "history",
+            "--scenario",
+            "printed-history",
+            "--reports",
+        ])
         .arg(&reports)
         .arg("--snapshots")
         .arg(&snapshots)
@@ -85,6 +92,26 @@ fn stale_follower_reads_pass_the_simple_checks_and_fail_the_history_check() {
     let (code, line) = check(&file("node=2.1,client=2.1"));
     assert_eq!(code, Some(1), "{line}");
     assert!(line.contains("not linearizable"), "{line}");
+
+    // The recorder's own history: the same verdicts, from the lines it printed.
+    for (cell, verdict) in [
+        ("node=2.0,client=2.0", "linearizable"),
+        ("node=2.1,client=2.1", "not linearizable"),
+    ] {
+        let t = trial(&r, &format!("fixture/printed-history/{cell}"));
+        let w = &t["workloads"][0];
+        assert_eq!(
+            w["action"], "register history printed by recorder-0",
+            "{t:#}"
+        );
+        assert_eq!(w["history"]["verdict"], verdict, "{t:#}");
+        assert_eq!(w["history"]["clients"], 3, "{t:#}");
+        let file = latest.join(format!("trials/printed-history/{cell}/history.jsonl"));
+        assert_eq!(
+            check(&file).0,
+            Some(if verdict == "linearizable" { 0 } else { 1 })
+        );
+    }
 
     // The report draws the window: one line per client, the stuck operation outlined.
     let html = std::fs::read_to_string(latest.join("index.html")).unwrap();

@@ -171,15 +171,21 @@ fn printing(lines: &'static [&'static str]) -> Script {
         .on_exec(with_sleep(|_, _| Reply::Output(0, String::new())))
 }
 
-const WRITE_1: &str = r#"{"client":0,"invoke":10,"complete":20,"f":"write","value":"1","outcome":"ok"}"#;
-const WRITE_2: &str = r#"{"client":0,"invoke":30,"complete":40,"f":"write","value":"2","outcome":"ok"}"#;
+const WRITE_1: &str =
+    r#"{"client":0,"invoke":10,"complete":20,"f":"write","value":"1","outcome":"ok"}"#;
+const WRITE_2: &str =
+    r#"{"client":0,"invoke":30,"complete":40,"f":"write","value":"2","outcome":"ok"}"#;
 
 #[tokio::test(start_paused = true)]
 async fn a_recorder_s_printed_history_is_checked_and_it_is_stopped_first() {
     const STALE: &str =
         r#"{"client":1,"invoke":50,"complete":60,"f":"read","outcome":"ok","result":"1"}"#;
     let fx = printed();
-    let ran = run(&fx, printing(&[WRITE_1, "connected to node-2", WRITE_2, STALE])).await;
+    let ran = run(
+        &fx,
+        printing(&[WRITE_1, "connected to node-2", WRITE_2, STALE]),
+    )
+    .await;
     assert_eq!(ran.outcome.verdict, Verdict::Fail, "{:#?}", ran.outcome);
     let h = ran.outcome.workloads[0].history.as_ref().unwrap();
     assert_eq!((h.ops, h.clients), (3, 2));
