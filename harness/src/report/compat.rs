@@ -44,7 +44,8 @@ pub enum Status {
     Works,
     /// The pair (or one release of it) is a suspect: it failed in every cell that holds it.
     Broken,
-    /// A cell holding it failed and no suspect explains why (needs more roles, or is not repeatable).
+    /// A cell holding it failed and no suspect explains why (needs more roles, or is not repeatable:
+    /// a trial `run --repeat` found flaky is always this).
     Unclear,
     /// No cell trial (that did not error) holds the pair.
     Untested,
@@ -201,6 +202,10 @@ fn entry(
                 trial: t.outcome.id.clone(),
                 reason: t.outcome.reason.clone().unwrap_or_default(),
             });
+        }
+        if suspects::is_flaky(t) {
+            unexplained_failure = true;
+            continue;
         }
         let cell: Combination = t
             .outcome
@@ -603,6 +608,44 @@ mod tests {
         let i = p.rows.iter().position(|r| r == ra).unwrap();
         let j = p.cols.iter().position(|r| r == rb).unwrap();
         &p.entries[i][j]
+    }
+
+    #[test]
+    fn a_flaky_failure_is_no_suspect_and_its_pairs_are_unclear() {
+        let mut r = run(&product(&["0.22", "0.23"]), |c| {
+            if c[0] == "0.22" && c[3] == "0.23" {
+                "fail"
+            } else {
+                "pass"
+            }
+        });
+        // The same failures, but `run --repeat 3` saw each of them pass once.
+        for t in r
+            .trials
+            .iter_mut()
+            .filter(|t| t.outcome.verdict == Verdict::Fail)
+        {
+            t.outcome.repeats = Some(crate::outcome::Repeats {
+                runs: 3,
+                passed: 1,
+                failed: 2,
+                errors: 0,
+                class: crate::outcome::Class::Flaky,
+                verdicts: vec![Verdict::Fail, Verdict::Pass, Verdict::Fail],
+                shown: 1,
+            });
+        }
+        let c = of(&r, 2);
+        assert!(c.suspects.suspects.is_empty(), "{:?}", c.suspects.suspects);
+        assert_eq!(c.suspects.unexplained.len(), 4);
+        assert_eq!(
+            entry(&c, "master", "0.22", "scheduler", "0.23").status,
+            Status::Unclear
+        );
+        assert_eq!(
+            entry(&c, "master", "0.23", "scheduler", "0.23").status,
+            Status::Works
+        );
     }
 
     #[test]

@@ -2,14 +2,20 @@
 //! system misbehaved) or an `<error>` (the harness or engine did), with the reason and the last log
 //! lines. A known failure that fails exactly as recorded is `<skipped type="expected-failure">`, as
 //! pytest reports an xfail: it is not a red CI, and CI systems reading JUnit agree with the exit status.
+//! A trial repeated with `--repeat N` that the baseline knows as flaky, and was flaky again, is a
+//! success with its failed runs as `<flakyFailure>`/`<flakyError>` (as nextest and Maven Surefire
+//! write a test that passed on a retry); a new flake is a `<failure>` with its failed runs as
+//! `<rerunFailure>`. Either way the runs are counted in the `repeats` property.
 
 use std::time::Duration;
 
 use indexmap::IndexMap;
-use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestSuite};
+use quick_junit::{
+    NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestRerun, TestSuite,
+};
 
 use super::results::{Results, TrialReport};
-use crate::outcome::Verdict;
+use crate::outcome::{Class, Verdict};
 
 pub(crate) fn render(r: &Results) -> Result<String, quick_junit::SerializeError> {
     let mut report = Report::new(format!("crossgrade {}", r.meta.system));
@@ -28,7 +34,12 @@ pub(crate) fn render(r: &Results) -> Result<String, quick_junit::SerializeError>
 fn test_case(t: &TrialReport) -> TestCase {
     let o = &t.outcome;
     let reason = o.reason.clone().unwrap_or_default();
-    let status = if t.expected_failure() {
+    let flaky = o.repeats.as_ref().filter(|r| r.class == Class::Flaky);
+    let status = if let Some(r) = flaky.filter(|_| t.expected_failure()) {
+        let mut s = TestCaseStatus::success();
+        s.add_reruns(failed_runs(r, &reason));
+        s
+    } else if t.expected_failure() {
         let mut s = TestCaseStatus::skipped();
         s.set_type("expected-failure")
             .set_message(format!("fails as recorded in the baseline: {reason}"))
@@ -44,17 +55,49 @@ fn test_case(t: &TrialReport) -> TestCase {
         };
         let mut s = TestCaseStatus::non_success(kind);
         s.set_type(t.change().as_str())
-            .set_message(reason)
+            .set_message(reason.clone())
             .set_description(details(t));
+        if let Some(r) = flaky {
+            // The runs that failed besides the one the failure shows.
+            s.add_reruns(failed_runs(r, &reason).into_iter().skip(1));
+        }
         s
     };
     let mut case = TestCase::new(o.id.clone(), status);
+    if let Some(r) = &o.repeats {
+        case.add_property(Property::new("repeats", r.describe()));
+    }
     case.set_classname(o.scenario.clone())
         .set_time(Duration::from_millis(o.duration_ms))
         .add_property(Property::new("verdict", o.verdict.as_str()))
         .add_property(Property::new("change", t.change().as_str()))
         .add_property(Property::new("reproduce", o.reproduce.clone()));
     case
+}
+
+/// A repeated trial's runs that did not pass, as reruns: `run 2 of 5: fail` (the details are the
+/// shown run's; the others' are in their folders).
+fn failed_runs(r: &crate::outcome::Repeats, reason: &str) -> Vec<TestRerun> {
+    r.verdicts
+        .iter()
+        .enumerate()
+        .filter(|(_, v)| **v != Verdict::Pass)
+        .map(|(i, v)| {
+            let kind = if *v == Verdict::Error {
+                NonSuccessKind::Error
+            } else {
+                NonSuccessKind::Failure
+            };
+            let mut rerun = TestRerun::new(kind);
+            let message = if i + 1 == r.shown {
+                format!("run {} of {}: {v}: {reason}", i + 1, r.runs)
+            } else {
+                format!("run {} of {}: {v}", i + 1, r.runs)
+            };
+            rerun.set_message(message).set_type(v.as_str());
+            rerun
+        })
+        .collect()
 }
 
 /// The failure's text: where it failed, the reproduce command, then the last log lines.

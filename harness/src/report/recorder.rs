@@ -175,6 +175,40 @@ mod tests {
         assert!(r.unfinished().is_empty());
     }
 
+    /// A flaky trial (pass, fail, pass) in `junit.xml`, with or without a baseline that knows it.
+    fn flaky_junit(known: bool) -> String {
+        let dir = tempfile::tempdir().unwrap();
+        if known {
+            Store::new(dir.path().join("snapshots"))
+                .write("sys/s/a=1", "verdict: flaky\n")
+                .unwrap();
+        }
+        let mut r = recorder(dir.path(), 3);
+        r.collect(&run(1, Verdict::Pass)).1.unwrap();
+        r.collect(&run(2, Verdict::Fail)).1.unwrap();
+        let (trial, _) = r.collect(&run(3, Verdict::Pass));
+        r.finished(&trial.unwrap()).unwrap();
+        let (_, results) = r.rebuild().unwrap();
+        crate::report::junit::render(&results).unwrap()
+    }
+
+    #[test]
+    fn a_known_flake_is_a_success_with_its_flaky_runs_and_a_new_one_a_failure() {
+        let known = flaky_junit(true);
+        assert!(known.contains("<flakyFailure"), "{known}");
+        assert!(known.contains("run 2 of 3: fail"), "{known}");
+        assert!(!known.contains("<failure"), "{known}");
+        assert!(!known.contains("<skipped"), "{known}");
+        assert!(
+            known.contains("flaky (2 of 3 passed)"),
+            "the repeats property: {known}"
+        );
+        let new = flaky_junit(false);
+        assert!(new.contains("<failure"), "{new}");
+        assert!(!new.contains("<flakyFailure"), "{new}");
+        assert!(new.contains("flaky (2 of 3 passed)"), "{new}");
+    }
+
     #[test]
     fn an_interrupted_trial_is_reported_with_the_runs_it_had() {
         let dir = tempfile::tempdir().unwrap();

@@ -99,16 +99,31 @@ pub(crate) fn within(small: &Combination, big: &Combination) -> bool {
     small.iter().all(|x| big.contains(x))
 }
 
-/// The suspects of `r`'s cell trials. Trials that errored are no evidence either way.
+/// Whether a repeated trial both passed and failed: no combination of releases explains a failure
+/// that does not repeat.
+pub(crate) fn is_flaky(t: &TrialReport) -> bool {
+    t.outcome
+        .repeats
+        .as_ref()
+        .is_some_and(|r| r.class == crate::outcome::Class::Flaky)
+}
+
+/// The suspects of `r`'s cell trials. Trials that errored are no evidence either way; flaky ones
+/// (`run --repeat`) neither, and are counted unexplained.
 pub fn find(r: &Results, strength: usize) -> Suspects {
     let mut by_scenario: IndexMap<&str, Vec<&TrialReport>> = IndexMap::new();
+    let mut unexplained = Vec::new();
     for t in &r.trials {
-        if t.outcome.cell.is_some() && t.outcome.verdict != Verdict::Error {
-            by_scenario.entry(&t.outcome.scenario).or_default().push(t);
+        if t.outcome.cell.is_none() || t.outcome.verdict == Verdict::Error {
+            continue;
         }
+        if is_flaky(t) {
+            unexplained.push(t.outcome.id.clone());
+            continue;
+        }
+        by_scenario.entry(&t.outcome.scenario).or_default().push(t);
     }
     let mut suspects = Vec::new();
-    let mut unexplained = Vec::new();
     for (scenario, trials) in by_scenario {
         let mut passed: BTreeSet<Combination> = BTreeSet::new();
         let mut failed: BTreeMap<Combination, Vec<&str>> = BTreeMap::new();
