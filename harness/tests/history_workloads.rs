@@ -10,15 +10,6 @@ use std::path::Path;
 mod common;
 use common::*;
 
-fn trial<'a>(r: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
-    r["trials"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["id"] == id)
-        .unwrap_or_else(|| panic!("no trial {id} in results.json"))
-}
-
 /// `crossgrade history check --model register FILE`: its exit code and its line.
 fn check(file: &Path) -> (Option<i32>, String) {
     let out = crossgrade()

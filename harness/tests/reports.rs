@@ -17,15 +17,6 @@ fn results(reports: &Path) -> serde_json::Value {
     serde_json::from_str(&text).unwrap()
 }
 
-fn trial<'a>(r: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
-    r["trials"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["id"] == id)
-        .unwrap_or_else(|| panic!("no trial {id} in results.json"))
-}
-
 /// `crossgrade run` on `matrix` with its reports and baseline in the given folders.
 fn run_cli(matrix: &Path, reports: &Path, snapshots: &Path, extra: &[&str]) -> Output {
     run_command(matrix, reports, snapshots, extra)

@@ -50,6 +50,16 @@ pub fn ensure_images(matrix: &Path) {
     assert!(status.success(), "building the images of {matrix:?} failed");
 }
 
+/// The trial `id` of a run's `results.json`.
+pub fn trial<'a>(results: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
+    results["trials"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["id"] == id)
+        .unwrap_or_else(|| panic!("no trial {id} in results.json"))
+}
+
 /// The harness's own test system: `fixture.toml` at the workspace root.
 pub fn fixture_matrix() -> PathBuf {
     workspace().join("fixture.toml")
