@@ -12,6 +12,7 @@ mod last_words;
 #[cfg(test)]
 mod tests;
 mod trial;
+mod workload;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -27,13 +28,11 @@ pub use cluster::DURING_STEP;
 pub(crate) use cluster::{Cluster, Reach, EXPECTED_EXIT_WAIT};
 pub(crate) use error::StepError;
 pub use events::{Event, Events};
-pub(crate) use history::{
-    longest_unavailable, printed_history, record, write_and_check, Judging, OpKind, Recording,
-    HISTORY_FILE,
-};
+pub(crate) use history::{OpKind, Recording, HISTORY_FILE};
 pub use trial::keep_hint;
 pub(crate) use trial::trial_dir;
 pub(crate) use trial::{blank_outcome, Live};
+pub(crate) use workload::{violation_detail, workload_failure, Judged, Repeating, RunningWorkload};
 
 use crate::model::Matrix;
 use crate::outcome::{TrialOutcome, Verdict};

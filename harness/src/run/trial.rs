@@ -13,11 +13,12 @@ use super::error::StepError;
 use super::events::{Event, Events};
 use super::faults::Faults;
 use super::last_words::it_logged;
+use super::workload::{workload_failure, RunningWorkload};
 use crate::model::{format_duration, Matrix, Release};
 use crate::outcome::{Observation, StepOutcome, StepStatus, TrialOutcome, Verdict};
 use crate::plan::{PlannedStep, Trial, TrialKind};
 use crate::runtime::{labels, Backend, SweepGuard, LABEL_RUN, LABEL_TRIAL};
-use crate::step::{workload_failure, Op, RunningWorkload};
+use crate::step::Op;
 
 /// What every trial of a run shares.
 pub(crate) struct TrialContext {

@@ -54,6 +54,7 @@ pub(crate) use partition::Partition;
 pub(crate) use pause::{Pause, Resume};
 pub(crate) use shape::{Delay, Loss, Shaping, Throttle};
 
+pub(crate) use expect::{judge as judge_expect, Expect};
 pub(crate) use replica::{ActionRef, ExpectedExit, ReplicaSel};
 pub(crate) use restart::Restart;
 pub(crate) use signal::Signal;
@@ -63,7 +64,6 @@ pub(crate) use stop_workload::StopWorkload;
 pub use upgrade::Move;
 pub(crate) use upgrade::{FirstStart, ReleaseRef, ReplicaOrder, Upgrade};
 pub(crate) use workload::StartWorkload;
-pub(crate) use workload::{workload_failure, RunningWorkload};
 
 /// A step of a scenario, as its file gives it, validated.
 #[derive(Debug, Clone)]

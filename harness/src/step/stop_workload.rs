@@ -8,10 +8,9 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::load::StepCx;
-use super::workload::{violation_detail, workload_failure};
 use super::{Done, Exec, Kind, PlanCx};
 use crate::outcome::Observation;
-use crate::run::{Cluster, Live, StepError};
+use crate::run::{violation_detail, workload_failure, Cluster, Live, StepError};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
