@@ -626,6 +626,24 @@ fn the_images_a_selection_runs_are_its_starts_and_its_moves_each_once() {
         .iter()
         .filter(|t| t.id.starts_with("demo/basic/"));
     assert_eq!(plan::images(&m, cells).len(), 6, "3 releases × 2 roles");
+
+    // A role no step of the trial starts needs no image at its starting release.
+    let only_nodes = UPGRADE.replacen("do = \"start\"", "do = \"start\"\nroles = [\"node\"]", 1);
+    let (_d, p) = setup(
+        GOOD,
+        &[("basic.toml", BASIC), ("upgrade.toml", &only_nodes)],
+    );
+    let m = model::load(&p).unwrap();
+    let plan = plan::expand(&m);
+    let path = plan
+        .trials
+        .iter()
+        .filter(|t| t.id == "demo/upgrade/1.0-to-1.10");
+    assert_eq!(
+        plan::images(&m, path),
+        ["demo/node:1.0", "demo/node:1.10"],
+        "the client is never started on this path"
+    );
 }
 
 #[test]

@@ -226,6 +226,8 @@ fn nextest_filtersets_select_trials_by_id() {
             "fixture/basic/node=2.0,client=1.0",
             "fixture/basic/node=2.0,client=1.1",
             "fixture/basic/node=2.0,client=2.0",
+            "fixture/history/node=2.0,client=2.0",
+            "fixture/printed-history/node=2.0,client=2.0",
         ],
         "{stdout}"
     );

@@ -55,15 +55,19 @@ pub struct Trial {
     pub repeat: Option<usize>,
 }
 
-/// Every image `trials` will run, each once, in the order first needed: each role and service at
-/// its starting release, each release a replica moves to, and the network-tools helper of the fault
-/// steps that shape traffic. Known before anything starts, so a
+/// Every image `trials` will run, each once, in the order first needed: each service, and each
+/// role a step starts, at its starting release; each release a replica moves to; and the
+/// network-tools helper of the fault steps that shape traffic. Known before anything starts, so a
 /// missing image is caught first. The one answer to "which images does this selection need", for
 /// the run's preflight, `images build` with filters, and the test binary.
 pub fn images<'a>(m: &Matrix, trials: impl IntoIterator<Item = &'a Trial>) -> Vec<String> {
     let mut wanted = indexmap::IndexSet::new();
     for t in trials {
         for (role, rel) in &t.start {
+            let service = m.services.iter().any(|s| &s.name == role);
+            if !service && !t.steps.iter().any(|s| s.op.starts(role)) {
+                continue;
+            }
             if let Some(r) = m.role(role) {
                 wanted.insert(m.image_of(r, rel));
             }

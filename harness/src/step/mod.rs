@@ -239,6 +239,15 @@ impl Op {
         }
     }
 
+    /// Whether it starts `role`'s replicas at their starting release (a `start` of every role, or
+    /// of this one): a role no step starts needs no image at its starting release.
+    pub(crate) fn starts(&self, role: &str) -> bool {
+        match self {
+            Op::Start(s) => s.roles.is_empty() || s.roles.iter().any(|r| r == role),
+            _ => false,
+        }
+    }
+
     /// Whether it runs the network-tools helper ([`NET_TOOLS_IMAGE`]): the faults made with
     /// iptables and tc.
     pub(crate) fn needs_net_tools(&self) -> bool {
