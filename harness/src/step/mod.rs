@@ -24,11 +24,11 @@ mod partition;
 mod pause;
 mod replica;
 mod restart;
-mod shape;
 mod signal;
 mod start;
 mod stop;
 mod stop_workload;
+mod traffic;
 mod upgrade;
 mod workload;
 
@@ -52,7 +52,7 @@ pub(crate) use load::{load_step, ScenarioCx};
 pub(crate) use log::LogCheck;
 pub(crate) use partition::Partition;
 pub(crate) use pause::{Pause, Resume};
-pub(crate) use shape::{Delay, Loss, Shaping, Throttle};
+pub(crate) use traffic::{Delay, Loss, Shaping, Throttle};
 
 pub(crate) use expect::{judge as judge_expect, Expect};
 pub(crate) use replica::{ActionRef, ExpectedExit, ReplicaSel};
