@@ -7,6 +7,18 @@
 //! [`risk`] turns that into what each trial of a plan is exposed to; [`history`] checks recorded
 //! operation histories for linearizability.
 
+/// `eprintln!` that never panics: a line for the user on stderr, dropped when stderr is closed (a
+/// reader that went away must not turn a run's result into a panic; the exit code still says it).
+/// Exported for the command line (the binary's `cli`), not part of the library's API.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 pub mod api;
 mod atomic;
 pub mod baseline;

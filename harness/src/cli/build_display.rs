@@ -3,6 +3,7 @@
 //! with the time since the start. Every image's whole log goes to a file, named when its build ends
 //! and quoted (its last lines) when it fails; `--verbose` streams the logs as they come.
 
+use crossgrade::say;
 use std::collections::BTreeMap;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -61,7 +62,7 @@ impl BuildDisplay {
             Some(m) => {
                 let _ = m.println(line);
             }
-            None => eprintln!("[{:>7.1}s] {line}", self.started.elapsed().as_secs_f64()),
+            None => say!("[{:>7.1}s] {line}", self.started.elapsed().as_secs_f64()),
         }
     }
 
@@ -160,9 +161,9 @@ impl BuildDisplay {
             let lines: Vec<&str> = text.lines().collect();
             let tail = &lines[lines.len().saturating_sub(TAIL_ON_FAILURE)..];
             if !tail.is_empty() {
-                eprintln!("the last lines of {what}'s log ({}):", path.display());
+                say!("the last lines of {what}'s log ({}):", path.display());
                 for l in tail {
-                    eprintln!("  {l}");
+                    say!("  {l}");
                 }
             }
         }

@@ -1,5 +1,6 @@
 //! One function per subcommand: load, ask the library, print.
 
+use crossgrade::say;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -308,7 +309,7 @@ pub async fn run(path: &Path, selection: &Selection, args: RunArgs) -> Result<St
     // With the JSON stream, stdout is its alone: no annotations there.
     github_actions(results, &done.paths.summary, !json)?;
     if done.cancelled {
-        eprintln!("interrupted; everything this run created has been removed");
+        say!("interrupted; everything this run created has been removed");
         return Ok(Status::Interrupted);
     }
     if args.accept {
@@ -388,7 +389,7 @@ fn github_actions(results: &Results, summary: &Path, annotate: bool) -> Result<(
             .open(&target)
             .and_then(|mut f| f.write_all(format!("{text}\n").as_bytes()));
         if let Err(e) = appended {
-            eprintln!(
+            say!(
                 "cannot append the summary to GITHUB_STEP_SUMMARY ({}): {e}",
                 Path::new(&target).display()
             );
@@ -435,17 +436,17 @@ fn accept(
         .map(|t| (&t.outcome, t.baseline.snapshot.as_str()));
     let done = baseline::accept(store, trials, regressions).map_err(Failure::Baseline)?;
     for id in &done.regressions {
-        eprintln!(
+        say!(
             "not recorded: {id} regressed (it passed before); record it with --accept --regressions"
         );
     }
     for id in &done.errors {
-        eprintln!(
+        say!(
             "not recorded: {id} ended in an error (ours or the engine's), not a behaviour of the system"
         );
     }
     for id in &done.unconfirmed {
-        eprintln!("{}", unconfirmed(id));
+        say!("{}", unconfirmed(id));
     }
     let written = format!(
         "baseline: {} snapshots written to {}",
@@ -453,7 +454,7 @@ fn accept(
         store.dir().display()
     );
     if quiet_stdout {
-        eprintln!("{written}");
+        say!("{written}");
     } else {
         out(written)?;
     }
@@ -566,7 +567,7 @@ pub fn predicted(matrix: &Path, dir: &Path, format: CompatFormat) -> Result<Stat
             for t in &mut results.trials {
                 t.prediction = Some(api.predict_outcome(&t.outcome));
             }
-            eprintln!(
+            say!(
                 "{}'s trials carry no prediction: predicted now from the [api] of {}, over the \
                  states their records show",
                 dir.display(),
@@ -1033,7 +1034,7 @@ impl crossgrade::shrink::Oracle for RealTrials {
             .and_then(|r| crossgrade::shrink::Signature::of(candidate, &r.outcome));
         let same = got.is_some() && got == self.want;
         let verdict = report.map_or("error".to_string(), |r| r.outcome.verdict.to_string());
-        eprintln!(
+        say!(
             "  candidate {:>2}: {:>2} steps → {verdict}{} ({:.0} s)",
             self.runs - 1,
             candidate.steps.len(),
@@ -1123,7 +1124,7 @@ pub async fn shrink(path: &Path, id: &str, args: ShrinkArgs) -> Result<Status, F
     let shrunk = crossgrade::shrink::shrink(&original, failed, args.max_trials, &mut real).await;
     signals.abort();
     if cancel.is_cancelled() {
-        eprintln!("interrupted; everything this run created has been removed");
+        say!("interrupted; everything this run created has been removed");
         return Ok(Status::Interrupted);
     }
     let steps: Vec<&plan::PlannedStep> = shrunk.trial.steps.iter().collect();

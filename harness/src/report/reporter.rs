@@ -80,7 +80,7 @@ impl Display {
     fn problem(&mut self, message: &str) {
         match self {
             Display::Silent => {}
-            _ => eprintln!("error: {message}"),
+            _ => say!("error: {message}"),
         }
     }
 

@@ -45,7 +45,7 @@ impl Terminal {
         if self.tty {
             let _ = self.multi.println(line);
         } else {
-            eprintln!("{line}");
+            say!("{line}");
         }
     }
 
