@@ -31,6 +31,24 @@ pub(crate) struct Invocation {
     pub succeeded: bool,
 }
 
+impl Invocation {
+    /// What an unsuccessful answer said: its note (a replica down, a timeout), or its exit code or
+    /// HTTP status and its output. What a workload keeps as its last error.
+    pub(crate) fn said(&self) -> String {
+        let o = &self.observation;
+        o.note.clone().unwrap_or_else(|| {
+            format!(
+                "{}{}",
+                o.exit_code
+                    .map(|c| format!("exit {c}: "))
+                    .or(o.http_status.map(|s| format!("HTTP {s}: ")))
+                    .unwrap_or_default(),
+                o.output.trim()
+            )
+        })
+    }
+}
+
 /// `s` if it is short, else its head and its tail around a note of what was cut.
 pub(crate) fn excerpt(s: &str) -> String {
     if s.len() <= EXCERPT_HEAD + EXCERPT_TAIL {

@@ -156,7 +156,7 @@ pub(crate) async fn record(
                 let complete = nanos(base);
                 let outcome = outcome_of(&call, &inv);
                 if !matches!(outcome, Outcome::Ok(_)) {
-                    last_error = Some(said(&inv));
+                    last_error = Some(inv.said());
                 }
                 ops.push(Operation {
                     client: u64::from(client),
@@ -252,21 +252,6 @@ fn outcome_of(call: &Call, inv: &Invocation) -> Outcome {
         (_, Some(DID_NOT_TAKE_EFFECT)) => Outcome::Fail,
         _ => Outcome::Unknown,
     }
-}
-
-/// An answer in a line: its note, or its exit code and output.
-fn said(inv: &Invocation) -> String {
-    let o = &inv.observation;
-    let text = o.note.clone().unwrap_or_else(|| {
-        format!(
-            "{}{}",
-            o.exit_code
-                .map(|c| format!("exit {c}: "))
-                .unwrap_or_default(),
-            o.output.trim()
-        )
-    });
-    text.lines().take(3).collect::<Vec<_>>().join(" / ")
 }
 
 /// Where a history goes and what it is checked against.

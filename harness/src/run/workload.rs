@@ -12,7 +12,7 @@ use super::history::{
     longest_unavailable, printed_history, record, write_and_check, Judging, Recording,
 };
 use super::{invoke, Cluster, Reach};
-use crate::history::ModelKind;
+use crate::history::{ModelKind, Operation, Outcome};
 use crate::model::Action;
 use crate::outcome::WorkloadReport;
 use crate::step::{judge_expect, Expect};
@@ -134,6 +134,40 @@ impl Judged {
     }
 }
 
+impl Judged {
+    /// The report of a history workload: the calls counted as attempts (those that took effect as
+    /// successes, unavailability from their times up to `end`), written to its file and checked.
+    async fn history(
+        self,
+        label: String,
+        ops: Vec<Operation>,
+        end: u64,
+        to: Judging<'_>,
+        last_error: Option<String>,
+        broken: Option<String>,
+    ) -> WorkloadReport {
+        let longest = longest_unavailable(&ops, end);
+        let attempts = ops.len() as u64;
+        let successes = ops
+            .iter()
+            .filter(|o| matches!(o.outcome, Outcome::Ok(_)))
+            .count() as u64;
+        let (history, checked) = match write_and_check(to, ops).await {
+            Ok(h) => (Some(h), None),
+            Err(e) => (None, Some(e)),
+        };
+        self.report(
+            label,
+            attempts,
+            successes,
+            longest,
+            last_error,
+            broken.or(checked),
+            history,
+        )
+    }
+}
+
 /// What a repeating workload repeats.
 pub(crate) struct Repeating {
     pub judged: Judged,
@@ -176,17 +210,7 @@ impl RunningWorkload {
                         }
                     }
                     Ok(inv) => {
-                        let o = inv.observation;
-                        last_error = Some(o.note.unwrap_or_else(|| {
-                            format!(
-                                "{}{}",
-                                o.exit_code
-                                    .map(|c| format!("exit {c}: "))
-                                    .or(o.http_status.map(|s| format!("HTTP {s}: ")))
-                                    .unwrap_or_default(),
-                                o.output.trim()
-                            )
-                        }));
+                        last_error = Some(inv.said());
                         false
                     }
                     Err(e) => {
@@ -231,40 +255,26 @@ impl RunningWorkload {
             let started = Instant::now();
             let recorded = record(reach, rec.clone(), stopped).await;
             let end = started.elapsed().as_nanos() as u64;
-            let longest = longest_unavailable(&recorded.ops, end);
-            let attempts = recorded.ops.len() as u64;
-            let successes = recorded
-                .ops
-                .iter()
-                .filter(|o| matches!(o.outcome, crate::history::Outcome::Ok(_)))
-                .count() as u64;
             let label = format!(
                 "{} history from {} client{}",
                 rec.model.name(),
                 rec.clients,
                 if rec.clients == 1 { "" } else { "s" }
             );
-            let (history, checked) = match write_and_check(
-                Judging {
-                    model: rec.model,
-                    file: &rec.file,
-                },
-                recorded.ops,
-            )
-            .await
-            {
-                Ok(h) => (Some(h), None),
-                Err(e) => (None, Some(e)),
+            let to = Judging {
+                model: rec.model,
+                file: &rec.file,
             };
-            judged.report(
-                label,
-                attempts,
-                successes,
-                longest,
-                recorded.last_error,
-                recorded.broken.or(checked),
-                history,
-            )
+            judged
+                .history(
+                    label,
+                    recorded.ops,
+                    end,
+                    to,
+                    recorded.last_error,
+                    recorded.broken,
+                )
+                .await
         });
         RunningWorkload {
             stop,
@@ -308,18 +318,8 @@ impl RunningWorkload {
                 }
             };
             let end = ops.iter().filter_map(|o| o.complete).max().unwrap_or(0);
-            let longest = longest_unavailable(&ops, end);
-            let attempts = ops.len() as u64;
-            let successes = ops
-                .iter()
-                .filter(|o| matches!(o.outcome, crate::history::Outcome::Ok(_)))
-                .count() as u64;
             let to = Judging { model, file: &file };
-            let (history, checked) = match write_and_check(to, ops).await {
-                Ok(h) => (Some(h), None),
-                Err(e) => (None, Some(e)),
-            };
-            judged.report(label, attempts, successes, longest, None, checked, history)
+            judged.history(label, ops, end, to, None, None).await
         });
         RunningWorkload {
             stop,
