@@ -367,3 +367,306 @@ scenarios = ["hang"]
     );
     assert_eq!(leftovers_of_trial(&trial), 0, "{text}");
 }
+
+/// Copies the files under `from` into `to`, leaving out folders named in `skip`.
+fn copy_dir(from: &Path, to: &Path, skip: &[&str]) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let name = e.file_name();
+        if e.file_type().unwrap().is_dir() {
+            if !skip.contains(&name.to_string_lossy().as_ref()) {
+                copy_dir(&e.path(), &to.join(&name), skip);
+            }
+        } else {
+            std::fs::copy(e.path(), to.join(&name)).unwrap();
+        }
+    }
+}
+
+/// The trials of the subset the archive test runs: a 2 × 2 grid of the fixture's `basic`, two
+/// passing and two failing (a client and a server a major release apart).
+const PARTS: [&str; 4] = [
+    "fixture/basic/node=1.0,client=1.0",
+    "fixture/basic/node=1.0,client=2.0",
+    "fixture/basic/node=2.0,client=1.0",
+    "fixture/basic/node=2.0,client=2.0",
+];
+
+/// What the trials read, copied out of the workspace into `to`: the fixture's matrix (with a
+/// `[subsets.parts]` of [`PARTS`]), scenarios and image sources; nextest's config; and what nextest
+/// itself needs of a remapped workspace (its `Cargo.toml`, the package's folder, where the tests
+/// start). No baseline: every trial is new, the same in every run whatever the workspace's
+/// snapshots say.
+fn checkout_for_the_fixture(to: &Path) {
+    let ws = workspace();
+    let mut matrix = std::fs::read_to_string(ws.join("fixture.toml")).unwrap();
+    matrix.push_str("\n[subsets.parts]\ntrials = [\n");
+    for id in PARTS {
+        matrix.push_str(&format!("  \"{id}\",\n"));
+    }
+    matrix.push_str("]\n");
+    std::fs::create_dir_all(to).unwrap();
+    std::fs::write(to.join("fixture.toml"), matrix).unwrap();
+    std::fs::copy(ws.join("Cargo.toml"), to.join("Cargo.toml")).unwrap();
+    std::fs::create_dir_all(to.join("harness")).unwrap();
+    std::fs::create_dir_all(to.join(".config")).unwrap();
+    std::fs::copy(
+        ws.join(".config/nextest.toml"),
+        to.join(".config/nextest.toml"),
+    )
+    .unwrap();
+    for sub in ["scenarios/fixture", "images/fixture"] {
+        copy_dir(&ws.join(sub), &to.join(sub), &["bin", "target"]);
+    }
+}
+
+/// The report folders nextest runs wrote under `reports`, by name.
+fn nextest_reports(reports: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(reports)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.starts_with("nextest-"))
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+fn read_results(dir: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(dir.join("results.json")).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+/// `summary.md` from its first section on (the attention list, the grids, the paths, the suspects),
+/// without the heading lines (duration, provenance) and with the run's name as `RUN`.
+fn summary_body(dir: &Path) -> String {
+    let text = std::fs::read_to_string(dir.join("summary.md")).unwrap();
+    let at = text.find("\n## ").expect("summary.md has sections");
+    let run = read_results(dir)["run_id"].as_str().unwrap().to_string();
+    text[at..].replace(&run, "RUN")
+}
+
+/// Issue 18: the trials test binary archived with `cargo nextest archive`, run from the archive in
+/// another folder (`--workspace-remap`, the workspace found when the tests run) as two hash
+/// partitions one after the other, each into a report folder of its own, merged with `crossgrade
+/// report merge`: the same counts, grid, JUnit and results as one unpartitioned run of the archive.
+#[test]
+fn archived_partitions_merge_into_the_report_of_one_run() {
+    ensure_fixture_images();
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("trials.tar.zst");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    // The build of the README's test command (so nothing is compiled), its trials binary only.
+    let out = Command::new(&cargo)
+        .args(["nextest", "archive", "--workspace", "-E", "binary(trials)"])
+        .arg("--archive-file")
+        .arg(&archive)
+        .current_dir(workspace())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let checkout = dir.path().join("checkout");
+    checkout_for_the_fixture(&checkout);
+    let reports = checkout.join("reports");
+    let nextest = |command: &str, partition: Option<&str>| {
+        let mut cmd = Command::new(&cargo);
+        cmd.args(["nextest", command, "--archive-file"])
+            .arg(&archive)
+            .arg("--workspace-remap")
+            .arg(&checkout)
+            .args(["--profile", "default"])
+            .current_dir(dir.path())
+            .env("CROSSGRADE_MATRIX", "fixture.toml:parts")
+            .env_remove("CROSSGRADE_REPORTS")
+            .env_remove("CROSSGRADE_SNAPSHOTS")
+            // No `.snap.new` files: the baseline stays as it is (none) from run to run.
+            .env("CI", "true")
+            .env_remove("INSTA_UPDATE")
+            .env_remove("INSTA_FORCE_PASS");
+        if command == "run" {
+            cmd.args(["--no-fail-fast", "--no-tests", "pass"]);
+        }
+        if let Some(p) = partition {
+            cmd.args(["--partition", p]);
+        }
+        let out = cmd.output().unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // A new failing trial is red: its test fails, and nextest says so with exit code 100.
+        assert!(
+            matches!(out.status.code(), Some(0 | 100)),
+            "nextest {command} {partition:?}: {text}"
+        );
+        text
+    };
+
+    // Listed from the remapped workspace's matrix: the four trials of its subset.
+    let listed = nextest("list", None);
+    for id in PARTS {
+        assert!(listed.contains(id), "{id}: {listed}");
+    }
+
+    // The two partitions, one after the other, each in a report folder named by its nextest run and
+    // partition (a partition the hash leaves empty runs nothing and writes none).
+    let mut parts = vec![];
+    for k in 1..=2 {
+        let before = nextest_reports(&reports);
+        nextest("run", Some(&format!("hash:{k}/2")));
+        let new: Vec<String> = nextest_reports(&reports)
+            .into_iter()
+            .filter(|n| !before.contains(n))
+            .collect();
+        assert!(new.len() <= 1, "{new:?}");
+        for name in new {
+            assert!(name.ends_with(&format!("-hash-{k}-of-2-fixture")), "{name}");
+            parts.push(reports.join(name));
+        }
+    }
+    let recorded: Vec<Vec<String>> = parts
+        .iter()
+        .map(|p| {
+            let r = read_results(p);
+            assert_eq!(r["planned"], 4, "a part plans the whole subset");
+            r["trials"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| t["id"].as_str().unwrap().to_string())
+                .collect()
+        })
+        .collect();
+    let mut all: Vec<String> = recorded.concat();
+    all.sort();
+    assert_eq!(
+        all, PARTS,
+        "the partitions ran every trial once: {recorded:?}"
+    );
+
+    // One unpartitioned run of the same archive. A failing trial with no baseline says why.
+    let before = nextest_reports(&reports);
+    let text = nextest("run", None);
+    assert!(text.contains("2 failed"), "{text}");
+    assert!(
+        text.contains(&format!(
+            "no baseline: {} does not exist",
+            reports.join("snapshots").display()
+        )),
+        "{text}"
+    );
+    let whole: Vec<String> = nextest_reports(&reports)
+        .into_iter()
+        .filter(|n| !before.contains(n))
+        .collect();
+    assert_eq!(whole.len(), 1, "{whole:?}");
+    assert!(!whole[0].contains("-of-"), "{}", whole[0]);
+    let whole = reports.join(&whole[0]);
+
+    let merged = dir.path().join("merged");
+    let out = crossgrade()
+        .args(["report", "merge"])
+        .args(&parts)
+        .arg("--into")
+        .arg(&merged)
+        .current_dir(&checkout)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    // Red (exit 1): the failures are new.
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("4 of 4 planned trials"), "{stdout}");
+
+    let (one, m) = (read_results(&whole), read_results(&merged));
+    assert_eq!(one["complete"], true);
+    for key in [
+        "counts",
+        "changes",
+        "planned",
+        "complete",
+        "red",
+        "selected",
+        "matrix",
+        "snapshots",
+    ] {
+        assert_eq!(one[key], m[key], "{key} differs");
+    }
+    assert_eq!(one["counts"]["pass"], 2);
+    assert_eq!(one["counts"]["fail"], 2);
+    assert_eq!(one["changes"]["new"], 4);
+    // The baseline is looked for in the remapped workspace, not in the one the binary was built in.
+    assert!(
+        one["snapshots"]
+            .as_str()
+            .unwrap()
+            .starts_with(&checkout.display().to_string()),
+        "{}",
+        one["snapshots"]
+    );
+    let trials = |r: &serde_json::Value| -> Vec<serde_json::Value> {
+        r["trials"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| {
+                serde_json::json!([
+                    t["id"],
+                    t["verdict"],
+                    t["reason"],
+                    t["failed_step"],
+                    t["baseline"]["change"]
+                ])
+            })
+            .collect()
+    };
+    assert_eq!(trials(&one), trials(&m));
+    let cases = |d: &Path| -> Vec<(String, String, String)> {
+        junit_cases(&d.join("junit.xml"))
+            .into_iter()
+            .map(|(name, status, ty, _)| (name, status, ty))
+            .collect()
+    };
+    assert_eq!(cases(&whole), cases(&merged));
+    assert_eq!(summary_body(&whole), summary_body(&merged));
+}
+
+/// A workspace that does not hold the matrix the tests name is said before anything is listed:
+/// where the workspace was looked for, and how an archive finds it.
+#[test]
+fn a_workspace_without_the_matrix_is_a_clear_error() {
+    let empty = tempfile::tempdir().unwrap();
+    let out = trials(None, false, &["--list", "--format", "terse"])
+        .env("CROSSGRADE_MATRIX", "fixture.toml")
+        .env("NEXTEST_WORKSPACE_ROOT", empty.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("no matrix `fixture.toml` in the workspace"),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!(
+            "NEXTEST_WORKSPACE_ROOT={}",
+            empty.path().display()
+        )),
+        "{err}"
+    );
+    assert!(err.contains("--workspace-remap"), "{err}");
+}

@@ -9,10 +9,15 @@
 //!
 //! Running a test builds the images the trial needs (skipped when up to date), runs the trial through
 //! the same runner as `crossgrade run`, records it in the run's report folder
-//! (`reports/nextest-<run>-<system>/`, shared by every test process of one nextest run) and holds its
-//! verdict against the baseline snapshot under `reports/snapshots/` with insta. The test fails exactly
-//! when `crossgrade run` would count the trial red: a regression, a changed or new failure, or an error.
-//! A fixed or new passing trial passes, leaving a `.snap.new` for `cargo insta review`.
+//! (`reports/nextest-<run>[-<partition>]-<system>/`, shared by every test process of one nextest run)
+//! and holds its verdict against the baseline snapshot under `reports/snapshots/` with insta. The test
+//! fails exactly when `crossgrade run` would count the trial red: a regression, a changed or new
+//! failure, or an error. A fixed or new passing trial passes, leaving a `.snap.new` for `cargo insta
+//! review`.
+//!
+//! The workspace (matrix files, scenarios, images, snapshots, reports) is found when the tests run,
+//! not where the binary was built, so that a build archived with `cargo nextest archive` runs anywhere
+//! with `--workspace-remap` (see [`Workspace::find`]).
 
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
@@ -40,16 +45,108 @@ const REPORTS_ENV: &str = "CROSSGRADE_REPORTS";
 /// README gives their commands).
 const DEFAULT_SUITE: &str = "matrix.toml,etcd.toml:quick,redis.toml:quick";
 
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("the harness crate sits in the workspace")
-        .to_path_buf()
+/// The workspace root the matrices of `CROSSGRADE_MATRIX` are named relative to.
+struct Workspace {
+    root: PathBuf,
+    /// Where `root` came from, for the errors that name it.
+    from: String,
+}
+
+impl Workspace {
+    /// Found when the tests run, never from where the binary was compiled: `cargo nextest archive`
+    /// takes the binary to another folder or machine (`cargo nextest run --archive-file …
+    /// --workspace-remap DIR`). In order: nextest's `NEXTEST_WORKSPACE_ROOT` (the remapped root,
+    /// nextest 0.9.130 and later); one level above `CARGO_MANIFEST_DIR` as cargo and nextest set it
+    /// at run time (nextest remaps it too); the nearest folder from the current one up whose
+    /// `Cargo.toml` declares a `[workspace]` (the binary started by hand).
+    fn find() -> Result<Workspace, String> {
+        let var = |name: &str| {
+            std::env::var_os(name)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        };
+        if let Some(root) = var("NEXTEST_WORKSPACE_ROOT") {
+            let from = format!("NEXTEST_WORKSPACE_ROOT={}", root.display());
+            return Ok(Workspace { root, from });
+        }
+        if let Some(package) = var("CARGO_MANIFEST_DIR") {
+            if let Some(root) = package.parent() {
+                return Ok(Workspace {
+                    root: root.to_path_buf(),
+                    from: format!("CARGO_MANIFEST_DIR={}, one level up", package.display()),
+                });
+            }
+        }
+        let here = std::env::current_dir()
+            .map_err(|e| format!("cannot find the workspace: no current folder ({e})"))?;
+        let declares_workspace = |dir: &Path| {
+            std::fs::read_to_string(dir.join("Cargo.toml"))
+                .is_ok_and(|t| t.lines().any(|l| l.trim() == "[workspace]"))
+        };
+        match here.ancestors().find(|d| declares_workspace(d)) {
+            Some(root) => Ok(Workspace {
+                root: root.to_path_buf(),
+                from: format!("the Cargo workspace around {}", here.display()),
+            }),
+            None => Err(format!(
+                "cannot find the workspace: neither NEXTEST_WORKSPACE_ROOT nor CARGO_MANIFEST_DIR is \
+                 set, and no folder from {} up has a workspace's Cargo.toml\n  hint: run the trials \
+                 with `cargo nextest run` (from an archive: with `--workspace-remap DIR`, DIR a \
+                 checkout of the revision it was built from), or from inside the workspace",
+                here.display()
+            )),
+        }
+    }
+
+    /// What a missing or unloadable matrix is told with: where the workspace was looked for.
+    fn hint(&self) -> String {
+        format!(
+            "the workspace: {} (from {})\n  hint: the trials read the workspace's matrix files, \
+             scenarios, images and snapshots when they run; a build from `cargo nextest archive` runs \
+             with `--workspace-remap DIR`, DIR a checkout of the revision it was built from",
+            self.root.display(),
+            self.from
+        )
+    }
+}
+
+/// The partition nextest was asked to run (`--partition hash:1/2` gives `hash-1-of-2`), to name the
+/// report folder by. nextest does not tell a test its partition, but it starts every test process
+/// itself (its double spawn execs the test), so its command line is the parent process's. `None`
+/// when there is none or it cannot be read (not Linux, not started by nextest, a target runner).
+fn nextest_partition() -> Option<String> {
+    let parent = std::os::unix::process::parent_id();
+    let raw = std::fs::read(format!("/proc/{parent}/cmdline")).ok()?;
+    let args: Vec<String> = raw
+        .split(|b| *b == 0)
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect();
+    let program = Path::new(args.first()?).file_name()?.to_string_lossy();
+    if !program.starts_with("cargo-nextest") {
+        return None;
+    }
+    // Up to `--`: what follows is for the test binaries.
+    let mut rest = args.iter().skip(1).take_while(|a| *a != "--");
+    let mut spec = None;
+    while let Some(a) = rest.next() {
+        if let Some(v) = a.strip_prefix("--partition=") {
+            spec = Some(v.to_string());
+        } else if a == "--partition" {
+            spec = rest.next().cloned();
+        }
+    }
+    let spec = spec?;
+    let (kind, part) = spec.split_once(':')?;
+    let (k, n) = part.split_once('/')?;
+    let word = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric());
+    (word(kind) && word(k) && word(n)).then(|| format!("{kind}-{k}-of-{n}"))
 }
 
 /// Everything the tests of one process share.
 struct Setup {
     suites: Vec<Suite>,
+    /// Held while images are built, so that test processes build one at a time.
+    images_lock: PathBuf,
     runtime: tokio::runtime::Runtime,
     cancel: CancellationToken,
 }
@@ -76,10 +173,17 @@ fn load() -> Result<Setup, String> {
             .filter(|v| !v.is_empty())
             .map(PathBuf::from)
     };
-    // One report folder per nextest run and matrix (its test processes share NEXTEST_RUN_ID), else
-    // per process.
+    // Needed for matrices named relative to it (all but absolute paths).
+    let workspace = Workspace::find();
+    // One report folder per nextest run and matrix (its test processes share NEXTEST_RUN_ID, and
+    // each partition is a run of its own, on one machine or several), else per process.
     let run_name = match std::env::var("NEXTEST_RUN_ID") {
-        Ok(id) if !id.is_empty() => format!("nextest-{}", &id[..id.len().min(8)]),
+        Ok(id) if !id.is_empty() => {
+            let part = nextest_partition()
+                .map(|p| format!("-{p}"))
+                .unwrap_or_default();
+            format!("nextest-{}{part}", &id[..id.len().min(8)])
+        }
         _ => format!("test-{}", run::new_run_id()),
     };
     let mut suites: Vec<Suite> = Vec::new();
@@ -91,9 +195,23 @@ fn load() -> Result<Setup, String> {
         let path = if Path::new(file).is_absolute() {
             PathBuf::from(file)
         } else {
-            workspace().join(file)
+            let ws = workspace.as_ref().map_err(Clone::clone)?;
+            if !ws.root.join(file).is_file() {
+                return Err(format!(
+                    "{MATRIX_ENV}: no matrix `{file}` in the workspace\n{}",
+                    ws.hint()
+                ));
+            }
+            ws.root.join(file)
         };
-        let bad = |e: model::LoadError| format!("{:?}", miette::Report::new(e));
+        // A matrix named relative to the workspace is told with where the workspace was found.
+        let bad = |e: model::LoadError| {
+            let hint = match &workspace {
+                Ok(ws) if !Path::new(file).is_absolute() => format!("\n{}", ws.hint()),
+                _ => String::new(),
+            };
+            format!("{:?}{hint}", miette::Report::new(e))
+        };
         let matrix = model::load(&path).map_err(bad)?;
         let mut plan = plan::expand_checked(&matrix).map_err(bad)?;
         if let Some(name) = subset {
@@ -134,6 +252,11 @@ fn load() -> Result<Setup, String> {
         .map_err(|e| format!("cannot start the async runtime: {e}"))?;
     Ok(Setup {
         suites,
+        // The lock the other test binaries take too (tests/common), when there is a workspace.
+        images_lock: workspace
+            .map(|ws| ws.root.join("target"))
+            .unwrap_or_else(|_| std::env::temp_dir())
+            .join(".crossgrade-images.lock"),
         runtime,
         cancel: CancellationToken::new(),
     })
@@ -175,14 +298,16 @@ fn run_test(setup: &'static Setup, suite: &'static Suite, id: &str) -> Result<()
         .find(|t| t.id == id)
         .expect("listed from the plan")
         .clone();
-    setup.runtime.block_on(ensure_images(suite, &trial))?;
+    setup
+        .runtime
+        .block_on(ensure_images(suite, &trial, &setup.images_lock))?;
     let report = setup.runtime.block_on(run_trial(setup, suite, trial))?;
     check_baseline(suite, &report)
 }
 
 /// Builds the images the trial needs, once per process and one process at a time (by a file lock),
 /// skipping those that are up to date.
-async fn ensure_images(suite: &Suite, trial: &Trial) -> Result<(), Failed> {
+async fn ensure_images(suite: &Suite, trial: &Trial, lock_path: &Path) -> Result<(), Failed> {
     let engine = Engine::connect()
         .await
         .map_err(|e| format!("Docker engine unreachable: {e}"))?;
@@ -197,9 +322,8 @@ async fn ensure_images(suite: &Suite, trial: &Trial) -> Result<(), Failed> {
     if all_present {
         return Ok(());
     }
-    let lock_path = workspace().join("target").join(".crossgrade-images.lock");
     std::fs::create_dir_all(lock_path.parent().expect("has a parent"))?;
-    let lock = std::fs::File::create(&lock_path)?;
+    let lock = std::fs::File::create(lock_path)?;
     lock.lock()?;
     let opts = runtime::BuildOptions {
         force: false,
@@ -317,6 +441,8 @@ fn check_baseline(suite: &Suite, t: &report::TrialReport) -> Result<(), Failed> 
     settings.set_prepend_module_to_snapshot(false);
     settings.set_omit_expression(true);
     let snapshot = t.baseline.snapshot.clone();
+    // Before insta writes a `.snap.new` (and makes the folder).
+    let has_baseline = suite.store.dir().is_dir();
     let held = std::panic::catch_unwind(AssertUnwindSafe(|| {
         settings.bind(|| insta::assert_snapshot!(name.as_str(), snapshot));
     }));
@@ -333,11 +459,22 @@ fn check_baseline(suite: &Suite, t: &report::TrialReport) -> Result<(), Failed> 
             Ok(())
         }
         Err(_) => Err(format!(
-            "{} against the baseline: {}\nreproduce: {}\n       or: {}",
+            "{} against the baseline: {}\nreproduce: {}\n       or: {}{}",
             t.change(),
             o.reason.as_deref().unwrap_or("the snapshot differs"),
             o.reproduce,
-            o.reproduce_nextest
+            o.reproduce_nextest,
+            // A workspace without its snapshots makes every trial new: say so rather than let
+            // every known failure read as a new one.
+            if has_baseline {
+                String::new()
+            } else {
+                format!(
+                    "\nno baseline: {} does not exist (is the workspace, or --workspace-remap, a \
+                     checkout with reports/snapshots?)",
+                    suite.store.dir().display()
+                )
+            }
         )
         .into()),
     }

@@ -127,3 +127,31 @@ pub fn wait_for(what: &str, within: Duration, mut cond: impl FnMut() -> bool) {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// Testcases of a JUnit file, parsed by an independent XML parser: (name, status element or "pass",
+/// its `type`, its `message`).
+pub fn junit_cases(path: &Path) -> Vec<(String, String, String, String)> {
+    let text = std::fs::read_to_string(path).unwrap();
+    let doc = roxmltree::Document::parse(&text).expect("junit.xml is well-formed XML");
+    assert_eq!(doc.root_element().tag_name().name(), "testsuites");
+    doc.descendants()
+        .filter(|n| n.has_tag_name("testcase"))
+        .map(|case| {
+            let status = case
+                .children()
+                .find(|c| ["failure", "error", "skipped"].contains(&c.tag_name().name()));
+            (
+                case.attribute("name").unwrap().to_string(),
+                status.map_or("pass".into(), |s| s.tag_name().name().to_string()),
+                status
+                    .and_then(|s| s.attribute("type"))
+                    .unwrap_or("")
+                    .to_string(),
+                status
+                    .and_then(|s| s.attribute("message"))
+                    .unwrap_or("")
+                    .to_string(),
+            )
+        })
+        .collect()
+}
