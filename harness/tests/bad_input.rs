@@ -377,6 +377,7 @@ fn seeds() -> Vec<Seed> {
         "matrix.toml",
         "etcd.toml",
         "redis.toml",
+        "postgres.toml",
         "maintenance.toml",
     ] {
         let text = std::fs::read_to_string(ws.join(name)).unwrap();

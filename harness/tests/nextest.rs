@@ -109,13 +109,13 @@ fn listing_is_one_test_per_trial_and_nothing_else_without_docker() {
         .unwrap();
         assert!(listed(&out).is_empty());
     }
-    // Without CROSSGRADE_MATRIX: the workspace's matrix.toml, then the `quick` subsets of the Redis
-    // and etcd matrices.
+    // Without CROSSGRADE_MATRIX: the workspace's matrix.toml, then the `quick` subsets of the etcd,
+    // Redis and PostgreSQL matrices.
     let out = trials(None, false, &["--list", "--format", "terse"])
         .output()
         .unwrap();
     let mut expected = plan_ids(&workspace().join("matrix.toml"));
-    for m in ["etcd.toml", "redis.toml"] {
+    for m in ["etcd.toml", "redis.toml", "postgres.toml"] {
         let ids = subset_ids(&workspace().join(m), "quick");
         assert!(ids.len() >= 3, "{m}: {ids:?}");
         expected.extend(ids);

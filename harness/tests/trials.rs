@@ -4,7 +4,7 @@
 //! 'test(/scheduler=0.22/)'`, `--partition`, retries and `--exact` work. Which trials: those of the
 //! matrices `CROSSGRADE_MATRIX` names, a comma-separated list of `FILE` (every trial) or `FILE:SUBSET`
 //! (the trials of its `[subsets.SUBSET]`), relative to the workspace root; by default [`DEFAULT_SUITE`]:
-//! the default matrix whole and the `quick` subsets of the Redis and etcd matrices. Listing reads the
+//! the default matrix whole and the `quick` subsets of the etcd, Redis and PostgreSQL matrices. Listing reads the
 //! matrix files only: it never touches Docker and prints nothing but the list on stdout.
 //!
 //! Running a test builds the images the trial needs (skipped when up to date), runs the trial through
@@ -43,7 +43,7 @@ const REPORTS_ENV: &str = "CROSSGRADE_REPORTS";
 /// What the tests hold when `CROSSGRADE_MATRIX` is not set: the default matrix, and of each real
 /// system's matrix the subset its file chose for the test command (the full runs take longer; the
 /// README gives their commands).
-const DEFAULT_SUITE: &str = "matrix.toml,etcd.toml:quick,redis.toml:quick";
+const DEFAULT_SUITE: &str = "matrix.toml,etcd.toml:quick,redis.toml:quick,postgres.toml:quick";
 
 /// The workspace root the matrices of `CROSSGRADE_MATRIX` are named relative to.
 struct Workspace {

@@ -226,6 +226,7 @@ fn upgrade(
             order,
             count,
             first_start: None,
+            exits: None,
         }),
         when: None,
         timeout: None,

@@ -16,7 +16,9 @@ use crate::atomic::append_whole;
 use crate::model::{Action, Matrix, Probe, Release, Role, Scope};
 use crate::outcome::Observation;
 use crate::runtime::{remove_when_free, BUSY_WAIT};
-use crate::runtime::{Backend, ContainerSpec, Endpoint, EngineError, HttpCall, Labels};
+use crate::runtime::{
+    Backend, ContainerSpec, ContainerStatus, Endpoint, EngineError, HttpCall, Labels,
+};
 use crate::step::{ActionRef, ExpectedExit, FirstStart};
 
 /// Lines of a container's log kept in a failure's evidence.
@@ -197,6 +199,22 @@ impl Cluster {
 
     /// [`Cluster::start`], with settings for this start only.
     async fn start_with(&self, name: &str, first: Option<&FirstStart>) -> Result<(), StepError> {
+        let (id, image) = self.launch(name, first).await?;
+        let role = self.role_of(name);
+        if let Some(ready) = &role.ready {
+            self.wait_ready(name, &id, &ready.probe, ready.timeout, &image)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Creates and starts `name`'s container at its current release (with `first`'s settings),
+    /// without waiting for it to be ready: its container id and image.
+    async fn launch(
+        &self,
+        name: &str,
+        first: Option<&FirstStart>,
+    ) -> Result<(String, String), StepError> {
         let snapshot = self.snapshot();
         let rep = &snapshot[name];
         let role = self.role(&rep.role);
@@ -262,11 +280,7 @@ impl Cluster {
             r.paused = false;
             r.ip = ip;
         });
-        if let Some(ready) = &role.ready {
-            self.wait_ready(name, &id, &ready.probe, ready.timeout, &image)
-                .await?;
-        }
-        Ok(())
+        Ok((id, image))
     }
 
     /// Waits on the readiness probe until it holds, the container exits, or the deadline passes.
@@ -470,6 +484,70 @@ impl Cluster {
         self.start_with(name, first).await
     }
 
+    /// Moves a replica to `release` expecting it to refuse that release at its first start, as a
+    /// system documents for a move it does not support: it must exit on its own, with `code` if
+    /// given, within its readiness timeout (at least [`EXPECTED_EXIT_WAIT`]), and is then stopped on
+    /// purpose. One still running then, or exiting with another code, fails; the observation has
+    /// its last log lines and its own words.
+    pub(crate) async fn replace_refused(
+        &self,
+        name: &str,
+        release: &Release,
+        first: Option<&FirstStart>,
+        code: Option<i64>,
+    ) -> Result<Observation, StepError> {
+        self.stop(name, false).await?;
+        self.remove(name).await?;
+        self.update(name, |r| r.release = release.clone());
+        let (id, image) = self.launch(name, first).await?;
+        let within = self
+            .role_of(name)
+            .ready
+            .as_ref()
+            .map_or(EXPECTED_EXIT_WAIT, |r| r.timeout.max(EXPECTED_EXIT_WAIT));
+        let status = self.exit_within(&id, within).await?;
+        let logs = self.backend.logs(&id, Some(LAST_LOG_LINES)).await?;
+        let words = it_logged(&logs, self.role_of(name).error_lines.as_ref());
+        let mut obs = Observation {
+            what: format!("{name} ({image})"),
+            exit_code: status.exit_code.filter(|_| !status.running),
+            output: logs,
+            ..Default::default()
+        };
+        if status.running {
+            return Err(StepError::fail(format!(
+                "{name} ({image}) was still running {} after it started at {release}; the step \
+                 expects it to refuse that release and exit",
+                crate::model::format_duration(within)
+            ))
+            .with(obs));
+        }
+        self.update(name, |r| r.stopped = true);
+        let got = status.exit_code.unwrap_or(-1);
+        if let Some(want) = code.filter(|w| *w != got) {
+            return Err(StepError::fail(format!(
+                "{name} ({image}) exited with code {got}, expected {want}{words}"
+            ))
+            .with(obs));
+        }
+        obs.note = Some(format!(
+            "{name} refused {release} as expected: it exited with code {got}{words}"
+        ));
+        Ok(obs)
+    }
+
+    /// The container's status once it has exited, or when `within` has passed (still running).
+    async fn exit_within(&self, id: &str, within: Duration) -> Result<ContainerStatus, StepError> {
+        let deadline = Instant::now() + within;
+        loop {
+            let status = self.backend.status(id).await?;
+            if !status.running || Instant::now() >= deadline {
+                return Ok(status);
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
     /// Appends the container's whole log to `logs/<replica>.log`, with a header per incarnation. A
     /// section that cannot be written whole (a full disk) is taken back out, so the file holds only
     /// whole incarnations; the error says which log and why.
@@ -504,14 +582,7 @@ impl Cluster {
                 "{name} was expected to exit, but it was not running"
             )));
         };
-        let deadline = Instant::now() + EXPECTED_EXIT_WAIT;
-        let status = loop {
-            let status = self.backend.status(&id).await?;
-            if !status.running || Instant::now() >= deadline {
-                break status;
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        };
+        let status = self.exit_within(&id, EXPECTED_EXIT_WAIT).await?;
         let logs = self.backend.logs(&id, Some(LAST_LOG_LINES)).await?;
         let obs = Observation {
             what: format!("exit of {name}"),

@@ -14,7 +14,7 @@ pub use backend::{Backend, EngineError, EngineErrorKind};
 
 pub use backend::ContainerSpec;
 
-pub(crate) use backend::{Endpoint, HttpCall, Labelled, Labels};
+pub(crate) use backend::{ContainerStatus, Endpoint, HttpCall, Labelled, Labels};
 pub use cleanup::BUSY_WAIT;
 pub use cleanup::{gc, LABEL_OWNER, LABEL_RUN, LABEL_TRIAL};
 pub use cleanup::{labels, SweepGuard};

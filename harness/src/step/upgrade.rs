@@ -1,7 +1,9 @@
 //! `upgrade` / `downgrade`: moves a role's replicas to another release one at a time, each on its
 //! own data volume (graceful stop, remove, start the other release's image, wait until ready).
 //! The planner expands it into one [`Move`] per replica, with `each_state` checks after each; the
-//! runner only ever sees moves, with their release resolved.
+//! runner only ever sees moves, with their release resolved. With `exits`, each moved replica is
+//! expected to refuse its new release: a move the system documents as unsupported (PostgreSQL's new
+//! major on an old data directory) passes when it is refused, and fails when it is not.
 
 use std::fmt;
 use std::time::Duration;
@@ -14,7 +16,7 @@ use super::load::StepCx;
 use super::{Done, Exec, Kind, PlanCx};
 use crate::model::{Release, ScenarioKind, Template};
 use crate::outcome::Observation;
-use crate::run::{next_to_move, Cluster, Live, StepError};
+use crate::run::{next_to_move, Cluster, Live, StepError, EXPECTED_EXIT_WAIT};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -24,6 +26,21 @@ pub(crate) struct Raw {
     order: Option<Spanned<String>>,
     count: Option<Spanned<i64>>,
     first_start: Option<Spanned<RawFirstStart>>,
+    exits: Option<Spanned<RawRefusal>>,
+}
+
+/// `exits = { code = 1 }`: about each replica the step moves, so no role or replica.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRefusal {
+    code: Option<i64>,
+}
+
+/// What a move expects instead of a ready replica: that it refuses the release at its first start,
+/// exiting on its own (with this code, if given) before it is ready.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Refusal {
+    pub code: Option<i64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -71,6 +88,8 @@ pub(crate) struct Upgrade {
     /// Move only this many replicas (in `order`); a later upgrade of the role moves the rest.
     pub count: Option<u32>,
     pub first_start: Option<FirstStart>,
+    /// Each moved replica must refuse the release (exit) instead of getting ready.
+    pub exits: Option<Refusal>,
 }
 
 /// Move one replica of `role` to `to`: the next one, in `order`, that is not there yet.
@@ -83,6 +102,7 @@ pub struct Move {
     pub nth: u32,
     pub of: u32,
     pub(crate) first_start: Option<FirstStart>,
+    pub(crate) exits: Option<Refusal>,
 }
 
 impl Kind for Upgrade {
@@ -192,12 +212,16 @@ impl Kind for Upgrade {
                 args: f.args.iter().map(&mut template).collect(),
             }
         });
+        let exits = raw.exits.as_ref().map(|x| Refusal {
+            code: x.get_ref().code,
+        });
         Some(Upgrade {
             role: role.name.clone(),
             to,
             order,
             count,
             first_start,
+            exits,
         })
     }
 
@@ -239,6 +263,7 @@ impl Upgrade {
                 nth: (replicas.len() - pending + k + 1) as u32,
                 of: replicas.len() as u32,
                 first_start: self.first_start.clone(),
+                exits: self.exits,
             })
             .collect()
     }
@@ -276,19 +301,37 @@ impl fmt::Display for Move {
                 .collect();
             write!(f, ", first start with {}", settings.join(" "))?;
         }
+        if let Some(refusal) = &self.exits {
+            write!(f, "; it must refuse {} and exit", self.to)?;
+            if let Some(code) = refusal.code {
+                write!(f, " with code {code}")?;
+            }
+        }
         Ok(())
     }
 }
 
 impl Exec for Move {
     fn deadline(&self, c: &Cluster) -> Duration {
-        c.bounce_time(&self.role) * c.role(&self.role).replicas + Duration::from_secs(60)
+        c.bounce_time(&self.role) * c.role(&self.role).replicas
+            + Duration::from_secs(60)
+            + if self.exits.is_some() {
+                EXPECTED_EXIT_WAIT
+            } else {
+                Duration::ZERO
+            }
     }
 
     async fn exec(&self, live: &mut Live) -> Result<Done, StepError> {
         let c = &live.cluster;
         let name = next_to_move(c, &self.role, &self.to, self.order).await?;
         let from = c.replica(&name).release;
+        if let Some(refusal) = self.exits {
+            let refused = c
+                .replace_refused(&name, &self.to, self.first_start.as_ref(), refusal.code)
+                .await?;
+            return Ok(Done::observed(refused).on(vec![name]));
+        }
         c.replace(&name, &self.to, self.first_start.as_ref())
             .await?;
         Ok(Done::observed(Observation {

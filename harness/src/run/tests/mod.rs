@@ -12,6 +12,7 @@ mod faults;
 mod histories;
 mod leaders;
 mod lifecycle;
+mod refusals;
 mod session;
 mod signals;
 mod unpromised;
