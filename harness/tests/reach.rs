@@ -134,9 +134,9 @@ fn probes_actions_and_checks_go_through_an_engine_whose_networks_are_out_of_reac
         eprintln!("SKIPPED {test}: {why}");
         return;
     }
-    ensure_fixture_images();
-    // The relay helper is built by `images build` on an engine reached through itself.
-    ensure_images_with(&fixture(MATRIX), &[("CROSSGRADE_REACH", "engine")]);
+    // The fixture's images, and the relay helper's: `images build` builds it for an engine reached
+    // through itself.
+    ensure_images_with(&fixture_matrix(), &[("CROSSGRADE_REACH", "engine")]);
     let engine = SecondEngine::start();
     engine.load_images(&["crossgrade/fixture:1.0", RELAY_IMAGE]);
     let _cut = CutOff::from(&engine.pool());
