@@ -18,7 +18,7 @@ use crate::report::{
 };
 use crate::risk::Prediction;
 use crate::run::{self, errored, Event, Events, RunOptions};
-use crate::runtime::{gc, Backend, EngineError};
+use crate::runtime::{gc, Backend, EngineError, ReachChoice};
 
 /// Which trials of a matrix to run: what `--trial`, `--cell`, `--scenario` and `--subset` say.
 #[derive(Debug, Clone, Default)]
@@ -201,6 +201,18 @@ impl Session {
         if let Ok(b) = &backend {
             meta.provenance.engine = b.describe().await.unwrap_or_default();
         }
+        // How replicas' ports are reached on this engine: what every trial runs with.
+        let (backend, reach) = match backend {
+            Ok(b) => match b.reach().await {
+                Ok(r) => (Ok(b), Some(r)),
+                Err(e) => (Err(format!("Docker engine: {e}")), None),
+            },
+            Err(e) => (Err(format!("Docker engine unreachable: {e}")), None),
+        };
+        meta.provenance.reach = reach
+            .as_ref()
+            .map(|r| r.reach.word().to_string())
+            .unwrap_or_default();
         // A drawn plan is written into its trial's folder as the scenario file that replays it.
         for t in &self.trials {
             if let Some(d) = &t.drawn {
@@ -249,6 +261,9 @@ impl Session {
             reproduce: Arc::new(move |t| {
                 report::reproduce(matrix_arg.as_deref(), &t.id, t.file.as_deref())
             }),
+            reach: reach.clone().unwrap_or_else(|| {
+                ReachChoice::new(crate::runtime::Reach::Direct, "no engine answered")
+            }),
         };
         events.emit(Event::RunStarted {
             run_id: self.run_id.clone(),
@@ -262,8 +277,7 @@ impl Session {
             t
         };
         match backend {
-            Err(e) => {
-                let reason = format!("Docker engine unreachable: {e}");
+            Err(reason) => {
                 for k in 1..=rounds {
                     for t in &self.trials {
                         events.emit(Event::TrialFinished {
@@ -277,7 +291,8 @@ impl Session {
                 // best effort. What is busy is being removed by another sweeper, or is stuck in the
                 // engine (a stale endpoint): either way, not worth delaying this run for.
                 let _ = gc(&*backend, false, Some(&self.run_id), Duration::ZERO).await;
-                let (ready, unready) = preflight(&*backend, &self.matrix, self.trials).await;
+                let (ready, unready) =
+                    preflight(&*backend, &self.matrix, self.trials, &opts.reach).await;
                 for k in 1..=rounds {
                     for (t, reason) in &unready {
                         events.emit(Event::TrialFinished {
@@ -316,19 +331,32 @@ impl Session {
     }
 }
 
+/// Every image `trials` run on an engine whose replicas are reached as `reach` says: those the plan
+/// names, and the relay helper when they are reached through the engine.
+pub fn images_needed(m: &Matrix, trials: &[Trial], reach: &ReachChoice) -> Vec<String> {
+    let mut images = plan::images(m, trials);
+    if let Some(helper) = reach.helper_image() {
+        if !images.iter().any(|i| i == helper) {
+            images.push(helper.to_string());
+        }
+    }
+    images
+}
+
 /// Splits `trials` into those whose images the engine has and those it cannot run, each with the
 /// reason of its `error`: a missing image is our side's error, caught before anything is created.
 async fn preflight(
     backend: &dyn Backend,
     m: &Matrix,
     trials: Vec<Trial>,
+    reach: &ReachChoice,
 ) -> (Vec<Trial>, Vec<(Trial, String)>) {
     let mut present: std::collections::HashMap<String, bool> = Default::default();
     let (mut ready, mut unready) = (vec![], vec![]);
     for t in trials {
         let mut missing = vec![];
         let mut failure = None;
-        for image in plan::images(m, [&t]) {
+        for image in images_needed(m, std::slice::from_ref(&t), reach) {
             let known = match present.get(&image) {
                 Some(p) => *p,
                 None => match backend.image_exists(&image).await {

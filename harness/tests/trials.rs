@@ -311,7 +311,14 @@ async fn ensure_images(suite: &Suite, trial: &Trial, lock_path: &Path) -> Result
     let engine = Engine::connect()
         .await
         .map_err(|e| format!("Docker engine unreachable: {e}"))?;
-    let only = plan::images(&suite.matrix, [trial]);
+    // On an engine reached through itself, every trial also runs the relay helper.
+    let reach = engine
+        .reach()
+        .await
+        .map_err(|e| format!("Docker engine: {e}"))?;
+    let mut matrix = Matrix::clone(&suite.matrix);
+    runtime::define_helper_images(&mut matrix, &reach);
+    let only = session::images_needed(&matrix, std::slice::from_ref(trial), &reach);
     let mut all_present = true;
     for image in &only {
         all_present &= engine
@@ -339,7 +346,7 @@ async fn ensure_images(suite: &Suite, trial: &Trial, lock_path: &Path) -> Result
             eprintln!("images: {e}")
         }
     };
-    runtime::build_images(&engine, &suite.matrix, &opts, &mut progress)
+    runtime::build_images(&engine, &matrix, &opts, &mut progress)
         .await
         .map_err(|e| format!("building the images failed: {:?}", miette::Report::new(e)))?;
     Ok(())

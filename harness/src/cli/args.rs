@@ -13,7 +13,10 @@ use crossgrade::session::Selection;
     after_help = "Exit codes: 0 nothing red (every trial passed, or failed as its baseline records); \
                   1 a red trial (regressed, changed, new and failing, or an error), or the engine, a \
                   build or a report failed; 2 bad input (a matrix, scenario or argument: nothing was \
-                  started); 130 interrupted (after cleaning up)."
+                  started); 130 interrupted (after cleaning up). The engine is the one the docker CLI \
+                  would use (DOCKER_HOST, DOCKER_CONTEXT, its current context); replicas' ports are \
+                  reached directly for an engine on this host and through the engine otherwise \
+                  (CROSSGRADE_REACH=direct|engine forces it; `crossgrade doctor` says which)."
 )]
 pub struct Cli {
     #[command(subcommand)]

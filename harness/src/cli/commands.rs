@@ -31,9 +31,22 @@ fn load(path: &Path) -> Result<Matrix, Failure> {
     Ok(m)
 }
 
-/// The engine, or [`Failure::Unreachable`]: one message, whatever the command would have done.
+/// The engine, or [`Failure::Unreachable`]: one message, whatever the command would have done. A
+/// `CROSSGRADE_REACH` that names no way is bad input, said first.
 async fn connect() -> Result<Engine, Failure> {
+    reach_setting()?;
     Engine::connect().await.map_err(Failure::Unreachable)
+}
+
+/// What `CROSSGRADE_REACH` says, or exit 2.
+fn reach_setting() -> Result<runtime::ReachSetting, Failure> {
+    runtime::ReachSetting::from_env().map_err(|message| Failure::BadArgument {
+        message,
+        help: Some(format!(
+            "unset {} to let crossgrade choose from where the engine is",
+            runtime::REACH_VAR
+        )),
+    })
 }
 
 /// Two releases' API definitions compared: findings printed, never an error; `--deny` turns the
@@ -268,10 +281,12 @@ pub async fn run(path: &Path, selection: &Selection, args: RunArgs) -> Result<St
     // trial), and leaves no report behind and reports/latest where it was.
     let backend: Arc<dyn Backend> = Arc::new(connect().await?);
     // So is a missing image: one message naming the build command, not an error per trial.
+    let reach = backend.reach().await?;
     all_images_in(
         &*backend,
         &session.matrix,
         &plan.trials,
+        &reach,
         session.report.matrix_arg.as_deref(),
     )
     .await?;
@@ -652,9 +667,15 @@ pub async fn images_build(
     install_tools: bool,
     verbose: bool,
 ) -> Result<Status, Failure> {
-    let m = load(path)?;
-    let only = images_to_build(&m, selection)?;
+    let mut m = load(path)?;
+    let mut only = images_to_build(&m, selection)?;
     let engine = connect().await?;
+    // An engine whose replicas are reached through it runs the relay helper in every trial.
+    let reach = engine.reach().await?;
+    runtime::define_helper_images(&mut m, &reach);
+    if let (Some(only), Some(helper)) = (only.as_mut(), reach.helper_image()) {
+        only.push(helper.to_string());
+    }
     if only.as_ref().is_some_and(|o| o.is_empty()) {
         // An image no [[image]] makes is the user's to provide; the run says so if it is missing.
         out(format_args!(
@@ -688,8 +709,11 @@ async fn image_states(
     engine: &Engine,
     m: &Matrix,
 ) -> Result<Vec<(String, runtime::ImageState)>, Failure> {
-    let images = plan::images(m, &plan::expand(m).trials);
-    runtime::image_states(engine, m, &images)
+    let reach = engine.reach().await?;
+    let mut m = m.clone();
+    runtime::define_helper_images(&mut m, &reach);
+    let images = crossgrade::session::images_needed(&m, &plan::expand(&m).trials, &reach);
+    runtime::image_states(engine, &m, &images)
         .await
         .map_err(Failure::Build)
 }
@@ -721,13 +745,22 @@ pub async fn images_list(path: &Path) -> Result<Status, Failure> {
 
 pub async fn doctor(path: &Path) -> Result<Status, Failure> {
     let mut ok = true;
+    reach_setting()?;
     let engine = match Engine::connect().await {
         Ok(e) => {
             let v = e.server_version().await.unwrap_or_else(|x| x.to_string());
             out(format_args!(
-                "engine    ok: Docker {v}, speaking API {}",
+                "engine    ok: Docker {v} at {}, speaking API {}",
+                e.address(),
                 e.api_version()
             ))?;
+            match e.reach().await {
+                Ok(r) => out(format_args!("reach     {r}"))?,
+                Err(x) => {
+                    ok = false;
+                    out(format_args!("reach     cannot tell: {x}"))?
+                }
+            }
             Some(e)
         }
         Err(e) => {
@@ -952,10 +985,11 @@ async fn all_images_in(
     backend: &dyn Backend,
     m: &Matrix,
     trials: &[Trial],
+    reach: &runtime::ReachChoice,
     matrix_arg: Option<&str>,
 ) -> Result<(), Failure> {
     let mut missing = Vec::new();
-    for image in plan::images(m, trials) {
+    for image in crossgrade::session::images_needed(m, trials, reach) {
         if !backend.image_exists(&image).await? {
             missing.push(image);
         }
@@ -1061,7 +1095,8 @@ pub async fn shrink(path: &Path, id: &str, args: ShrinkArgs) -> Result<Status, F
     let original = plan.trials[0].clone();
     let backend: Arc<dyn Backend> = Arc::new(connect().await?);
     let matrix_arg = (path != Path::new("matrix.toml")).then(|| path.display().to_string());
-    all_images_in(&*backend, &m, &plan.trials, matrix_arg.as_deref()).await?;
+    let reach = backend.reach().await?;
+    all_images_in(&*backend, &m, &plan.trials, &reach, matrix_arg.as_deref()).await?;
     let reports_root = args.reports.unwrap_or_else(|| m.root.join("reports"));
     let dir = reports_root.join(format!("shrink-{}", run::new_run_id()));
     let cancel = CancellationToken::new();

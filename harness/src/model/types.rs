@@ -184,6 +184,20 @@ impl ImageDef {
             inline: Some(crate::step::NET_TOOLS_DOCKERFILE),
         }
     }
+
+    /// The relay helper that reaches replicas' ports through the engine, for an engine reached
+    /// that way.
+    pub(crate) fn relay(release: &Release) -> ImageDef {
+        ImageDef {
+            name: Template::literal(crate::runtime::RELAY_IMAGE),
+            context: PathBuf::new(),
+            dockerfile: "Dockerfile".into(),
+            args: IndexMap::new(),
+            releases: vec![release.clone()],
+            include: vec![],
+            inline: Some(crate::runtime::RELAY_DOCKERFILE),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]

@@ -172,6 +172,7 @@ fn merged_meta(runs: &[(PathBuf, Results)], into: &Path) -> RunMeta {
             .iter()
             .filter_map(|(_, r)| r.meta.provenance.repeat)
             .max(),
+        reach: join(&|p| p.reach.clone()),
     };
     meta
 }

@@ -55,6 +55,10 @@ pub struct Provenance {
     /// Runs of each trial (`run --repeat N`); absent when each ran once.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub repeat: Option<usize>,
+    /// How replicas' ports were reached: `direct` or `engine` (through it, by a relay helper);
+    /// absent when no engine answered.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub reach: String,
 }
 
 impl std::fmt::Display for Provenance {
@@ -75,6 +79,9 @@ impl std::fmt::Display for Provenance {
             or_unknown(&self.host),
             self.jobs
         )?;
+        if self.reach == crate::runtime::Reach::Engine.word() {
+            write!(f, " · replicas reached through the engine")?;
+        }
         match self.repeat {
             Some(n) => write!(f, " · --repeat {n}"),
             None => Ok(()),
@@ -110,6 +117,7 @@ impl Provenance {
                 .unwrap_or_default(),
             jobs,
             repeat: None,
+            reach: String::new(),
         }
     }
 }

@@ -9,7 +9,7 @@ use super::cluster::{Cluster, Reach, ReplicaScope};
 use super::error::StepError;
 use crate::model::{format_duration, Action, ActionKind};
 use crate::outcome::Observation;
-use crate::runtime::{Endpoint, HttpCall};
+use crate::runtime::HttpCall;
 use crate::step::{ReplicaOrder, ReplicaSel};
 
 /// Output kept per observation: its first KiB and its last three (a Python or Java error puts its
@@ -159,8 +159,8 @@ pub(crate) async fn invoke_with_env(
                 body: req.body.as_ref().map(|b| b.render(&scope)),
                 timeout: action.timeout,
             };
-            let to = Endpoint { container: id, ip };
-            match reach.backend.http(&to, &call).await {
+            let to = reach.endpoint(id, ip);
+            match reach.backend.http(&to, &call).await? {
                 Err(e) => down(format!(
                     "{} http://{ip}:{}{}: {e}",
                     call.method, call.port, call.path

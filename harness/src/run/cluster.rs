@@ -3,6 +3,7 @@
 
 use std::net::IpAddr;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -17,7 +18,8 @@ use crate::model::{Action, Matrix, Probe, Release, Role, Scope};
 use crate::outcome::Observation;
 use crate::runtime::{remove_when_free, BUSY_WAIT};
 use crate::runtime::{
-    Backend, ContainerSpec, ContainerStatus, Endpoint, EngineError, HttpCall, Labels,
+    Backend, ContainerSpec, ContainerStatus, Endpoint, EngineError, HttpCall, Labels, ReachChoice,
+    REACH_VAR, RELAY_IMAGE,
 };
 use crate::step::{ActionRef, ExpectedExit, FirstStart};
 
@@ -26,6 +28,10 @@ pub(crate) const LAST_LOG_LINES: usize = 25;
 /// How long teardown waits for the engine to release a trial network's endpoints.
 /// How long a step waits for a replica it expects to exit (`exits`).
 pub(crate) const EXPECTED_EXIT_WAIT: Duration = Duration::from_secs(30);
+
+/// How long the first replica of a trial reached directly may take to answer a connection attempt
+/// (accepted or refused) before its network counts as unreachable from here.
+pub(crate) const DIRECT_WAIT: Duration = Duration::from_secs(3);
 
 /// How an observation of what a replica complained of during a failed step is named (after the
 /// replica's name).
@@ -84,17 +90,28 @@ impl Scope for ReplicaScope<'_> {
     }
 }
 
-/// What reaches a trial's replicas: the backend and the table of where each replica runs. Cheap to
-/// clone; background workloads hold one.
+/// What reaches a trial's replicas: the backend, the table of where each replica runs, and the
+/// trial's relay helper when their ports are reached through the engine. Cheap to clone;
+/// background workloads hold one.
 #[derive(Clone)]
 pub(crate) struct Reach {
     pub backend: Arc<dyn Backend>,
     pub table: Table,
+    pub relay: Option<String>,
 }
 
 impl Reach {
     pub(crate) fn snapshot(&self) -> IndexMap<String, Replica> {
         self.table.lock().expect("table lock").clone()
+    }
+
+    /// Where `container`, at `ip`, is reached.
+    pub(crate) fn endpoint(&self, container: String, ip: IpAddr) -> Endpoint {
+        Endpoint {
+            container,
+            ip,
+            via: self.relay.clone(),
+        }
     }
 }
 
@@ -110,6 +127,12 @@ pub(crate) struct Cluster {
     pub logs_dir: PathBuf,
     /// Data volumes created so far (one per replica with a `data` path, kept across incarnations).
     pub volumes: Mutex<Vec<String>>,
+    /// How replicas' ports are reached, and why.
+    pub way: ReachChoice,
+    /// The relay helper on the trial network, when they are reached through the engine.
+    pub relay: Option<String>,
+    /// A replica answered a connection from here: the trial network is reachable directly.
+    pub direct_proven: AtomicBool,
 }
 
 impl Cluster {
@@ -117,6 +140,7 @@ impl Cluster {
         Reach {
             backend: self.backend.clone(),
             table: self.table.clone(),
+            relay: self.relay.clone(),
         }
     }
 
@@ -280,7 +304,36 @@ impl Cluster {
             r.paused = false;
             r.ip = ip;
         });
+        if let Some(ip) = ip {
+            self.prove_direct(name, &id, ip).await?;
+        }
         Ok((id, image))
+    }
+
+    /// When replicas are reached directly, that the first one started answers a connection from
+    /// here (accepted or refused): otherwise every probe and HTTP action would time out and read
+    /// as the system's silence, when it is this host that cannot reach the engine's network. A
+    /// replica that exited meanwhile proves nothing either way; the next start tries again.
+    async fn prove_direct(&self, name: &str, id: &str, ip: IpAddr) -> Result<(), StepError> {
+        if self.relay.is_some() || self.direct_proven.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        if self.backend.answers_directly(ip, DIRECT_WAIT).await {
+            self.direct_proven.store(true, Ordering::Relaxed);
+            return Ok(());
+        }
+        if !self.backend.status(id).await?.running {
+            return Ok(());
+        }
+        Err(StepError::harness(format!(
+            "cannot reach {name} at {ip} on the trial network from here: no answer within {}. \
+             Replicas' ports are reached directly because {}, but this engine's networks are not \
+             reachable from this host (an engine on another host, a rootless one, a firewall): \
+             set {REACH_VAR}=engine to reach them through the engine (by a relay helper on the \
+             trial network, {RELAY_IMAGE}: `{REACH_VAR}=engine crossgrade images build` builds it)",
+            crate::model::format_duration(DIRECT_WAIT),
+            self.way.why
+        )))
     }
 
     /// Waits on the readiness probe until it holds, the container exits, or the deadline passes.
@@ -378,10 +431,10 @@ impl Cluster {
             }
             Probe::Tcp(port) => match rep.ip {
                 Some(ip) => {
-                    let to = Endpoint { container: id, ip };
+                    let to = self.reach().endpoint(id, ip);
                     self.backend
                         .tcp_accepts(&to, *port, Duration::from_millis(500))
-                        .await
+                        .await?
                 }
                 None => false,
             },
@@ -399,9 +452,9 @@ impl Cluster {
                         body: None,
                         timeout: Duration::from_secs(1),
                     };
-                    let to = Endpoint { container: id, ip };
+                    let to = self.reach().endpoint(id, ip);
                     matches!(
-                        self.backend.http(&to, &call).await,
+                        self.backend.http(&to, &call).await?,
                         Ok(a) if a.status == req.status
                     )
                 }

@@ -23,7 +23,8 @@ use crate::outcome::FaultWindow;
 use crate::runtime::{ContainerSpec, EngineError};
 use crate::step::{Shaping, NET_TOOLS_IMAGE};
 
-/// Label that marks a network-tools helper among a trial's containers.
+/// Label that marks a helper among a trial's containers; its value says which (`net-tools`, or
+/// `relay`: the trial's way to its replicas through the engine).
 pub(crate) const LABEL_HELPER: &str = "crossgrade.helper";
 
 /// Commands run in one replica's helper.

@@ -51,6 +51,8 @@ pub(crate) struct RunOptions {
     pub keep: bool,
     /// The command line that reruns exactly one trial.
     pub reproduce: Arc<dyn Fn(&Trial) -> crate::outcome::Reproduce + Send + Sync>,
+    /// How replicas' ports are reached (directly, or through the engine).
+    pub reach: crate::runtime::ReachChoice,
 }
 
 /// A default for `-j`: Docker trials mostly wait (on the engine and on the system under test), so four
@@ -101,6 +103,7 @@ pub(crate) async fn run_trials(
         events: events.clone(),
         keep: opts.keep,
         reproduce: opts.reproduce.clone(),
+        reach: opts.reach.clone(),
     });
     let permits = Arc::new(Semaphore::new(opts.jobs.max(1)));
     let mut set = JoinSet::new();

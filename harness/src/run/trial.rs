@@ -17,7 +17,10 @@ use super::workload::{workload_failure, RunningWorkload};
 use crate::model::{format_duration, Matrix, Release};
 use crate::outcome::{Observation, StepOutcome, StepStatus, TrialOutcome, Verdict};
 use crate::plan::{PlannedStep, Trial, TrialKind};
-use crate::runtime::{labels, Backend, SweepGuard, LABEL_RUN, LABEL_TRIAL};
+use crate::runtime::{
+    labels, Backend, ContainerSpec, Reach, ReachChoice, SweepGuard, LABEL_RUN, LABEL_TRIAL,
+    RELAY_IMAGE,
+};
 use crate::step::Op;
 
 /// What every trial of a run shares.
@@ -30,6 +33,8 @@ pub(crate) struct TrialContext {
     /// Leave the containers of trials that did not pass.
     pub keep: bool,
     pub reproduce: Arc<dyn Fn(&Trial) -> crate::outcome::Reproduce + Send + Sync>,
+    /// How replicas' ports are reached.
+    pub reach: ReachChoice,
 }
 
 /// Folder of a trial's files, relative to the run's report folder: `trials/<scenario>/<cell or path>`.
@@ -114,6 +119,9 @@ pub(crate) async fn run_trial(ctx: &TrialContext, trial: &Trial, slot: usize) ->
             label_filter,
             logs_dir,
             volumes: Mutex::new(vec![]),
+            way: ctx.reach.clone(),
+            relay: None,
+            direct_proven: Default::default(),
         },
         workloads: IndexMap::new(),
         reports: vec![],
@@ -207,6 +215,23 @@ pub(crate) async fn run_trial(ctx: &TrialContext, trial: &Trial, slot: usize) ->
     outcome
 }
 
+/// Starts the trial's relay helper on its network: what its replicas' ports are reached through
+/// when the engine's network is not reachable from here. It carries the trial's labels, so that
+/// teardown and `gc` remove it with the rest.
+async fn start_relay(cluster: &Cluster) -> Result<String, crate::runtime::EngineError> {
+    let mut labels = cluster.labels.clone();
+    labels.insert(super::faults::LABEL_HELPER.into(), "relay".into());
+    let spec = ContainerSpec {
+        name: format!("{}-relay", cluster.network),
+        image: RELAY_IMAGE.into(),
+        hostname: "relay".into(),
+        network: cluster.network.clone(),
+        labels,
+        ..Default::default()
+    };
+    cluster.backend.start_container(&spec).await
+}
+
 /// A trial's outcome before anything ran: `pass` until a step says otherwise.
 pub(crate) fn blank_outcome(
     trial: &Trial,
@@ -283,6 +308,20 @@ async fn run_steps(
         outcome.verdict = Verdict::Error;
         outcome.reason = Some(StepError::from(e).message());
         return;
+    }
+    if ctx.reach.reach == Reach::Engine {
+        match start_relay(&live.cluster).await {
+            Ok(id) => live.cluster.relay = Some(id),
+            Err(e) => {
+                outcome.verdict = Verdict::Error;
+                outcome.reason = Some(format!(
+                    "starting the relay helper that reaches the replicas through the engine ({}): {}",
+                    ctx.reach.why,
+                    StepError::from(e).message()
+                ));
+                return;
+            }
+        }
     }
     // Services come up first, before any step, at their fixed release.
     let services: Vec<String> = ctx

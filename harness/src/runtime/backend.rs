@@ -14,6 +14,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+use super::reach::ReachChoice;
+
 /// Labels of a container, network or volume.
 pub(crate) type Labels = HashMap<String, String>;
 
@@ -140,11 +142,14 @@ pub struct Labelled {
     pub state: String,
 }
 
-/// Where a replica is reached: its container and its address on the trial network.
+/// Where a replica is reached: its container, its address on the trial network, and the way there.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Endpoint {
     pub container: String,
     pub ip: IpAddr,
+    /// The trial's relay helper (a container on the trial network) when replicas are reached
+    /// through the engine ([`crate::runtime::Reach::Engine`]); `None`: straight from here.
+    pub via: Option<String>,
 }
 
 /// An HTTP request to a port of a replica.
@@ -224,14 +229,22 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
     async fn networks_labelled(&self, label: &str) -> Result<Vec<Labelled>>;
     async fn volumes_labelled(&self, label: &str) -> Result<Vec<Labelled>>;
 
-    /// Sends an HTTP request to a replica's port. `Err` when no answer came.
+    /// Sends an HTTP request to a replica's port: its answer, or [`Unanswered`] when none came (the
+    /// system's doing). The outer `Err` is ours: the relay the request went through failed.
     async fn http(
         &self,
         to: &Endpoint,
         call: &HttpCall,
-    ) -> std::result::Result<HttpAnswer, Unanswered>;
-    /// Whether the replica accepts a TCP connection on `port` within `within`.
-    async fn tcp_accepts(&self, to: &Endpoint, port: u16, within: Duration) -> bool;
+    ) -> Result<std::result::Result<HttpAnswer, Unanswered>>;
+    /// Whether the replica accepts a TCP connection on `port` within `within`. `Err` as for
+    /// [`Backend::http`].
+    async fn tcp_accepts(&self, to: &Endpoint, port: u16, within: Duration) -> Result<bool>;
+
+    /// How replicas' ports are reached on this engine (directly, or through it), and why.
+    async fn reach(&self) -> Result<ReachChoice>;
+    /// Whether a TCP connection from here to `ip` gets any answer (accepted or refused) within
+    /// `within`: the trial network is reachable directly.
+    async fn answers_directly(&self, ip: IpAddr, within: Duration) -> bool;
 
     /// Removes everything matching `label` and waits for it, from any context, including `Drop`
     /// during a panic or after the async runtime is gone. Returns what went wrong, if anything.

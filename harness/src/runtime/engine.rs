@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -20,6 +21,8 @@ use bollard::Docker;
 use futures_util::StreamExt;
 
 use super::engine_addr::{self, EngineAddr};
+use super::reach::{self, EngineFacts, ReachChoice, ReachSetting, REACH_VAR};
+use super::relay::Relays;
 
 use super::backend::{
     Backend, ContainerSpec, ContainerStatus, Endpoint, EngineError, EngineErrorKind, ExecOutput,
@@ -75,13 +78,19 @@ fn ctx<T>(r: std::result::Result<T, BollardError>, doing: impl FnOnce() -> Strin
 /// How long one request to the engine may take (bollard's default).
 const CONNECTION_TIMEOUT_SECS: u64 = 120;
 
-/// A connection to the local engine, negotiated down to the engine's API version.
+/// A connection to the engine, negotiated down to the engine's API version.
 #[derive(Debug, Clone)]
 pub struct Engine {
     pub(super) docker: Docker,
-    /// For requests to replicas' ports (HTTP actions and probes), sent to their addresses on the
-    /// trial network.
+    /// Where it is.
+    addr: EngineAddr,
+    /// For requests to replicas' ports (HTTP actions and probes) sent directly to their addresses
+    /// on the trial network.
     http: reqwest::Client,
+    /// For those sent through the engine, by the relay helpers of trials.
+    relays: Arc<Relays>,
+    /// How replicas are reached, once decided.
+    reach: Arc<tokio::sync::OnceCell<ReachChoice>>,
 }
 
 impl Engine {
@@ -109,8 +118,59 @@ impl Engine {
         })?;
         Ok(Engine {
             docker,
+            addr: host,
             http: reqwest::Client::new(),
+            relays: Arc::default(),
+            reach: Arc::default(),
         })
+    }
+
+    /// Where the engine is.
+    pub fn address(&self) -> &EngineAddr {
+        &self.addr
+    }
+
+    /// How replicas' ports are reached: as `CROSSGRADE_REACH` forces, else from where the engine is
+    /// (a tcp:// address of another host) and what it says it is (rootless, Docker Desktop).
+    async fn choose_reach(&self) -> Result<ReachChoice> {
+        let setting = ReachSetting::from_env().map_err(|why| {
+            EngineError::new(format!("reading {REACH_VAR}"), EngineErrorKind::Other, why)
+        })?;
+        if let ReachSetting::Forced(_) = setting {
+            return Ok(reach::choose(
+                setting,
+                &self.addr,
+                EngineFacts::default(),
+                false,
+            ));
+        }
+        let info = ctx(self.docker.info().await, || {
+            "asking the engine what it is".into()
+        })?;
+        let facts = EngineFacts {
+            rootless: info
+                .security_options
+                .unwrap_or_default()
+                .iter()
+                .any(|o| o.contains("name=rootless")),
+            desktop: info
+                .operating_system
+                .is_some_and(|o| o.contains("Docker Desktop")),
+        };
+        let on_this_host = match &self.addr {
+            EngineAddr::Unix(_) => true,
+            EngineAddr::Tcp(a) => match reach::tcp_host_port(a) {
+                None => false,
+                Some(hp) => match tokio::net::lookup_host(hp.as_str()).await {
+                    Ok(addrs) => {
+                        let ips: Vec<IpAddr> = addrs.map(|a| a.ip()).collect();
+                        !ips.is_empty() && ips.into_iter().all(reach::is_this_host)
+                    }
+                    Err(_) => false,
+                },
+            },
+        };
+        Ok(reach::choose(setting, &self.addr, facts, on_this_host))
     }
 
     pub fn api_version(&self) -> String {
@@ -548,7 +608,10 @@ impl Backend for Engine {
         &self,
         to: &Endpoint,
         call: &HttpCall,
-    ) -> std::result::Result<HttpAnswer, Unanswered> {
+    ) -> Result<std::result::Result<HttpAnswer, Unanswered>> {
+        if let Some(helper) = &to.via {
+            return self.relays.http(&self.docker, helper, to.ip, call).await;
+        }
         let url = format!("http://{}:{}{}", to.ip, call.port, call.path);
         let method =
             reqwest::Method::from_bytes(call.method.as_bytes()).unwrap_or(reqwest::Method::GET);
@@ -556,16 +619,44 @@ impl Backend for Engine {
         if let Some(b) = &call.body {
             r = r.body(b.clone());
         }
-        let resp = r.send().await.map_err(|e| Unanswered(e.to_string()))?;
+        let resp = match r.send().await {
+            Ok(resp) => resp,
+            Err(e) => return Ok(Err(Unanswered(e.to_string()))),
+        };
         let status = resp.status().as_u16();
         let body = resp.text().await.unwrap_or_default();
-        Ok(HttpAnswer { status, body })
+        Ok(Ok(HttpAnswer { status, body }))
     }
 
-    async fn tcp_accepts(&self, to: &Endpoint, port: u16, within: Duration) -> bool {
-        tokio::time::timeout(within, tokio::net::TcpStream::connect((to.ip, port)))
+    async fn tcp_accepts(&self, to: &Endpoint, port: u16, within: Duration) -> Result<bool> {
+        if let Some(helper) = &to.via {
+            return self
+                .relays
+                .tcp(&self.docker, helper, to.ip, port, within)
+                .await;
+        }
+        Ok(
+            tokio::time::timeout(within, tokio::net::TcpStream::connect((to.ip, port)))
+                .await
+                .is_ok_and(|r| r.is_ok()),
+        )
+    }
+
+    async fn reach(&self) -> Result<ReachChoice> {
+        self.reach
+            .get_or_try_init(|| self.choose_reach())
             .await
-            .is_ok_and(|r| r.is_ok())
+            .cloned()
+    }
+
+    /// A connection accepted or refused is an answer; a timeout, or no route, is none. Port 9
+    /// (discard) is as good as any: a refusal proves the way as well as an acceptance.
+    async fn answers_directly(&self, ip: IpAddr, within: Duration) -> bool {
+        match tokio::time::timeout(within, tokio::net::TcpStream::connect((ip, 9))).await {
+            Ok(Ok(_)) => true,
+            Ok(Err(e)) => e.kind() == std::io::ErrorKind::ConnectionRefused,
+            Err(_) => false,
+        }
     }
 
     /// On a thread of its own with a runtime and a connection of its own: the caller may be a `Drop`

@@ -125,7 +125,8 @@ fn parse(host: &str, from: &str) -> Result<EngineAddr, String> {
         return Err(format!(
             "{from} = `{host}`: crossgrade does not speak to engines over ssh; forward the \
              engine's socket (`ssh -nNT -L /tmp/docker.sock:/var/run/docker.sock HOST`) and set \
-             DOCKER_HOST=unix:///tmp/docker.sock"
+             DOCKER_HOST=unix:///tmp/docker.sock, with CROSSGRADE_REACH=engine (that engine's \
+             networks are on its host)"
         ));
     }
     Err(format!(

@@ -20,6 +20,7 @@ use super::backend::{
     Backend, ContainerSpec, ContainerStatus, Endpoint, EngineError, EngineErrorKind, ExecOutput,
     HttpAnswer, HttpCall, Labelled, Labels, Result, Unanswered,
 };
+use super::reach::{Reach, ReachChoice};
 
 /// What a script sees of a container when it is asked something.
 #[derive(Debug, Clone)]
@@ -177,6 +178,10 @@ pub(crate) enum Fault {
     Exec(String),
     /// The cleanup that runs when a trial is dropped.
     SweepBlocking,
+    /// Trial networks do not answer connections from the harness (a remote engine's bridge).
+    Unreachable,
+    /// Requests through relay helpers (the relay program died).
+    Relay,
 }
 
 #[derive(Debug, Clone)]
@@ -269,6 +274,7 @@ struct State {
 pub(crate) struct Scripted {
     script: Script,
     state: Mutex<State>,
+    reach: ReachChoice,
 }
 
 impl std::fmt::Debug for Scripted {
@@ -313,6 +319,62 @@ impl Scripted {
         Scripted {
             script,
             state: Mutex::new(State::default()),
+            reach: ReachChoice::new(Reach::Direct, "the engine is scripted"),
+        }
+    }
+
+    /// Replicas are reached as `reach` says (directly by default).
+    pub fn with_reach(mut self, reach: ReachChoice) -> Scripted {
+        self.reach = reach;
+        self
+    }
+
+    /// A request through the relay in `helper`: recorded (`relay HELPER REPLICA WHAT`), and an
+    /// engine error unless the helper runs and relays work.
+    fn relayed(&self, helper: &str, to: &Endpoint, what: String) -> Result<()> {
+        let now = Instant::now();
+        let (helper_name, runs) = {
+            let s = self.state();
+            match s.containers.get(helper) {
+                Some(c) => (c.name.clone(), c.running(now)),
+                None => (helper.to_string(), false),
+            }
+        };
+        let target = self.name_of(&to.container);
+        self.record(format!("relay {helper_name} {target} {what}"));
+        if !runs || self.faulty(&Fault::Relay) {
+            return Err(refused(
+                format!("the relay in helper {helper_name}"),
+                EngineErrorKind::Other,
+                "scripted: its exec ended",
+            ));
+        }
+        Ok(())
+    }
+
+    /// What the replica's process answers a request.
+    async fn answer(
+        &self,
+        to: &Endpoint,
+        call: &HttpCall,
+    ) -> std::result::Result<HttpAnswer, Unanswered> {
+        let now = Instant::now();
+        let view = {
+            let s = self.state();
+            match s.containers.get(&to.container) {
+                Some(c) if c.running(now) && !c.paused && c.network.is_some() => Some(c.view(now)),
+                _ => None,
+            }
+        };
+        let Some(view) = view else {
+            return Err(Unanswered("connection refused".into()));
+        };
+        let reply = (self.script.http)(&view, call);
+        match tokio::time::timeout(call.timeout, Self::resolve(reply)).await {
+            Err(_) | Ok(None) => Err(Unanswered("operation timed out".into())),
+            Ok(Some(Reply::Answer(status, body))) => Ok(HttpAnswer { status, body }),
+            Ok(Some(Reply::Refused(why))) => Err(Unanswered(why)),
+            Ok(Some(other)) => panic!("an HTTP script answered {other:?}"),
         }
     }
 
@@ -796,33 +858,31 @@ impl Backend for Scripted {
         &self,
         to: &Endpoint,
         call: &HttpCall,
-    ) -> std::result::Result<HttpAnswer, Unanswered> {
-        let now = Instant::now();
-        let view = {
-            let s = self.state();
-            match s.containers.get(&to.container) {
-                Some(c) if c.running(now) && !c.paused && c.network.is_some() => Some(c.view(now)),
-                _ => None,
-            }
-        };
-        let Some(view) = view else {
-            return Err(Unanswered("connection refused".into()));
-        };
-        let reply = (self.script.http)(&view, call);
-        match tokio::time::timeout(call.timeout, Self::resolve(reply)).await {
-            Err(_) | Ok(None) => Err(Unanswered("operation timed out".into())),
-            Ok(Some(Reply::Answer(status, body))) => Ok(HttpAnswer { status, body }),
-            Ok(Some(Reply::Refused(why))) => Err(Unanswered(why)),
-            Ok(Some(other)) => panic!("an HTTP script answered {other:?}"),
+    ) -> Result<std::result::Result<HttpAnswer, Unanswered>> {
+        if let Some(helper) = &to.via {
+            let what = format!("{} :{}{}", call.method, call.port, call.path);
+            self.relayed(helper, to, what)?;
         }
+        Ok(self.answer(to, call).await)
     }
 
-    async fn tcp_accepts(&self, to: &Endpoint, _port: u16, _within: Duration) -> bool {
+    async fn tcp_accepts(&self, to: &Endpoint, port: u16, _within: Duration) -> Result<bool> {
+        if let Some(helper) = &to.via {
+            self.relayed(helper, to, format!("tcp :{port}"))?;
+        }
         let now = Instant::now();
         let s = self.state();
-        s.containers
+        Ok(s.containers
             .get(&to.container)
-            .is_some_and(|c| c.running(now) && !c.paused)
+            .is_some_and(|c| c.running(now) && !c.paused))
+    }
+
+    async fn reach(&self) -> Result<ReachChoice> {
+        Ok(self.reach.clone())
+    }
+
+    async fn answers_directly(&self, _ip: IpAddr, _within: Duration) -> bool {
+        !self.faulty(&Fault::Unreachable)
     }
 
     fn sweep_blocking(&self, label: &str) -> std::result::Result<(), String> {

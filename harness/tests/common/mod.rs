@@ -39,12 +39,19 @@ pub fn crossgrade() -> Command {
 /// Builds the images of `matrix` (skipped by content hash when up to date). A file lock keeps parallel
 /// test processes (nextest) from building at the same time; the trials test binary takes it too.
 pub fn ensure_images(matrix: &Path) {
+    ensure_images_with(matrix, &[]);
+}
+
+/// [`ensure_images`] with `env` set for the build (`CROSSGRADE_REACH=engine` also builds the relay
+/// helper).
+pub fn ensure_images_with(matrix: &Path, env: &[(&str, &str)]) {
     let lock_path = workspace().join("target/.crossgrade-images.lock");
     let lock = std::fs::File::create(&lock_path).unwrap();
     lock.lock().unwrap();
     let status = crossgrade()
         .args(["images", "build", "-f"])
         .arg(matrix)
+        .envs(env.iter().copied())
         .status()
         .unwrap();
     assert!(status.success(), "building the images of {matrix:?} failed");

@@ -143,10 +143,15 @@ impl SecondEngine {
         engine
     }
 
+    /// The address pool its user-defined networks (the trials' networks) come from.
+    pub fn pool(&self) -> String {
+        format!("10.214.{}.0/24", self.k)
+    }
+
     /// The iptables rule (after `-I FORWARD 1` or `-D FORWARD`) that lets traffic within the engine's
     /// address pool through.
     fn forward_rule(&self) -> Vec<String> {
-        let pool = format!("10.214.{}.0/24", self.k);
+        let pool = self.pool();
         let comment = format!("crossgrade test engine {}", self.dir.display());
         [
             "-s",

@@ -12,6 +12,7 @@ mod faults;
 mod histories;
 mod leaders;
 mod lifecycle;
+mod reach;
 mod refusals;
 mod session;
 mod signals;
@@ -236,6 +237,7 @@ pub(super) async fn run_trial(
         jobs: 1,
         keep,
         reproduce: Arc::new(|t| crate::report::reproduce(None, &t.id, None)),
+        reach: backend.reach().await.expect("the scripted backend's way"),
     };
     let mut outcomes = run_trials(
         backend.clone() as Arc<dyn Backend>,

@@ -75,6 +75,44 @@ async fn a_session_runs_its_trials_and_writes_the_report() {
     assert!(!p.host.is_empty() && p.jobs >= 1, "{p:?}");
     let summary = std::fs::read_to_string(&done.paths.summary).unwrap();
     assert!(summary.contains("engine scripted"), "{summary}");
+    assert_eq!(p.reach, "direct");
+    assert!(!summary.contains("through the engine"), "{summary}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn through_the_engine_the_relay_image_is_needed_and_the_run_says_how_it_reached() {
+    use crate::runtime::{Reach, ReachChoice, RELAY_IMAGE};
+    let fx = cell(START);
+    let engine = ReachChoice::new(Reach::Engine, "CROSSGRADE_REACH=engine");
+    let backend = Arc::new(
+        Scripted::new(Script::default())
+            .with_reach(engine.clone())
+            .without_image(RELAY_IMAGE),
+    );
+    let done = run_session(&fx, Ok(backend.clone())).await;
+    assert_eq!(
+        reasons(&done),
+        [(
+            Verdict::Error,
+            format!(
+                "image {RELAY_IMAGE} missing: build with `crossgrade images build -f {}` \
+                 (images are never pulled)",
+                fx.matrix.file.display()
+            )
+        )]
+    );
+    assert!(backend.calls().is_empty(), "{:?}", backend.calls());
+
+    let fx = cell(START);
+    let backend = Arc::new(Scripted::new(Script::default()).with_reach(engine));
+    let done = run_session(&fx, Ok(backend)).await;
+    assert_eq!(done.results.counts.pass, 1, "{:?}", reasons(&done));
+    assert_eq!(done.results.meta.provenance.reach, "engine");
+    let summary = std::fs::read_to_string(&done.paths.summary).unwrap();
+    assert!(
+        summary.contains("replicas reached through the engine"),
+        "{summary}"
+    );
 }
 
 #[tokio::test(start_paused = true)]

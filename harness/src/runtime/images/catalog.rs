@@ -1,7 +1,8 @@
 //! Which images the matrix defines (its `[[image]]` tables). Which images a selection of trials runs
 //! is the plan's to say (`plan::images`).
 
-use crate::model::{Matrix, ReleaseScope};
+use crate::model::{ImageDef, Matrix, ReleaseScope};
+use crate::runtime::ReachChoice;
 
 /// The names the matrix's `[[image]]` definitions make, each once.
 pub fn defined_images(m: &Matrix) -> Vec<String> {
@@ -18,6 +19,21 @@ pub fn defined_images(m: &Matrix) -> Vec<String> {
         }
     }
     out
+}
+
+/// Makes `m` define the helper images that reaching replicas as `reach` says runs (the relay
+/// helper, through the engine), unless it defines them itself: what `images build` builds and
+/// `images list` lists on such an engine.
+pub fn define_helper_images(m: &mut Matrix, reach: &ReachChoice) {
+    let Some(helper) = reach.helper_image() else {
+        return;
+    };
+    let defined = defined_images(m)
+        .iter()
+        .any(|i| normalize_image(i) == normalize_image(helper));
+    if let (false, Some(first)) = (defined, m.releases.first().cloned()) {
+        m.images.push(ImageDef::relay(&first));
+    }
 }
 
 /// `name:latest` for an untagged name, so that `x` and `x:latest` compare equal.

@@ -24,5 +24,5 @@ mod testing;
 pub use build::{build_images, image_states, BuildEvent, BuildOptions, ImageState};
 
 pub use build::BuildReport;
-pub use catalog::defined_images;
+pub use catalog::{define_helper_images, defined_images};
 pub use error::BuildError;
