@@ -916,6 +916,140 @@ fn a_trial_written_as_a_scenario_file_plans_back_into_the_same_steps() {
     }
 }
 
+/// Three members of one cluster written as roles `a`, `b` (like a) and `c` (like a), and a client.
+const MEMBERS: &str = r#"
+[system]
+name = "ring"
+releases = ["1.0", "1.1", "1.2"]
+scenarios = "scenarios"
+
+[roles.a]
+image = "demo/node:{release}"
+command = ["serve", "--id", "{role}"]
+
+[roles.b]
+like = "a"
+
+[roles.c]
+like = "a"
+
+[roles.client]
+image = "demo/client:{release}"
+
+[matrix]
+vary = ["a", "b", "c"]
+fixed = { client = "1.0" }
+interchangeable = [["a", "b", "c"]]
+scenarios = ["basic"]
+
+[[matrix.paths]]
+from = "1.0"
+to = "1.1"
+scenarios = ["upgrade"]
+orders = "all"
+"#;
+
+const MEMBERS_BASIC: &str = "kind = \"cell\"\n[[step]]\ndo = \"start\"\n";
+
+const MEMBERS_UPGRADE: &str = r#"
+kind = "path"
+[[step]]
+do = "start"
+[[step]]
+do = "upgrade"
+role = "a"
+[[step]]
+do = "upgrade"
+role = "b"
+[[step]]
+do = "upgrade"
+role = "c"
+[[step]]
+do = "upgrade"
+role = "client"
+"#;
+
+/// Interchangeable members: of the cells that differ only by which member holds which release, one
+/// runs (a <= b <= c: 10 of 27 over three releases), `plan --explain` says what the group removed,
+/// and of the 24 orders of four roles, the 4 that move the members in their order (where the
+/// client goes among them).
+#[test]
+fn interchangeable_members_keep_one_cell_and_one_order_of_each_permutation() {
+    let (_d, p) = setup(
+        MEMBERS,
+        &[
+            ("basic.toml", MEMBERS_BASIC),
+            ("upgrade.toml", MEMBERS_UPGRADE),
+        ],
+    );
+    let plan = plan::expand_checked(&model::load(&p).unwrap()).unwrap();
+    let cells: Vec<&str> = plan
+        .trials
+        .iter()
+        .filter(|t| t.scenario == "basic")
+        .map(|t| t.id.as_str())
+        .collect();
+    assert_eq!(cells.len(), 10, "{cells:#?}");
+    assert!(cells.contains(&"ring/basic/a=1.0,b=1.1,c=1.2"));
+    assert!(!cells.contains(&"ring/basic/a=1.1,b=1.0,c=1.2"));
+    let orders: Vec<&str> = plan
+        .trials
+        .iter()
+        .filter(|t| t.scenario == "upgrade")
+        .map(|t| t.id.as_str())
+        .collect();
+    assert_eq!(
+        orders,
+        [
+            "ring/upgrade/1.0-to-1.1/order=a,b,c,client",
+            "ring/upgrade/1.0-to-1.1/order=a,b,client,c",
+            "ring/upgrade/1.0-to-1.1/order=a,client,b,c",
+            "ring/upgrade/1.0-to-1.1/order=client,a,b,c",
+        ]
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_crossgrade"))
+        .args(["plan", "--explain", "-f"])
+        .arg(&p)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.starts_with("10 cells: the product's 27, less 17 that 2 rules remove\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("rule `a <= b (interchangeable: a, b, c)` (")
+            && text.contains("matrix.toml:23:20) removes 9 cells:"),
+        "{text}"
+    );
+}
+
+/// A group names roles that vary, each once, and has two or more.
+#[test]
+fn interchangeable_groups_are_checked_with_positions() {
+    let bad = MEMBERS.replace(
+        r#"interchangeable = [["a", "b", "c"]]"#,
+        r#"interchangeable = [["a", "client", "x"], ["b", "a"], ["c"]]"#,
+    );
+    let errs = errors(
+        &bad,
+        &[
+            ("basic.toml", MEMBERS_BASIC),
+            ("upgrade.toml", MEMBERS_UPGRADE),
+        ],
+    );
+    assert_error(&errs, "matrix.toml", "23:26", "role `client` does not vary");
+    assert_error(&errs, "matrix.toml", "23:36", "unknown role `x`");
+    assert_error(
+        &errs,
+        "matrix.toml",
+        "23:48",
+        "role `a` is in two interchangeable groups",
+    );
+    assert_error(&errs, "matrix.toml", "23:54", "needs two roles or more");
+}
+
 /// `orders = "all"` runs every order of the roles a scenario moves, each once, the scenario's own
 /// marked; `via` runs the moves once per hop.
 #[test]

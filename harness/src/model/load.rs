@@ -18,6 +18,12 @@ use super::image_ref;
 use super::raw::*;
 use super::release::Release;
 use super::skew::SkewRule;
+
+/// One `interchangeable` group: its roles, and the rules that keep one cell of each permutation.
+struct Interchangeable {
+    roles: Vec<String>,
+    rules: Vec<SkewRule>,
+}
 use super::template::Template;
 use super::types::*;
 use crate::step::{load_step, ScenarioCx};
@@ -1260,7 +1266,12 @@ impl Loader<'_> {
         }
         let strategy = self.strategy(raw, vary.len());
         let seed = self.seed(&raw.seed);
-        let rules = self.rules(&raw.require, role_names);
+        let mut rules = self.rules(&raw.require, role_names);
+        let interchangeable = self.interchangeable(&raw.interchangeable, &vary, role_names);
+        for group in &interchangeable {
+            rules.extend(group.rules.iter().cloned());
+        }
+        let interchangeable = interchangeable.into_iter().map(|g| g.roles).collect();
         let mut spec = CellSpec {
             vary,
             releases: cell_releases,
@@ -1270,6 +1281,7 @@ impl Loader<'_> {
             strategy,
             seed,
             rules,
+            interchangeable,
             include: Vec::new(),
             order: releases.to_vec(),
         };
@@ -1918,6 +1930,76 @@ impl Loader<'_> {
             return Strategy::All;
         }
         Strategy::Covering { t }
+    }
+
+    /// `interchangeable = [["a", "b", "c"], ...]`: each group's roles vary, appear in one group, and
+    /// are at least two. A group keeps one cell of those that differ only by which member holds which
+    /// release: the one whose members' releases do not decrease in the group's order (`a <= b`, `b
+    /// <= c`, as rules labelled with the group, so that `plan --explain` shows what they removed and
+    /// a covering strategy covers only those cells).
+    fn interchangeable(
+        &mut self,
+        raw: &[Spanned<Vec<Spanned<String>>>],
+        vary: &[String],
+        role_names: &[&str],
+    ) -> Vec<Interchangeable> {
+        const HELP: &str = "list groups of varying roles that are interchangeable members of one \
+                            cluster, e.g. `interchangeable = [[\"a\", \"b\", \"c\"]]`";
+        let mut seen: Vec<String> = Vec::new();
+        let mut out = Vec::new();
+        for group in raw {
+            let mut roles: Vec<String> = Vec::new();
+            for r in group.get_ref() {
+                let name = r.get_ref();
+                if !vary.contains(name) {
+                    let what = if role_names.contains(&name.as_str()) {
+                        format!("role `{name}` does not vary, so it has no release to interchange")
+                    } else {
+                        format!("unknown role `{name}`")
+                    };
+                    self.err(
+                        r.span(),
+                        what,
+                        format!("the varying roles are: {}", vary.join(", ")),
+                    );
+                } else if seen.contains(name) {
+                    self.err(
+                        r.span(),
+                        format!("role `{name}` is in two interchangeable groups (or twice in one)"),
+                        "a role belongs to one group at most",
+                    );
+                } else {
+                    seen.push(name.clone());
+                    roles.push(name.clone());
+                }
+            }
+            if group.get_ref().len() < 2 {
+                self.err(
+                    group.span(),
+                    "an interchangeable group needs two roles or more",
+                    HELP,
+                );
+                continue;
+            }
+            let (line, col) = self.file.line_col(group.span().start);
+            let origin = format!("{}:{line}:{col}", self.file.name);
+            let label = roles.join(", ");
+            let rules = roles
+                .windows(2)
+                .filter_map(|w| {
+                    let mut rule = SkewRule::parse(
+                        &format!("{} <= {}", w[0], w[1]),
+                        origin.clone(),
+                        role_names,
+                    )
+                    .ok()?;
+                    rule.text = format!("{} (interchangeable: {label})", rule.text);
+                    Some(rule)
+                })
+                .collect();
+            out.push(Interchangeable { roles, rules });
+        }
+        out
     }
 
     /// `require = ["scheduler <= master", ...]`, each rule parsed and its roles checked, errors

@@ -171,6 +171,11 @@ pub(crate) struct RawCells {
     /// Skew rules: comparisons of roles' releases by position (`"scheduler <= master"`).
     #[serde(default)]
     pub require: Vec<S<String>>,
+    /// Groups of varying roles that are interchangeable members of one cluster (`[["a", "b",
+    /// "c"]]`): cells and upgrade orders that differ only by which member holds which release are
+    /// one.
+    #[serde(default)]
+    pub interchangeable: Vec<S<Vec<S<String>>>>,
     /// Cells that must run whatever the strategy chooses.
     #[serde(default)]
     pub include: Vec<S<IndexMap<String, S<String>>>>,

@@ -305,6 +305,9 @@ pub(crate) struct CellSpec {
     pub seed: u64,
     /// Skew rules; a cell breaking one is left out.
     pub rules: Vec<SkewRule>,
+    /// Groups of interchangeable roles (their rules are among `rules`); upgrade orders that differ
+    /// only by which member moves when are one.
+    pub interchangeable: Vec<Vec<String>>,
     /// Cells that run whatever the strategy chooses (they count toward its coverage).
     pub include: Vec<IndexMap<String, Release>>,
     /// The system's releases, oldest first: rules compare positions in this list.

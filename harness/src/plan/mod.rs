@@ -109,6 +109,18 @@ pub struct PathOrder {
 }
 
 /// Every permutation of `items`, in lexicographic order of positions (the written order first).
+/// Whether `order` moves the members of each interchangeable group in the group's order: of the
+/// orders that differ only by which member moves when, the one that is kept.
+fn in_member_order(order: &[String], groups: &[Vec<String>]) -> bool {
+    groups.iter().all(|group| {
+        let positions: Vec<usize> = group
+            .iter()
+            .filter_map(|role| order.iter().position(|r| r == role))
+            .collect();
+        positions.windows(2).all(|w| w[0] < w[1])
+    })
+}
+
 fn permutations(items: &[String]) -> Vec<Vec<String>> {
     if items.len() <= 1 {
         return vec![items.to_vec()];
@@ -227,6 +239,7 @@ fn expand_drawing(m: &Matrix) -> (Plan, Option<Box<ModelError>>) {
                 Orders::Written => vec![None],
                 Orders::All => permutations(written.as_deref().unwrap_or_default())
                     .into_iter()
+                    .filter(|o| in_member_order(o, &m.cells.interchangeable))
                     .map(Some)
                     .collect(),
                 Orders::Listed(l) => l.iter().cloned().map(Some).collect(),

@@ -34,6 +34,7 @@ pub(super) fn matrix(root: &Path, images: Vec<ImageDef>, prepare: Option<Vec<Str
             strategy: crate::model::Strategy::All,
             seed: 0,
             rules: vec![],
+            interchangeable: vec![],
             include: vec![],
             order: vec![],
         },
