@@ -121,6 +121,7 @@ async fn dispatch(cli: Cli) -> Result<Status, Failure> {
         Command::Gc { m: _, all } => c::gc(all).await,
         Command::Doctor { m } => c::doctor(&m.matrix.path).await,
         Command::ApiDiff(args) => c::api_diff(&args),
+        Command::ApiCheck(args) => c::api_check(&args),
         Command::History { command } => match command {
             HistoryCommand::Check {
                 model,

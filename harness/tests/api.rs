@@ -362,6 +362,97 @@ fn the_cli_exits_2_on_a_bad_file_and_0_on_findings() {
     assert!(md.contains("| `deprecation.grace` |"), "{md}");
 }
 
+/// `api-check` on captured v1 calls against the real Mesos 1.0 definitions: a conforming call, one
+/// that sets ExecutorInfo's `source` (deprecated since 1.0), one with a key Mesos does not define;
+/// and its bad input (a line that is not JSON, a message type the release does not define).
+#[test]
+fn api_check_names_nonconforming_and_deprecated_use_by_file_and_line() {
+    let defs = workspace().join("apis/mesos/1.0.0");
+    let dir = tempfile::tempdir().unwrap();
+    let calls = dir.path().join("calls.jsonl");
+    let executor = r#"{"executor_id": {"value": "e"}, "command": {"value": "x"}, "source": "old"}"#;
+    std::fs::write(
+        &calls,
+        format!(
+            "{}\n\n{}\n{}\n",
+            r#"{"type": "DECLINE", "framework_id": {"value": "F"}, "decline": {"offer_ids": [{"value": "O"}]}}"#,
+            r#"{"type": "ACCEPT", "framework_id": {"value": "F"}, "accept": {"offer_ids": [], "operations": [{"type": "LAUNCH", "launch": {"task_infos": [{"name": "t", "task_id": {"value": "t"}, "agent_id": {"value": "S"}, "executor": EXECUTOR}]}}]}}"#
+                .replace("EXECUTOR", executor),
+            r#"{"type": "DECLINE", "framework_id": {"value": "F"}, "slave_id": {"value": "S"}}"#,
+        ),
+    )
+    .unwrap();
+    let run = |extra: &[&str]| {
+        let out = crossgrade()
+            .arg("api-check")
+            .arg(&defs)
+            .args(["--message", "mesos.v1.scheduler.Call"])
+            .args(extra)
+            .arg(&calls)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    let (code, stdout, stderr) = run(&[]);
+    assert_eq!(code, Some(1), "{stdout}{stderr}");
+    let at = |line: usize| format!("{}:{line}: ", calls.display());
+    assert!(
+        stdout.contains(&format!(
+            "{}uses deprecated: accept.operations[0].launch.task_infos[0].executor.source: field `source` of mesos.v1.ExecutorInfo is deprecated: [deprecated = true] at ",
+            at(3)
+        )),
+        "{stdout}"
+    );
+    assert!(stdout.contains("mesos.proto:497:"), "{stdout}");
+    assert!(
+        stdout.contains(&format!(
+            "{}does not conform: slave_id: mesos.v1.scheduler.Call has no field `slave_id`",
+            at(4)
+        )),
+        "{stdout}"
+    );
+    assert!(!stdout.contains(&at(1)), "line 1 conforms: {stdout}");
+    let last = stdout.trim_end().lines().last().unwrap();
+    assert!(
+        last.starts_with("3 messages of mesos.v1.scheduler.Call checked against ")
+            && last.ends_with(": 1 do not conform, 1 uses of deprecated parts"),
+        "{last}"
+    );
+
+    // Only deprecated use: exit 0 unless denied.
+    std::fs::write(&calls, one_accept(executor)).unwrap();
+    assert_eq!(run(&[]).0, Some(0));
+    assert_eq!(run(&["--deny-deprecated"]).0, Some(1));
+
+    // Bad input: exit 2 with the position, or the names it may have meant.
+    std::fs::write(&calls, "{\"type\": \"DECLINE\"}\n{\"type\": \n").unwrap();
+    let (code, _, stderr) = run(&[]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("calls.jsonl:2:"), "{stderr}");
+    let out = crossgrade()
+        .arg("api-check")
+        .arg(&defs)
+        .args(["--message", "Call"])
+        .arg(&calls)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("Call is not a message of"), "{stderr}");
+    assert!(stderr.contains("mesos.v1.scheduler.Call"), "{stderr}");
+}
+
+/// One ACCEPT whose task's executor sets `source`.
+fn one_accept(executor: &str) -> String {
+    r#"{"type": "ACCEPT", "framework_id": {"value": "F"}, "accept": {"offer_ids": [], "operations": [{"type": "LAUNCH", "launch": {"task_infos": [{"name": "t", "task_id": {"value": "t"}, "agent_id": {"value": "S"}, "executor": EXECUTOR}]}}]}}"#
+        .replace("EXECUTOR", executor)
+        + "\n"
+}
+
 fn mesos_releases() -> Vec<(String, PathBuf)> {
     let root = workspace().join("apis/mesos");
     let mut r: Vec<(String, PathBuf)> = std::fs::read_dir(&root)

@@ -52,6 +52,23 @@ pub enum ApiError {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Invalid(LoadError),
+    /// A line of a messages file that is not JSON.
+    #[error("{}:{line}:{column}: not a JSON message: {message}", .path.display())]
+    #[diagnostic(help("give one JSON message per line (JSON Lines); blank lines are skipped"))]
+    Json {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    /// A message type the release does not define.
+    #[error("{name} is not a message of {origin}")]
+    #[diagnostic(help("{hint}"))]
+    UnknownMessage {
+        name: String,
+        origin: String,
+        hint: String,
+    },
 }
 
 /// Where a release's API definition is: a folder, and optionally the files in it to read and the

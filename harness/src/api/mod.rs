@@ -17,7 +17,7 @@ mod scope;
 
 pub use deprecation::{deprecated, Deprecated, History, ItemKind};
 pub use finding::{Counts, Finding, Rule, Severity};
-pub use json::check_json;
+pub use json::{check_json, check_message, message_named, read_messages, JsonCheck};
 pub use load::{load, load_history, ApiError, ApiSource};
 pub use render::{ApiDiff, Format};
 pub use rules::diff;

@@ -295,6 +295,11 @@ pub enum Command {
     /// apis/mesos/0.22.0 apis/mesos/0.23.0): what a change breaks on the wire and in JSON, with
     /// both sides' file:line. Findings are not errors: the exit code is 0 unless --deny says so.
     ApiDiff(ApiDiffArgs),
+    /// Check JSON messages (captured from a system, or written by a scenario) against one release's
+    /// protobuf definitions: what does not conform (unknown keys, missing required fields, wrong
+    /// types) and what uses a part the release marks deprecated. Exit 1 when a message does not
+    /// conform (or, with --deny-deprecated, uses a deprecated part).
+    ApiCheck(ApiCheckArgs),
     /// Operation histories: check them for linearizability.
     History {
         #[command(subcommand)]
@@ -448,6 +453,21 @@ pub struct ApiDiffArgs {
     /// (and before, for when a deprecation began) are the folders beside OLD, in version order.
     #[arg(long, value_name = "N")]
     pub grace: Option<usize>,
+}
+
+#[derive(clap::Args, Clone)]
+pub struct ApiCheckArgs {
+    /// The release's folder of .proto files (e.g. apis/mesos/0.28.0).
+    pub definitions: PathBuf,
+    /// The messages' type, package included (e.g. mesos.v1.scheduler.Call).
+    #[arg(long = "message", value_name = "NAME")]
+    pub message: String,
+    /// JSON Lines files: one message per line.
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// Exit 1 also when a message uses a field, value or message the release marks deprecated.
+    #[arg(long)]
+    pub deny_deprecated: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]

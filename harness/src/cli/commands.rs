@@ -17,8 +17,8 @@ use crossgrade::session::{ReportTarget, Selection, Session};
 use tokio_util::sync::CancellationToken;
 
 use super::args::{
-    ApiDiffArgs, ApiFormat, CompatFormat, DenySeverity, HistoryFormat, HistoryModel, MessageFormat,
-    PlanFormat, RunArgs,
+    ApiCheckArgs, ApiDiffArgs, ApiFormat, CompatFormat, DenySeverity, HistoryFormat, HistoryModel,
+    MessageFormat, PlanFormat, RunArgs,
 };
 use super::build_display::BuildDisplay;
 use super::{out, Failure, Status};
@@ -92,6 +92,45 @@ pub fn api_diff(args: &ApiDiffArgs) -> Result<Status, Failure> {
     Ok(Status::red_if(denied.is_some_and(|d| {
         diff.findings.iter().any(|f| f.severity >= d)
     })))
+}
+
+/// JSON messages held to one release's definitions: each one's nonconformance and deprecated uses
+/// printed under `FILE:LINE`, then a count.
+pub fn api_check(args: &ApiCheckArgs) -> Result<Status, Failure> {
+    let schema = api::load(&ApiSource::dir(&args.definitions))?;
+    api::message_named(&schema, &args.message)?;
+    let files = args
+        .files
+        .iter()
+        .map(|f| Ok((f, api::read_messages(f)?)))
+        .collect::<Result<Vec<_>, Failure>>()?;
+    let (mut total, mut bad, mut deprecated) = (0, 0, 0);
+    for (file, messages) in &files {
+        for (line, value) in messages {
+            total += 1;
+            let check = api::check_message(&schema, &args.message, value);
+            let at = format!("{}:{line}", file.display());
+            if !check.errors.is_empty() {
+                bad += 1;
+            }
+            for e in &check.errors {
+                out(format_args!("{at}: does not conform: {e}"))?;
+            }
+            for d in &check.deprecated {
+                deprecated += 1;
+                out(format_args!("{at}: uses deprecated: {d}"))?;
+            }
+        }
+    }
+    out(format_args!(
+        "{total} {} of {} checked against {}: {bad} do not conform, {deprecated} uses of deprecated parts",
+        if total == 1 { "message" } else { "messages" },
+        args.message,
+        args.definitions.display()
+    ))?;
+    Ok(Status::red_if(
+        bad > 0 || (args.deny_deprecated && deprecated > 0),
+    ))
 }
 
 /// Two releases of a matrix through its interfaces: the findings each way and the trials where

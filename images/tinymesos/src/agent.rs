@@ -1091,7 +1091,16 @@ impl Agent {
                 self.event(st, &api::kill(&id));
             }
         }
-        for u in updates {
+        for mut u in updates {
+            // An update whose task the executor did not send names no
+            // framework (Mesos's Call.Update has only the status): the task's
+            // here says which.
+            if u.s("framework_id") == api::ANY_FRAMEWORK {
+                let task_id = u.s("task_id");
+                if let Some(k) = st.tasks.keys().find(|k| k.1 == task_id) {
+                    u["framework_id"] = json!(k.0);
+                }
+            }
             self.executor_update(st, u);
         }
         self.checkpoint(st);
@@ -1194,7 +1203,7 @@ impl Agent {
             Link::V1 { .. } => {
                 let ev = match what {
                     ToExecutor::Launch(t, _) => {
-                        api::launch(&self.caps, &t.framework_id, &t.framework_name, &t.task)
+                        api::launch(&self.caps, &e.id, &t.framework_id, &t.task)
                     }
                     ToExecutor::Kill(k) => api::kill(&k.1),
                     ToExecutor::Ack(k, uuid) => api::acknowledged(&k.1, uuid),

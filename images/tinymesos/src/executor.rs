@@ -339,7 +339,7 @@ impl Executor {
             u["slave_id"] = json!(st.agent_id);
             let _ = self
                 .calls
-                .send(api::update_call(&self.caps, &self.opts.executor_id, &u));
+                .send(api::update_call(&self.opts.executor_id, &u));
         } else {
             self.send("mesos.internal.StatusUpdateMessage", json!({"update": u}));
         }
@@ -529,9 +529,13 @@ impl Executor {
         }
         let tasks: Vec<Value> = st
             .tasks
-            .values()
-            .filter(|t| !t.acked)
-            .map(|t| t.task.clone())
+            .iter()
+            .filter(|(_, t)| !t.acked)
+            .map(|((framework_id, _), t)| {
+                let mut task = t.task.clone();
+                task["framework_id"] = json!(framework_id);
+                task
+            })
             .collect();
         let updates: Vec<Value> = st
             .unacked

@@ -19,22 +19,23 @@
 //!   the role `*`): the subscription is not bound to a framework. Every UPDATE
 //!   carries the framework of its task, as Mesos's agent takes an update's
 //!   framework from the call.
-//! * LAUNCH carries `framework_info` (with its `id`) next to `task`, as the
-//!   LAUNCH example of `executor-http-api.md` shows, so the executor learns
-//!   each task's framework. KILL and ACKNOWLEDGED name only the task (as in
-//!   Mesos); task ids are unique across frameworks in practice (the test
-//!   scheduler tags them per process).
-//! * `unacknowledged_updates` entries carry their `framework_id` next to
-//!   `status` (as in the doc's SUBSCRIBE example); `unacknowledged_tasks` are
-//!   TaskInfos matched to the agent's tasks by task id.
+//! * A task's framework travels in its `TaskInfo.executor`
+//!   (`ExecutorInfo.framework_id`, as in a Mesos TaskInfo for a custom
+//!   executor): in LAUNCH, which otherwise has only `task` as in Mesos, and in
+//!   SUBSCRIBE's `unacknowledged_tasks`. KILL and ACKNOWLEDGED name only the
+//!   task (as in Mesos); task ids are unique across frameworks in practice
+//!   (the test scheduler tags them per process).
+//! * `unacknowledged_updates` entries are Mesos's `Call.Update` (only
+//!   `status`): the agent finds each one's framework by its task id, among
+//!   the unacknowledged tasks and then its own.
 //! * The agent tells an executor process from its replacement by the run id
 //!   the executor sends in the [`RUN_HEADER`] header (Mesos knows its
 //!   executors' containers because it launched them; tinymesos's executors
 //!   come on their own). `Libprocess-From` names the executor's pid, whose
 //!   `/health` the agent polls, as for driver executors.
-//! * SUBSCRIBED has `executor_info`, `framework_info` and
-//!   `slave_info`/`agent_info` (the release's word, with the agent's `id`
-//!   inside). No `container_id`: the 0.28/1.0 protos have none.
+//! * SUBSCRIBED has `executor_info`, `framework_info` and `agent_info`
+//!   (with the agent's `id` inside). No `container_id`: the 0.28/1.0 protos
+//!   have none.
 
 use crate::release::Caps;
 use crate::v1;
@@ -230,16 +231,27 @@ fn decode(caps: &Caps, v: &Value) -> Result<Result<Call, String>, String> {
                     Some(x) => Err(format!("'subscribe.{field}' must be an array, got {x}")),
                 }
             };
-            let tasks = list("unacknowledged_tasks")?
-                .iter()
-                .map(|t| v1::task_of(caps, t))
-                .collect::<Result<Vec<_>, _>>()?;
+            let mut tasks = Vec::new();
+            for info in list("unacknowledged_tasks")? {
+                let mut task = v1::task_of(caps, &info)?;
+                if let Some(fw) = framework_of_task(&info) {
+                    task["framework_id"] = json!(fw);
+                }
+                tasks.push(task);
+            }
             let mut updates = Vec::new();
             for u in list("unacknowledged_updates")? {
-                let fw = opt_id(&u, "framework_id")?.unwrap_or_else(|| framework_id.clone());
                 let status = u
                     .get("status")
                     .ok_or("Missing required fields: unacknowledged_updates.status")?;
+                // Its task's framework if the executor sent the task, else the
+                // call's (the agent then looks the task up in its own).
+                let task_id = v1::id_at(status, "task_id");
+                let fw = tasks
+                    .iter()
+                    .find(|t| task_id.as_deref() == t["task_id"].as_str())
+                    .and_then(|t| t["framework_id"].as_str())
+                    .map_or_else(|| framework_id.clone(), str::to_string);
                 match status_of(status, &fw)? {
                     Ok(s) => updates.push(s),
                     Err(e) => return Err(format!("unacknowledged update: {e}")),
@@ -329,29 +341,49 @@ pub fn subscribed(caps: &Caps, executor_id: &str, framework_id: &str, agent: &Ag
         info["id"] = v1::id(id);
     }
     let mut body = json!({
-        "executor_info": {
-            "executor_id": v1::id(executor_id),
-            "framework_id": v1::id(framework_id),
-            "command": {"shell": false, "value": "/tinymesos-executor"},
-            "name": "tinymesos executor (runs the tasks of every framework on its agent)",
-        },
+        "executor_info": executor_info(executor_id, framework_id),
         "framework_info": {
             "id": v1::id(framework_id), "user": "root",
             "name": "(every framework on this agent)",
         },
     });
-    body[caps.v1_field("{}_info")] = info;
+    body["agent_info"] = info;
     v1::event("SUBSCRIBED", Some(body))
 }
 
+/// The executor as Mesos's `ExecutorInfo` describes it, for `framework_id`.
+fn executor_info(executor_id: &str, framework_id: &str) -> Value {
+    json!({
+        "executor_id": v1::id(executor_id),
+        "framework_id": v1::id(framework_id),
+        "command": {"shell": false, "value": "/tinymesos-executor"},
+        "name": "tinymesos executor (runs the tasks of every framework on its agent)",
+    })
+}
+
+/// An internal task (with its `framework_id`) as a `TaskInfo` whose
+/// `executor` names that framework.
+fn task_info(caps: &Caps, executor_id: &str, task: &Value) -> Value {
+    let mut info = v1::task_info(caps, task);
+    if let Some(fw) = task["framework_id"].as_str() {
+        info["executor"] = executor_info(executor_id, fw);
+    }
+    info
+}
+
+/// The framework a `TaskInfo` runs for (its `executor.framework_id`).
+fn framework_of_task(info: &Value) -> Option<String> {
+    info.get("executor")
+        .and_then(|e| v1::id_at(e, "framework_id"))
+}
+
 /// The LAUNCH event for an internal task of framework `framework_id`.
-pub fn launch(caps: &Caps, framework_id: &str, framework_name: &str, task: &Value) -> Value {
+pub fn launch(caps: &Caps, executor_id: &str, framework_id: &str, task: &Value) -> Value {
+    let mut task = task.clone();
+    task["framework_id"] = json!(framework_id);
     v1::event(
         "LAUNCH",
-        Some(json!({
-            "framework_info": {"id": v1::id(framework_id), "name": framework_name, "user": "root"},
-            "task": v1::task_info(caps, task),
-        })),
+        Some(json!({ "task": task_info(caps, executor_id, &task) })),
     )
 }
 
@@ -382,26 +414,25 @@ pub fn frame(event: &Value) -> Vec<u8> {
 
 // ---- calls (executor → agent) ------------------------------------------
 
-/// SUBSCRIBE with the executor's unacknowledged tasks (internal tasks) and
-/// updates (internal updates, each with its `framework_id`).
+/// SUBSCRIBE with the executor's unacknowledged tasks (internal tasks, each
+/// with its `framework_id`) and updates (internal updates).
 pub fn subscribe_call(caps: &Caps, executor_id: &str, tasks: &[Value], updates: &[Value]) -> Value {
     json!({
         "type": "SUBSCRIBE",
         "executor_id": v1::id(executor_id),
         "framework_id": v1::id(ANY_FRAMEWORK),
         "subscribe": {
-            "unacknowledged_tasks": tasks.iter().map(|t| v1::task_info(caps, t)).collect::<Vec<_>>(),
+            "unacknowledged_tasks": tasks.iter().map(|t| task_info(caps, executor_id, t)).collect::<Vec<_>>(),
             "unacknowledged_updates": updates.iter().map(|u| json!({
-                "framework_id": v1::id(u["framework_id"].as_str().unwrap_or_default()),
-                "status": v1::task_status(caps, u),
+                "status": v1::task_status(u),
             })).collect::<Vec<_>>(),
         },
     })
 }
 
 /// UPDATE for an internal update (its `framework_id` is the call's).
-pub fn update_call(caps: &Caps, executor_id: &str, update: &Value) -> Value {
-    let mut status = v1::task_status(caps, update);
+pub fn update_call(executor_id: &str, update: &Value) -> Value {
+    let mut status = v1::task_status(update);
     status["source"] = json!("SOURCE_EXECUTOR");
     json!({
         "type": "UPDATE",
@@ -455,9 +486,9 @@ pub fn parse_event(caps: &Caps, record: &[u8]) -> Result<Event, String> {
     Ok(match kind {
         "SUBSCRIBED" => {
             let b = body("subscribed")?;
-            let field = caps.v1_field("{}_info");
+            let field = "agent_info";
             let info = b
-                .get(&field)
+                .get(field)
                 .filter(|i| i.is_object())
                 .ok_or_else(|| format!("SUBSCRIBED event has no '{field}'"))?;
             if b.get("executor_info").is_none() {
@@ -476,11 +507,11 @@ pub fn parse_event(caps: &Caps, record: &[u8]) -> Result<Event, String> {
             let b = body("launch")?;
             let info = b.get("task").ok_or("LAUNCH event has no 'task'")?;
             let task_id = v1::id_at(info, "task_id").ok_or("LAUNCH event's task has no task_id")?;
-            let framework_id = b.get("framework_info").and_then(|f| v1::id_at(f, "id"));
+            let framework_id = framework_of_task(info);
             let task = match &framework_id {
                 Some(_) => v1::task_of(caps, info),
                 None => Err(format!(
-                    "task {task_id}: LAUNCH has no framework_info.id (tinymesos executors run tasks of any framework)"
+                    "task {task_id}: its TaskInfo has no executor.framework_id (tinymesos executors run tasks of any framework)"
                 )),
             };
             Event::Launch {
@@ -648,24 +679,24 @@ mod tests {
         assert!(e.1.contains("'executor_id' must be"), "{}", e.1);
 
         // UPDATE: uuid, source, state, executor id.
-        let mut up = update_call(&c, "default", &update("TASK_RUNNING"));
+        let mut up = update_call("default", &update("TASK_RUNNING"));
         assert!(post(&c, &up).is_ok());
         up["update"]["status"]["uuid"] = Value::Null;
         assert!(post(&c, &up)
             .unwrap_err()
             .1
             .ends_with("Expecting 'uuid' to be present"));
-        let mut up = update_call(&c, "default", &update("TASK_STAGING"));
+        let mut up = update_call("default", &update("TASK_STAGING"));
         assert!(post(&c, &up).unwrap_err().1.contains("TASK_STAGING"));
-        up = update_call(&c, "default", &update("TASK_RUNNING"));
+        up = update_call("default", &update("TASK_RUNNING"));
         up["update"]["status"]["source"] = json!("SOURCE_MASTER");
         assert!(post(&c, &up).unwrap_err().1.contains("invalid source"));
-        up = update_call(&c, "other", &update("TASK_RUNNING"));
+        up = update_call("other", &update("TASK_RUNNING"));
         assert!(post(&c, &up)
             .unwrap_err()
             .1
             .contains("does not match ExecutorID"));
-        up = update_call(&c, "default", &update("TASK_RUNNING"));
+        up = update_call("default", &update("TASK_RUNNING"));
         up["update"]["status"]["uuid"] = json!("not base64!");
         assert!(post(&c, &up)
             .unwrap_err()
@@ -676,7 +707,7 @@ mod tests {
     #[test]
     fn calls_round_trip() {
         let c = caps("0.28");
-        let up = post(&c, &update_call(&c, "default", &update("TASK_FINISHED"))).unwrap();
+        let up = post(&c, &update_call("default", &update("TASK_FINISHED"))).unwrap();
         let Call::Update {
             executor_id,
             framework_id,
@@ -694,20 +725,30 @@ mod tests {
         assert_eq!(u["framework_id"], "F1");
         assert_eq!(u["timestamp"], 2.5);
 
-        let sub = subscribe_call(&c, "default", &[internal_task()], &[update("TASK_RUNNING")]);
+        // The executor's unacknowledged task names its framework (in its
+        // executor info); its update takes the framework from it.
+        let mut task = internal_task();
+        task["framework_id"] = json!("F1");
+        let sub = subscribe_call(&c, "default", &[task.clone()], &[update("TASK_RUNNING")]);
         assert_eq!(sub["framework_id"]["value"], ANY_FRAMEWORK);
+        let sent = &sub["subscribe"]["unacknowledged_tasks"][0]["executor"];
+        assert_eq!(sent["framework_id"]["value"], "F1");
+        assert!(sub["subscribe"]["unacknowledged_updates"][0]
+            .get("framework_id")
+            .is_none());
         let Call::Subscribe { tasks, updates, .. } = post(&c, &sub).unwrap() else {
             panic!()
         };
-        assert_eq!(tasks, vec![internal_task()]);
+        assert_eq!(tasks, vec![task]);
         assert_eq!(updates[0]["framework_id"], "F1");
         assert_eq!(updates[0]["uuid"], "3f0c-uuid");
-
-        // A 0.28 executor's unacknowledged task (slave_id) does not parse
-        // as a 1.0 TaskInfo (agent_id is required).
-        let e = post(&caps("1.0"), &sub).unwrap_err();
-        assert_eq!(e.0, 400);
-        assert!(e.1.contains("has no agent_id"), "{}", e.1);
+        // An update without its task names the call's framework (`*`): the
+        // agent looks the task up.
+        let sub = subscribe_call(&c, "default", &[], &[update("TASK_RUNNING")]);
+        let Call::Subscribe { updates, .. } = post(&c, &sub).unwrap() else {
+            panic!()
+        };
+        assert_eq!(updates[0]["framework_id"], ANY_FRAMEWORK);
 
         let m = json!({"type": "MESSAGE", "executor_id": {"value": "e"}, "framework_id": {"value": "f"},
                        "message": {"data": v1::bytes_b64(b"hi")}});
@@ -715,8 +756,9 @@ mod tests {
     }
 
     #[test]
-    fn events_in_each_dialect() {
-        for (r, word) in [("0.28", "slave_info"), ("1.0", "agent_info")] {
+    fn events() {
+        for r in ["0.28", "1.0"] {
+            let word = "agent_info";
             let c = caps(r);
             let me = AgentSelf {
                 id: Some("S1"),
@@ -743,8 +785,12 @@ mod tests {
                     agent_hostname: "agent-0".into()
                 }
             );
-            let l = launch(&c, "F1", "fw", &internal_task());
-            assert_eq!(l["launch"]["framework_info"]["id"]["value"], "F1");
+            let l = launch(&c, "default", "F1", &internal_task());
+            assert_eq!(
+                l["launch"]["task"]["executor"]["framework_id"]["value"],
+                "F1"
+            );
+            assert!(l["launch"].get("framework_info").is_none());
             assert_eq!(
                 parse_event(&c, l.to_string().as_bytes()).unwrap(),
                 Event::Launch {
@@ -754,27 +800,20 @@ mod tests {
                 }
             );
         }
-        // Cross-dialect: a 1.0 executor cannot read a 0.28 SUBSCRIBED, and
-        // a 1.0 LAUNCH's task has no slave_id for a 0.28 executor.
-        let me = AgentSelf {
-            id: None,
-            hostname: "a",
-            port: 1,
-            cpus: 1.0,
-            mem: 1.0,
-        };
-        let s = subscribed(&caps("0.28"), "default", "*", &me);
-        let e = parse_event(&caps("1.0"), s.to_string().as_bytes()).unwrap_err();
-        assert!(e.contains("no 'agent_info'"), "{e}");
-        let l = launch(&caps("1.0"), "F1", "fw", &internal_task());
+        // A LAUNCH whose task names no framework cannot be run.
+        let mut l = launch(&caps("1.0"), "default", "F1", &internal_task());
+        l["launch"]["task"]
+            .as_object_mut()
+            .unwrap()
+            .remove("executor");
         let Event::Launch { task, .. } =
-            parse_event(&caps("0.28"), l.to_string().as_bytes()).unwrap()
+            parse_event(&caps("1.0"), l.to_string().as_bytes()).unwrap()
         else {
             panic!()
         };
-        assert!(task.unwrap_err().contains("has no slave_id"));
+        assert!(task.unwrap_err().contains("no executor.framework_id"));
         // A LAUNCH with a command tinymesos cannot run.
-        let mut l = launch(&caps("1.0"), "F1", "fw", &internal_task());
+        let mut l = launch(&caps("1.0"), "default", "F1", &internal_task());
         l["launch"]["task"]["command"]["value"] = json!("echo hi");
         let Event::Launch { task, task_id, .. } =
             parse_event(&caps("1.0"), l.to_string().as_bytes()).unwrap()

@@ -17,13 +17,13 @@
 //! The v1 HTTP APIs (JSON per the protobuf mapping, event streams framed
 //! with RecordIO, see [`crate::recordio`]):
 //!
-//! | release | `/api/v1/scheduler` (master) | non-leader answers | `Mesos-Stream-Id` | scheduler speaks | `/api/v1/executor` (agent), executor speaks | v1 word | maintenance, inverse offers | scalars | other |
-//! |---------|------------------------------|--------------------|-------------------|------------------|-----------------------------------|---------|------------------------------|---------|-------|
-//! | 0.22–0.23 | —                          | —                  | —                 | driver (libprocess) | — , libprocess                 | —       | —                            | as given | |
-//! | 0.24    | served                       | 503                | —                 | driver           | — , libprocess                    | `slave` | —                            | as given | |
-//! | 0.25    | served                       | 503                | —                 | driver           | — , libprocess                    | `slave` | `/maintenance/*`, `/machine/*`; inside OFFERS | as given | `/master/state` |
-//! | 0.28    | served                       | 307 → leader       | required          | v1 HTTP          | served, v1 HTTP                   | `slave` | inside OFFERS                | 3 decimals | `/version` |
-//! | 1.0     | served                       | 307 → leader       | required          | v1 HTTP          | served, v1 HTTP                   | `agent` | INVERSE_OFFERS events        | 3 decimals | operator `POST /api/v1` |
+//! | release | `/api/v1/scheduler` (master) | non-leader answers | `Mesos-Stream-Id` | scheduler speaks | `/api/v1/executor` (agent), executor speaks | maintenance, inverse offers | scalars | other |
+//! |---------|------------------------------|--------------------|-------------------|------------------|-----------------------------------|------------------------------|---------|-------|
+//! | 0.22–0.23 | —                          | —                  | —                 | driver (libprocess) | — , libprocess                 | —                            | as given | |
+//! | 0.24    | served                       | 503                | —                 | driver           | — , libprocess                    | —                            | as given | |
+//! | 0.25    | served                       | 503                | —                 | driver           | — , libprocess                    | `/maintenance/*`, `/machine/*`; inside OFFERS | as given | `/master/state` |
+//! | 0.28    | served                       | 307 → leader       | required          | v1 HTTP          | served, v1 HTTP                   | inside OFFERS                | 3 decimals | `/version` |
+//! | 1.0     | served                       | 307 → leader       | required          | v1 HTTP          | served, v1 HTTP                   | INVERSE_OFFERS events        | 3 decimals | operator `POST /api/v1` |
 //!
 //! Driver-based (libprocess) schedulers of every release ignore inverse
 //! offers, as Mesos's scheduler driver does. v1 scheduler call types per
@@ -164,9 +164,6 @@ pub struct Caps {
     /// What this release's executor speaks (the agent serves
     /// `/api/v1/executor` from the same release on).
     pub executor_api: ExecutorApi,
-    /// The word the v1 API uses for an agent in field names: `slave`
-    /// (`slave_id`) before 1.0, `agent` (`agent_id`) from 1.0.
-    pub v1_agent_word: &'static str,
     /// Maintenance primitives: schedules, DRAINING/DOWN machines, inverse
     /// offers.
     pub maintenance: bool,
@@ -346,7 +343,6 @@ impl Caps {
                 stream_id: false,
                 scheduler_api: SchedulerApi::Driver,
                 executor_api: ExecutorApi::Driver,
-                v1_agent_word: "slave",
                 maintenance: false,
                 inverse_offers: InverseOfferEvent::InsideOffers,
                 scalar_decimals: None,
@@ -366,7 +362,6 @@ impl Caps {
                 stream_id: false,
                 scheduler_api: SchedulerApi::Driver,
                 executor_api: ExecutorApi::Driver,
-                v1_agent_word: "slave",
                 maintenance: false,
                 inverse_offers: InverseOfferEvent::InsideOffers,
                 scalar_decimals: None,
@@ -386,7 +381,6 @@ impl Caps {
                 stream_id: false,
                 scheduler_api: SchedulerApi::Driver,
                 executor_api: ExecutorApi::Driver,
-                v1_agent_word: "slave",
                 maintenance: false,
                 inverse_offers: InverseOfferEvent::InsideOffers,
                 scalar_decimals: None,
@@ -406,7 +400,6 @@ impl Caps {
                 stream_id: false,
                 scheduler_api: SchedulerApi::Driver,
                 executor_api: ExecutorApi::Driver,
-                v1_agent_word: "slave",
                 maintenance: true,
                 inverse_offers: InverseOfferEvent::InsideOffers,
                 scalar_decimals: None,
@@ -426,7 +419,6 @@ impl Caps {
                 stream_id: true,
                 scheduler_api: SchedulerApi::V1Http,
                 executor_api: ExecutorApi::V1Http,
-                v1_agent_word: "slave",
                 maintenance: true,
                 inverse_offers: InverseOfferEvent::InsideOffers,
                 scalar_decimals: Some(3),
@@ -446,7 +438,6 @@ impl Caps {
                 stream_id: true,
                 scheduler_api: SchedulerApi::V1Http,
                 executor_api: ExecutorApi::V1Http,
-                v1_agent_word: "agent",
                 maintenance: true,
                 inverse_offers: InverseOfferEvent::Separate,
                 scalar_decimals: Some(3),
@@ -471,12 +462,6 @@ impl Caps {
             }
             None => v,
         }
-    }
-
-    /// A v1 field name with the release's word for an agent:
-    /// `v1_field("{}_id")` is `slave_id` before 1.0 and `agent_id` from 1.0.
-    pub fn v1_field(&self, pattern: &str) -> String {
-        pattern.replace("{}", self.v1_agent_word)
     }
 
     /// The full version string, as Mesos prints it (`0.23.0`).
@@ -622,8 +607,6 @@ mod tests {
             assert_eq!(c(r).executor_api, ExecutorApi::V1Http);
             assert!(c(r).agent_serves("/api/v1/executor"));
         }
-        assert_eq!(c("0.28").v1_field("{}_id"), "slave_id");
-        assert_eq!(c("1.0").v1_field("{}_id"), "agent_id");
         assert_eq!(c("0.28").inverse_offers, InverseOfferEvent::InsideOffers);
         assert_eq!(c("1.0").inverse_offers, InverseOfferEvent::Separate);
         assert!(c("1.0").master_serves("/api/v1") && !c("0.28").master_serves("/api/v1"));

@@ -21,8 +21,7 @@
 //!   (heartbeats included) came for more than twice
 //!   `heartbeat_interval_seconds`, or when ZooKeeper names a new leader.
 //! * **Dialect**: the scheduler speaks and reads only its own release's
-//!   ([`parse_event`], the call builders): `slave_id` (0.28) or `agent_id`
-//!   (1.0) ([`Caps::v1_field`]); inverse offers inside OFFERS and accepted
+//!   ([`parse_event`], the call builders): inverse offers inside OFFERS and accepted
 //!   with an ACCEPT call naming the inverse offer's id (0.25–0.28, Mesos's
 //!   master then tries each accepted id as an inverse offer), or as
 //!   INVERSE_OFFERS events accepted with ACCEPT_INVERSE_OFFERS (1.0)
@@ -176,14 +175,14 @@ fn parse_unavailability(u: &Value, path: &str) -> Result<Unavailability, String>
     })
 }
 
-fn parse_offer(caps: &Caps, o: &Value, path: &str) -> Result<Offer, String> {
-    let agent_field = caps.v1_field("{}_id");
+fn parse_offer(o: &Value, path: &str) -> Result<Offer, String> {
+    let agent_field = "agent_id";
     let (cpus, mem) = v1::resources_of(o.get("resources").unwrap_or(&json!([])))
         .map_err(|e| format!("{path}.resources: {e}"))?;
     Ok(Offer {
         id: req_id(o, "id", path)?,
         framework_id: req_id(o, "framework_id", path)?,
-        agent_id: req_id(o, &agent_field, path)?,
+        agent_id: req_id(o, agent_field, path)?,
         hostname: o
             .get("hostname")
             .and_then(Value::as_str)
@@ -198,14 +197,14 @@ fn parse_offer(caps: &Caps, o: &Value, path: &str) -> Result<Offer, String> {
     })
 }
 
-fn parse_inverse_offer(caps: &Caps, o: &Value, path: &str) -> Result<InverseOffer, String> {
+fn parse_inverse_offer(o: &Value, path: &str) -> Result<InverseOffer, String> {
     let u = o
         .get("unavailability")
         .ok_or_else(|| missing(&format!("{path}.unavailability")))?;
     Ok(InverseOffer {
         id: req_id(o, "id", path)?,
         framework_id: req_id(o, "framework_id", path)?,
-        agent_id: opt_id(o, &caps.v1_field("{}_id")),
+        agent_id: opt_id(o, "agent_id"),
         unavailability: parse_unavailability(u, &format!("{path}.unavailability"))?,
     })
 }
@@ -228,7 +227,7 @@ fn parse_list<T>(
     }
 }
 
-fn parse_status(caps: &Caps, s: &Value, path: &str) -> Result<TaskStatus, String> {
+fn parse_status(s: &Value, path: &str) -> Result<TaskStatus, String> {
     Ok(TaskStatus {
         task_id: req_id(s, "task_id", path)?,
         state: s
@@ -236,7 +235,7 @@ fn parse_status(caps: &Caps, s: &Value, path: &str) -> Result<TaskStatus, String
             .and_then(Value::as_str)
             .ok_or_else(|| missing(&format!("{path}.state")))?
             .to_string(),
-        agent_id: opt_id(s, &caps.v1_field("{}_id")),
+        agent_id: opt_id(s, "agent_id"),
         uuid: s.get("uuid").and_then(Value::as_str).map(str::to_string),
         message: opt_str(s, "message"),
         source: opt_str(s, "source"),
@@ -264,15 +263,13 @@ pub fn parse_event(caps: &Caps, v: &Value) -> Result<Event, String> {
         }
         "OFFERS" => {
             let o = body("offers");
-            let offers = parse_list(&o["offers"], "offers.offers", |x, p| {
-                parse_offer(caps, x, p)
-            })?;
+            let offers = parse_list(&o["offers"], "offers.offers", parse_offer)?;
             // 1.0's `Offers` has no `inverse_offers` field: ignored there.
             let inverse = if separate {
                 Vec::new()
             } else {
                 parse_list(&o["inverse_offers"], "offers.inverse_offers", |x, p| {
-                    parse_inverse_offer(caps, x, p)
+                    parse_inverse_offer(x, p)
                 })?
             };
             Event::Offers { offers, inverse }
@@ -280,7 +277,7 @@ pub fn parse_event(caps: &Caps, v: &Value) -> Result<Event, String> {
         "INVERSE_OFFERS" if separate => Event::InverseOffers(parse_list(
             &body("inverse_offers")["inverse_offers"],
             "inverse_offers.inverse_offers",
-            |x, p| parse_inverse_offer(caps, x, p),
+            parse_inverse_offer,
         )?),
         "RESCIND" => Event::Rescind(req_id(body("rescind"), "offer_id", "rescind")?),
         "RESCIND_INVERSE_OFFER" if separate => Event::RescindInverseOffer(req_id(
@@ -292,13 +289,13 @@ pub fn parse_event(caps: &Caps, v: &Value) -> Result<Event, String> {
             let s = body("update")
                 .get("status")
                 .ok_or_else(|| missing("update.status"))?;
-            Event::Update(parse_status(caps, s, "update.status")?)
+            Event::Update(parse_status(s, "update.status")?)
         }
         "MESSAGE" => Event::Message,
         "FAILURE" => {
             let f = body("failure");
             Event::Failure {
-                agent_id: opt_id(f, &caps.v1_field("{}_id")),
+                agent_id: opt_id(f, "agent_id"),
                 executor_id: opt_id(f, "executor_id"),
                 status: f.get("status").and_then(Value::as_i64),
             }
@@ -369,15 +366,15 @@ pub fn decline_call(fw: &str, offer_id: &str) -> Value {
 
 /// ACKNOWLEDGE: the agent id under the release's word, the uuid as
 /// received (base64).
-pub fn acknowledge_call(caps: &Caps, fw: &str, agent: &str, task: &str, uuid: &str) -> Value {
+pub fn acknowledge_call(fw: &str, agent: &str, task: &str, uuid: &str) -> Value {
     let mut a = json!({"task_id": v1::id(task), "uuid": uuid});
-    a[caps.v1_field("{}_id")] = v1::id(agent);
+    a["agent_id"] = v1::id(agent);
     call(fw, "ACKNOWLEDGE", a)
 }
 
-pub fn kill_call(caps: &Caps, fw: &str, task: &str, agent: &str) -> Value {
+pub fn kill_call(fw: &str, task: &str, agent: &str) -> Value {
     let mut k = json!({"task_id": v1::id(task)});
-    k[caps.v1_field("{}_id")] = v1::id(agent);
+    k["agent_id"] = v1::id(agent);
     call(fw, "KILL", k)
 }
 
@@ -1114,7 +1111,7 @@ impl V1Scheduler {
     fn inverse_offer(&self, st: &mut V1State, io: InverseOffer) {
         st.core.counts.inverse_received += 1;
         let Some(agent) = io.agent_id.clone() else {
-            let field = self.caps.v1_field("{}_id");
+            let field = "agent_id";
             st.core.error(format!(
                 "Inverse offer {} has no {field}: cannot tell which agent it is for; not answered",
                 io.id
@@ -1154,11 +1151,7 @@ impl V1Scheduler {
             let step = inverse_step(&mut st.core, &agent, now);
             for task in step.kill {
                 say!("Killing task {task} on agent {agent} to move it off (inverse offer)");
-                self.send(
-                    st,
-                    format!("KILL {task}"),
-                    kill_call(&self.caps, &fw, &task, &agent),
-                );
+                self.send(st, format!("KILL {task}"), kill_call(&fw, &task, &agent));
             }
             if let Some(id) = step.accept {
                 st.core.counts.inverse_accepted += 1;
@@ -1186,7 +1179,7 @@ impl V1Scheduler {
             return; // Not retried, so not acknowledged (as the docs say).
         };
         if s.agent_id.is_none() {
-            let field = self.caps.v1_field("{}_id");
+            let field = "agent_id";
             st.core.error(format!(
                 "Cannot acknowledge the {} update of task {}: the status has no {field}",
                 s.state, s.task_id
@@ -1198,7 +1191,7 @@ impl V1Scheduler {
         self.send(
             st,
             format!("ACKNOWLEDGE {} {}", s.task_id, s.state),
-            acknowledge_call(&self.caps, &fw, &agent, &s.task_id, &uuid),
+            acknowledge_call(&fw, &agent, &s.task_id, &uuid),
         );
     }
 
@@ -1314,8 +1307,8 @@ mod tests {
     }
 
     #[test]
-    fn offers_per_dialect() {
-        let e = json!({"type": "OFFERS", "offers": {"offers": [offer_json("slave_id", true)]}});
+    fn offers() {
+        let e = json!({"type": "OFFERS", "offers": {"offers": [offer_json("agent_id", true)]}});
         let Event::Offers { offers, inverse } = parse_event(&caps("0.28"), &e).unwrap() else {
             panic!()
         };
@@ -1329,13 +1322,16 @@ mod tests {
                 duration: Some(3.0)
             })
         );
-        // A 1.0 scheduler reading a 0.28 offer, and the other way round:
-        // the agent field is missing, as for a protobuf parser.
-        let err = parse_event(&caps("1.0"), &e).unwrap_err();
-        assert!(err.contains("offers.offers[0].agent_id"), "{err}");
-        let e = json!({"type": "OFFERS", "offers": {"offers": [offer_json("agent_id", false)]}});
+        // Every release with a v1 API reads `agent_id`; without it the offer
+        // is refused, as by a protobuf parser.
+        let Event::Offers { offers: same, .. } = parse_event(&caps("1.0"), &e).unwrap() else {
+            panic!()
+        };
+        assert_eq!(same, offers);
+        let e = json!({"type": "OFFERS", "offers": {"offers": [offer_json("slave_id", false)]}});
         let err = parse_event(&caps("0.28"), &e).unwrap_err();
-        assert_eq!(err, "Missing required field offers.offers[0].slave_id");
+        assert_eq!(err, "Missing required field offers.offers[0].agent_id");
+        let e = json!({"type": "OFFERS", "offers": {"offers": [offer_json("agent_id", false)]}});
         let Event::Offers { offers, .. } = parse_event(&caps("1.0"), &e).unwrap() else {
             panic!()
         };
@@ -1352,7 +1348,7 @@ mod tests {
     #[test]
     fn inverse_offers_per_dialect() {
         // 0.28: inside OFFERS.
-        let inside = json!({"type": "OFFERS", "offers": {"offers": [], "inverse_offers": [inverse_json("slave_id")]}});
+        let inside = json!({"type": "OFFERS", "offers": {"offers": [], "inverse_offers": [inverse_json("agent_id")]}});
         let Event::Offers { inverse, .. } = parse_event(&caps("0.28"), &inside).unwrap() else {
             panic!()
         };
@@ -1395,7 +1391,7 @@ mod tests {
     fn updates_and_other_events() {
         let u = json!({"task_id": "t1", "state": "TASK_RUNNING", "slave_id": "S1", "uuid": "u-1", "message": "hi"});
         for r in ["0.28", "1.0"] {
-            let status = v1::task_status(&caps(r), &u);
+            let status = v1::task_status(&u);
             let e = json!({"type": "UPDATE", "update": {"status": status}});
             let Event::Update(s) = parse_event(&caps(r), &e).unwrap() else {
                 panic!()
@@ -1408,8 +1404,10 @@ mod tests {
             assert_eq!(v1::uuid_from_v1(s.uuid.as_deref().unwrap()).unwrap(), "u-1");
             assert_eq!(s.message, "hi");
         }
-        // A 1.0 status read by 0.28: no slave_id (optional in TaskStatus).
-        let e = json!({"type": "UPDATE", "update": {"status": v1::task_status(&caps("1.0"), &u)}});
+        // A status without its agent (optional in TaskStatus).
+        let mut status = v1::task_status(&u);
+        status.as_object_mut().unwrap().remove("agent_id");
+        let e = json!({"type": "UPDATE", "update": {"status": status}});
         let Event::Update(s) = parse_event(&caps("0.28"), &e).unwrap() else {
             panic!()
         };
@@ -1434,7 +1432,7 @@ mod tests {
         assert_eq!(
             parse_event(
                 &caps("0.28"),
-                &json!({"type": "FAILURE", "failure": {"slave_id": {"value": "S1"}}})
+                &json!({"type": "FAILURE", "failure": {"agent_id": {"value": "S1"}}})
             )
             .unwrap(),
             Event::Failure {
@@ -1447,7 +1445,7 @@ mod tests {
     }
 
     #[test]
-    fn calls_per_dialect() {
+    fn calls() {
         let s = subscribe_call("fw", "sched-0", None);
         assert_eq!(s["type"], "SUBSCRIBE");
         assert_eq!(s["subscribe"]["framework_info"]["name"], "fw");
@@ -1462,7 +1460,8 @@ mod tests {
 
         let task = json!({"task_id": "long-0-1-r", "name": "x", "slave_id": "S1",
                           "resources": {"cpus": 0.25, "mem": 16.0}, "command": {"duration": 0.0}});
-        for (r, word) in [("0.28", "slave_id"), ("1.0", "agent_id")] {
+        for r in ["0.28", "1.0"] {
+            let word = "agent_id";
             let c = launch_call(&caps(r), "F1", "O1", std::slice::from_ref(&task));
             assert_eq!(c["type"], "ACCEPT");
             assert_eq!(c["framework_id"], json!({"value": "F1"}));
@@ -1473,13 +1472,13 @@ mod tests {
             assert_eq!(info[word], json!({"value": "S1"}));
             assert_eq!(v1::task_of(&caps(r), info).unwrap(), task);
 
-            let a = acknowledge_call(&caps(r), "F1", "S1", "t1", "dS0x");
+            let a = acknowledge_call("F1", "S1", "t1", "dS0x");
             assert_eq!(a["type"], "ACKNOWLEDGE");
             assert_eq!(a["acknowledge"][word], json!({"value": "S1"}));
             assert_eq!(a["acknowledge"]["task_id"], json!({"value": "t1"}));
             assert_eq!(a["acknowledge"]["uuid"], "dS0x");
 
-            let k = kill_call(&caps(r), "F1", "t1", "S1");
+            let k = kill_call("F1", "t1", "S1");
             assert_eq!(k["kill"][word], json!({"value": "S1"}));
             assert_eq!(k["kill"]["task_id"], json!({"value": "t1"}));
         }

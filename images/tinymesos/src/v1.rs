@@ -5,10 +5,11 @@
 //! ids as plain strings, resources as `{"cpus": .., "mem": ..}`, a task's
 //! command as `{"duration": secs}`).
 //!
-//! The word for an agent in v1 field names depends on the release
-//! ([`Caps::v1_field`]): `slave_id` before 1.0, `agent_id` from 1.0. Readers
-//! here accept only their own release's word, as a protobuf parser would:
-//! a 0.28 client reading a 1.0 offer finds no `slave_id`.
+//! The v1 word for an agent is `agent` (`agent_id`, `agent_info`) in every
+//! release that has a v1 API: Mesos's `include/mesos/v1/*.proto` say so from
+//! 0.24.0 on, and its master decodes `/api/v1/scheduler` JSON as
+//! `v1::scheduler::Call` (`src/master/http.cpp`, 0.24.0) before devolving it
+//! to the unversioned protos that say `slave`.
 //!
 //! Tasks run `sleep` (tinymesos has no shell): a task's `CommandInfo` is
 //! `{"shell": true, "value": "sleep 2"}`, and `sleep infinity` (or `sleep
@@ -147,7 +148,7 @@ pub fn task_info(caps: &Caps, task: &Value) -> Value {
         "resources": resources(caps, f("/resources/cpus"), f("/resources/mem")),
         "command": command(f("/command/duration")),
     });
-    t[caps.v1_field("{}_id")] = id(s("slave_id"));
+    t["agent_id"] = id(s("slave_id"));
     t
 }
 
@@ -155,9 +156,9 @@ pub fn task_info(caps: &Caps, task: &Value) -> Value {
 /// the error says what is missing or refused.
 pub fn task_of(caps: &Caps, info: &Value) -> Result<Value, String> {
     let task_id = id_at(info, "task_id").ok_or("task_info has no task_id")?;
-    let agent_field = caps.v1_field("{}_id");
+    let agent_field = "agent_id";
     let agent =
-        id_at(info, &agent_field).ok_or_else(|| format!("task {task_id} has no {agent_field}"))?;
+        id_at(info, agent_field).ok_or_else(|| format!("task {task_id} has no {agent_field}"))?;
     let (cpus, mem) = resources_of(info.get("resources").unwrap_or(&json!([])))
         .map_err(|e| format!("task {task_id}: {e}"))?;
     let command = info
@@ -175,7 +176,7 @@ pub fn task_of(caps: &Caps, info: &Value) -> Result<Value, String> {
 
 /// An internal status update (`{"task_id", "state", "slave_id", "uuid",
 /// "message", "timestamp", ...}`) as a v1 `TaskStatus`.
-pub fn task_status(caps: &Caps, u: &Value) -> Value {
+pub fn task_status(u: &Value) -> Value {
     let s = |k: &str| u.get(k).and_then(Value::as_str).unwrap_or_default();
     let mut st = json!({
         "task_id": id(s("task_id")),
@@ -183,7 +184,7 @@ pub fn task_status(caps: &Caps, u: &Value) -> Value {
         "source": if s("source").is_empty() { "SOURCE_EXECUTOR" } else { s("source") },
         "timestamp": u.get("timestamp").and_then(Value::as_f64).unwrap_or_else(crate::now_secs),
     });
-    st[caps.v1_field("{}_id")] = id(s("slave_id"));
+    st["agent_id"] = id(s("slave_id"));
     if !s("message").is_empty() {
         st["message"] = json!(s("message"));
     }
@@ -241,7 +242,7 @@ mod tests {
     }
 
     #[test]
-    fn tasks_round_trip_in_each_dialect() {
+    fn tasks_round_trip() {
         let internal = json!({
             "task_id": "long-1", "name": "t long-1", "slave_id": "S0",
             "resources": {"cpus": 0.1, "mem": 32.0}, "command": {"duration": 0.0},
@@ -250,12 +251,14 @@ mod tests {
             let info = task_info(&caps(r), &internal);
             assert_eq!(task_of(&caps(r), &info).unwrap(), internal, "{r}");
         }
-        let info = task_info(&caps("1.0"), &internal);
+        // Every release with a v1 API names the agent `agent`.
+        let info = task_info(&caps("0.28"), &internal);
         assert_eq!(info["agent_id"], json!({"value": "S0"}));
         assert_eq!(info["command"]["value"], "sleep infinity");
-        // A 0.28 reader does not know `agent_id`.
-        let e = task_of(&caps("0.28"), &info).unwrap_err();
-        assert!(e.contains("has no slave_id"), "{e}");
+        let mut without = info.clone();
+        without.as_object_mut().unwrap().remove("agent_id");
+        let e = task_of(&caps("0.28"), &without).unwrap_err();
+        assert!(e.contains("has no agent_id"), "{e}");
     }
 
     #[test]
@@ -287,10 +290,10 @@ mod tests {
     #[test]
     fn statuses_and_events() {
         let u = json!({"task_id": "t", "state": "TASK_RUNNING", "slave_id": "S1", "uuid": "abc", "timestamp": 1.5});
-        let s = task_status(&caps("1.0"), &u);
+        let s = task_status(&u);
         assert_eq!(s["agent_id"]["value"], "S1");
         assert_eq!(uuid_from_v1(s["uuid"].as_str().unwrap()).unwrap(), "abc");
-        assert_eq!(task_status(&caps("0.28"), &u)["slave_id"]["value"], "S1");
+        assert_eq!(task_status(&u)["agent_id"]["value"], "S1");
         assert_eq!(event("HEARTBEAT", None), json!({"type": "HEARTBEAT"}));
         assert_eq!(
             event("SUBSCRIBED", Some(json!({"x": 1}))),

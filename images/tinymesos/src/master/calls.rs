@@ -9,8 +9,7 @@
 //! a `type` that is not in the release's enum, see
 //! [`Caps::v1_scheduler_calls`]), or the call is not valid (`Failed to
 //! validate scheduler::Call: ...`, as `master/validation.cpp` checks).
-//! Unknown fields are ignored, as protobuf's JSON parser ignores them: a
-//! 0.28 master reading a 1.0 `TaskInfo` misses its `slave_id`.
+//! Unknown fields are ignored, as protobuf's JSON parser ignores them.
 
 use crate::release::Caps;
 use crate::v1;
@@ -290,7 +289,7 @@ pub fn parse(caps: &Caps, v: &Value) -> Result<Parsed, CallError> {
     if !caps.v1_scheduler_calls.contains(&t.as_str()) {
         return convert(format!("Failed to find enum for '{t}'"));
     }
-    let agent_field = caps.v1_field("{}_id");
+    let agent_field = "agent_id";
     let sub = |field: &str| -> R<Msg<'_>> {
         root.msg(field)?
             .ok_or_else(|| CallError::Invalid(format!("Expecting '{field}' to be present")))
@@ -336,7 +335,7 @@ pub fn parse(caps: &Caps, v: &Value) -> Result<Parsed, CallError> {
                 for info in launch.list("task_infos")? {
                     info.req_string("name")?;
                     let task_id = info.req_id("task_id")?;
-                    info.req_id(&agent_field)?;
+                    info.req_id(agent_field)?;
                     for r in info.list("resources")? {
                         r.req_string("name")?;
                         r.req_string("type")?;
@@ -376,19 +375,19 @@ pub fn parse(caps: &Caps, v: &Value) -> Result<Parsed, CallError> {
             let k = sub("kill")?;
             Call::Kill {
                 task_id: k.req_id("task_id")?,
-                agent_id: k.id(&agent_field)?,
+                agent_id: k.id(agent_field)?,
             }
         }
         "SHUTDOWN" => {
             let s = sub("shutdown")?;
             Call::Shutdown {
                 executor_id: s.req_id("executor_id")?,
-                agent_id: s.req_id(&agent_field)?,
+                agent_id: s.req_id(agent_field)?,
             }
         }
         "ACKNOWLEDGE" => {
             let a = sub("acknowledge")?;
-            let agent_id = a.req_id(&agent_field)?;
+            let agent_id = a.req_id(agent_field)?;
             let task_id = a.req_id("task_id")?;
             let uuid = a.req_string("uuid")?;
             let uuid = v1::uuid_from_v1(&uuid).map_err(CallError::Invalid)?;
@@ -403,13 +402,13 @@ pub fn parse(caps: &Caps, v: &Value) -> Result<Parsed, CallError> {
             let tasks = r
                 .list("tasks")?
                 .iter()
-                .map(|t| Ok((t.req_id("task_id")?, t.id(&agent_field)?)))
+                .map(|t| Ok((t.req_id("task_id")?, t.id(agent_field)?)))
                 .collect::<R<Vec<_>>>()?;
             Call::Reconcile { tasks }
         }
         "MESSAGE" => {
             let m = sub("message")?;
-            let agent_id = m.req_id(&agent_field)?;
+            let agent_id = m.req_id(agent_field)?;
             let executor_id = m.req_id("executor_id")?;
             let data = m.req_string("data")?;
             v1::bytes_of_b64(&data).map_err(CallError::Convert)?;
@@ -636,8 +635,9 @@ mod tests {
                 matches!(&tasks[1], Launch::Invalid { task_id, why } if task_id == "t2" && why.contains("sleep"))
             );
         }
-        // A 1.0 TaskInfo (agent_id) to a 0.28 master lacks the required slave_id.
-        let info = v1::task_info(&caps("1.0"), &internal);
+        // A TaskInfo without its agent lacks the required agent_id.
+        let mut info = v1::task_info(&caps("1.0"), &internal);
+        info.as_object_mut().unwrap().remove("agent_id");
         let e = err(
             "0.28",
             json!({"type": "ACCEPT", "framework_id": {"value": "F"},
@@ -645,7 +645,7 @@ mod tests {
         );
         assert!(
             e.contains(
-                "Missing required fields: accept.operations[0].launch.task_infos[0].slave_id"
+                "Missing required fields: accept.operations[0].launch.task_infos[0].agent_id"
             ),
             "{e}"
         );
@@ -670,8 +670,17 @@ mod tests {
                 uuid
             }
         );
-        // The 0.28 dialect names the agent slave_id.
-        assert!(err("0.28", v.clone()).contains("acknowledge.slave_id"));
+        // Every release with a v1 API names the agent agent_id.
+        assert_eq!(
+            parse(&caps("0.28"), &v).unwrap().call,
+            parse(&caps("1.0"), &v).unwrap().call
+        );
+        let mut no_agent = v.clone();
+        no_agent["acknowledge"]
+            .as_object_mut()
+            .unwrap()
+            .remove("agent_id");
+        assert!(err("0.28", no_agent).contains("acknowledge.agent_id"));
         let mut bad = v.clone();
         bad["acknowledge"]["uuid"] = json!("!!");
         assert!(err("1.0", bad).starts_with("Failed to validate scheduler::Call: invalid base64"));
@@ -684,7 +693,7 @@ mod tests {
             }
         );
         let v = json!({"type": "RECONCILE", "framework_id": {"value": "F"},
-            "reconcile": {"tasks": [{"task_id": {"value": "a"}, "slave_id": {"value": "S"}}, {"task_id": {"value": "b"}}]}});
+            "reconcile": {"tasks": [{"task_id": {"value": "a"}, "agent_id": {"value": "S"}}, {"task_id": {"value": "b"}}]}});
         assert_eq!(
             parse(&caps("0.28"), &v).unwrap().call,
             Call::Reconcile {

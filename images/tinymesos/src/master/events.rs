@@ -169,7 +169,7 @@ impl Event {
     /// Empty repeated fields are left out, as protobuf's JSON leaves them
     /// out (an OFFERS event with only inverse offers has no `offers`).
     pub fn v1(&self, caps: &Caps) -> Value {
-        let agent_field = caps.v1_field("{}_id");
+        let agent_field = "agent_id";
         let offer = |o: &OfferOut| {
             let mut v = json!({
                 "id": v1::id(&o.id),
@@ -230,10 +230,9 @@ impl Event {
                     Some(json!({"inverse_offer_id": v1::id(id)})),
                 ),
             },
-            Event::Update { update, .. } => v1::event(
-                "UPDATE",
-                Some(json!({"status": v1::task_status(caps, update)})),
-            ),
+            Event::Update { update, .. } => {
+                v1::event("UPDATE", Some(json!({"status": v1::task_status(update)})))
+            }
             Event::Failure { agent_id } => {
                 let mut f = json!({});
                 f[&agent_field] = v1::id(agent_id);
@@ -293,7 +292,7 @@ mod tests {
     }
 
     #[test]
-    fn offers_per_dialect() {
+    fn offers_per_release() {
         let o = OfferOut {
             id: "O1".into(),
             framework_id: "F1".into(),
@@ -306,8 +305,8 @@ mod tests {
         let v = e.v1(&caps("0.28"));
         let offer = &v["offers"]["offers"][0];
         assert_eq!(v["type"], "OFFERS");
-        assert_eq!(offer["slave_id"]["value"], "S1");
-        assert!(offer.get("agent_id").is_none());
+        assert_eq!(offer["agent_id"]["value"], "S1");
+        assert!(offer.get("slave_id").is_none());
         assert_eq!(offer["resources"][0]["scalar"]["value"], json!(0.123));
         assert_eq!(
             offer["unavailability"]["start"]["nanoseconds"],
@@ -342,7 +341,7 @@ mod tests {
         let v = e.v1(&caps("0.28"));
         assert_eq!(v["type"], "OFFERS");
         assert!(v["offers"].get("offers").is_none());
-        assert_eq!(v["offers"]["inverse_offers"][0]["slave_id"]["value"], "S1");
+        assert_eq!(v["offers"]["inverse_offers"][0]["agent_id"]["value"], "S1");
         let v = e.v1(&caps("1.0"));
         assert_eq!(v["type"], "INVERSE_OFFERS");
         assert_eq!(
@@ -392,7 +391,7 @@ mod tests {
         };
         assert_eq!(
             f.v1(&caps("0.28")),
-            json!({"type": "FAILURE", "failure": {"slave_id": {"value": "S1"}}})
+            json!({"type": "FAILURE", "failure": {"agent_id": {"value": "S1"}}})
         );
         assert_eq!(
             Event::Error("Framework failed over".into()).v1(&caps("1.0")),

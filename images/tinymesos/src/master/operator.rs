@@ -207,7 +207,7 @@ fn v1_task(m: &Master, t: &Task) -> Value {
         "resources": v1::resources(&m.caps, t.cpus, t.mem),
         "statuses": [],
     });
-    v[m.caps.v1_field("{}_id")] = v1::id(&t.agent_id);
+    v["agent_id"] = v1::id(&t.agent_id);
     v
 }
 
@@ -277,7 +277,7 @@ fn get_frameworks(m: &Master, st: &State) -> Value {
                     "framework_id": v1::id(&o.framework_id),
                     "resources": res(o.cpus, o.mem),
                 });
-                v[m.caps.v1_field("{}_id")] = v1::id(&o.agent_id);
+                v["agent_id"] = v1::id(&o.agent_id);
                 if let Some(a) = st.agents.get(&o.agent_id) {
                     v["hostname"] = json!(a.hostname);
                 }
@@ -290,7 +290,7 @@ fn get_frameworks(m: &Master, st: &State) -> Value {
                 .map(|o| {
                     let mut v =
                         json!({"id": v1::id(&o.id), "framework_id": v1::id(&o.framework_id)});
-                    v[m.caps.v1_field("{}_id")] = v1::id(&o.agent_id);
+                    v["agent_id"] = v1::id(&o.agent_id);
                     v
                 })
                 .collect();
