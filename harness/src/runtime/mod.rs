@@ -17,8 +17,8 @@ pub use backend::{Backend, EngineError, EngineErrorKind};
 
 pub use backend::ContainerSpec;
 
-pub use backend::{Endpoint, HttpAnswer, HttpCall, Unanswered};
 pub(crate) use backend::{ContainerStatus, Labelled, Labels};
+pub use backend::{Endpoint, HttpAnswer, HttpCall, Unanswered};
 pub use cleanup::BUSY_WAIT;
 pub use cleanup::{gc, LABEL_OWNER, LABEL_RUN, LABEL_TRIAL};
 pub use cleanup::{labels, SweepGuard};
