@@ -264,6 +264,12 @@ impl Session {
             reach: reach.clone().unwrap_or_else(|| {
                 ReachChoice::new(crate::runtime::Reach::Direct, "no engine answered")
             }),
+            // The previous run in the same reports folder, before this one becomes `latest`.
+            took: target
+                .dir
+                .parent()
+                .map(|reports| run::Durations::of_report(&reports.join("latest")))
+                .unwrap_or_default(),
         };
         events.emit(Event::RunStarted {
             run_id: self.run_id.clone(),

@@ -35,6 +35,9 @@ pub(crate) struct TrialContext {
     pub reproduce: Arc<dyn Fn(&Trial) -> crate::outcome::Reproduce + Send + Sync>,
     /// How replicas' ports are reached.
     pub reach: ReachChoice,
+    /// Trials bringing their cluster up (network, services, first step) at once: see
+    /// [`super::bring_up_slots`].
+    pub bring_up: Arc<tokio::sync::Semaphore>,
 }
 
 /// Folder of a trial's files, relative to the run's report folder: `trials/<scenario>/<cell or path>`.
@@ -66,9 +69,18 @@ pub(crate) struct Live {
     pub faults: Faults,
     /// The number of the step that runs (fault windows start and end at steps).
     pub step: usize,
+    /// Held while the trial brings its cluster up; given back when its first step ends.
+    pub bring_up: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
 pub(crate) async fn run_trial(ctx: &TrialContext, trial: &Trial, slot: usize) -> TrialOutcome {
+    // Before the trial's clock starts: its deadlines are for the system, not for waiting its turn.
+    let bring_up = ctx
+        .bring_up
+        .clone()
+        .acquire_owned()
+        .await
+        .expect("semaphore open");
     let started = Instant::now();
     ctx.events.emit(Event::TrialStarted {
         id: trial.id.clone(),
@@ -127,6 +139,7 @@ pub(crate) async fn run_trial(ctx: &TrialContext, trial: &Trial, slot: usize) ->
         reports: vec![],
         faults: Faults::new(started),
         step: 0,
+        bring_up: Some(bring_up),
     };
 
     let body = run_steps(ctx, trial, &mut live, started, &mut outcome);
@@ -404,6 +417,7 @@ async fn run_steps(
             outcome: so.clone(),
         });
         outcome.steps.push(so);
+        live.bring_up = None;
         if status != StepStatus::Pass {
             outcome.verdict = verdict_of(status);
             outcome.failed_step = Some(step.number);

@@ -14,6 +14,7 @@ mod leaders;
 mod lifecycle;
 mod reach;
 mod refusals;
+mod schedule;
 mod session;
 mod signals;
 mod unpromised;
@@ -100,9 +101,16 @@ pub(super) struct Fixture {
 impl Fixture {
     /// `system` plus `matrix` (a `[matrix]` table) and one scenario file, `t.toml`.
     pub fn new(system: &str, matrix: &str, scenario: &str) -> Fixture {
+        Fixture::with_scenarios(system, matrix, &[("t", scenario)])
+    }
+
+    /// `system` plus `matrix` and the scenario files named (`t` is `scenarios/t.toml`).
+    pub fn with_scenarios(system: &str, matrix: &str, scenarios: &[(&str, &str)]) -> Fixture {
         let dir = tempfile::tempdir().expect("temp dir");
         std::fs::create_dir(dir.path().join("scenarios")).unwrap();
-        std::fs::write(dir.path().join("scenarios/t.toml"), scenario).unwrap();
+        for (name, text) in scenarios {
+            std::fs::write(dir.path().join(format!("scenarios/{name}.toml")), text).unwrap();
+        }
         let path = dir.path().join("matrix.toml");
         std::fs::write(&path, format!("{system}\n{matrix}")).unwrap();
         let matrix = crate::model::load(&path).unwrap_or_else(|e| {
@@ -238,6 +246,7 @@ pub(super) async fn run_trial(
         keep,
         reproduce: Arc::new(|t| crate::report::reproduce(None, &t.id, None)),
         reach: backend.reach().await.expect("the scripted backend's way"),
+        took: Default::default(),
     };
     let mut outcomes = run_trials(
         backend.clone() as Arc<dyn Backend>,
