@@ -62,7 +62,7 @@ pub(crate) struct RunOptions {
 /// A default for `-j`: Docker trials mostly wait (on the engine and on the system under test), so
 /// five per core, at most 10; how many of them bring their clusters up at once is bounded apart
 /// ([`bring_up_slots`]). (The default matrix, 19 tinymesos trials, on 2 cores with 4 bringing up
-/// at once: 43.9–44.9 s at 10, 43.6–48.8 s at 12, 43.0–48.8 s at 8.)
+/// at once: 44.3–45.8 s at 10 over 7 runs, where plan order at 8 took 53.0–56.2 s.)
 pub fn default_jobs() -> usize {
     std::thread::available_parallelism()
         .map_or(2, |n| n.get() * 5)
@@ -75,7 +75,7 @@ pub fn default_jobs() -> usize {
 /// leave their slots to the next burst. A trial brings its cluster up (network, services, first
 /// step) only while fewer than this many others do; the rest of it (checks, upgrades, waits) runs
 /// alongside as `-j` allows. (The default matrix on 2 cores, at `-j 8`: 43.0–48.8 s with 4 at
-/// once, 44.8–49.3 s with 2, 46.5–54.3 s unbounded.)
+/// once, 44.8–49.3 s with 2, 46.5–54.3 s unbounded, over 2–5 runs each.)
 pub(crate) fn bring_up_slots() -> usize {
     std::thread::available_parallelism().map_or(2, |n| n.get() * 2)
 }
