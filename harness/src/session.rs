@@ -270,6 +270,7 @@ impl Session {
                 .parent()
                 .map(|reports| run::Durations::of_report(&reports.join("latest")))
                 .unwrap_or_default(),
+            bring_up: run::bring_up_slots(),
         };
         events.emit(Event::RunStarted {
             run_id: self.run_id.clone(),
@@ -287,7 +288,11 @@ impl Session {
                 for k in 1..=rounds {
                     for t in &self.trials {
                         events.emit(Event::TrialFinished {
-                            outcome: Box::new(errored(&run_k(t, k), reason.clone(), &opts)),
+                            outcome: Box::new(errored(
+                                &run_k(t, k),
+                                reason.clone(),
+                                &*opts.reproduce,
+                            )),
                         });
                     }
                 }
@@ -302,7 +307,11 @@ impl Session {
                 for k in 1..=rounds {
                     for (t, reason) in &unready {
                         events.emit(Event::TrialFinished {
-                            outcome: Box::new(errored(&run_k(t, k), reason.clone(), &opts)),
+                            outcome: Box::new(errored(
+                                &run_k(t, k),
+                                reason.clone(),
+                                &*opts.reproduce,
+                            )),
                         });
                     }
                 }

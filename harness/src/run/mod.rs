@@ -57,6 +57,8 @@ pub(crate) struct RunOptions {
     pub reach: crate::runtime::ReachChoice,
     /// What trials took last time: the longest start first.
     pub took: Durations,
+    /// Trials bringing their cluster up at once ([`bring_up_slots`] by default).
+    pub bring_up: usize,
 }
 
 /// A default for `-j`: Docker trials mostly wait (on the engine and on the system under test), so
@@ -76,7 +78,7 @@ pub fn default_jobs() -> usize {
 /// step) only while fewer than this many others do; the rest of it (checks, upgrades, waits) runs
 /// alongside as `-j` allows. (The default matrix on 2 cores, at `-j 8`: 43.0–48.8 s with 4 at
 /// once, 44.8–49.3 s with 2, 46.5–54.3 s unbounded, over 2–5 runs each.)
-pub(crate) fn bring_up_slots() -> usize {
+pub fn bring_up_slots() -> usize {
     std::thread::available_parallelism().map_or(2, |n| n.get() * 2)
 }
 
@@ -93,8 +95,12 @@ pub fn new_run_id() -> String {
 }
 
 /// The outcome of a trial that could not run: an `error` with its reason.
-pub(crate) fn errored(t: &Trial, reason: String, opts: &RunOptions) -> TrialOutcome {
-    let mut o = blank_outcome(t, &*opts.reproduce);
+pub(crate) fn errored(
+    t: &Trial,
+    reason: String,
+    reproduce: &dyn Fn(&Trial) -> crate::outcome::Reproduce,
+) -> TrialOutcome {
+    let mut o = blank_outcome(t, reproduce);
     o.verdict = Verdict::Error;
     o.reason = Some(reason);
     o
@@ -121,7 +127,7 @@ pub(crate) async fn run_trials(
         keep: opts.keep,
         reproduce: opts.reproduce.clone(),
         reach: opts.reach.clone(),
-        bring_up: Arc::new(Semaphore::new(bring_up_slots())),
+        bring_up: Arc::new(Semaphore::new(opts.bring_up.max(1))),
     });
     let permits = Arc::new(Semaphore::new(opts.jobs.max(1)));
     let mut set: JoinSet<(usize, TrialOutcome)> = JoinSet::new();
@@ -155,7 +161,7 @@ pub(crate) async fn run_trials(
                 let permit = permit.expect("semaphore open");
                 let slot = next.take().expect("a trial waits");
                 next = waiting.next();
-                let (ctx, ctx_opts, t) = (ctx.clone(), opts.clone(), trials[slot].clone());
+                let (ctx, t) = (ctx.clone(), trials[slot].clone());
                 set.spawn(async move {
                     let _permit = permit;
                     // A panic unwinds through the trial (its guard sweeps its objects) and becomes
@@ -169,7 +175,7 @@ pub(crate) async fn run_trials(
                                 .map(|s| s.to_string())
                                 .or_else(|| p.downcast_ref::<String>().cloned())
                                 .unwrap_or_else(|| "unknown panic".into());
-                            errored(&t, format!("the harness panicked: {text}"), &ctx_opts)
+                            errored(&t, format!("the harness panicked: {text}"), &*ctx.reproduce)
                         }
                     };
                     (slot, o)
@@ -183,7 +189,7 @@ pub(crate) async fn run_trials(
             let o = errored(
                 &trials[slot],
                 "interrupted before it finished".into(),
-                &opts,
+                &*opts.reproduce,
             );
             events.emit(Event::TrialFinished {
                 outcome: Box::new(o.clone()),

@@ -47,10 +47,6 @@ impl Durations {
     pub fn from_pairs(pairs: impl IntoIterator<Item = (String, Duration)>) -> Durations {
         Durations(pairs.into_iter().collect())
     }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
 }
 
 /// Indices of `trials` in the order to start them: longest expected first, plan order among

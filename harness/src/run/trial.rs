@@ -69,8 +69,6 @@ pub(crate) struct Live {
     pub faults: Faults,
     /// The number of the step that runs (fault windows start and end at steps).
     pub step: usize,
-    /// Held while the trial brings its cluster up; given back when its first step ends.
-    pub bring_up: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
 pub(crate) async fn run_trial(ctx: &TrialContext, trial: &Trial, slot: usize) -> TrialOutcome {
@@ -139,10 +137,9 @@ pub(crate) async fn run_trial(ctx: &TrialContext, trial: &Trial, slot: usize) ->
         reports: vec![],
         faults: Faults::new(started),
         step: 0,
-        bring_up: Some(bring_up),
     };
 
-    let body = run_steps(ctx, trial, &mut live, started, &mut outcome);
+    let body = run_steps(ctx, trial, &mut live, started, &mut outcome, bring_up);
     if tokio::time::timeout(trial.timeout, body).await.is_err() {
         outcome.verdict = Verdict::Fail;
         let at = outcome.steps.len() + 1;
@@ -312,7 +309,10 @@ async fn run_steps(
     live: &mut Live,
     started: Instant,
     outcome: &mut TrialOutcome,
+    bring_up: tokio::sync::OwnedSemaphorePermit,
 ) {
+    // Given back when the first step ends, or when the trial stops bringing its cluster up sooner.
+    let mut bring_up = Some(bring_up);
     if let Err(e) = ctx
         .backend
         .create_network(&live.cluster.network, &live.cluster.labels)
@@ -417,7 +417,7 @@ async fn run_steps(
             outcome: so.clone(),
         });
         outcome.steps.push(so);
-        live.bring_up = None;
+        drop(bring_up.take());
         if status != StepStatus::Pass {
             outcome.verdict = verdict_of(status);
             outcome.failed_step = Some(step.number);

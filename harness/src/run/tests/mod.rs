@@ -247,6 +247,7 @@ pub(super) async fn run_trial(
         reproduce: Arc::new(|t| crate::report::reproduce(None, &t.id, None)),
         reach: backend.reach().await.expect("the scripted backend's way"),
         took: Default::default(),
+        bring_up: 1,
     };
     let mut outcomes = run_trials(
         backend.clone() as Arc<dyn Backend>,

@@ -66,6 +66,43 @@ fn what_a_trial_took_last_time_orders_it_and_sets_the_pace_of_the_unseen() {
     );
 }
 
+/// Runs every trial of `fx` on a backend following `script`, at `-j jobs`, at most `bring_up`
+/// bringing their cluster up at once: the outcomes, and the events in order.
+async fn run_all(
+    fx: &Fixture,
+    script: Script,
+    took: Durations,
+    jobs: usize,
+    bring_up: usize,
+) -> (Vec<TrialOutcome>, Vec<Event>) {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let backend = Arc::new(Scripted::new(script));
+    let opts = RunOptions {
+        run_id: RUN_ID.into(),
+        report_dir: fx.reports(),
+        jobs,
+        keep: false,
+        reproduce: Arc::new(|t| crate::report::reproduce(None, &t.id, None)),
+        reach: backend.reach().await.unwrap(),
+        took,
+        bring_up,
+    };
+    let outcomes = run_trials(
+        backend.clone() as Arc<dyn Backend>,
+        fx.matrix.clone(),
+        plan::expand(&fx.matrix).trials,
+        opts,
+        Events::new(tx),
+        CancellationToken::new(),
+    )
+    .await;
+    let mut events = vec![];
+    while let Ok(e) = rx.try_recv() {
+        events.push(e);
+    }
+    (outcomes, events)
+}
+
 #[tokio::test(start_paused = true)]
 async fn trials_start_longest_first_and_are_reported_in_plan_order() {
     let fx = two_lengths();
@@ -76,32 +113,14 @@ async fn trials_start_longest_first_and_are_reported_in_plan_order() {
             .enumerate()
             .map(|(i, t)| (t.id.clone(), Duration::from_secs(i as u64 + 1))),
     );
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let backend = Arc::new(Scripted::new(Script::default()));
-    let opts = RunOptions {
-        run_id: RUN_ID.into(),
-        report_dir: fx.reports(),
-        jobs: 1,
-        keep: false,
-        reproduce: Arc::new(|t| crate::report::reproduce(None, &t.id, None)),
-        reach: backend.reach().await.unwrap(),
-        took,
-    };
-    let outcomes = run_trials(
-        backend.clone() as Arc<dyn Backend>,
-        fx.matrix.clone(),
-        trials.clone(),
-        opts,
-        Events::new(tx),
-        CancellationToken::new(),
-    )
-    .await;
-    let mut started = vec![];
-    while let Ok(e) = rx.try_recv() {
-        if let Event::TrialStarted { id } = e {
-            started.push(id);
-        }
-    }
+    let (outcomes, events) = run_all(&fx, Script::default(), took, 1, 1).await;
+    let started: Vec<String> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::TrialStarted { id } => Some(id.clone()),
+            _ => None,
+        })
+        .collect();
     let plan_order: Vec<String> = trials.iter().map(|t| t.id.clone()).collect();
     let mut reversed = plan_order.clone();
     reversed.reverse();
@@ -109,4 +128,43 @@ async fn trials_start_longest_first_and_are_reported_in_plan_order() {
     let reported: Vec<String> = outcomes.iter().map(|o| o.id.clone()).collect();
     assert_eq!(reported, plan_order);
     assert!(outcomes.iter().all(|o| o.verdict == Verdict::Pass));
+}
+
+/// Whether each trial but the first started only after the one started before it had finished
+/// its first step.
+fn one_bringing_up_at_a_time(events: &[Event]) -> bool {
+    let mut bringing_up: Option<&str> = None;
+    for e in events {
+        match e {
+            Event::TrialStarted { id } => {
+                if bringing_up.is_some() {
+                    return false;
+                }
+                bringing_up = Some(id);
+            }
+            Event::StepFinished { trial, outcome }
+                if outcome.number == 1 && bringing_up == Some(trial.as_str()) =>
+            {
+                bringing_up = None;
+            }
+            _ => {}
+        }
+    }
+    true
+}
+
+#[tokio::test(start_paused = true)]
+async fn with_room_for_one_bring_up_a_trial_starts_when_the_last_finished_its_first_step() {
+    let fx = two_lengths();
+    // Every replica takes a second to be ready, so that trials bringing their clusters up overlap
+    // when they may.
+    let slow = || {
+        Script::default().on_start(|_| Boot::default().then_log(Duration::from_secs(1), "ready"))
+    };
+    let (outcomes, events) = run_all(&fx, slow(), Durations::default(), 4, 1).await;
+    assert!(outcomes.iter().all(|o| o.verdict == Verdict::Pass));
+    assert!(one_bringing_up_at_a_time(&events), "{events:#?}");
+    // With room for two, two trials start together: the check above can tell.
+    let (_, events) = run_all(&fx, slow(), Durations::default(), 4, 2).await;
+    assert!(!one_bringing_up_at_a_time(&events), "{events:#?}");
 }
